@@ -1,0 +1,158 @@
+// Builds the Express app from its dependencies; never listens (web.ts does).
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import express, { type ErrorRequestHandler, type NextFunction, type Request, type Response } from "express";
+import cookieParser from "cookie-parser";
+import { doubleCsrf } from "csrf-csrf";
+import helmet from "helmet";
+import nunjucks from "nunjucks";
+import type { BreedCatalogCache } from "./lib/breeds.ts";
+import { projectRoot, type Config } from "./lib/config.ts";
+import type { Db } from "./lib/db.ts";
+import { AppError, NotFoundError } from "./lib/errors.ts";
+import type { EventHub } from "./lib/eventHub.ts";
+import type { Logger } from "./lib/logger.ts";
+import type { TaskDeps } from "./lib/tasks.ts";
+import type { WorkerRegistry } from "./lib/workers.ts";
+import type { QueueStats } from "./tasks/queue.ts";
+import { apiRoutes } from "./routes/api.ts";
+import { eventRoutes } from "./routes/events.ts";
+import { healthRoutes } from "./routes/health.ts";
+import { taskCreationLimit } from "./routes/limits.ts";
+import { pageRoutes } from "./routes/pages.ts";
+
+export interface AppDeps {
+  config: Pick<Config, "env" | "dogApiUrl" | "imageOrigins" | "rateLimitPerMinute" | "csrfSecret">;
+  logger: Logger;
+  db: Db;
+  breeds: BreedCatalogCache;
+  tasks: TaskDeps;
+  hub: EventHub;
+  workers: WorkerRegistry;
+  queue: { stats(): Promise<QueueStats>; isConnected(): boolean };
+  outbox: { pending(): Promise<number> };
+}
+
+export function createApp(deps: AppDeps) {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", "loopback");
+  configureViews(app, deps.config.env !== "development");
+
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: true,
+        directives: {
+          "default-src": ["'self'"],
+          "script-src": ["'self'"],
+          "style-src": ["'self'"],
+          "img-src": ["'self'", ...deps.config.imageOrigins],
+          "connect-src": ["'self'"],
+          "form-action": ["'self'"],
+          "frame-ancestors": ["'none'"],
+          "object-src": ["'none'"],
+          // The dog.ceo stand-in serves images over http on loopback; do not rewrite them.
+          "upgrade-insecure-requests": null,
+        },
+      },
+      crossOriginEmbedderPolicy: false,
+    }),
+  );
+
+  app.use("/static/bulma", express.static(path.join(projectRoot, "node_modules", "bulma", "css"), { maxAge: "7d" }));
+  app.use("/static", express.static(path.join(projectRoot, "static"), { maxAge: deps.config.env === "production" ? "1h" : 0 }));
+
+  const createLimit = taskCreationLimit(deps.config.rateLimitPerMinute);
+  const events = eventRoutes(deps);
+  app.use(healthRoutes(deps));
+  app.use("/api", apiRoutes(deps, createLimit));
+  app.use(events);
+
+  app.use(cookieParser());
+  app.use(express.urlencoded({ extended: false, limit: "4kb", parameterLimit: 20 }));
+  app.use(csrfProtection(deps.config));
+  app.use(pageRoutes(deps, createLimit));
+
+  app.use((_req: Request, _res: Response, next: NextFunction) => next(new NotFoundError("There is no page here.")));
+  app.use(errorHandler(deps));
+  return Object.assign(app, { closeEventStreams: () => events.closeAll() });
+}
+
+function configureViews(app: express.Express, cache: boolean) {
+  const env = nunjucks.configure(path.join(projectRoot, "views"), { autoescape: true, express: app, noCache: !cache });
+  env.addFilter("datetime", (iso: string | null) => (iso ? iso.replace("T", " ").slice(0, 19) + " UTC" : "—"));
+  env.addFilter("duration", (ms: number | null) => formatDuration(ms));
+  app.set("view engine", "njk");
+}
+
+export function formatDuration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return "—";
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+/**
+ * Double-submit CSRF tokens on every form POST, bound to an anonymous per-browser id
+ * (the app has no log-in, so there is no session to bind them to).
+ */
+function csrfProtection(config: AppDeps["config"]) {
+  const CLIENT_COOKIE = "gendog.client";
+  const { doubleCsrfProtection, generateCsrfToken } = doubleCsrf({
+    getSecret: () => config.csrfSecret,
+    getSessionIdentifier: (req) => String(req.cookies?.[CLIENT_COOKIE] ?? ""),
+    cookieName: "gendog.csrf",
+    cookieOptions: { sameSite: "strict", secure: config.env === "production", httpOnly: true, path: "/" },
+    getCsrfTokenFromRequest: (req) => (req.body as Record<string, unknown> | undefined)?._csrf as string | undefined,
+  });
+  return [
+    (req: Request, res: Response, next: NextFunction) => {
+      if (!req.cookies?.[CLIENT_COOKIE]) {
+        const id = randomBytes(16).toString("hex");
+        req.cookies[CLIENT_COOKIE] = id;
+        res.cookie(CLIENT_COOKIE, id, { sameSite: "strict", httpOnly: true, secure: config.env === "production", path: "/" });
+      }
+      next();
+    },
+    (req: Request, res: Response, next: NextFunction) => {
+      doubleCsrfProtection(req, res, (err?: unknown) => {
+        if (err) return next(new AppError(403, "csrf", "This form has expired or did not come from GenDog. Go back, reload the page and try again."));
+        res.locals.csrfToken = generateCsrfToken(req, res);
+        next();
+      });
+    },
+  ];
+}
+
+function errorHandler(deps: AppDeps): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const known = err instanceof AppError || (typeof err?.status === "number" && typeof err?.code === "string");
+    // Errors from body parsers (too large, malformed JSON) carry a 4xx status and type.
+    const parserStatus = typeof err?.status === "number" && err.status >= 400 && err.status < 500 ? err.status : undefined;
+    const status: number = known ? err.status : (parserStatus ?? 500);
+    const code: string = known ? err.code : parserStatus ? parserCode(err) : "internal";
+    const message: string = known ? err.message : parserStatus ? parserMessage(err) : "Something went wrong on our side. Try again in a moment.";
+    if (status >= 500) deps.logger.error({ err, path: req.path }, "request failed");
+    if (res.headersSent) return;
+    const wantsJson = req.originalUrl.startsWith("/api/") || (req.accepts(["html", "json"]) === "json");
+    if (wantsJson) {
+      res.status(status).json({ error: { code, message, ...(err?.field ? { field: err.field } : {}) } });
+    } else {
+      res.status(status).render("error", { status, message, title: status === 404 ? "Not found" : "Something went wrong" });
+    }
+  };
+}
+
+function parserCode(err: { type?: string }): string {
+  if (err.type === "entity.too.large") return "too_large";
+  if (err.type === "entity.parse.failed") return "invalid_json";
+  return "bad_request";
+}
+
+function parserMessage(err: { type?: string }): string {
+  if (err.type === "entity.too.large") return "The request body is too large.";
+  if (err.type === "entity.parse.failed") return "The request body is not valid JSON.";
+  if (err.type === "parameters.too.many") return "The request has too many fields.";
+  return "The request could not be read.";
+}

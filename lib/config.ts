@@ -1,0 +1,158 @@
+// Every environment variable GenDog reads, parsed and validated in one place at start.
+// A bad value stops the process with one line that names the variable.
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, problem: string) {
+    super(`${variable} ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+export interface Config {
+  env: "development" | "production" | "test";
+  host: string;
+  port: number;
+  databaseUrl: string;
+  amqpUrl: string;
+  queueName: string;
+  dogApiUrl: string;
+  dogApiTimeoutMs: number;
+  /** Origins whose https (or, for the stand-in, http) links are stored as photos. */
+  imageOrigins: string[];
+  workerConcurrency: number;
+  retry: { maxAttempts: number; baseMs: number; maxMs: number };
+  rateLimitPerMinute: number;
+  publishWaitMs: number;
+  shutdownTimeoutMs: number;
+  logLevel: string;
+  /** Signs CSRF tokens; random per process unless set (then forms survive restarts). */
+  csrfSecret: string;
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+export function loadConfig(env: Env = process.env): Config {
+  const nodeEnv = oneOf(env, "NODE_ENV", ["development", "production", "test"], "development");
+  const dogApiUrl = httpUrl(env, "DOG_API_URL", "https://dog.ceo/api").replace(/\/+$/, "");
+  const retry = {
+    maxAttempts: integer(env, "RETRY_MAX_ATTEMPTS", 5, 1, 20),
+    baseMs: integer(env, "RETRY_BASE_MS", 1000, 1, 3_600_000),
+    maxMs: integer(env, "RETRY_MAX_MS", 60_000, 1, 86_400_000),
+  };
+  if (retry.maxMs < retry.baseMs) throw new ConfigError("RETRY_MAX_MS", `must not be below RETRY_BASE_MS (${retry.baseMs})`);
+  return {
+    env: nodeEnv as Config["env"],
+    host: text(env, "HOST", "127.0.0.1"),
+    port: integer(env, "PORT", 3000, 0, 65535),
+    databaseUrl: databaseUrl(env),
+    amqpUrl: amqpUrl(env),
+    queueName: queueName(env),
+    dogApiUrl,
+    dogApiTimeoutMs: integer(env, "DOG_API_TIMEOUT_MS", 10_000, 50, 120_000),
+    imageOrigins: imageOrigins(env, dogApiUrl),
+    workerConcurrency: integer(env, "WORKER_CONCURRENCY", 8, 1, 256),
+    retry,
+    rateLimitPerMinute: integer(env, "RATE_LIMIT_PER_MINUTE", 30, 0, 100_000),
+    publishWaitMs: integer(env, "PUBLISH_WAIT_MS", 2000, 0, 60_000),
+    shutdownTimeoutMs: integer(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 100, 600_000),
+    logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, nodeEnv === "test" ? "warn" : "info"),
+    csrfSecret: csrfSecret(env),
+  };
+}
+
+/** Also used by prisma.config.ts, so the CLI and the app always open the same file. */
+export function databaseUrl(env: Env = process.env): string {
+  const raw = env.DATABASE_URL?.trim() || `file:${path.join(projectRoot, "gendog.db")}`;
+  if (!raw.startsWith("file:")) throw new ConfigError("DATABASE_URL", `must be a SQLite file URL like file:./gendog.db, got '${raw}'`);
+  const file = raw.slice("file:".length);
+  if (!file) throw new ConfigError("DATABASE_URL", "names no file");
+  return `file:${path.resolve(projectRoot, file)}`;
+}
+
+export function databaseFile(url: string): string {
+  return url.slice("file:".length);
+}
+
+function csrfSecret(env: Env): string {
+  const raw = env.CSRF_SECRET?.trim();
+  if (!raw) return randomBytes(32).toString("hex");
+  if (raw.length < 32) throw new ConfigError("CSRF_SECRET", "must be at least 32 characters long");
+  return raw;
+}
+
+function amqpUrl(env: Env): string {
+  const raw = text(env, "AMQP_URL", "amqp://guest:guest@localhost:5672");
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError("AMQP_URL", "is not a URL (expected amqp://user:password@host:5672)");
+  }
+  if (url.protocol !== "amqp:" && url.protocol !== "amqps:") throw new ConfigError("AMQP_URL", `must start with amqp:// or amqps://, got ${url.protocol}//`);
+  return raw;
+}
+
+function queueName(env: Env): string {
+  const name = text(env, "QUEUE_NAME", "gendog.jobs");
+  if (!/^[A-Za-z0-9._:-]{1,200}$/.test(name)) throw new ConfigError("QUEUE_NAME", "may hold only letters, digits and . _ : - (1 to 200 characters)");
+  return name;
+}
+
+function imageOrigins(env: Env, dogApiUrl: string): string[] {
+  const listed = (env.IMAGE_ORIGINS ?? "https://images.dog.ceo").split(",").map((s) => s.trim()).filter(Boolean);
+  for (const origin of listed) {
+    if (!/^https:\/\/[^/]+$/.test(origin)) throw new ConfigError("IMAGE_ORIGINS", `must list https origins without a path, got '${origin}'`);
+  }
+  // The configured dog API's own origin (the stand-in serves its images there).
+  return [...new Set([...listed, new URL(dogApiUrl).origin])];
+}
+
+function httpUrl(env: Env, name: string, fallback: string): string {
+  const raw = text(env, name, fallback);
+  try {
+    const url = new URL(raw);
+    if (url.protocol === "http:" || url.protocol === "https:") return raw;
+  } catch {
+    // reported below
+  }
+  throw new ConfigError(name, `must be an http(s) URL, got '${raw}'`);
+}
+
+function text(env: Env, name: string, fallback: string): string {
+  const raw = env[name]?.trim();
+  return raw ? raw : fallback;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got '${raw}'`);
+  }
+  return Number(raw);
+}
+
+function oneOf(env: Env, name: string, allowed: string[], fallback: string): string {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  if (!allowed.includes(raw)) throw new ConfigError(name, `must be one of ${allowed.join(", ")}, got '${raw}'`);
+  return raw;
+}
+
+/** The broker address with its password hidden, for logs and pages. */
+export function maskUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.password) url.password = "***";
+    return url.toString().replace(/\/$/, "");
+  } catch {
+    return "(unparseable URL)";
+  }
+}

@@ -1,0 +1,34 @@
+// Typed errors carry the HTTP status and a stable code; one handler in app.ts turns
+// them into an error page or JSON. Anything else is a 500 with no details shown.
+export class AppError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class ValidationError extends AppError {
+  constructor(
+    readonly fields: Record<string, string>,
+    message = Object.values(fields)[0] ?? "The input is not valid.",
+  ) {
+    super(400, "invalid_input", message, Object.keys(fields)[0]);
+  }
+}
+
+export class NotFoundError extends AppError {
+  constructor(message = "There is nothing here.") {
+    super(404, "not_found", message);
+  }
+}
+
+export class ConflictError extends AppError {
+  constructor(message: string) {
+    super(409, "conflict", message);
+  }
+}

@@ -1,0 +1,14 @@
+// Structured logs (pino). Secrets never reach a log line: the broker URL is masked
+// wherever it is printed, and pino redacts the usual credential fields as a backstop.
+import { pino, type Logger } from "pino";
+
+export type { Logger };
+
+export function createLogger(level: string, name: string): Logger {
+  return pino({
+    name,
+    level,
+    redact: { paths: ["password", "*.password", "amqpUrl", "*.amqpUrl", "req.headers.cookie"], censor: "***" },
+    base: { pid: process.pid },
+  });
+}

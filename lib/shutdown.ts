@@ -1,0 +1,41 @@
+// Ordered, run-once shutdown on SIGINT/SIGTERM; a second signal exits at once.
+import type { Logger } from "./logger.ts";
+
+export function onShutdownSignal(logger: Logger, shutdown: () => Promise<void>): void {
+  let stopping = false;
+  const handle = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, "second signal: exiting now");
+      process.exit(130);
+    }
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    shutdown().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", handle);
+  process.on("SIGTERM", handle);
+}
+
+/** Runs each step even if an earlier one failed, so one stuck resource does not leak the rest. */
+export async function runSteps(logger: Logger, steps: [string, () => Promise<unknown>][]): Promise<void> {
+  for (const [name, step] of steps) {
+    try {
+      await step();
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, `shutdown step failed: ${name}`);
+    }
+  }
+}
+
+/** For entry files: a bad setting is one line naming the variable, not a stack trace. */
+export function exitOnStartupError(err: unknown): never {
+  const message = err instanceof Error ? `${err.name === "ConfigError" ? "configuration error: " : ""}${err.message}` : String(err);
+  console.error(`gendog: ${message}`);
+  process.exit(1);
+}

@@ -1,0 +1,117 @@
+// Use cases on tasks, free of HTTP: the web's form, the JSON API and tests call these.
+import { randomUUID } from "node:crypto";
+import type { Db } from "./db.ts";
+import { ConflictError, NotFoundError, ValidationError } from "./errors.ts";
+import type { EventSink } from "./events.ts";
+import type { TaskInput } from "./validation.ts";
+import { CANCELLABLE_STATES, TASK_STATES, toPhotoView, toTaskView, type TaskState, type TaskView } from "./views.ts";
+
+/** Hands an accepted task to the broker; true once the broker confirmed it within waitMs. */
+export interface JobDispatcher {
+  dispatch(taskId: string, waitMs: number): Promise<boolean>;
+}
+
+export interface TaskDeps {
+  db: Db;
+  events: EventSink;
+  dispatcher: JobDispatcher;
+  publishWaitMs: number;
+}
+
+/**
+ * Writes the task and its outbox message in one transaction, so an accepted task is
+ * never lost, then asks for it to be published. If the broker is away the task still
+ * exists (PENDING, waiting for the queue) and is sent when the broker is back.
+ */
+export async function submitTask(deps: TaskDeps, input: TaskInput): Promise<{ task: TaskView; queued: boolean }> {
+  const id = randomUUID();
+  const job = { taskId: id, breed: input.breed, ...(input.subBreed ? { subBreed: input.subBreed } : {}), limit: input.limit };
+  const [created] = await deps.db.$transaction([
+    deps.db.task.create({ data: { id, breed: input.breed, subBreed: input.subBreed ?? null, limit: input.limit } }),
+    deps.db.outboxMessage.create({ data: { taskId: id, body: JSON.stringify(job) } }),
+  ]);
+  deps.events.emit({ type: "task", task: toTaskView(created) });
+  const queued = await deps.dispatcher.dispatch(id, deps.publishWaitMs);
+  const task = queued ? await deps.db.task.findUniqueOrThrow({ where: { id } }) : created;
+  return { task: toTaskView(task), queued };
+}
+
+export interface TaskFilter {
+  state?: string;
+  breed?: string;
+  id?: string;
+  cursor?: string;
+  limit?: number;
+}
+
+export async function listTasks(db: Db, filter: TaskFilter = {}): Promise<{ tasks: TaskView[]; nextCursor: string | null }> {
+  const take = filter.limit ?? 20;
+  if (!Number.isInteger(take) || take < 1 || take > 100) throw new ValidationError({ limit: "The page size must be a whole number from 1 to 100." });
+  if (filter.state && !TASK_STATES.includes(filter.state as TaskState)) {
+    throw new ValidationError({ state: `The state must be one of ${TASK_STATES.join(", ")}.` });
+  }
+  if (filter.cursor !== undefined && !isUuid(filter.cursor)) throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
+  const breed = filter.breed?.trim().toLowerCase();
+  const [main, sub] = breed ? breed.split("/") : [];
+  const rows = await db.task.findMany({
+    where: {
+      ...(filter.state ? { state: filter.state } : {}),
+      ...(main ? { breed: main } : {}),
+      ...(sub ? { subBreed: sub } : {}),
+      ...(filter.id?.trim() ? { id: { startsWith: filter.id.trim().toLowerCase() } } : {}),
+    },
+    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+    take: take + 1,
+    ...(filter.cursor ? { cursor: { id: filter.cursor }, skip: 1 } : {}),
+  });
+  const page = rows.slice(0, take);
+  return { tasks: page.map(toTaskView), nextCursor: rows.length > take ? page[page.length - 1]!.id : null };
+}
+
+export async function getTaskDetail(db: Db, id: string) {
+  if (!isUuid(id)) throw new NotFoundError("There is no task with that id.");
+  const task = await db.task.findUnique({
+    where: { id },
+    include: {
+      runs: { orderBy: { id: "asc" } },
+      photos: { orderBy: { position: "asc" }, include: { photo: true } },
+    },
+  });
+  if (!task) throw new NotFoundError("There is no task with that id.");
+  return {
+    task: toTaskView(task),
+    attempts: task.runs.map((run) => ({
+      number: run.number,
+      workerId: run.workerId,
+      startedAt: run.startedAt.toISOString(),
+      finishedAt: run.finishedAt?.toISOString() ?? null,
+      outcome: run.outcome ?? "RUNNING",
+      error: run.error,
+      retryDelayMs: run.retryDelayMs,
+      durationMs: run.finishedAt ? run.finishedAt.getTime() - run.startedAt.getTime() : null,
+    })),
+    photos: task.photos.map((link) => toPhotoView(link.photo)),
+  };
+}
+
+export type TaskDetail = Awaited<ReturnType<typeof getTaskDetail>>;
+
+/** A task that has not started (PENDING or waiting to retry) can be revoked; no worker runs it after. */
+export async function cancelTask(deps: Pick<TaskDeps, "db" | "events">, id: string): Promise<TaskView> {
+  if (!isUuid(id)) throw new NotFoundError("There is no task with that id.");
+  const now = new Date();
+  const { count } = await deps.db.task.updateMany({
+    where: { id, state: { in: [...CANCELLABLE_STATES] } },
+    data: { state: "REVOKED", finishedAt: now, retryAt: null, error: "cancelled before it ran" },
+  });
+  const task = await deps.db.task.findUnique({ where: { id } });
+  if (!task) throw new NotFoundError("There is no task with that id.");
+  if (count === 0) throw new ConflictError(`Task ${id} is ${task.state}; only PENDING or RETRY tasks can be cancelled.`);
+  const view = toTaskView(task);
+  deps.events.emit({ type: "task", task: view });
+  return view;
+}
+
+export function isUuid(value: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value);
+}

@@ -1,0 +1,95 @@
+// The shapes tasks and photos take outside the database: in pages, the JSON API and events.
+import { breedLabel } from "./breeds.ts";
+
+export const TASK_STATES = ["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED"] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+export const FINISHED_STATES: readonly TaskState[] = ["SUCCESS", "FAILURE", "REVOKED"];
+export const CANCELLABLE_STATES: readonly TaskState[] = ["PENDING", "RETRY"];
+
+interface TaskRow {
+  id: string;
+  breed: string;
+  subBreed: string | null;
+  limit: number;
+  state: string;
+  error: string | null;
+  photoCount: number;
+  attempts: number;
+  createdAt: Date;
+  queuedAt: Date | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  retryAt: Date | null;
+}
+
+export interface TaskView {
+  id: string;
+  breed: string;
+  subBreed: string | null;
+  label: string;
+  limit: number;
+  state: TaskState;
+  error: string | null;
+  photoCount: number;
+  attempts: number;
+  createdAt: string;
+  queuedAt: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  retryAt: string | null;
+  /** Still in the outbox: accepted, but the broker has not confirmed it yet. */
+  waitingForQueue: boolean;
+  cancellable: boolean;
+  /** From acceptance until a worker first started it. */
+  waitMs: number | null;
+  /** From the first start until it finished. */
+  runtimeMs: number | null;
+}
+
+export function toTaskView(task: TaskRow): TaskView {
+  const state = task.state as TaskState;
+  return {
+    id: task.id,
+    breed: task.breed,
+    subBreed: task.subBreed,
+    label: breedLabel(task.breed, task.subBreed),
+    limit: task.limit,
+    state,
+    error: task.error,
+    photoCount: task.photoCount,
+    attempts: task.attempts,
+    createdAt: task.createdAt.toISOString(),
+    queuedAt: iso(task.queuedAt),
+    startedAt: iso(task.startedAt),
+    finishedAt: iso(task.finishedAt),
+    retryAt: iso(task.retryAt),
+    waitingForQueue: state === "PENDING" && task.queuedAt === null,
+    cancellable: CANCELLABLE_STATES.includes(state),
+    waitMs: task.startedAt ? task.startedAt.getTime() - task.createdAt.getTime() : null,
+    runtimeMs: task.startedAt && task.finishedAt ? task.finishedAt.getTime() - task.startedAt.getTime() : null,
+  };
+}
+
+export interface PhotoView {
+  id: number;
+  url: string;
+  breed: string;
+  subBreed: string | null;
+  label: string;
+  createdAt: string;
+}
+
+export function toPhotoView(photo: { id: number; url: string; breed: string; subBreed: string | null; createdAt: Date }): PhotoView {
+  return {
+    id: photo.id,
+    url: photo.url,
+    breed: photo.breed,
+    subBreed: photo.subBreed,
+    label: breedLabel(photo.breed, photo.subBreed),
+    createdAt: photo.createdAt.toISOString(),
+  };
+}
+
+function iso(date: Date | null): string | null {
+  return date ? date.toISOString() : null;
+}

@@ -1,0 +1,87 @@
+// The JSON API, modelled on Flower's: tasks, photos, the queue and the workers.
+// It takes only application/json bodies, so a cross-site HTML form cannot call it.
+import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from "express";
+import type { AppDeps } from "../app.ts";
+import { AppError } from "../lib/errors.ts";
+import { clearPhotos, listPhotos } from "../lib/gallery.ts";
+import { cancelTask, getTaskDetail, listTasks, submitTask } from "../lib/tasks.ts";
+import { parseTaskInput } from "../lib/validation.ts";
+
+export function apiRoutes(deps: AppDeps, createLimit: RequestHandler) {
+  const router = Router();
+  router.use(requireJsonBody, express.json({ limit: "4kb", strict: true }));
+
+  router.post("/tasks", createLimit, async (req, res) => {
+    const input = parseTaskInput(req.body, await deps.breeds.get(), "json");
+    const { task, queued } = await submitTask(deps.tasks, input);
+    res.status(202).location(`/api/tasks/${task.id}`).json({ ...task, queued });
+  });
+
+  router.get("/tasks", async (req, res) => {
+    const limit = req.query.limit === undefined ? undefined : Number(req.query.limit);
+    res.json(await listTasks(deps.db, { state: q(req.query.state), breed: q(req.query.breed), id: q(req.query.id), cursor: q(req.query.cursor), limit }));
+  });
+
+  router.get("/tasks/:id", async (req, res) => {
+    res.json(await getTaskDetail(deps.db, req.params.id ?? ""));
+  });
+
+  router.post("/tasks/:id/cancel", async (req, res) => {
+    res.json(await cancelTask(deps.tasks, req.params.id ?? ""));
+  });
+
+  router.get("/photos", async (req, res) => {
+    const limit = req.query.limit === undefined ? undefined : Number(req.query.limit);
+    res.json(await listPhotos(deps.db, { taskId: q(req.query.task), breed: q(req.query.breed), cursor: q(req.query.cursor), limit }));
+  });
+
+  router.delete("/photos", async (_req, res) => {
+    res.json({ deleted: await clearPhotos(deps.tasks) });
+  });
+
+  router.get("/queue", async (_req, res) => {
+    const overview = await queueOverview(deps);
+    res.status(overview.broker.connected ? 200 : 503).json(overview);
+  });
+
+  router.get("/workers", (_req, res) => {
+    res.json({ workers: deps.workers.list() });
+  });
+
+  router.get("/breeds", async (_req, res) => {
+    res.json({ breeds: (await deps.breeds.get()).breeds });
+  });
+
+  router.use((_req: Request, _res: Response, next: NextFunction) => next(new AppError(404, "not_found", "There is no such API endpoint.")));
+  return router;
+}
+
+/** The queue as the broker sees it, plus what only GenDog knows (outbox, in-flight jobs). */
+export async function queueOverview(deps: AppDeps) {
+  const [stats, waitingInOutbox] = await Promise.all([
+    deps.queue.stats().catch(() => null),
+    deps.outbox.pending(),
+  ]);
+  return {
+    broker: { connected: stats !== null },
+    queue: stats?.queue ?? null,
+    ready: stats?.ready ?? null,
+    unacked: deps.workers.inFlight(),
+    consumers: stats?.consumers ?? null,
+    retrying: stats?.retrying ?? null,
+    dead: stats?.dead ?? null,
+    waitingInOutbox,
+  };
+}
+
+function requireJsonBody(req: Request, _res: Response, next: NextFunction) {
+  const hasBody = req.method !== "GET" && req.method !== "HEAD" && (Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined);
+  if (hasBody && !req.is("application/json")) {
+    return next(new AppError(415, "unsupported_media_type", "Send the body as application/json."));
+  }
+  next();
+}
+
+function q(value: unknown): string | undefined {
+  return typeof value === "string" && value !== "" ? value : undefined;
+}

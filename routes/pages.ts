@@ -1,0 +1,98 @@
+// The HTML pages: the form and gallery, the task monitor, and a task's own page.
+import { Router, type Request, type RequestHandler, type Response } from "express";
+import type { AppDeps } from "../app.ts";
+import { ValidationError } from "../lib/errors.ts";
+import { clearPhotos, galleryPage } from "../lib/gallery.ts";
+import { cancelTask, getTaskDetail, listTasks, submitTask } from "../lib/tasks.ts";
+import { parseTaskInput } from "../lib/validation.ts";
+import { TASK_STATES, type TaskView } from "../lib/views.ts";
+import { queueOverview } from "./api.ts";
+
+export function pageRoutes(deps: AppDeps, createLimit: RequestHandler) {
+  const router = Router();
+
+  router.get("/", async (req, res) => {
+    res.render("index", await homeContext(deps, req));
+  });
+
+  router.post("/tasks", createLimit, async (req, res) => {
+    const catalog = await deps.breeds.get();
+    try {
+      const input = parseTaskInput(req.body, catalog, "form");
+      const { task } = await submitTask(deps.tasks, input);
+      res.redirect(303, `/?submitted=${task.id}`);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      const form = { breed: String(req.body?.breed ?? "").slice(0, 100), limit: String(req.body?.limit ?? "").slice(0, 20) };
+      res.status(400).render("index", { ...(await homeContext(deps, req)), form, errors: err.fields });
+    }
+  });
+
+  router.post("/photos/clear", async (_req, res) => {
+    const deleted = await clearPhotos(deps.tasks);
+    res.redirect(303, `/?cleared=${deleted}`);
+  });
+
+  router.get("/tasks", async (req, res) => {
+    const filter = {
+      state: text(req.query.state)?.toUpperCase(),
+      breed: text(req.query.breed),
+      id: text(req.query.id),
+      cursor: text(req.query.cursor),
+    };
+    const { tasks, nextCursor } = await listTasks(deps.db, { ...filter, limit: 25 });
+    res.render("tasks", { title: "Tasks", tasks, nextCursor, filter, states: TASK_STATES, overview: await queueOverview(deps) });
+  });
+
+  router.get("/tasks/:id", async (req, res) => {
+    const detail = await getTaskDetail(deps.db, req.params.id ?? "");
+    res.render("task", { title: `Task ${detail.task.id.slice(0, 8)}`, ...detail });
+  });
+
+  router.post("/tasks/:id/cancel", async (req, res) => {
+    await cancelTask(deps.tasks, req.params.id ?? "");
+    res.redirect(303, `/tasks/${req.params.id}`);
+  });
+
+  return router;
+}
+
+async function homeContext(deps: AppDeps, req: Request) {
+  const page = Math.max(1, Math.min(10_000, Number.parseInt(text(req.query.page) ?? "1", 10) || 1));
+  const [catalog, gallery, recent, flash] = await Promise.all([
+    deps.breeds.get(),
+    galleryPage(deps.db, page),
+    listTasks(deps.db, { limit: 10 }),
+    flashMessage(deps, req),
+  ]);
+  return {
+    title: "GenDog",
+    breedOptions: catalog.options,
+    form: { breed: "", limit: "5" },
+    errors: {},
+    flash,
+    gallery,
+    recentTasks: recent.tasks,
+  };
+}
+
+async function flashMessage(deps: AppDeps, req: Request): Promise<{ kind: string; text: string; taskId?: string } | null> {
+  const submitted = text(req.query.submitted);
+  if (submitted && /^[0-9a-f-]{36}$/.test(submitted)) {
+    const row = await deps.db.task.findUnique({ where: { id: submitted } });
+    if (!row) return null;
+    const task: Pick<TaskView, "id" | "label" | "limit"> = { id: row.id, label: row.subBreed ? `${row.breed} (${row.subBreed})` : row.breed, limit: row.limit };
+    return row.queuedAt === null && row.state === "PENDING"
+      ? { kind: "warning", taskId: task.id, text: `Task ${task.id} (${task.limit} × ${task.label}) is saved and waiting for the job queue; it will run as soon as RabbitMQ is reachable.` }
+      : { kind: "success", taskId: task.id, text: `Task ${task.id} queued: ${task.limit} × ${task.label}.` };
+  }
+  const cleared = text(req.query.cleared);
+  if (cleared && /^\d+$/.test(cleared)) return { kind: "info", text: `Cleared ${cleared} photo${cleared === "1" ? "" : "s"} from the gallery.` };
+  return null;
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === "string" && value.trim() !== "" ? value.trim().slice(0, 100) : undefined;
+}
+
+export type { Response };

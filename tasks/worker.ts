@@ -1,0 +1,72 @@
+// The worker process: consumes jobs, fetches photos from dog.ceo, stores them, and
+// tells the web what happened. `npm run worker`; run several to share the work.
+import { randomBytes } from "node:crypto";
+import { pathToFileURL } from "node:url";
+import { loadConfig, type Config } from "../lib/config.ts";
+import { openDatabase } from "../lib/db.ts";
+import { createDogApi } from "../lib/dogApi.ts";
+import type { EventSink } from "../lib/events.ts";
+import { createLogger, type Logger } from "../lib/logger.ts";
+import { migrateDatabase } from "../lib/migrate.ts";
+import type { Heartbeat } from "../lib/workers.ts";
+import { exitOnStartupError, onShutdownSignal, runSteps } from "../lib/shutdown.ts";
+import { createJobHandler, type JobCounters } from "./job.ts";
+import { Broker, workerIdentity } from "./queue.ts";
+
+const HEARTBEAT_MS = 2000;
+
+export async function startWorker(config: Config, logger: Logger) {
+  const { host, pid } = workerIdentity();
+  const id = `${host}-${pid}-${randomBytes(2).toString("hex")}`;
+  const log = logger.child({ worker: id });
+  await migrateDatabase(config.databaseUrl);
+  const db = await openDatabase(config.databaseUrl);
+  const timeoutMs = config.dogApiTimeoutMs;
+  const dogApi = createDogApi({ baseUrl: config.dogApiUrl, connectTimeoutMs: Math.min(timeoutMs, 3000), headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs });
+  const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, retryTiers: Math.max(1, config.retry.maxAttempts - 1), logger: log });
+  const events: EventSink = { emit: (event) => broker.publishEvent(`task.${event.type}`, event) };
+  const counters: JobCounters = { done: 0, failed: 0 };
+  const handler = createJobHandler({ db, dogApi, events, logger: log, workerId: id, retry: config.retry, imageOrigins: config.imageOrigins }, counters);
+
+  await broker.start();
+  await broker.consumeJobs(handler, config.workerConcurrency);
+  const startedAt = new Date().toISOString();
+  const heartbeat = (): Heartbeat => ({
+    id, host, pid, concurrency: config.workerConcurrency, ...counters, inFlight: broker.jobsInFlight, startedAt, ready: broker.isConnected(),
+  });
+  const beat = setInterval(() => broker.publishEvent("worker.heartbeat", heartbeat()), HEARTBEAT_MS);
+  broker.onConnected(() => broker.publishEvent("worker.heartbeat", heartbeat()));
+  log.info({ queue: config.queueName, concurrency: config.workerConcurrency, dogApi: config.dogApiUrl }, "worker started");
+
+  return {
+    id,
+    counters,
+    async stop(): Promise<void> {
+      clearInterval(beat);
+      // Stop taking jobs, finish (and ack) the ones in hand, then close what they used.
+      const drained = await broker.stopConsuming(config.shutdownTimeoutMs);
+      if (!drained) log.warn({ inFlight: broker.jobsInFlight }, "jobs still running at the shutdown timeout; the broker will redeliver them");
+      broker.publishEvent("worker.offline", { ...heartbeat(), ready: false });
+      await runSteps(log, [
+        ["close broker", () => broker.close()],
+        ["close dog.ceo client", () => dogApi.close()],
+        ["close database", () => db.$disconnect()],
+      ]);
+      log.info(counters, "worker stopped");
+    },
+  };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    exitOnStartupError(err);
+  }
+  const logger = createLogger(config.logLevel, "worker");
+  startWorker(config, logger).then(
+    (worker) => onShutdownSignal(logger, () => worker.stop()),
+    exitOnStartupError,
+  );
+}

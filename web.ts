@@ -1,0 +1,99 @@
+// The web process: `npm run web`. Builds the app's dependencies, listens, and shuts
+// down in order: stop accepting, end live streams, finish requests, close the rest.
+import { randomBytes } from "node:crypto";
+import type { Server } from "node:http";
+import { pathToFileURL } from "node:url";
+import { createApp } from "./app.ts";
+import { cachedBreedCatalog } from "./lib/breeds.ts";
+import { loadConfig, type Config } from "./lib/config.ts";
+import { openDatabase } from "./lib/db.ts";
+import { createDogApi } from "./lib/dogApi.ts";
+import { EventHub } from "./lib/eventHub.ts";
+import { isAppEvent, type AppEvent, type EventSink } from "./lib/events.ts";
+import { createLogger, type Logger } from "./lib/logger.ts";
+import { migrateDatabase } from "./lib/migrate.ts";
+import { exitOnStartupError, onShutdownSignal, runSteps } from "./lib/shutdown.ts";
+import { WorkerRegistry, isHeartbeat } from "./lib/workers.ts";
+import { OutboxRelay } from "./tasks/outbox.ts";
+import { Broker } from "./tasks/queue.ts";
+
+export async function startWeb(config: Config, logger: Logger) {
+  await migrateDatabase(config.databaseUrl);
+  const db = await openDatabase(config.databaseUrl);
+  const dogApi = createDogApi({ baseUrl: config.dogApiUrl, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 });
+  const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, retryTiers: Math.max(1, config.retry.maxAttempts - 1), logger });
+  const hub = new EventHub();
+  const workers = new WorkerRegistry();
+
+  // Events from this process go straight to its browsers and, through the exchange, to
+  // other web processes; the origin tag keeps them from coming back here twice.
+  const origin = randomBytes(6).toString("hex");
+  const events: EventSink = {
+    emit(event) {
+      hub.publish(event);
+      broker.publishEvent(`task.${event.type}`, { ...event, origin });
+    },
+  };
+  await broker.subscribeEvents("#", (routingKey, payload) => {
+    if (routingKey === "worker.heartbeat" && isHeartbeat(payload)) workers.heartbeat(payload);
+    else if (routingKey === "worker.offline" && isHeartbeat(payload)) workers.offline(payload.id);
+    else if (isAppEvent(payload) && (payload as { origin?: string }).origin !== origin) {
+      const { origin: _from, ...event } = payload as AppEvent & { origin?: string };
+      hub.publish(event as AppEvent);
+    }
+  });
+  await broker.start();
+
+  const outbox = new OutboxRelay({ db, broker, events, logger });
+  outbox.start();
+  const app = createApp({
+    config,
+    logger,
+    db,
+    breeds: cachedBreedCatalog(dogApi, logger),
+    tasks: { db, events, dispatcher: outbox, publishWaitMs: config.publishWaitMs },
+    hub,
+    workers,
+    queue: broker,
+    outbox,
+  });
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.port, config.host, () => resolve(s));
+    s.once("error", reject);
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.port;
+  logger.info({ url: `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${port}` }, "GenDog web is listening");
+
+  return {
+    port,
+    server,
+    async stop(): Promise<void> {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      app.closeEventStreams();
+      server.closeIdleConnections();
+      const forced = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
+      await closed;
+      clearTimeout(forced);
+      await runSteps(logger, [
+        ["stop outbox relay", () => outbox.stop()],
+        ["close broker", () => broker.close()],
+        ["close dog.ceo client", () => dogApi.close()],
+        ["close database", () => db.$disconnect()],
+      ]);
+      logger.info("web stopped");
+    },
+  };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    exitOnStartupError(err);
+  }
+  const logger = createLogger(config.logLevel, "web");
+  startWeb(config, logger).then((web) => onShutdownSignal(logger, () => web.stop()), exitOnStartupError);
+}
