@@ -13,5 +13,5 @@ export default defineConfig({
   engine: "js",
   schema: path.join("prisma", "schema.prisma"),
   migrations: { path: path.join("prisma", "migrations") },
-  adapter: async () => new PrismaBetterSQLite3({ url }),
+  adapter: async () => new PrismaBetterSQLite3({ url, timeout: 10_000 }),
 });

@@ -6,20 +6,18 @@ import { pathToFileURL } from "node:url";
 import { createApp } from "./app.ts";
 import { cachedBreedCatalog } from "./lib/breeds.ts";
 import { loadConfig, type Config } from "./lib/config.ts";
-import { openDatabase } from "./lib/db.ts";
 import { createDogApi } from "./lib/dogApi.ts";
 import { EventHub } from "./lib/eventHub.ts";
 import { isAppEvent, type AppEvent, type EventSink } from "./lib/events.ts";
 import { createLogger, type Logger } from "./lib/logger.ts";
-import { migrateDatabase } from "./lib/migrate.ts";
+import { openMigratedDatabase } from "./lib/migrate.ts";
 import { exitOnStartupError, onShutdownSignal, runSteps } from "./lib/shutdown.ts";
 import { WorkerRegistry, isHeartbeat } from "./lib/workers.ts";
 import { OutboxRelay } from "./tasks/outbox.ts";
 import { Broker } from "./tasks/queue.ts";
 
 export async function startWeb(config: Config, logger: Logger) {
-  await migrateDatabase(config.databaseUrl);
-  const db = await openDatabase(config.databaseUrl);
+  const db = await openMigratedDatabase(config.databaseUrl);
   const dogApi = createDogApi({ baseUrl: config.dogApiUrl, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 });
   const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, retryTiers: Math.max(1, config.retry.maxAttempts - 1), logger });
   const hub = new EventHub();

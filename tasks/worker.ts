@@ -3,11 +3,10 @@
 import { randomBytes } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import { loadConfig, type Config } from "../lib/config.ts";
-import { openDatabase } from "../lib/db.ts";
 import { createDogApi } from "../lib/dogApi.ts";
 import type { EventSink } from "../lib/events.ts";
 import { createLogger, type Logger } from "../lib/logger.ts";
-import { migrateDatabase } from "../lib/migrate.ts";
+import { openMigratedDatabase } from "../lib/migrate.ts";
 import type { Heartbeat } from "../lib/workers.ts";
 import { exitOnStartupError, onShutdownSignal, runSteps } from "../lib/shutdown.ts";
 import { createJobHandler, type JobCounters } from "./job.ts";
@@ -19,8 +18,7 @@ export async function startWorker(config: Config, logger: Logger) {
   const { host, pid } = workerIdentity();
   const id = `${host}-${pid}-${randomBytes(2).toString("hex")}`;
   const log = logger.child({ worker: id });
-  await migrateDatabase(config.databaseUrl);
-  const db = await openDatabase(config.databaseUrl);
+  const db = await openMigratedDatabase(config.databaseUrl);
   const timeoutMs = config.dogApiTimeoutMs;
   const dogApi = createDogApi({ baseUrl: config.dogApiUrl, connectTimeoutMs: Math.min(timeoutMs, 3000), headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs });
   const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, retryTiers: Math.max(1, config.retry.maxAttempts - 1), logger: log });
