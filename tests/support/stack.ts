@@ -1,0 +1,164 @@
+// Test stacks on the real parts: the web and worker as they run in production (in this
+// process, on free ports), the machine's RabbitMQ with a queue name of their own, a
+// temporary SQLite file, and the dog.ceo stand-in.
+import { randomBytes } from "node:crypto";
+import { copyFile, mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import amqplib from "amqplib";
+import request from "supertest";
+import { loadConfig, type Config } from "../../lib/config.ts";
+import { openDatabase, type Db } from "../../lib/db.ts";
+import { createLogger } from "../../lib/logger.ts";
+import { openMigratedDatabase } from "../../lib/migrate.ts";
+import { startWeb } from "../../web.ts";
+import { startWorker } from "../../tasks/worker.ts";
+import { startFakeDogApi, type FakeDogApi } from "../../dev/fake-dog-api.ts";
+
+export const AMQP_URL = process.env.TEST_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+
+let template: Promise<string> | undefined;
+
+/** A migrated database file, made once per test process and copied for each stack. */
+async function migratedTemplate(): Promise<string> {
+  template ??= (async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "gendog-template-"));
+    const file = path.join(dir, "template.db");
+    const db = await openMigratedDatabase(`file:${file}`);
+    await db.$queryRawUnsafe("PRAGMA wal_checkpoint(TRUNCATE)");
+    await db.$disconnect();
+    return file;
+  })();
+  return template;
+}
+
+export interface StackOptions {
+  workers?: number;
+  web?: boolean;
+  env?: Record<string, string>;
+  fake?: FakeDogApi;
+}
+
+export async function testConfig(fake: FakeDogApi, env: Record<string, string> = {}): Promise<{ config: Config; dir: string }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "gendog-test-"));
+  const file = path.join(dir, "gendog.db");
+  await copyFile(await migratedTemplate(), file);
+  const config = loadConfig({
+    NODE_ENV: "test",
+    PORT: "0",
+    DATABASE_URL: `file:${file}`,
+    AMQP_URL,
+    QUEUE_NAME: `gendog.test.${randomBytes(4).toString("hex")}`,
+    DOG_API_URL: fake.url,
+    DOG_API_TIMEOUT_MS: "1500",
+    RETRY_BASE_MS: "50",
+    RETRY_MAX_MS: "400",
+    RATE_LIMIT_PER_MINUTE: "0",
+    PUBLISH_WAIT_MS: "3000",
+    SHUTDOWN_TIMEOUT_MS: "5000",
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    ...env,
+  });
+  return { config, dir };
+}
+
+export async function startStack(options: StackOptions = {}) {
+  const fake = options.fake ?? (await startFakeDogApi());
+  const { config, dir } = await testConfig(fake, options.env);
+  const logger = createLogger(config.logLevel, "test");
+  const web = options.web === false ? undefined : await startWeb(config, logger);
+  const workers: Awaited<ReturnType<typeof startWorker>>[] = [];
+  for (let i = 0; i < (options.workers ?? 1); i++) workers.push(await startWorker(config, logger));
+  const db = await openDatabase(config.databaseUrl);
+  const url = web ? `http://127.0.0.1:${web.port}` : "";
+
+  return {
+    config,
+    fake,
+    db,
+    url,
+    web,
+    workers,
+    http: () => request(url),
+    agent: () => request.agent(url),
+    async stop() {
+      for (const worker of workers) await worker.stop();
+      await web?.stop();
+      await db.$disconnect();
+      if (!options.fake) await fake.close();
+      await deleteQueues(config.queueName, config.retry.maxAttempts);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type Stack = Awaited<ReturnType<typeof startStack>>;
+
+/** Messages waiting in a queue, asked of the broker directly. */
+export async function queueDepth(queue: string): Promise<number> {
+  const connection = await amqplib.connect(AMQP_URL);
+  try {
+    const channel = await connection.createChannel();
+    channel.on("error", () => {});
+    const { messageCount } = await channel.checkQueue(queue);
+    return messageCount;
+  } finally {
+    await connection.close().catch(() => {});
+  }
+}
+
+/** Puts raw bytes on the work queue, as a foreign or buggy producer might. */
+export async function publishRaw(queue: string, content: Buffer | string, headers: Record<string, unknown> = {}): Promise<void> {
+  const connection = await amqplib.connect(AMQP_URL);
+  try {
+    const channel = await connection.createConfirmChannel();
+    channel.sendToQueue(queue, Buffer.from(content), { persistent: true, headers });
+    await channel.waitForConfirms();
+  } finally {
+    await connection.close().catch(() => {});
+  }
+}
+
+async function deleteQueues(queue: string, maxAttempts: number): Promise<void> {
+  const connection = await amqplib.connect(AMQP_URL);
+  try {
+    const channel = await connection.createChannel();
+    channel.on("error", () => {});
+    const names = [queue, `${queue}.dead`, ...Array.from({ length: Math.max(1, maxAttempts - 1) }, (_, i) => `${queue}.retry.${i + 1}`)];
+    for (const name of names) await channel.deleteQueue(name).catch(() => {});
+    await channel.deleteExchange(`${queue}.events`).catch(() => {});
+  } finally {
+    await connection.close().catch(() => {});
+  }
+}
+
+/** Polls until check() returns a truthy value, failing with `what` after timeoutMs. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export async function waitForTaskState(db: Db, taskId: string, states: string[], timeoutMs = 10_000) {
+  return waitFor(`task ${taskId} to reach ${states.join("/")}`, async () => {
+    const task = await db.task.findUnique({ where: { id: taskId } });
+    return task && states.includes(task.state) ? task : undefined;
+  }, timeoutMs);
+}
+
+/** The CSRF token from a form page, for tests that post forms like a browser. */
+export function csrfTokenFrom(html: string): string {
+  const match = /name="_csrf"\s+value="([^"]+)"/.exec(html);
+  if (!match) throw new Error("no CSRF token in the page");
+  return match[1]!;
+}
+
+/** The src of every gallery image in a page. */
+export function galleryImages(html: string): string[] {
+  const gallery = html.slice(html.indexOf('id="gallery"'));
+  return [...gallery.matchAll(/<img[^>]*\ssrc="([^"]+)"/g)].map((m) => m[1]!.replace(/&amp;/g, "&"));
+}
