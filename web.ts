@@ -92,6 +92,6 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   } catch (err) {
     exitOnStartupError(err);
   }
-  const logger = createLogger(config.logLevel, "web");
+  const logger = createLogger(config.logLevel, "web", config.logFormat);
   startWeb(config, logger).then((web) => onShutdownSignal(logger, () => web.stop()), exitOnStartupError);
 }

@@ -32,6 +32,8 @@ export interface Config {
   publishWaitMs: number;
   shutdownTimeoutMs: number;
   logLevel: string;
+  /** "pretty" for people at a terminal (needs the pino-pretty dev dependency), "json" for machines. */
+  logFormat: "json" | "pretty";
   /** Signs CSRF tokens; random per process unless set (then forms survive restarts). */
   csrfSecret: string;
 }
@@ -63,6 +65,7 @@ export function loadConfig(env: Env = process.env): Config {
     publishWaitMs: integer(env, "PUBLISH_WAIT_MS", 2000, 0, 60_000),
     shutdownTimeoutMs: integer(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 100, 600_000),
     logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, nodeEnv === "test" ? "warn" : "info"),
+    logFormat: oneOf(env, "LOG_FORMAT", ["json", "pretty"], "json") as Config["logFormat"],
     csrfSecret: csrfSecret(env),
   };
 }

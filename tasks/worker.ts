@@ -62,7 +62,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   } catch (err) {
     exitOnStartupError(err);
   }
-  const logger = createLogger(config.logLevel, "worker");
+  const logger = createLogger(config.logLevel, "worker", config.logFormat);
   startWorker(config, logger).then(
     (worker) => onShutdownSignal(logger, () => worker.stop()),
     exitOnStartupError,

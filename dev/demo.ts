@@ -1,0 +1,34 @@
+// `npm run demo`: the whole app offline. Starts the dog.ceo stand-in, then the web and
+// the worker (as `npm start` does) with DOG_API_URL pointed at the stand-in.
+// Ctrl-C stops all three.
+import { concurrently } from "concurrently";
+import { startFakeDogApi, type FakeDogApi } from "./fake-dog-api.ts";
+
+const wanted = Number(process.env.FAKE_DOG_API_PORT ?? 8090);
+let fake: FakeDogApi;
+try {
+  fake = await startFakeDogApi({ port: wanted });
+} catch {
+  fake = await startFakeDogApi({ port: 0 }); // the usual port is taken: any free one will do
+}
+console.log(`[dog.ceo] stand-in answering at ${fake.url}`);
+
+const env = { DOG_API_URL: fake.url, LOG_FORMAT: process.env.LOG_FORMAT ?? "pretty" };
+const { result } = concurrently(
+  [
+    { command: "npm run --silent web", name: "web", env },
+    { command: "npm run --silent worker", name: "worker", env },
+  ],
+  { prefixColors: ["blue", "magenta"], killOthersOn: ["failure"] },
+);
+
+result.then(
+  async () => {
+    await fake.close();
+    process.exit(0);
+  },
+  async () => {
+    await fake.close();
+    process.exit(1);
+  },
+);
