@@ -1,11 +1,12 @@
 // The HTML pages: the form and gallery, the task monitor, and a task's own page.
-import { Router, type Request, type RequestHandler, type Response } from "express";
+import { Router, type Request, type RequestHandler } from "express";
 import type { AppDeps } from "../app.ts";
 import { ValidationError } from "../lib/errors.ts";
 import { clearPhotos, galleryPage } from "../lib/gallery.ts";
-import { cancelTask, getTaskDetail, listTasks, submitTask } from "../lib/tasks.ts";
+import { cancelTask, getTaskDetail, isUuid, listTasks, submitTask } from "../lib/tasks.ts";
 import { parseTaskInput } from "../lib/validation.ts";
-import { TASK_STATES, type TaskView } from "../lib/views.ts";
+import { TASK_STATES } from "../lib/views.ts";
+import { breedLabel } from "../lib/breeds.ts";
 import { queueOverview } from "./api.ts";
 
 export function pageRoutes(deps: AppDeps, createLimit: RequestHandler) {
@@ -65,10 +66,12 @@ async function homeContext(deps: AppDeps, req: Request) {
     listTasks(deps.db, { limit: 10 }),
     flashMessage(deps, req),
   ]);
+  // After a submit, keep the person's choice in the form for the next one.
+  const last = flash?.task;
   return {
     title: "GenDog",
     breedOptions: catalog.options,
-    form: { breed: "", limit: "5" },
+    form: last ? { breed: last.subBreed ? `${last.breed}/${last.subBreed}` : last.breed, limit: String(last.limit) } : { breed: "", limit: "5" },
     errors: {},
     flash,
     gallery,
@@ -76,15 +79,28 @@ async function homeContext(deps: AppDeps, req: Request) {
   };
 }
 
-async function flashMessage(deps: AppDeps, req: Request): Promise<{ kind: string; text: string; taskId?: string } | null> {
+interface Flash {
+  kind: "success" | "warning" | "info";
+  text: string;
+  taskId?: string;
+  task?: { breed: string; subBreed: string | null; limit: number };
+}
+
+async function flashMessage(deps: AppDeps, req: Request): Promise<Flash | null> {
   const submitted = text(req.query.submitted);
-  if (submitted && /^[0-9a-f-]{36}$/.test(submitted)) {
+  if (submitted && isUuid(submitted)) {
     const row = await deps.db.task.findUnique({ where: { id: submitted } });
     if (!row) return null;
-    const task: Pick<TaskView, "id" | "label" | "limit"> = { id: row.id, label: row.subBreed ? `${row.breed} (${row.subBreed})` : row.breed, limit: row.limit };
-    return row.queuedAt === null && row.state === "PENDING"
-      ? { kind: "warning", taskId: task.id, text: `Task ${task.id} (${task.limit} × ${task.label}) is saved and waiting for the job queue; it will run as soon as RabbitMQ is reachable.` }
-      : { kind: "success", taskId: task.id, text: `Task ${task.id} queued: ${task.limit} × ${task.label}.` };
+    const what = `${row.limit} × ${breedLabel(row.breed, row.subBreed)}`;
+    const waiting = row.queuedAt === null && row.state === "PENDING";
+    return {
+      kind: waiting ? "warning" : "success",
+      taskId: row.id,
+      task: row,
+      text: waiting
+        ? `Task ${row.id} (${what}) is saved and waiting for the job queue; it will run as soon as RabbitMQ is reachable.`
+        : `Task ${row.id} queued: ${what}.`,
+    };
   }
   const cleared = text(req.query.cleared);
   if (cleared && /^\d+$/.test(cleared)) return { kind: "info", text: `Cleared ${cleared} photo${cleared === "1" ? "" : "s"} from the gallery.` };
@@ -95,4 +111,3 @@ function text(value: unknown): string | undefined {
   return typeof value === "string" && value.trim() !== "" ? value.trim().slice(0, 100) : undefined;
 }
 
-export type { Response };
