@@ -5,13 +5,13 @@ import type { Server } from "node:http";
 import { pathToFileURL } from "node:url";
 import { createApp } from "./app.ts";
 import { cachedBreedCatalog } from "./lib/breeds.ts";
-import { loadConfig, type Config } from "./lib/config.ts";
+import type { Config } from "./lib/config.ts";
 import { createDogApi } from "./lib/dogApi.ts";
 import { EventHub } from "./lib/eventHub.ts";
 import { isAppEvent, type AppEvent, type EventSink } from "./lib/events.ts";
-import { createLogger, type Logger } from "./lib/logger.ts";
+import type { Logger } from "./lib/logger.ts";
 import { openMigratedDatabase } from "./lib/migrate.ts";
-import { exitOnStartupError, onShutdownSignal, runSteps } from "./lib/shutdown.ts";
+import { runProcess, runSteps } from "./lib/shutdown.ts";
 import { WorkerRegistry, isHeartbeat } from "./lib/workers.ts";
 import { OutboxRelay } from "./tasks/outbox.ts";
 import { Broker } from "./tasks/queue.ts";
@@ -44,11 +44,13 @@ export async function startWeb(config: Config, logger: Logger) {
 
   const outbox = new OutboxRelay({ db, broker, events, logger });
   outbox.start();
+  const breeds = cachedBreedCatalog(dogApi, logger);
+  void breeds.get(); // warm the breed list so the first visitor does not wait for dog.ceo
   const app = createApp({
     config,
     logger,
     db,
-    breeds: cachedBreedCatalog(dogApi, logger),
+    breeds,
     tasks: { db, events, dispatcher: outbox, publishWaitMs: config.publishWaitMs },
     hub,
     workers,
@@ -85,13 +87,4 @@ export async function startWeb(config: Config, logger: Logger) {
   };
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    exitOnStartupError(err);
-  }
-  const logger = createLogger(config.logLevel, "web", config.logFormat);
-  startWeb(config, logger).then((web) => onShutdownSignal(logger, () => web.stop()), exitOnStartupError);
-}
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) runProcess("web", startWeb);

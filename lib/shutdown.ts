@@ -1,5 +1,7 @@
-// Ordered, run-once shutdown on SIGINT/SIGTERM; a second signal exits at once.
-import type { Logger } from "./logger.ts";
+// How an entry file (web, worker) lives: read config, start, and on SIGINT/SIGTERM shut
+// down once, in order; a second signal exits at once.
+import { loadConfig, type Config } from "./config.ts";
+import { createLogger, type Logger } from "./logger.ts";
 
 export function onShutdownSignal(logger: Logger, shutdown: () => Promise<void>): void {
   let stopping = false;
@@ -38,4 +40,16 @@ export function exitOnStartupError(err: unknown): never {
   const message = err instanceof Error ? `${err.name === "ConfigError" ? "configuration error: " : ""}${err.message}` : String(err);
   console.error(`gendog: ${message}`);
   process.exit(1);
+}
+
+/** Runs an entry file: a bad setting or a failed start is one line, then exit 1. */
+export function runProcess(name: string, start: (config: Config, logger: Logger) => Promise<{ stop(): Promise<void> }>): void {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    exitOnStartupError(err);
+  }
+  const logger = createLogger(config.logLevel, name, config.logFormat);
+  start(config, logger).then((running) => onShutdownSignal(logger, () => running.stop()), exitOnStartupError);
 }

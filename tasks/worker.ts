@@ -2,13 +2,13 @@
 // tells the web what happened. `npm run worker`; run several to share the work.
 import { randomBytes } from "node:crypto";
 import { pathToFileURL } from "node:url";
-import { loadConfig, type Config } from "../lib/config.ts";
+import type { Config } from "../lib/config.ts";
 import { createDogApi } from "../lib/dogApi.ts";
 import type { EventSink } from "../lib/events.ts";
-import { createLogger, type Logger } from "../lib/logger.ts";
+import type { Logger } from "../lib/logger.ts";
 import { openMigratedDatabase } from "../lib/migrate.ts";
 import type { Heartbeat } from "../lib/workers.ts";
-import { exitOnStartupError, onShutdownSignal, runSteps } from "../lib/shutdown.ts";
+import { runProcess, runSteps } from "../lib/shutdown.ts";
 import { createJobHandler, type JobCounters } from "./job.ts";
 import { Broker, workerIdentity } from "./queue.ts";
 
@@ -55,16 +55,4 @@ export async function startWorker(config: Config, logger: Logger) {
   };
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    exitOnStartupError(err);
-  }
-  const logger = createLogger(config.logLevel, "worker", config.logFormat);
-  startWorker(config, logger).then(
-    (worker) => onShutdownSignal(logger, () => worker.stop()),
-    exitOnStartupError,
-  );
-}
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) runProcess("worker", startWorker);
