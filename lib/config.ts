@@ -73,7 +73,7 @@ export function loadConfig(env: Env = process.env): Config {
 /** Also used by prisma.config.ts, so the CLI and the app always open the same file. */
 export function databaseUrl(env: Env = process.env): string {
   const raw = env.DATABASE_URL?.trim() || `file:${path.join(projectRoot, "gendog.db")}`;
-  if (!raw.startsWith("file:")) throw new ConfigError("DATABASE_URL", `must be a SQLite file URL like file:./gendog.db, got '${raw}'`);
+  if (!raw.startsWith("file:")) throw new ConfigError("DATABASE_URL", `must be a SQLite file URL like file:./gendog.db, got '${URL.canParse(raw) ? maskUrl(raw) : raw}'`);
   const file = raw.slice("file:".length);
   if (!file) throw new ConfigError("DATABASE_URL", "names no file");
   return `file:${path.resolve(projectRoot, file)}`;
