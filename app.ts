@@ -147,6 +147,7 @@ function errorHandler(deps: AppDeps): ErrorRequestHandler {
 function parserCode(err: { type?: string }): string {
   if (err.type === "entity.too.large") return "too_large";
   if (err.type === "entity.parse.failed") return "invalid_json";
+  if (err.type === "charset.unsupported" || err.type === "encoding.unsupported") return "unsupported_media_type";
   return "bad_request";
 }
 
@@ -154,5 +155,6 @@ function parserMessage(err: { type?: string }): string {
   if (err.type === "entity.too.large") return "The request body is too large.";
   if (err.type === "entity.parse.failed") return "The request body is not valid JSON.";
   if (err.type === "parameters.too.many") return "The request has too many fields.";
+  if (err.type === "charset.unsupported" || err.type === "encoding.unsupported") return "Send the body as UTF-8 JSON, without a content encoding.";
   return "The request could not be read.";
 }
