@@ -20,6 +20,7 @@ interface TaskRow {
   startedAt: Date | null;
   finishedAt: Date | null;
   retryAt: Date | null;
+  updatedAt: Date;
 }
 
 export interface TaskView {
@@ -37,6 +38,8 @@ export interface TaskView {
   startedAt: string | null;
   finishedAt: string | null;
   retryAt: string | null;
+  /** Orders versions of a task: live pages ignore an event older than what they show. */
+  updatedAt: string;
   /** Still in the outbox: accepted, but the broker has not confirmed it yet. */
   waitingForQueue: boolean;
   cancellable: boolean;
@@ -63,6 +66,7 @@ export function toTaskView(task: TaskRow): TaskView {
     startedAt: iso(task.startedAt),
     finishedAt: iso(task.finishedAt),
     retryAt: iso(task.retryAt),
+    updatedAt: task.updatedAt.toISOString(),
     waitingForQueue: state === "PENDING" && task.queuedAt === null,
     cancellable: CANCELLABLE_STATES.includes(state),
     waitMs: task.startedAt ? task.startedAt.getTime() - task.createdAt.getTime() : null,

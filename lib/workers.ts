@@ -7,6 +7,7 @@ export interface Heartbeat {
   concurrency: number;
   done: number;
   failed: number;
+  skipped: number;
   inFlight: number;
   startedAt: string;
   ready: boolean;

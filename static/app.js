@@ -294,6 +294,15 @@
    */
   function liveEvents(handlers) {
     if (typeof window.EventSource !== "function") return;
+    // Events about one task can arrive out of order (they take different paths through
+    // the broker); a task never goes back to an older version of itself.
+    var seen = {};
+    function isStale(task) {
+      if (!task || !task.updatedAt) return false;
+      if (seen[task.id] && seen[task.id] > task.updatedAt) return true;
+      seen[task.id] = task.updatedAt;
+      return false;
+    }
     var lastId = "";
     var source = null;
     var retryTimer = null;
@@ -325,6 +334,7 @@
           }
           var handler = handlers[type];
           if (!handler) return;
+          if (type === "task" && isStale(data.task)) return;
           try {
             handler(data);
           } catch (err) {
@@ -532,7 +542,7 @@
             el("div", { className: "worker-stats", text: w.host + " · pid " + w.pid + " · concurrency " + w.concurrency }),
             el("div", {
               className: "worker-stats",
-              text: "in flight " + w.inFlight + " · done " + w.done + " · failed " + w.failed + " · seen " + seconds + " s ago",
+              text: "in flight " + w.inFlight + " · done " + w.done + " · failed " + w.failed + " · skipped " + (w.skipped || 0) + " · seen " + seconds + " s ago",
             }),
           ]);
         }),

@@ -28,12 +28,14 @@ export interface JobDeps {
   random?: () => number;
 }
 
+/** For heartbeats: jobs this worker finished SUCCESS; FAILURE or dead-lettered; acked without running (already finished or cancelled). */
 export interface JobCounters {
   done: number;
   failed: number;
+  skipped: number;
 }
 
-export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 0, failed: 0 }) {
+export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 0, failed: 0, skipped: 0 }) {
   return async function handleJob(delivery: Delivery): Promise<Outcome> {
     let job: JobMessage;
     try {
@@ -47,10 +49,7 @@ export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 
     }
     const log = deps.logger.child({ taskId: job.taskId, attempt: delivery.attempt });
     try {
-      const outcome = await runJob(deps, job, delivery, log);
-      if (outcome.action === "ack") counters.done += 1;
-      if (outcome.action === "dead-letter") counters.failed += 1;
-      return outcome;
+      return await runJob(deps, job, delivery, log, counters);
     } catch (err) {
       // The database itself failed (or something unforeseen): try again later via the
       // retry queue rather than spinning on an immediate redelivery.
@@ -60,7 +59,7 @@ export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 
   };
 }
 
-async function runJob(deps: JobDeps, job: JobMessage, delivery: Delivery, log: Logger): Promise<Outcome> {
+async function runJob(deps: JobDeps, job: JobMessage, delivery: Delivery, log: Logger, counters: JobCounters): Promise<Outcome> {
   const { db } = deps;
   const started = await claimTask(deps, job, delivery.attempt);
   if (started === "missing") {
@@ -68,6 +67,7 @@ async function runJob(deps: JobDeps, job: JobMessage, delivery: Delivery, log: L
     return { action: "dead-letter" };
   }
   if (started === "finished") {
+    counters.skipped += 1;
     log.info("task already finished or cancelled; acknowledging the job without running it");
     return { action: "ack" };
   }
@@ -80,12 +80,14 @@ async function runJob(deps: JobDeps, job: JobMessage, delivery: Delivery, log: L
     const error = err instanceof DogApiError ? err : new DogApiError("transient", (err as Error).message);
     if (error.kind !== "transient") {
       await finish(deps, job.taskId, delivery.attempt, { state: "FAILURE", error: `dog.ceo: ${error.message}` });
+      counters.failed += 1;
       log.warn({ reason: error.message }, "task failed: dog.ceo refused it");
       return { action: "ack" };
     }
     if (delivery.attempt >= deps.retry.maxAttempts) {
       const reason = `gave up after ${delivery.attempt} attempts: ${error.message}`;
       await finish(deps, job.taskId, delivery.attempt, { state: "FAILURE", error: reason });
+      counters.failed += 1;
       log.warn({ reason }, "task failed: retries used up; dead-lettering the job");
       return { action: "dead-letter" };
     }
@@ -97,6 +99,7 @@ async function runJob(deps: JobDeps, job: JobMessage, delivery: Delivery, log: L
 
   const kept = keepTrustedLinks(links, deps.imageOrigins, log);
   const photos = await storePhotos(deps, job, delivery.attempt, kept);
+  counters.done += 1;
   log.info({ photos: photos.length }, "task succeeded");
   return { action: "ack" };
 }

@@ -84,7 +84,8 @@ export class OutboxRelay implements JobDispatcher {
           db.task.updateMany({ where: { id: message.taskId, queuedAt: null }, data: { queuedAt: now } }),
           db.task.findUnique({ where: { id: message.taskId } }),
         ]);
-        if (task) this.deps.events.emit({ type: "task", task: toTaskView(task) });
+        // Only news while the task waits: once a worker has it, the worker's events tell more.
+        if (task?.state === "PENDING") this.deps.events.emit({ type: "task", task: toTaskView(task) });
         this.resolve(message.taskId);
       }
     }

@@ -23,7 +23,7 @@ export async function startWorker(config: Config, logger: Logger) {
   const dogApi = createDogApi({ baseUrl: config.dogApiUrl, connectTimeoutMs: Math.min(timeoutMs, 3000), headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs });
   const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, retryTiers: Math.max(1, config.retry.maxAttempts - 1), logger: log });
   const events: EventSink = { emit: (event) => broker.publishEvent(`task.${event.type}`, event) };
-  const counters: JobCounters = { done: 0, failed: 0 };
+  const counters: JobCounters = { done: 0, failed: 0, skipped: 0 };
   const handler = createJobHandler({ db, dogApi, events, logger: log, workerId: id, retry: config.retry, imageOrigins: config.imageOrigins }, counters);
 
   await broker.start();
