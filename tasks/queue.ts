@@ -105,7 +105,9 @@ export class Broker {
         setup: (model: ChannelModel) => this.setup(model),
       },
     });
+    let failures = 0;
     this.connection.on("connect", () => {
+      failures = 0;
       log.info({ broker: this.address }, this.everConnected ? "reconnected to RabbitMQ" : "connected to RabbitMQ");
       this.everConnected = true;
       for (const listener of this.connectedListeners) listener();
@@ -115,15 +117,15 @@ export class Broker {
       if (this.consumer) this.consumer.channel = undefined;
       log.warn({ broker: this.address, reason: err?.message }, "lost the connection to RabbitMQ; reconnecting");
     });
-    let failures = 0;
     this.connection.on("connect-failed", (err: Error) => {
       failures += 1;
       // One clear line, then quiet retries: a missing broker is a set-up step, not a crash.
-      if (failures === 1 || failures % 20 === 0) {
-        log.error(
-          `RabbitMQ is not reachable at ${this.address} (${err.message}); start one with \`docker compose up -d rabbitmq\`. Retrying...`,
-        );
-      }
+      if (failures !== 1 && failures % 20 !== 0) return;
+      log.error(
+        this.everConnected
+          ? `RabbitMQ at ${this.address} is still unreachable (${err.message}). Retrying...`
+          : `RabbitMQ is not reachable at ${this.address} (${err.message}); start one with \`docker compose up -d rabbitmq\`. Retrying...`,
+      );
     });
     this.connection.on("error", (err: Error) => log.warn({ err: err.message }, "RabbitMQ connection error"));
   }
