@@ -1,8 +1,9 @@
 // `npm run demo`: the whole app offline. Starts the dog.ceo stand-in, then the web and
 // the worker (as `npm start` does) with DOG_API_URL pointed at the stand-in.
-// Ctrl-C stops all three.
+// Ctrl-C stops all three. FAKE_DOG_FAULTS="http500=0.3,slow=0.2" makes the stand-in
+// misbehave at random, to watch retries (and, with http500=1, a task that gives up).
 import { concurrently } from "concurrently";
-import { startFakeDogApi, type FakeDogApi } from "./fake-dog-api.ts";
+import { faultRatesFromEnv, startFakeDogApi, type FakeDogApi } from "./fake-dog-api.ts";
 
 const wanted = Number(process.env.FAKE_DOG_API_PORT ?? 8090);
 let fake: FakeDogApi;
@@ -11,7 +12,9 @@ try {
 } catch {
   fake = await startFakeDogApi({ port: 0 }); // the usual port is taken: any free one will do
 }
-console.log(`[dog.ceo] stand-in answering at ${fake.url}`);
+const faults = faultRatesFromEnv(process.env.FAKE_DOG_FAULTS);
+if (Object.keys(faults).length > 0) fake.setFaultRate(faults, Date.now());
+console.log(`[dog.ceo] stand-in answering at ${fake.url}${process.env.FAKE_DOG_FAULTS ? ` with random faults: ${process.env.FAKE_DOG_FAULTS}` : ""}`);
 
 const env = { DOG_API_URL: fake.url, LOG_FORMAT: process.env.LOG_FORMAT ?? "pretty" };
 const { result } = concurrently(

@@ -342,7 +342,7 @@ export function startFakeDogApi(opts: { port?: number; host?: string } = {}): Pr
 // ---------- run directly: `npm run fake-dog-api` ----------
 
 /** FAKE_DOG_FAULTS="http500=0.1,slow=0.2" turns on random faults when run directly. */
-function faultRatesFromEnv(text: string | undefined): Partial<Record<RandomFaultKind, number>> {
+export function faultRatesFromEnv(text: string | undefined): Partial<Record<RandomFaultKind, number>> {
   const rates: Partial<Record<RandomFaultKind, number>> = {};
   for (const pair of (text ?? '').split(',').filter(Boolean)) {
     const [kind, p] = pair.split('=');
