@@ -29,7 +29,9 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler) {
     }
   });
 
-  router.post("/photos/clear", async (_req, res) => {
+  router.post("/photos/clear", async (req, res) => {
+    // The checkbox is the confirmation that works without JavaScript.
+    if (req.body?.confirm !== "yes") throw new ValidationError({ confirm: "Tick “Yes, delete every photo” to clear the gallery." });
     const deleted = await clearPhotos(deps.tasks);
     res.redirect(303, `/?cleared=${deleted}`);
   });
@@ -42,7 +44,7 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler) {
       cursor: text(req.query.cursor),
     };
     const { tasks, nextCursor } = await listTasks(deps.db, { ...filter, limit: 25 });
-    res.render("tasks", { title: "Tasks", tasks, nextCursor, filter, states: TASK_STATES, overview: await queueOverview(deps) });
+    res.render("tasks", { title: "Tasks", tasks, nextCursor, filter, states: TASK_STATES, overview: await queueOverview(deps), workers: deps.workers.list() });
   });
 
   router.get("/tasks/:id", async (req, res) => {

@@ -48,30 +48,61 @@ export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 
       return { action: "dead-letter" };
     }
     const log = deps.logger.child({ taskId: job.taskId, attempt: delivery.attempt });
+    const run: Run = {};
     try {
-      return await runJob(deps, job, delivery, log, counters);
+      return await runJob(deps, job, delivery, run, log, counters);
     } catch (err) {
-      // The database itself failed (or something unforeseen): try again later via the
-      // retry queue rather than spinning on an immediate redelivery.
+      // The database itself failed, or something unforeseen: try again later through the
+      // retry queue (never an immediate redelivery loop), spending the retry budget.
+      const next = (run.number ?? delivery.attempt) + 1;
+      if (next > deps.retry.maxAttempts + 1) {
+        log.error({ err }, "job failed unexpectedly again; dead-lettering it");
+        counters.failed += 1;
+        return { action: "dead-letter" };
+      }
       log.error({ err }, "job failed unexpectedly; scheduling a retry");
-      return { action: "retry", attempt: delivery.attempt, delayMs: deps.retry.baseMs };
+      const delayMs = backoffDelay(deps.retry, next - 1, undefined, deps.random);
+      if (run.attemptId !== undefined && run.number !== undefined) {
+        await scheduleRetry(deps, job.taskId, { attemptId: run.attemptId, number: run.number }, `unexpected error: ${(err as Error).message}`, delayMs).catch(() => {});
+      }
+      return { action: "retry", attempt: next, delayMs };
     }
   };
 }
 
-async function runJob(deps: JobDeps, job: JobMessage, delivery: Delivery, log: Logger, counters: JobCounters): Promise<Outcome> {
-  const { db } = deps;
-  const started = await claimTask(deps, job, delivery.attempt);
-  if (started === "missing") {
+/** A run this worker has claimed: its attempt row and number. Only the latest run of a task may finish it. */
+interface OpenRun {
+  attemptId: number;
+  number: number;
+}
+
+/** What this delivery has claimed so far, for the error path. */
+type Run = Partial<OpenRun>;
+
+async function runJob(deps: JobDeps, job: JobMessage, delivery: Delivery, run: Run, log: Logger, counters: JobCounters): Promise<Outcome> {
+  const claim = await claimTask(deps, job, delivery);
+  if (claim.kind === "missing") {
     log.error("dead-lettering a job whose task does not exist");
+    counters.failed += 1;
     return { action: "dead-letter" };
   }
-  if (started === "finished") {
+  if (claim.kind === "skip") {
     counters.skipped += 1;
-    log.info("task already finished or cancelled; acknowledging the job without running it");
+    log.info({ state: claim.state }, "job already done, cancelled or running elsewhere; acknowledging it without running");
     return { action: "ack" };
   }
-  log.info({ breed: job.breed, subBreed: job.subBreed, limit: job.limit }, "task started");
+  Object.assign(run, claim);
+  const number = claim.number;
+  log.info({ breed: job.breed, subBreed: job.subBreed, limit: job.limit, run: number }, "task started");
+
+  if (number > deps.retry.maxAttempts) {
+    // Only reachable when earlier runs were lost (a worker died each time): stop here.
+    const reason = `gave up after ${number - 1} attempts: the worker stopped before finishing each time`;
+    await finish(deps, job.taskId, claim, { state: "FAILURE", error: reason });
+    counters.failed += 1;
+    log.warn({ reason }, "task failed: retries used up; dead-lettering the job");
+    return { action: "dead-letter" };
+  }
 
   let links: string[];
   try {
@@ -79,62 +110,90 @@ async function runJob(deps: JobDeps, job: JobMessage, delivery: Delivery, log: L
   } catch (err) {
     const error = err instanceof DogApiError ? err : new DogApiError("transient", (err as Error).message);
     if (error.kind !== "transient") {
-      await finish(deps, job.taskId, delivery.attempt, { state: "FAILURE", error: `dog.ceo: ${error.message}` });
+      await finish(deps, job.taskId, claim, { state: "FAILURE", error: `dog.ceo: ${error.message}` });
       counters.failed += 1;
       log.warn({ reason: error.message }, "task failed: dog.ceo refused it");
       return { action: "ack" };
     }
-    if (delivery.attempt >= deps.retry.maxAttempts) {
-      const reason = `gave up after ${delivery.attempt} attempts: ${error.message}`;
-      await finish(deps, job.taskId, delivery.attempt, { state: "FAILURE", error: reason });
+    if (number >= deps.retry.maxAttempts) {
+      const reason = `gave up after ${number} attempts: ${error.message}`;
+      await finish(deps, job.taskId, claim, { state: "FAILURE", error: reason });
       counters.failed += 1;
       log.warn({ reason }, "task failed: retries used up; dead-lettering the job");
       return { action: "dead-letter" };
     }
-    const delayMs = backoffDelay(deps.retry, delivery.attempt, error.retryAfterMs, deps.random);
-    await scheduleRetry(deps, job.taskId, delivery.attempt, error.message, delayMs);
+    const delayMs = backoffDelay(deps.retry, number, error.retryAfterMs, deps.random);
+    await scheduleRetry(deps, job.taskId, claim, error.message, delayMs);
     log.warn({ reason: error.message, delayMs }, "transient failure; retry scheduled");
-    return { action: "retry", attempt: delivery.attempt + 1, delayMs };
+    return { action: "retry", attempt: number + 1, delayMs };
   }
 
   const kept = keepTrustedLinks(links, deps.imageOrigins, log);
-  const photos = await storePhotos(deps, job, delivery.attempt, kept);
-  counters.done += 1;
-  log.info({ photos: photos.length }, "task succeeded");
+  const stored = await storePhotos(deps, job, claim, kept);
+  if (stored === undefined) {
+    counters.skipped += 1;
+    log.info("a later run of this task took over; leaving the result to it");
+  } else {
+    counters.done += 1;
+    log.info({ photos: stored.length }, "task succeeded");
+  }
   return { action: "ack" };
 }
 
-/** Marks the task STARTED and records the attempt; reports if there is nothing to run. */
-async function claimTask(deps: JobDeps, job: JobMessage, attempt: number): Promise<"started" | "finished" | "missing"> {
+type Claim =
+  | ({ kind: "run" } & OpenRun)
+  | { kind: "skip"; state: string }
+  | { kind: "missing" };
+
+/**
+ * Marks the task STARTED and opens an attempt, unless this delivery has nothing to do.
+ * A job message runs its task when it is the next attempt the task is waiting for
+ * (its x-attempt is past the attempts recorded), or when the broker redelivers the
+ * job of a run whose worker died. A duplicate of a job that is running, finished or
+ * cancelled is skipped, so two workers never run one task at once by accident.
+ */
+async function claimTask(deps: JobDeps, job: JobMessage, delivery: Delivery): Promise<Claim> {
   const now = new Date();
-  const claimed = await deps.db.$transaction(async (tx) => {
+  const claim = await deps.db.$transaction(async (tx): Promise<Claim> => {
     // A write first: SQLite then takes the write lock at once, so the busy timeout applies.
     const { count } = await tx.task.updateMany({
-      where: { id: job.taskId, state: { in: ["PENDING", "RETRY", "STARTED"] } },
-      data: { state: "STARTED", attempts: attempt, retryAt: null },
+      where: {
+        id: job.taskId,
+        OR: [
+          { state: { in: ["PENDING", "RETRY", "STARTED"] }, attempts: { lt: delivery.attempt } },
+          ...(delivery.redelivered ? [{ state: "STARTED" }] : []),
+        ],
+      },
+      data: { state: "STARTED", attempts: { increment: 1 }, retryAt: null },
     });
-    if (count === 0) return (await tx.task.count({ where: { id: job.taskId } })) ? "finished" : "missing";
-    await tx.task.updateMany({ where: { id: job.taskId, startedAt: null }, data: { startedAt: now } });
+    const task = await tx.task.findUnique({ where: { id: job.taskId } });
+    if (!task) return { kind: "missing" };
+    if (count === 0) return { kind: "skip", state: task.state };
+    if (!task.startedAt) await tx.task.update({ where: { id: job.taskId }, data: { startedAt: now } });
     // A run still open here belonged to a worker that died mid-job.
     await tx.attempt.updateMany({
       where: { taskId: job.taskId, outcome: null },
-      data: { outcome: "LOST", finishedAt: now, error: "the worker stopped before finishing; the broker redelivered the job" },
+      data: { outcome: "LOST", finishedAt: now, error: "the worker stopped before finishing; the job was delivered again" },
     });
-    await tx.attempt.create({ data: { taskId: job.taskId, number: attempt, workerId: deps.workerId, startedAt: now } });
-    return "started";
+    const attempt = await tx.attempt.create({ data: { taskId: job.taskId, number: task.attempts, workerId: deps.workerId, startedAt: now } });
+    return { kind: "run", attemptId: attempt.id, number: task.attempts };
   });
-  if (claimed === "started") await emitTask(deps, job.taskId);
-  return claimed;
+  if (claim.kind === "run") await emitTask(deps, job.taskId);
+  return claim;
 }
 
-async function storePhotos(deps: JobDeps, job: JobMessage, attempt: number, urls: string[]) {
+/** Stores the photos and finishes the task SUCCESS in one transaction; undefined if another run already finished it. */
+async function storePhotos(deps: JobDeps, job: JobMessage, { attemptId, number }: OpenRun, urls: string[]) {
   const now = new Date();
   const photos = await deps.db.$transaction(async (tx) => {
     const { count } = await tx.task.updateMany({
-      where: { id: job.taskId, state: "STARTED" },
+      where: { id: job.taskId, state: "STARTED", attempts: number },
       data: { state: "SUCCESS", photoCount: urls.length, finishedAt: now, error: null },
     });
-    if (count === 0) return [];
+    if (count === 0) {
+      await closeAttempt(tx, attemptId, { outcome: "SKIPPED", finishedAt: now, error: "a later run of this task took over" });
+      return undefined;
+    }
     await tx.taskPhoto.deleteMany({ where: { taskId: job.taskId } });
     const stored = [];
     for (const [position, url] of urls.entries()) {
@@ -146,44 +205,46 @@ async function storePhotos(deps: JobDeps, job: JobMessage, attempt: number, urls
       await tx.taskPhoto.create({ data: { taskId: job.taskId, photoId: photo.id, position } });
       stored.push(photo);
     }
-    await closeAttempt(tx, job.taskId, attempt, { outcome: "SUCCESS", finishedAt: now });
+    await closeAttempt(tx, attemptId, { outcome: "SUCCESS", finishedAt: now });
     return stored;
-  });
+  }, TRANSACTION_OPTIONS);
+  if (photos === undefined) return undefined;
   if (photos.length > 0) deps.events.emit({ type: "photos", taskId: job.taskId, photos: photos.map(toPhotoView) });
   await emitTask(deps, job.taskId);
   return photos;
 }
 
-async function finish(deps: JobDeps, taskId: string, attempt: number, result: { state: "FAILURE"; error: string }) {
+async function finish(deps: JobDeps, taskId: string, { attemptId, number }: OpenRun, result: { state: "FAILURE"; error: string }) {
   const now = new Date();
   await deps.db.$transaction(async (tx) => {
-    await tx.task.updateMany({ where: { id: taskId, state: "STARTED" }, data: { state: result.state, error: result.error, finishedAt: now } });
-    await closeAttempt(tx, taskId, attempt, { outcome: "FAILURE", error: result.error, finishedAt: now });
+    await tx.task.updateMany({ where: { id: taskId, state: "STARTED", attempts: number }, data: { state: result.state, error: result.error, finishedAt: now } });
+    await closeAttempt(tx, attemptId, { outcome: "FAILURE", error: result.error, finishedAt: now });
   });
   await emitTask(deps, taskId);
 }
 
-async function scheduleRetry(deps: JobDeps, taskId: string, attempt: number, error: string, delayMs: number) {
+async function scheduleRetry(deps: JobDeps, taskId: string, { attemptId, number }: OpenRun, error: string, delayMs: number) {
   const now = new Date();
   await deps.db.$transaction(async (tx) => {
     await tx.task.updateMany({
-      where: { id: taskId, state: "STARTED" },
+      where: { id: taskId, state: "STARTED", attempts: number },
       data: { state: "RETRY", error, retryAt: new Date(now.getTime() + delayMs) },
     });
-    await closeAttempt(tx, taskId, attempt, { outcome: "RETRY", error, finishedAt: now, retryDelayMs: Math.round(delayMs) });
+    await closeAttempt(tx, attemptId, { outcome: "RETRY", error, finishedAt: now, retryDelayMs: Math.round(delayMs) });
   });
   await emitTask(deps, taskId);
 }
 
-type Tx = Prisma.TransactionClient;
+/** Up to 50 upserts in one transaction: give it room when several workers write at once. */
+const TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 15_000 };
 
+/** Closes this run's own attempt row (even one marked LOST by a takeover: the run did finish). */
 async function closeAttempt(
-  tx: Tx,
-  taskId: string,
-  number: number,
+  tx: Prisma.TransactionClient,
+  attemptId: number,
   data: { outcome: string; finishedAt: Date; error?: string; retryDelayMs?: number },
 ) {
-  await tx.attempt.updateMany({ where: { taskId, number, outcome: null }, data });
+  await tx.attempt.update({ where: { id: attemptId }, data });
 }
 
 /** A poison message that still names a task fails that task, so nobody waits on it forever. */

@@ -75,12 +75,16 @@ describe("the GenDog journey", () => {
     assert.match(page.text, /Breed not found \(main breed does not exist\)/);
   });
 
-  test("when photos are cleared, the gallery is empty and the tasks are kept", async () => {
+  test("when photos are cleared (and the person confirmed), the gallery is empty and the tasks are kept", async () => {
     const before = await stack.db.task.count();
     assert.ok((await stack.db.photo.count()) > 0);
     const agent = stack.agent();
     const token = csrfTokenFrom((await agent.get("/").expect(200)).text);
-    const res = await agent.post("/photos/clear").type("form").send({ _csrf: token }).expect(303);
+    const unconfirmed = await agent.post("/photos/clear").type("form").send({ _csrf: token }).expect(400);
+    assert.match(unconfirmed.text, /delete every photo/);
+    assert.ok((await stack.db.photo.count()) > 0, "nothing is deleted without the confirmation");
+
+    const res = await agent.post("/photos/clear").type("form").send({ _csrf: token, confirm: "yes" }).expect(303);
     assert.match(res.headers.location!, /cleared=\d+/);
 
     assert.equal(await stack.db.photo.count(), 0);
