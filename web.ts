@@ -19,7 +19,7 @@ import { Broker } from "./tasks/queue.ts";
 export async function startWeb(config: Config, logger: Logger) {
   const db = await openMigratedDatabase(config.databaseUrl);
   const dogApi = createDogApi({ baseUrl: config.dogApiUrl, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 });
-  const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, retryTiers: Math.max(1, config.retry.maxAttempts - 1), logger });
+  const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, retry: config.retry, logger });
   const hub = new EventHub();
   const workers = new WorkerRegistry();
 

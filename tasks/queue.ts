@@ -2,25 +2,27 @@
 //
 // Topology, for a work queue Q:
 //   Q                 durable work queue; rejected messages dead-letter to Q.dead
-//   Q.retry.N         one per retry attempt; a message waits there for its backoff
-//                     (per-message expiration) and then dead-letters back into Q,
-//                     so a waiting retry never sits in a worker's memory
+//   Q.retry.<N>ms     retries wait here for their backoff (per-message expiration),
+//                     then dead-letter back into Q, so a waiting retry never sits in
+//                     a worker's memory. RabbitMQ expires messages only at the head
+//                     of a queue, so waits are grouped by size (N is a power of two
+//                     of milliseconds): a long wait never holds up a much shorter one.
 //   Q.dead            dead letters: poison messages and jobs that used all attempts
 //   Q.events          topic exchange for task events and worker heartbeats
 //
 // Connection loss is handled by amqplib's own opt-in recovery: it reconnects with
 // backoff and calls `setup` after every (re)connect, where channels, topology,
-// consumers and subscriptions are declared again.
-import os from "node:os";
+// consumers and subscriptions are declared again. A channel the broker closes while
+// the connection stays up (a deleted queue, a cancelled consumer) is recovered the
+// same way, by closing the connection and letting recovery build everything again.
 import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type RecoveringChannelModel } from "amqplib";
 import { maskUrl } from "../lib/config.ts";
+import { AppError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 
-export class QueueUnavailableError extends Error {
-  readonly status = 503;
-  readonly code = "queue_unavailable";
+export class QueueUnavailableError extends AppError {
   constructor(reason: string) {
-    super(`the job queue is not reachable (${reason})`);
+    super(503, "queue_unavailable", `the job queue is not reachable (${reason})`);
   }
 }
 
@@ -53,14 +55,18 @@ export interface QueueStats {
 export interface BrokerOptions {
   url: string;
   queueName: string;
-  /** How many retry queues to declare: one per retry (max attempts - 1). */
-  retryTiers: number;
+  /** The range of retry waits, to declare the retry queues they need. */
+  retry: { baseMs: number; maxMs: number };
   logger: Logger;
   publishTimeoutMs?: number;
 }
 
 export class Broker {
   private connection?: RecoveringChannelModel;
+  /** The live connection under the recovering one, to force a rebuild after a channel loss. */
+  private live?: ChannelModel;
+  /** The channels set up on the live connection; a close of one of these is unexpected. */
+  private liveChannels = new Set<Channel>();
   private publisher?: ConfirmChannel;
   private consumer?: { handler: JobHandler; prefetch: number; channel?: Channel; tag?: string; stopped: boolean };
   private subscriptions: { pattern: string; listener: EventListener }[] = [];
@@ -73,10 +79,6 @@ export class Broker {
     this.address = maskUrl(options.url);
   }
 
-  get queueName(): string {
-    return this.options.queueName;
-  }
-
   get eventsExchange(): string {
     return `${this.options.queueName}.events`;
   }
@@ -85,15 +87,17 @@ export class Broker {
     return `${this.options.queueName}.dead`;
   }
 
-  retryQueue(attempt: number): string {
-    return `${this.options.queueName}.retry.${Math.min(Math.max(attempt, 1), this.options.retryTiers)}`;
+  /** The retry queue for a wait: the smallest bucket that holds it. */
+  retryQueue(delayMs: number): string {
+    return retryQueueName(this.options.queueName, retryBucket(delayMs));
   }
 
+  /** True while the broker can take a publish (the connection and its publish channel are up). */
   isConnected(): boolean {
     return this.publisher !== undefined;
   }
 
-  /** Starts connecting in the background; resolves at once. Use waitUntilConnected to wait. */
+  /** Starts connecting in the background and resolves at once; onConnected tells when it is up. */
   async start(): Promise<void> {
     const log = this.options.logger;
     this.connection = await amqplib.connect(withHeartbeat(this.options.url), {
@@ -114,6 +118,8 @@ export class Broker {
     });
     this.connection.on("disconnect", (err: Error) => {
       this.publisher = undefined;
+      this.live = undefined;
+      this.liveChannels.clear();
       if (this.consumer) this.consumer.channel = undefined;
       log.warn({ broker: this.address, reason: err?.message }, "lost the connection to RabbitMQ; reconnecting");
     });
@@ -130,39 +136,23 @@ export class Broker {
     this.connection.on("error", (err: Error) => log.warn({ err: err.message }, "RabbitMQ connection error"));
   }
 
-  /** Resolves once connected, or false after timeoutMs. */
-  async waitUntilConnected(timeoutMs: number): Promise<boolean> {
-    if (this.isConnected()) return true;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => done(false), timeoutMs);
-      const done = (ok: boolean) => {
-        clearTimeout(timer);
-        this.connectedListeners = this.connectedListeners.filter((l) => l !== onConnect);
-        resolve(ok);
-      };
-      const onConnect = () => done(true);
-      this.connectedListeners.push(onConnect);
-    });
-  }
-
   onConnected(listener: () => void): void {
     this.connectedListeners.push(listener);
   }
 
   private async setup(model: ChannelModel): Promise<void> {
-    const { queueName, retryTiers } = this.options;
+    const { queueName, retry } = this.options;
+    this.live = model;
+    this.liveChannels.clear();
     const publisher = await model.createConfirmChannel();
-    publisher.on("error", (err: Error) => this.options.logger.warn({ err: err.message }, "publish channel error"));
-    publisher.on("close", () => {
-      if (this.publisher === publisher) this.publisher = undefined;
-    });
+    this.watchChannel(publisher, "publish");
     await publisher.assertQueue(this.deadLetterQueue, { durable: true });
     await publisher.assertQueue(queueName, {
       durable: true,
       arguments: { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": this.deadLetterQueue },
     });
-    for (let tier = 1; tier <= retryTiers; tier++) {
-      await publisher.assertQueue(this.retryQueue(tier), {
+    for (const name of retryQueueNames(queueName, retry.baseMs, retry.maxMs)) {
+      await publisher.assertQueue(name, {
         durable: true,
         arguments: { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queueName },
       });
@@ -172,6 +162,29 @@ export class Broker {
     for (const { pattern, listener } of this.subscriptions) await this.subscribeOn(model, pattern, listener);
     if (this.consumer && !this.consumer.stopped) await this.consumeOn(model);
     this.publisher = publisher;
+  }
+
+  /**
+   * A channel the broker closes while the connection lives on would otherwise be gone for
+   * good; closing the connection hands the rebuild to amqplib's recovery.
+   */
+  private watchChannel(channel: Channel, purpose: string): void {
+    this.liveChannels.add(channel);
+    channel.on("error", (err: Error) => this.options.logger.warn({ err: err.message }, `${purpose} channel error`));
+    channel.on("close", () => {
+      if (this.publisher === channel) this.publisher = undefined;
+      this.rebuild(channel, `the ${purpose} channel closed`);
+    });
+  }
+
+  private rebuild(channel: Channel, reason: string): void {
+    // Closes after a connection loss, or on purpose (shutdown), are not news.
+    if (!this.liveChannels.delete(channel) || !this.live || !this.connection) return;
+    this.options.logger.warn({ reason }, "rebuilding the RabbitMQ connection");
+    const model = this.live;
+    this.live = undefined;
+    this.liveChannels.clear();
+    model.close().catch(() => {});
   }
 
   // ---- publishing ---------------------------------------------------------
@@ -236,10 +249,12 @@ export class Broker {
     const consumer = this.consumer;
     if (!consumer || consumer.stopped) return;
     const channel = await model.createChannel();
-    channel.on("error", (err: Error) => this.options.logger.warn({ err: err.message }, "consume channel error"));
+    this.watchChannel(channel, "consume");
     await channel.prefetch(consumer.prefetch);
     const { consumerTag } = await channel.consume(this.options.queueName, (msg) => {
+      // null: the broker cancelled the consumer (the queue was deleted); build it again.
       if (msg) void this.handle(channel, msg, consumer.handler);
+      else if (!consumer.stopped) this.rebuild(channel, "the broker cancelled the consume channel's consumer");
     });
     consumer.channel = channel;
     consumer.tag = consumerTag;
@@ -248,18 +263,18 @@ export class Broker {
   private async handle(channel: Channel, msg: ConsumeMessage, handler: JobHandler): Promise<void> {
     this.inFlight += 1;
     const attempt = Number(msg.properties.headers?.["x-attempt"]) || 1;
+    const taskId = String(msg.properties.messageId ?? "");
     try {
       let outcome: Outcome;
       try {
         outcome = await handler({ content: msg.content, attempt, redelivered: msg.fields.redelivered });
       } catch (err) {
         // Handlers decide outcomes themselves; an escape here is a bug, not a reason to loop.
-        this.options.logger.error({ err }, "job handler threw; dead-lettering the message");
+        this.options.logger.error({ err, taskId }, "job handler threw; dead-lettering the message");
         outcome = { action: "dead-letter" };
       }
       if (outcome.action === "retry") {
-        const messageId = String(msg.properties.messageId ?? "");
-        await this.confirmPublish("", this.retryQueue(attempt), msg.content, messageId, outcome.attempt, outcome.delayMs);
+        await this.confirmPublish("", this.retryQueue(outcome.delayMs), msg.content, taskId, outcome.attempt, outcome.delayMs);
         channel.ack(msg);
       } else if (outcome.action === "dead-letter") {
         channel.nack(msg, false, false);
@@ -269,7 +284,7 @@ export class Broker {
     } catch (err) {
       // The channel is gone or the retry could not be published: the message stays
       // unacked and the broker redelivers it, which the handler is built to survive.
-      this.options.logger.warn({ err: (err as Error).message }, "could not settle a message; the broker will redeliver it");
+      this.options.logger.warn({ err: (err as Error).message, taskId }, "could not settle a message; the broker will redeliver it");
       try {
         channel.nack(msg, false, true);
       } catch {
@@ -289,6 +304,7 @@ export class Broker {
     const consumer = this.consumer;
     if (!consumer) return true;
     consumer.stopped = true;
+    if (consumer.channel) this.liveChannels.delete(consumer.channel);
     if (consumer.channel && consumer.tag) {
       try {
         await consumer.channel.cancel(consumer.tag);
@@ -310,7 +326,7 @@ export class Broker {
 
   private async subscribeOn(model: ChannelFactory, pattern: string, listener: EventListener): Promise<void> {
     const channel = await model.createChannel();
-    channel.on("error", (err: Error) => this.options.logger.warn({ err: err.message }, "events channel error"));
+    this.watchChannel(channel, "events");
     await channel.assertExchange(this.eventsExchange, "topic", { durable: true });
     const { queue } = await channel.assertQueue("", { exclusive: true, autoDelete: true });
     await channel.bindQueue(queue, this.eventsExchange, pattern);
@@ -340,8 +356,8 @@ export class Broker {
       const work = await channel.checkQueue(this.options.queueName);
       const dead = await channel.checkQueue(this.deadLetterQueue);
       let retrying = 0;
-      for (let tier = 1; tier <= this.options.retryTiers; tier++) {
-        retrying += (await channel.checkQueue(this.retryQueue(tier))).messageCount;
+      for (const name of retryQueueNames(this.options.queueName, this.options.retry.baseMs, this.options.retry.maxMs)) {
+        retrying += (await channel.checkQueue(name)).messageCount;
       }
       return { queue: this.options.queueName, ready: work.messageCount, consumers: work.consumerCount, retrying, dead: dead.messageCount };
     } finally {
@@ -352,13 +368,27 @@ export class Broker {
   async close(): Promise<void> {
     const connection = this.connection;
     this.connection = undefined;
+    this.live = undefined;
+    this.liveChannels.clear();
     this.publisher = undefined;
     await connection?.close().catch(() => {});
   }
 }
 
-export function workerIdentity(): { host: string; pid: number } {
-  return { host: os.hostname(), pid: process.pid };
+/** Retry waits round up to a power of two of milliseconds; each size has its own queue. */
+export function retryBucket(delayMs: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(1, delayMs)));
+}
+
+export function retryQueueName(queueName: string, bucketMs: number): string {
+  return `${queueName}.retry.${bucketMs}ms`;
+}
+
+/** Every retry queue a policy can use: from half the base delay (the smallest jittered wait) to the cap. */
+export function retryQueueNames(queueName: string, baseMs: number, maxMs: number): string[] {
+  const names: string[] = [];
+  for (let bucket = retryBucket(baseMs / 2); bucket <= retryBucket(maxMs); bucket *= 2) names.push(retryQueueName(queueName, bucket));
+  return names;
 }
 
 function withHeartbeat(url: string): string {

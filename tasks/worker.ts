@@ -1,6 +1,7 @@
 // The worker process: consumes jobs, fetches photos from dog.ceo, stores them, and
 // tells the web what happened. `npm run worker`; run several to share the work.
 import { randomBytes } from "node:crypto";
+import os from "node:os";
 import { pathToFileURL } from "node:url";
 import type { Config } from "../lib/config.ts";
 import { createDogApi } from "../lib/dogApi.ts";
@@ -10,18 +11,19 @@ import { openMigratedDatabase } from "../lib/migrate.ts";
 import type { Heartbeat } from "../lib/workers.ts";
 import { runProcess, runSteps } from "../lib/shutdown.ts";
 import { createJobHandler, type JobCounters } from "./job.ts";
-import { Broker, workerIdentity } from "./queue.ts";
+import { Broker } from "./queue.ts";
 
 const HEARTBEAT_MS = 2000;
 
 export async function startWorker(config: Config, logger: Logger) {
-  const { host, pid } = workerIdentity();
+  const host = os.hostname();
+  const pid = process.pid;
   const id = `${host}-${pid}-${randomBytes(2).toString("hex")}`;
   const log = logger.child({ worker: id });
   const db = await openMigratedDatabase(config.databaseUrl);
   const timeoutMs = config.dogApiTimeoutMs;
   const dogApi = createDogApi({ baseUrl: config.dogApiUrl, connectTimeoutMs: Math.min(timeoutMs, 3000), headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs });
-  const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, retryTiers: Math.max(1, config.retry.maxAttempts - 1), logger: log });
+  const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, retry: config.retry, logger: log });
   const events: EventSink = { emit: (event) => broker.publishEvent(`task.${event.type}`, event) };
   const counters: JobCounters = { done: 0, failed: 0, skipped: 0 };
   const handler = createJobHandler({ db, dogApi, events, logger: log, workerId: id, retry: config.retry, imageOrigins: config.imageOrigins }, counters);

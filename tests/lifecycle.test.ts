@@ -1,5 +1,6 @@
 // A task's life on the real parts: retries that wait in RabbitMQ, permanent failures,
 // dead letters, poison messages, redelivered jobs, shared photos and cancellation.
+import { retryBucket, retryQueueName, retryQueueNames } from "../tasks/queue.ts";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -38,6 +39,13 @@ async function submitViaApi(stack: Stack, body: Record<string, unknown>): Promis
 
 async function attemptsOf(stack: Stack, taskId: string) {
   return stack.db.attempt.findMany({ where: { taskId }, orderBy: { id: "asc" } });
+}
+
+/** Jobs waiting in any of the stack's retry queues. */
+async function retryDepth(stack: Stack): Promise<number> {
+  let total = 0;
+  for (const name of retryQueueNames(stack.config.queueName, stack.config.retry.baseMs, stack.config.retry.maxMs)) total += await queueDepth(name);
+  return total;
 }
 
 /** Jobs the stack's workers have settled (acked or dead-lettered) so far. */
@@ -98,8 +106,7 @@ describe("task lifecycle", () => {
       assert.equal(body.photos.length, 3);
 
       assert.equal(await queueDepth(q), 0);
-      assert.equal(await queueDepth(`${q}.retry.1`), 0);
-      assert.equal(await queueDepth(`${q}.retry.2`), 0);
+      assert.equal(await retryDepth(stack), 0);
       assert.equal(await queueDepth(`${q}.dead`), deadBefore);
     });
   }
@@ -120,7 +127,7 @@ describe("task lifecycle", () => {
     for (const i of [0, 1]) {
       assert.ok(runs[i + 1]!.startedAt.getTime() - runs[i]!.finishedAt!.getTime() >= 400);
     }
-    assert.equal(await queueDepth(`${q}.retry.1`) + (await queueDepth(`${q}.retry.2`)), 0);
+    assert.equal(await retryDepth(stack), 0);
   });
 
   test("when dog.ceo does not know the breed, then the task fails at once: one attempt, FAILURE, nothing dead-lettered", async () => {
@@ -270,14 +277,16 @@ describe("a retry waits in RabbitMQ, not in the worker", () => {
     await stack?.stop();
   });
 
-  test("when a task is in RETRY, then its job sits in the first retry queue and no worker holds it", async () => {
+  test("when a task is in RETRY, then its job sits in the retry queue for its wait and no worker holds it", async () => {
     stack.fake.failNext("http500", 1);
     const taskId = await submitViaApi(stack, { breed: "pug", limit: 2 });
 
     const retrying = await waitForTaskState(stack.db, taskId, ["RETRY", ...FINISHED]);
     assert.equal(retrying.state, "RETRY");
     assert.ok(retrying.retryAt, "the task says when it is due");
-    await waitFor("the job in the first retry queue", async () => (await queueDepth(`${q}.retry.1`)) === 1, 2000);
+    const { retryDelayMs } = (await attemptsOf(stack, taskId))[0]!;
+    const retryQueue = retryQueueName(q, retryBucket(retryDelayMs!));
+    await waitFor(`the job in ${retryQueue}`, async () => (await queueDepth(retryQueue)) === 1, 2000);
     assert.equal(await queueDepth(q), 0);
     const lookedAt = Date.now();
 
@@ -298,14 +307,16 @@ describe("a retry waits in RabbitMQ, not in the worker", () => {
     const delay = runs[0]!.retryDelayMs!;
     assert.ok(delay >= 2500 && delay <= 5000, `delay ${delay} within [2500, 5000]`);
     assert.ok(runs[1]!.startedAt.getTime() - runs[0]!.finishedAt!.getTime() >= delay);
-    assert.equal(await queueDepth(`${q}.retry.1`), 0);
+    assert.equal(await retryDepth(stack), 0);
   });
 
   test("when a task waiting to retry is cancelled, then its job comes back from the retry queue and is acked without running", async () => {
     stack.fake.failNext("http500", 1);
     const taskId = await submitViaApi(stack, { breed: "pug", limit: 2 });
     assert.equal((await waitForTaskState(stack.db, taskId, ["RETRY", ...FINISHED])).state, "RETRY");
-    await waitFor("the job in the first retry queue", async () => (await queueDepth(`${q}.retry.1`)) === 1, 2000);
+    const { retryDelayMs } = (await attemptsOf(stack, taskId))[0]!;
+    const retryQueue = retryQueueName(q, retryBucket(retryDelayMs!));
+    await waitFor(`the job in ${retryQueue}`, async () => (await queueDepth(retryQueue)) === 1, 2000);
     const requestsBefore = stack.fake.requests;
     const skippedBefore = stack.workers[0]!.counters.skipped;
 
@@ -314,7 +325,7 @@ describe("a retry waits in RabbitMQ, not in the worker", () => {
     assert.equal(body.retryAt, null);
 
     await waitFor("the worker to ack the returning job", () => stack.workers[0]!.counters.skipped === skippedBefore + 1, 8000);
-    assert.equal(await queueDepth(`${q}.retry.1`), 0);
+    assert.equal(await retryDepth(stack), 0);
     assert.equal(await queueDepth(q), 0);
     assert.equal(await queueDepth(`${q}.dead`), 0);
     assert.equal(stack.fake.requests, requestsBefore, "dog.ceo was not asked again");

@@ -13,6 +13,7 @@ import { createLogger } from "../../lib/logger.ts";
 import { openMigratedDatabase } from "../../lib/migrate.ts";
 import { startWeb } from "../../web.ts";
 import { startWorker } from "../../tasks/worker.ts";
+import { retryQueueNames } from "../../tasks/queue.ts";
 import { startFakeDogApi, type FakeDogApi } from "../../dev/fake-dog-api.ts";
 
 export const AMQP_URL = process.env.TEST_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
@@ -86,7 +87,7 @@ export async function startStack(options: StackOptions = {}) {
       await web?.stop();
       await db.$disconnect();
       if (!options.fake) await fake.close();
-      await deleteQueues(config.queueName, config.retry.maxAttempts);
+      await deleteQueues(config.queueName, config.retry);
       await rm(dir, { recursive: true, force: true });
     },
   };
@@ -119,12 +120,12 @@ export async function publishRaw(queue: string, content: Buffer | string, header
   }
 }
 
-async function deleteQueues(queue: string, maxAttempts: number): Promise<void> {
+async function deleteQueues(queue: string, retry: { baseMs: number; maxMs: number }): Promise<void> {
   const connection = await amqplib.connect(AMQP_URL);
   try {
     const channel = await connection.createChannel();
     channel.on("error", () => {});
-    const names = [queue, `${queue}.dead`, ...Array.from({ length: Math.max(1, maxAttempts - 1) }, (_, i) => `${queue}.retry.${i + 1}`)];
+    const names = [queue, `${queue}.dead`, ...retryQueueNames(queue, retry.baseMs, retry.maxMs)];
     for (const name of names) await channel.deleteQueue(name).catch(() => {});
     await channel.deleteExchange(`${queue}.events`).catch(() => {});
   } finally {
