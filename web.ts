@@ -40,6 +40,13 @@ export async function startWeb(config: Config, logger: Logger) {
       hub.publish(event as AppEvent);
     }
   });
+  // Events published while this process was away from the broker are gone: tell the
+  // open pages to reload what they show.
+  let connectedBefore = false;
+  broker.onConnected(() => {
+    if (connectedBefore) hub.publish({ type: "resync" });
+    connectedBefore = true;
+  });
   await broker.start();
 
   const outbox = new OutboxRelay({ db, broker, events, logger });

@@ -1,6 +1,7 @@
 // Fans task events out to the browsers connected to /events. Each event gets an id and
 // the last few hundred are kept, so a browser that reconnects with Last-Event-ID gets
 // what it missed; one that fell too far behind is told to take a fresh snapshot.
+import { randomBytes } from "node:crypto";
 import type { AppEvent } from "./events.ts";
 
 export interface NumberedEvent {
@@ -15,7 +16,7 @@ export class EventHub {
   private readonly recent: NumberedEvent[] = [];
   private readonly subscribers = new Set<Subscriber>();
   /** Ids restart with the process; the epoch tells a browser its Last-Event-ID is from another life. */
-  readonly epoch = Date.now().toString(36);
+  readonly epoch = randomBytes(6).toString("hex");
 
   constructor(private readonly keep = 500) {}
 
@@ -41,9 +42,5 @@ export class EventHub {
 
   get lastId(): number {
     return this.nextId - 1;
-  }
-
-  get listeners(): number {
-    return this.subscribers.size;
   }
 }

@@ -12,6 +12,7 @@ export function eventRoutes(deps: AppDeps) {
   const open = new Set<Response>();
 
   router.get("/events", async (req, res) => {
+    const hub = deps.hub;
     res.writeHead(200, {
       "Content-Type": "text/event-stream; charset=utf-8",
       "Cache-Control": "no-store",
@@ -19,35 +20,40 @@ export function eventRoutes(deps: AppDeps) {
       "X-Accel-Buffering": "no",
     });
     res.write("retry: 2000\n\n");
-    const hub = deps.hub;
     const send = ({ id, event }: NumberedEvent) => res.write(`id: ${hub.epoch}-${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
 
-    // Subscribe first so nothing slips between the replay (or snapshot) and live events.
+    // Subscribe first so nothing slips between the replay (or snapshot) and live events;
+    // and clean up on close from the start, even if the browser leaves mid-snapshot.
     const buffered: NumberedEvent[] = [];
     let live = false;
     const unsubscribe = hub.subscribe((event) => (live ? send(event) : buffered.push(event)));
-    open.add(res);
-
-    const [epoch, last] = String(req.headers["last-event-id"] ?? req.query.lastEventId ?? "").split("-");
-    const missed = epoch === hub.epoch && /^\d+$/.test(last ?? "") ? hub.since(Number(last)) : undefined;
-    let upTo: number;
-    if (missed) {
-      missed.forEach(send);
-      upTo = missed.at(-1)?.id ?? Number(last);
-    } else {
-      upTo = hub.lastId;
-      const { tasks } = await listTasks(deps.db, { limit: 20 });
-      res.write(`id: ${hub.epoch}-${upTo}\nevent: snapshot\ndata: ${JSON.stringify({ type: "snapshot", tasks })}\n\n`);
-    }
-    buffered.filter((e) => e.id > upTo).forEach(send);
-    live = true;
-
     const keepalive = setInterval(() => res.write(": keepalive\n\n"), KEEPALIVE_MS);
-    req.on("close", () => {
+    open.add(res);
+    res.on("close", () => {
       clearInterval(keepalive);
       unsubscribe();
       open.delete(res);
     });
+
+    try {
+      const [epoch, last] = String(req.headers["last-event-id"] ?? req.query.lastEventId ?? "").split("-");
+      const missed = epoch === hub.epoch && /^\d+$/.test(last ?? "") ? hub.since(Number(last)) : undefined;
+      let upTo: number;
+      if (missed) {
+        missed.forEach(send);
+        upTo = missed.at(-1)?.id ?? Number(last);
+      } else {
+        upTo = hub.lastId;
+        const { tasks } = await listTasks(deps.db, { limit: 20 });
+        res.write(`id: ${hub.epoch}-${upTo}\nevent: snapshot\ndata: ${JSON.stringify({ type: "snapshot", tasks })}\n\n`);
+      }
+      buffered.filter((e) => e.id > upTo).forEach(send);
+      live = true;
+    } catch (err) {
+      // The browser reconnects (and asks again) after the stream ends.
+      deps.logger.warn({ err: (err as Error).message }, "could not start an event stream");
+      res.end();
+    }
   });
 
   return Object.assign(router, {
