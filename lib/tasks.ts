@@ -53,16 +53,20 @@ export async function listTasks(db: Db, filter: TaskFilter = {}): Promise<{ task
   if (filter.cursor !== undefined && !isUuid(filter.cursor)) throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
   const breed = filter.breed?.trim().toLowerCase();
   const [main, sub] = breed ? breed.split("/") : [];
+  // Keyset paging from the cursor task's place in the order, wherever that task is now:
+  // a task that changed state since the last page cannot make the next one skip a row.
+  const after = filter.cursor ? await db.task.findUnique({ where: { id: filter.cursor }, select: { id: true, createdAt: true } }) : undefined;
+  if (filter.cursor && !after) throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
   const rows = await db.task.findMany({
     where: {
       ...(filter.state ? { state: filter.state } : {}),
       ...(main ? { breed: main } : {}),
       ...(sub ? { subBreed: sub } : {}),
       ...(filter.id?.trim() ? { id: { startsWith: filter.id.trim().toLowerCase() } } : {}),
+      ...(after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {}),
     },
     orderBy: [{ createdAt: "desc" }, { id: "desc" }],
     take: take + 1,
-    ...(filter.cursor ? { cursor: { id: filter.cursor }, skip: 1 } : {}),
   });
   const page = rows.slice(0, take);
   return { tasks: page.map(toTaskView), nextCursor: rows.length > take ? page[page.length - 1]!.id : null };
