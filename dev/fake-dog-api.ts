@@ -1,13 +1,13 @@
 // A loopback stand-in for dog.ceo, for development and tests only: production code never imports it.
 // It serves the same paths and error texts as dog.ceo (see /work/shared/dog-ceo-api.md), generated SVG
 // "photos", and can inject faults into the breed image-list endpoints on demand.
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { pathToFileURL } from 'node:url';
-import breedsSnapshot from '../lib/breeds-snapshot.json' with { type: 'json' };
+import http from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { pathToFileURL } from "node:url";
+import breedsSnapshot from "../lib/breeds-snapshot.json" with { type: "json" };
 
-export type FaultKind = 'http500' | 'http503' | 'http429' | 'hang' | 'badJson' | 'truncated' | 'slow';
-export type RandomFaultKind = 'http500' | 'hang' | 'badJson' | 'truncated' | 'slow';
+export type FaultKind = "http500" | "http503" | "http429" | "hang" | "badJson" | "truncated" | "slow" | "drip" | "huge";
+export type RandomFaultKind = "http500" | "hang" | "badJson" | "truncated" | "slow";
 
 /** Injected faults, consumed in order, one per request to a breed image-list endpoint. */
 export interface FaultPlan {
@@ -24,6 +24,8 @@ export interface FakeDogApi {
   origin: string;
   /** Number of /breed/... image-list requests received, faulted ones included. */
   readonly requests: number;
+  /** Connections open right now (idle keep-alive ones included): shows whether a client let go of a socket. */
+  readonly openSockets: number;
   failNext(kind: FaultKind, times?: number, opts?: { delayMs?: number }): void;
   setFaultRate(rates: Partial<Record<RandomFaultKind, number>>, seed?: number): void;
   clearFaults(): void;
@@ -36,6 +38,9 @@ const MAX_COUNT = 50;
 const DEFAULT_POOL_SIZE = 60;
 const SMALL_POOLS: Record<string, number> = { kelpie: 8, kombai: 12 };
 const SLOW_DEFAULT_MS = 300;
+const DRIP_DEFAULT_MS = 200;
+const HUGE_BYTES = 2 * 1024 * 1024;
+const HUGE_CHUNK_BYTES = 64 * 1024;
 
 // ---------- deterministic helpers ----------
 
@@ -72,7 +77,7 @@ function sample<T>(items: readonly T[], count: number): T[] {
 
 function buildPool(folder: string, size: number): string[] {
   const random = prng(hash(folder));
-  const prefix = `n02${String(hash(folder) % 1_000_000).padStart(6, '0')}`;
+  const prefix = `n02${String(hash(folder) % 1_000_000).padStart(6, "0")}`;
   const numbers = new Set<number>();
   while (numbers.size < size) numbers.add(1000 + Math.floor(random() * 9000));
   return [...numbers].sort((a, b) => a - b).map((n) => `${prefix}_${n}.svg`);
@@ -99,20 +104,20 @@ function parseCount(raw: string): number {
 // ---------- SVG pictures ----------
 
 const READABLE: Record<string, string> = {
-  germanshepherd: 'German shepherd',
-  stbernard: 'St. Bernard',
-  mexicanhairless: 'Mexican hairless',
-  cotondetulear: 'Coton de Tulear',
-  shihtzu: 'Shih tzu',
-  sharpei: 'Shar pei',
-  germanlonghair: 'German longhair',
-  kerryblue: 'Kerry blue',
-  westhighland: 'West highland',
-  flatcoated: 'Flat-coated',
+  germanshepherd: "German shepherd",
+  stbernard: "St. Bernard",
+  mexicanhairless: "Mexican hairless",
+  cotondetulear: "Coton de Tulear",
+  shihtzu: "Shih tzu",
+  sharpei: "Shar pei",
+  germanlonghair: "German longhair",
+  kerryblue: "Kerry blue",
+  westhighland: "West highland",
+  flatcoated: "Flat-coated",
 };
 
 function readableName(folder: string): string {
-  const [breed = '', sub] = folder.split('-');
+  const [breed = "", sub] = folder.split("-");
   const words = sub ? `${READABLE[sub] ?? sub} ${READABLE[breed]?.toLowerCase() ?? breed}` : (READABLE[breed] ?? breed);
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
@@ -121,7 +126,7 @@ function dogSvg(folder: string, file: string): string {
   const h = hash(folder);
   const hue = h % 360;
   const coat = `hsl(${(hue + 180) % 360} 35% 35%)`;
-  const number = /_(\d+)\./.exec(file)?.[1] ?? '';
+  const number = /_(\d+)\./.exec(file)?.[1] ?? "";
   const tilt = (hash(file) % 21) - 10;
   return `<?xml version="1.0" encoding="UTF-8"?>
 <svg xmlns="http://www.w3.org/2000/svg" width="480" height="360" viewBox="0 0 480 360" role="img" aria-label="${readableName(folder)} photo ${number}">
@@ -153,39 +158,39 @@ function dogSvg(folder: string, file: string): string {
 function sendJson(res: http.ServerResponse, status: number, body: unknown, cacheControl: string): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(text),
-    'Access-Control-Allow-Origin': '*',
-    'Cache-Control': cacheControl,
+    "Content-Type": "application/json",
+    "Content-Length": Buffer.byteLength(text),
+    "Access-Control-Allow-Origin": "*",
+    "Cache-Control": cacheControl,
   });
   res.end(text);
 }
 
-const success = (res: http.ServerResponse, message: unknown, cacheControl = 'public, max-age=600') =>
-  sendJson(res, 200, { message, status: 'success' }, cacheControl);
+const success = (res: http.ServerResponse, message: unknown, cacheControl = "public, max-age=600") =>
+  sendJson(res, 200, { message, status: "success" }, cacheControl);
 
 const notFound = (res: http.ServerResponse, message: string) =>
-  sendJson(res, 404, { status: 'error', message, code: 404 }, 'no-store');
+  sendJson(res, 404, { status: "error", message, code: 404 }, "no-store");
 
-const NO_MAIN_BREED = 'Breed not found (main breed does not exist)';
-const NO_SUB_BREED = 'Breed not found (sub breed does not exist)';
+const NO_MAIN_BREED = "Breed not found (main breed does not exist)";
+const NO_SUB_BREED = "Breed not found (sub breed does not exist)";
 
 function sendHtml(res: http.ServerResponse, status: number, title: string, headers: Record<string, string> = {}): void {
   const text = `<!DOCTYPE html><html><head><title>${status} ${title}</title></head><body><h1>${title}</h1></body></html>`;
-  res.writeHead(status, { 'Content-Type': 'text/html; charset=UTF-8', 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.writeHead(status, { "Content-Type": "text/html; charset=UTF-8", "Content-Length": Buffer.byteLength(text), ...headers });
   res.end(text);
 }
 
 // ---------- the server ----------
 
 export function startFakeDogApi(opts: { port?: number; host?: string } = {}): Promise<FakeDogApi> {
-  const host = opts.host ?? '127.0.0.1';
+  const host = opts.host ?? "127.0.0.1";
   const plan: FaultPlan = { queue: [], rates: {} };
   let roll = prng(1);
   let requests = 0;
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
-  let origin = '';
+  let origin = "";
 
   function nextFault(): { kind: FaultKind; delayMs: number } | undefined {
     const queued = plan.queue.shift();
@@ -198,28 +203,64 @@ export function startFakeDogApi(opts: { port?: number; host?: string } = {}): Pr
     return undefined;
   }
 
-  /** Serves a fault instead of the answer ('slow' serves the answer late). */
+  /** Serves a fault instead of the answer ("slow" serves the answer late). */
   function serveFault(fault: { kind: FaultKind; delayMs: number }, res: http.ServerResponse, answer: () => void): void {
     switch (fault.kind) {
-      case 'http500':
-        return sendHtml(res, 500, 'Internal Server Error');
-      case 'http503':
-        return sendHtml(res, 503, 'Service Unavailable');
-      case 'http429':
-        return sendHtml(res, 429, 'Too Many Requests', { 'Retry-After': '1' });
-      case 'hang':
+      case "http500":
+        return sendHtml(res, 500, "Internal Server Error");
+      case "http503":
+        return sendHtml(res, 503, "Service Unavailable");
+      case "http429":
+        return sendHtml(res, 429, "Too Many Requests", { "Retry-After": "1" });
+      case "hang":
         return; // never answer; close() destroys the socket
-      case 'badJson':
-        res.writeHead(200, { 'Content-Type': 'text/html', 'Access-Control-Allow-Origin': '*' });
-        res.end('<html>not json</html>');
+      case "badJson":
+        res.writeHead(200, { "Content-Type": "text/html", "Access-Control-Allow-Origin": "*" });
+        res.end("<html>not json</html>");
         return;
-      case 'truncated': {
-        const text = JSON.stringify({ message: imagesOf('pug', undefined).slice(0, 4).map((path) => `${origin}/images/breeds/${path}`), status: 'success' });
-        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+      case "truncated": {
+        const text = JSON.stringify({ message: pugLinks(4), status: "success" });
+        res.writeHead(200, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
         res.write(text.slice(0, text.length / 2), () => res.socket?.destroy());
         return;
       }
-      case 'slow': {
+      case "drip": {
+        // A valid answer, one byte every delayMs: never silent long enough for an idle timeout to fire.
+        const body = Buffer.from(JSON.stringify({ message: pugLinks(4), status: "success" }));
+        res.writeHead(200, { "Content-Type": "application/json", "Content-Length": body.length });
+        let sent = 0;
+        const timer = setInterval(() => {
+          if (res.destroyed) return stop();
+          res.write(body.subarray(sent, ++sent));
+          if (sent === body.length) {
+            res.end();
+            stop();
+          }
+        }, fault.delayMs);
+        const stop = () => {
+          clearInterval(timer);
+          timers.delete(timer);
+        };
+        timers.add(timer);
+        res.once("close", stop); // the client gave up
+        return;
+      }
+      case "huge": {
+        // A 2 MiB success answer with no Content-Length (chunked), so only counting bytes can stop it.
+        const body = hugeAnswer();
+        res.writeHead(200, { "Content-Type": "application/json" });
+        let sent = 0;
+        const pump = () => {
+          while (sent < body.length && !res.destroyed) {
+            const chunk = body.subarray(sent, (sent += HUGE_CHUNK_BYTES));
+            if (sent >= body.length) res.end(chunk);
+            else if (!res.write(chunk)) return void res.once("drain", pump);
+          }
+        };
+        pump();
+        return;
+      }
+      case "slow": {
         const timer = setTimeout(() => {
           timers.delete(timer);
           answer();
@@ -230,14 +271,32 @@ export function startFakeDogApi(opts: { port?: number; host?: string } = {}): Pr
     }
   }
 
+  const pugLinks = (count: number) => imagesOf("pug", undefined).slice(0, count).map((path) => `${origin}/images/breeds/${path}`);
+
+  let huge: Buffer | undefined;
+  function hugeAnswer(): Buffer {
+    if (!huge) {
+      const links = pugLinks(Infinity);
+      const message: string[] = [];
+      let size = JSON.stringify({ message, status: "success" }).length - 1; // the first link has no comma
+      for (let i = 0; size < HUGE_BYTES; i++) {
+        const link = links[i % links.length]!;
+        message.push(link);
+        size += link.length + 3; // quotes and comma
+      }
+      huge = Buffer.from(JSON.stringify({ message, status: "success" }));
+    }
+    return huge;
+  }
+
   function imageList(res: http.ServerResponse, breed: string, sub: string | undefined, count: string | undefined | null): void {
     const answer = () => {
       if (!Object.hasOwn(BREEDS, breed)) return notFound(res, NO_MAIN_BREED);
       if (sub !== undefined && !BREEDS[breed]!.includes(sub)) return notFound(res, NO_SUB_BREED);
       const urls = imagesOf(breed, sub).map((path) => `${origin}/images/breeds/${path}`);
       if (count === null) return success(res, urls); // the whole list
-      if (count === undefined) return success(res, sample(urls, 1)[0], 'no-store');
-      success(res, sample(urls, Math.min(parseCount(count), urls.length)), 'no-store');
+      if (count === undefined) return success(res, sample(urls, 1)[0], "no-store");
+      success(res, sample(urls, Math.min(parseCount(count), urls.length)), "no-store");
     };
     requests++;
     const fault = nextFault();
@@ -246,66 +305,66 @@ export function startFakeDogApi(opts: { port?: number; host?: string } = {}): Pr
   }
 
   function route(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const path = (req.url ?? '/').split('?')[0]!;
-    const seg = path.split('/').slice(1).map((s) => {
+    const path = (req.url ?? "/").split("?")[0]!;
+    const seg = path.split("/").slice(1).map((s) => {
       try {
         return decodeURIComponent(s);
       } catch {
         return s;
       }
     });
-    const get = req.method === 'GET' || req.method === 'HEAD';
+    const get = req.method === "GET" || req.method === "HEAD";
 
-    if (get && seg[0] === 'images' && seg[1] === 'breeds' && seg.length === 4) {
-      const [, , folder = '', file = ''] = seg;
+    if (get && seg[0] === "images" && seg[1] === "breeds" && seg.length === 4) {
+      const [, , folder = "", file = ""] = seg;
       if (POOLS.get(folder)?.includes(file)) {
         const svg = dogSvg(folder, file);
         res.writeHead(200, {
-          'Content-Type': 'image/svg+xml',
-          'Content-Length': Buffer.byteLength(svg),
-          'Cache-Control': 'public, max-age=2592000, immutable',
-          'Access-Control-Allow-Origin': '*',
+          "Content-Type": "image/svg+xml",
+          "Content-Length": Buffer.byteLength(svg),
+          "Cache-Control": "public, max-age=2592000, immutable",
+          "Access-Control-Allow-Origin": "*",
         });
         return void res.end(svg);
       }
-      res.writeHead(404, { 'Content-Type': 'text/plain' });
-      return void res.end('Not Found');
+      res.writeHead(404, { "Content-Type": "text/plain" });
+      return void res.end("Not Found");
     }
 
-    if (get && seg[0] === 'api') {
+    if (get && seg[0] === "api") {
       const [, a, b, c, d, e, f] = seg;
       const n = seg.length;
-      if (a === 'breeds' && b === 'list' && c === 'all' && n === 4) return success(res, BREEDS);
-      if (a === 'breeds' && b === 'list' && n === 3) return success(res, Object.keys(BREEDS));
-      if (a === 'breeds' && b === 'image' && c === 'random' && (n === 4 || n === 5)) {
+      if (a === "breeds" && b === "list" && c === "all" && n === 4) return success(res, BREEDS);
+      if (a === "breeds" && b === "list" && n === 3) return success(res, Object.keys(BREEDS));
+      if (a === "breeds" && b === "image" && c === "random" && (n === 4 || n === 5)) {
         const all = [...POOLS.entries()].flatMap(([folder, files]) => files.map((file) => `${origin}/images/breeds/${folder}/${file}`));
-        return n === 4 ? success(res, sample(all, 1)[0], 'no-store') : success(res, sample(all, parseCount(d!)), 'no-store');
+        return n === 4 ? success(res, sample(all, 1)[0], "no-store") : success(res, sample(all, parseCount(d!)), "no-store");
       }
-      if (a === 'breed' && b !== undefined) {
-        if (c === 'list' && n === 4) return Object.hasOwn(BREEDS, b) ? success(res, BREEDS[b]) : notFound(res, NO_MAIN_BREED);
-        if (c === 'images' && n === 4) return imageList(res, b, undefined, null);
-        if (c === 'images' && d === 'random' && n === 5) return imageList(res, b, undefined, undefined);
-        if (c === 'images' && d === 'random' && n === 6) return imageList(res, b, undefined, e);
-        if (c !== undefined && d === 'images' && n === 5) return imageList(res, b, c, null);
-        if (c !== undefined && d === 'images' && e === 'random' && n === 6) return imageList(res, b, c, undefined);
-        if (c !== undefined && d === 'images' && e === 'random' && n === 7) return imageList(res, b, c, f);
+      if (a === "breed" && b !== undefined) {
+        if (c === "list" && n === 4) return Object.hasOwn(BREEDS, b) ? success(res, BREEDS[b]) : notFound(res, NO_MAIN_BREED);
+        if (c === "images" && n === 4) return imageList(res, b, undefined, null);
+        if (c === "images" && d === "random" && n === 5) return imageList(res, b, undefined, undefined);
+        if (c === "images" && d === "random" && n === 6) return imageList(res, b, undefined, e);
+        if (c !== undefined && d === "images" && n === 5) return imageList(res, b, c, null);
+        if (c !== undefined && d === "images" && e === "random" && n === 6) return imageList(res, b, c, undefined);
+        if (c !== undefined && d === "images" && e === "random" && n === 7) return imageList(res, b, c, f);
       }
     }
     notFound(res, `No route found for "${req.method} ${path}"`);
   }
 
   const server = http.createServer(route);
-  server.on('connection', (socket) => {
+  server.on("connection", (socket) => {
     sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+    socket.on("close", () => sockets.delete(socket));
   });
 
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    server.once("error", reject);
     server.listen(opts.port ?? 0, host, () => {
-      server.off('error', reject);
+      server.off("error", reject);
       const { port } = server.address() as AddressInfo;
-      const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+      const urlHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
       origin = `http://${urlHost}:${port}`;
       let closing: Promise<void> | undefined;
       resolve({
@@ -314,8 +373,12 @@ export function startFakeDogApi(opts: { port?: number; host?: string } = {}): Pr
         get requests() {
           return requests;
         },
+        get openSockets() {
+          return sockets.size;
+        },
         failNext(kind, times = 1, faultOpts = {}) {
-          for (let i = 0; i < times; i++) plan.queue.push({ kind, delayMs: faultOpts.delayMs ?? SLOW_DEFAULT_MS });
+          const delayMs = faultOpts.delayMs ?? (kind === "drip" ? DRIP_DEFAULT_MS : SLOW_DEFAULT_MS);
+          for (let i = 0; i < times; i++) plan.queue.push({ kind, delayMs });
         },
         setFaultRate(rates, seed = 1) {
           plan.rates = { ...rates };
@@ -344,9 +407,9 @@ export function startFakeDogApi(opts: { port?: number; host?: string } = {}): Pr
 /** FAKE_DOG_FAULTS="http500=0.1,slow=0.2" turns on random faults when run directly. */
 export function faultRatesFromEnv(text: string | undefined): Partial<Record<RandomFaultKind, number>> {
   const rates: Partial<Record<RandomFaultKind, number>> = {};
-  for (const pair of (text ?? '').split(',').filter(Boolean)) {
-    const [kind, p] = pair.split('=');
-    if (kind === 'http500' || kind === 'hang' || kind === 'badJson' || kind === 'truncated' || kind === 'slow') rates[kind] = Number(p);
+  for (const pair of (text ?? "").split(",").filter(Boolean)) {
+    const [kind, p] = pair.split("=");
+    if (kind === "http500" || kind === "hang" || kind === "badJson" || kind === "truncated" || kind === "slow") rates[kind] = Number(p);
   }
   return rates;
 }
@@ -355,8 +418,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const api = await startFakeDogApi({ port: Number(process.env.PORT ?? 8090), host: process.env.HOST });
   const rates = faultRatesFromEnv(process.env.FAKE_DOG_FAULTS);
   if (Object.keys(rates).length) api.setFaultRate(rates, Date.now());
-  console.log(`fake dog.ceo API listening on ${api.url}${Object.keys(rates).length ? ` (random faults: ${process.env.FAKE_DOG_FAULTS})` : ''}`);
+  console.log(`fake dog.ceo API listening on ${api.url}${Object.keys(rates).length ? ` (random faults: ${process.env.FAKE_DOG_FAULTS})` : ""}`);
   const stop = () => void api.close().then(() => process.exit(0));
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
 }
