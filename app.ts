@@ -126,35 +126,34 @@ function csrfProtection(config: AppDeps["config"]) {
 }
 
 function errorHandler(deps: AppDeps): ErrorRequestHandler {
-  return (err, req, res, _next) => {
-    const known = err instanceof AppError || (typeof err?.status === "number" && typeof err?.code === "string");
-    // Errors from body parsers (too large, malformed JSON) carry a 4xx status and type.
-    const parserStatus = typeof err?.status === "number" && err.status >= 400 && err.status < 500 ? err.status : undefined;
-    const status: number = known ? err.status : (parserStatus ?? 500);
-    const code: string = known ? err.code : parserStatus ? parserCode(err) : "internal";
-    const message: string = known ? err.message : parserStatus ? parserMessage(err) : "Something went wrong on our side. Try again in a moment.";
+  return (err, req, res, next) => {
+    const { status, code, message, field } = describeError(err);
     if (status >= 500) deps.logger.error({ err, path: req.path }, "request failed");
-    if (res.headersSent) return;
-    const wantsJson = req.originalUrl.startsWith("/api/") || (req.accepts(["html", "json"]) === "json");
+    if (res.headersSent) return next(err); // Express ends the response
+    const wantsJson = req.originalUrl.startsWith("/api/") || req.accepts(["html", "json"]) === "json";
     if (wantsJson) {
-      res.status(status).json({ error: { code, message, ...(err?.field ? { field: err.field } : {}) } });
+      res.status(status).json({ error: { code, message, ...(field ? { field } : {}) } });
     } else {
       res.status(status).render("error", { status, message, title: status === 404 ? "Not found" : "Something went wrong" });
     }
   };
 }
 
-function parserCode(err: { type?: string }): string {
-  if (err.type === "entity.too.large") return "too_large";
-  if (err.type === "entity.parse.failed") return "invalid_json";
-  if (err.type === "charset.unsupported" || err.type === "encoding.unsupported") return "unsupported_media_type";
-  return "bad_request";
-}
+/** Body-parser failures: the only foreign errors whose meaning is shown to the caller. */
+const PARSER_ERRORS: Record<string, [number, string, string]> = {
+  "entity.too.large": [413, "too_large", "The request body is too large."],
+  "entity.parse.failed": [400, "invalid_json", "The request body is not valid JSON."],
+  "parameters.too.many": [413, "too_many_fields", "The request has too many fields."],
+  "charset.unsupported": [415, "unsupported_media_type", "Send the body as UTF-8 JSON, without a content encoding."],
+  "encoding.unsupported": [415, "unsupported_media_type", "Send the body as UTF-8 JSON, without a content encoding."],
+};
 
-function parserMessage(err: { type?: string }): string {
-  if (err.type === "entity.too.large") return "The request body is too large.";
-  if (err.type === "entity.parse.failed") return "The request body is not valid JSON.";
-  if (err.type === "parameters.too.many") return "The request has too many fields.";
-  if (err.type === "charset.unsupported" || err.type === "encoding.unsupported") return "Send the body as UTF-8 JSON, without a content encoding.";
-  return "The request could not be read.";
+function describeError(err: unknown): { status: number; code: string; message: string; field?: string } {
+  if (err instanceof AppError) return { status: err.status, code: err.code, message: err.message, field: err.field };
+  const parser = PARSER_ERRORS[(err as { type?: string } | null)?.type ?? ""];
+  if (parser) return { status: parser[0], code: parser[1], message: parser[2] };
+  const status = (err as { status?: unknown } | null)?.status;
+  // Other 4xx from Express itself (a malformed URL, say): say little, show nothing internal.
+  if (typeof status === "number" && status >= 400 && status < 500) return { status, code: "bad_request", message: "The request could not be read." };
+  return { status: 500, code: "internal", message: "Something went wrong on our side. Try again in a moment." };
 }

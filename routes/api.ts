@@ -9,9 +9,9 @@ import { parseTaskInput } from "../lib/validation.ts";
 
 export function apiRoutes(deps: AppDeps, createLimit: RequestHandler) {
   const router = Router();
-  router.use(requireJsonBody, express.json({ limit: "4kb", strict: true }));
+  const json: RequestHandler[] = [requireJsonBody, express.json({ limit: "4kb", strict: true })];
 
-  router.post("/tasks", createLimit, async (req, res) => {
+  router.post("/tasks", ...json, createLimit, async (req, res) => {
     const input = parseTaskInput(req.body, await deps.breeds.get(), "json");
     const { task, queued } = await submitTask(deps.tasks, input);
     res.status(202).location(`/api/tasks/${task.id}`).json({ ...task, queued });
@@ -26,8 +26,8 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler) {
     res.json(await getTaskDetail(deps.db, req.params.id ?? ""));
   });
 
-  router.post("/tasks/:id/cancel", async (req, res) => {
-    res.json(await cancelTask(deps.tasks, req.params.id ?? ""));
+  router.post("/tasks/:id/cancel", ...json, async (req, res) => {
+    res.json(await cancelTask(deps.tasks, String(req.params.id)));
   });
 
   router.get("/photos", async (req, res) => {
@@ -35,7 +35,7 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler) {
     res.json(await listPhotos(deps.db, { taskId: q(req.query.task), breed: q(req.query.breed), cursor: q(req.query.cursor), limit }));
   });
 
-  router.delete("/photos", async (_req, res) => {
+  router.delete("/photos", ...json, async (_req, res) => {
     res.json({ deleted: await clearPhotos(deps.tasks) });
   });
 
@@ -74,10 +74,14 @@ export async function queueOverview(deps: AppDeps) {
   };
 }
 
+/**
+ * Every request that changes something must say it is JSON, with or without a body: a
+ * cross-site form or a no-cors fetch cannot send that header, so it cannot call the API.
+ */
 function requireJsonBody(req: Request, _res: Response, next: NextFunction) {
-  const hasBody = req.method !== "GET" && req.method !== "HEAD" && (Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined);
-  if (hasBody && !req.is("application/json")) {
-    return next(new AppError(415, "unsupported_media_type", "Send the body as application/json."));
+  if (req.method === "GET" || req.method === "HEAD" || req.method === "OPTIONS") return next();
+  if (!/^application\/json\s*(;|$)/i.test(req.headers["content-type"] ?? "")) {
+    return next(new AppError(415, "unsupported_media_type", "Send requests that change something as application/json."));
   }
   next();
 }

@@ -177,19 +177,19 @@ describe("the JSON API", () => {
       // A task with no job yet (no outbox row), so no worker can race the cancel.
       const id = randomUUID();
       await stack.db.task.create({ data: { id, breed: "pug", limit: 1 } });
-      const { body } = await stack.http().post(`/api/tasks/${id}/cancel`).expect(200);
+      const { body } = await stack.http().post(`/api/tasks/${id}/cancel`).set("Content-Type", "application/json").expect(200);
       assert.equal(body.id, id);
       assert.equal(body.state, "REVOKED");
       assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id } })).state, "REVOKED");
-      assertApiError(await stack.http().post(`/api/tasks/${id}/cancel`), 409, "conflict");
+      assertApiError(await stack.http().post(`/api/tasks/${id}/cancel`).set("Content-Type", "application/json"), 409, "conflict");
     });
 
     test("when the task has finished, is unknown, or the id is not a uuid, then it answers 409 or 404", async () => {
       const id = await submitAndFinish(stack, { breed: "pug", limit: 1 });
-      assertApiError(await stack.http().post(`/api/tasks/${id}/cancel`), 409, "conflict");
+      assertApiError(await stack.http().post(`/api/tasks/${id}/cancel`).set("Content-Type", "application/json"), 409, "conflict");
       assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id } })).state, "SUCCESS");
-      assertApiError(await stack.http().post(`/api/tasks/${randomUUID()}/cancel`), 404, "not_found");
-      assertApiError(await stack.http().post("/api/tasks/xyz/cancel"), 404, "not_found");
+      assertApiError(await stack.http().post(`/api/tasks/${randomUUID()}/cancel`).set("Content-Type", "application/json"), 404, "not_found");
+      assertApiError(await stack.http().post("/api/tasks/xyz/cancel").set("Content-Type", "application/json"), 404, "not_found");
     });
   });
 
@@ -283,7 +283,7 @@ describe("the JSON API", () => {
       assert.ok(photos > 0);
       const anyTask = await stack.db.task.findFirstOrThrow({ where: { state: "SUCCESS" } });
 
-      const { body } = await stack.http().delete("/api/photos").expect(200);
+      const { body } = await stack.http().delete("/api/photos").set("Content-Type", "application/json").expect(200);
       assert.deepEqual(body, { deleted: photos });
 
       assert.equal(await stack.db.photo.count(), 0);
@@ -293,7 +293,7 @@ describe("the JSON API", () => {
       const detail = (await stack.http().get(`/api/tasks/${anyTask.id}`).expect(200)).body;
       assert.equal(detail.task.state, "SUCCESS");
       assert.deepEqual(detail.photos, []);
-      assert.deepEqual((await stack.http().delete("/api/photos").expect(200)).body, { deleted: 0 });
+      assert.deepEqual((await stack.http().delete("/api/photos").set("Content-Type", "application/json").expect(200)).body, { deleted: 0 });
     });
   });
 });

@@ -198,7 +198,7 @@ describe("the live event stream", () => {
       await stream.next((b) => b.event === "snapshot");
       const count = await stack.db.photo.count();
       assert.ok(count > 0);
-      await stack.http().delete("/api/photos").expect(200);
+      await stack.http().delete("/api/photos").set("Content-Type", "application/json").expect(200);
       const cleared = await stream.next((b) => b.event === "photos-cleared");
       assert.deepEqual(data(cleared), { type: "photos-cleared", deleted: count });
     } finally {

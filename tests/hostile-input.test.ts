@@ -15,7 +15,7 @@ const CSRF = "This form has expired or did not come from GenDog. Go back, reload
 const TOO_LARGE = "The request body is too large.";
 const TOO_MANY = "The request has too many fields.";
 const NOT_JSON = "The request body is not valid JSON.";
-const JSON_ONLY = "Send the body as application/json.";
+const JSON_ONLY = "Send requests that change something as application/json.";
 const XSS = "<script>alert(1)</script>";
 const IMG_XSS = '"><img src=x onerror=alert(1)>';
 

@@ -320,7 +320,7 @@ describe("a retry waits in RabbitMQ, not in the worker", () => {
     const requestsBefore = stack.fake.requests;
     const skippedBefore = stack.workers[0]!.counters.skipped;
 
-    const { body } = await stack.http().post(`/api/tasks/${taskId}/cancel`).expect(200);
+    const { body } = await stack.http().post(`/api/tasks/${taskId}/cancel`).set("Content-Type", "application/json").expect(200);
     assert.equal(body.state, "REVOKED");
     assert.equal(body.retryAt, null);
 
@@ -351,7 +351,7 @@ describe("cancelling a task", () => {
 
   test("when a pending task is cancelled through the API, then it is REVOKED at once", async () => {
     const taskId = await submitViaApi(stack, { breed: "pug", limit: 3 });
-    const res = await stack.http().post(`/api/tasks/${taskId}/cancel`).expect(200);
+    const res = await stack.http().post(`/api/tasks/${taskId}/cancel`).set("Content-Type", "application/json").expect(200);
     assert.equal(res.body.id, taskId);
     assert.equal(res.body.state, "REVOKED");
     assert.equal(res.body.cancellable, false);
@@ -379,7 +379,7 @@ describe("cancelling a task", () => {
     const taskId = await submitViaApi(stack, { breed: "pug", limit: 1 });
     await stack.http().post(`/tasks/${taskId}/cancel`).type("form").send({}).expect(403);
     assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id: taskId } })).state, "PENDING");
-    await stack.http().post(`/api/tasks/${taskId}/cancel`).expect(200); // tidy: keep the queue of revoked jobs only
+    await stack.http().post(`/api/tasks/${taskId}/cancel`).set("Content-Type", "application/json").expect(200); // tidy: keep the queue of revoked jobs only
     revoked.push(taskId);
   });
 
@@ -409,14 +409,14 @@ describe("cancelling a task", () => {
     assert.ok(lateWorker, "runs after the late worker started");
     const taskId = await submitViaApi(stack, { breed: "pug", limit: 1 });
     assert.equal((await waitForTaskState(stack.db, taskId, FINISHED)).state, "SUCCESS");
-    const res = await stack.http().post(`/api/tasks/${taskId}/cancel`).expect(409).expect("Content-Type", /json/);
+    const res = await stack.http().post(`/api/tasks/${taskId}/cancel`).set("Content-Type", "application/json").expect(409).expect("Content-Type", /json/);
     assert.equal(res.body.error.code, "conflict");
     assert.match(res.body.error.message, /is SUCCESS/);
     assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id: taskId } })).state, "SUCCESS");
   });
 
   test("when an unknown task is cancelled, then the API answers 404", async () => {
-    const res = await stack.http().post(`/api/tasks/${randomUUID()}/cancel`).expect(404).expect("Content-Type", /json/);
+    const res = await stack.http().post(`/api/tasks/${randomUUID()}/cancel`).set("Content-Type", "application/json").expect(404).expect("Content-Type", /json/);
     assert.equal(res.body.error.code, "not_found");
   });
 });
