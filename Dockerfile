@@ -1,6 +1,6 @@
 # GenDog image: one image for both processes.
-#   web:    docker run ... gendog                      (default CMD: npm run web)
-#   worker: docker run ... gendog npm run worker
+#   web:    docker run --init ... gendog                 (default CMD: the web)
+#   worker: docker run --init ... gendog node --import tsx tasks/worker.ts
 # The SQLite database lives in /data: mount a volume there and share it between web and
 # worker. Migrations are applied at process start, so no separate migrate step is needed.
 
@@ -52,4 +52,5 @@ USER node
 
 EXPOSE 3000
 
-CMD ["npm", "run", "web"]
+# node itself, not npm, so SIGTERM reaches the app and it shuts down in order.
+CMD ["node", "--import", "tsx", "web.ts"]

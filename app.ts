@@ -22,7 +22,7 @@ import { taskCreationLimit } from "./routes/limits.ts";
 import { pageRoutes } from "./routes/pages.ts";
 
 export interface AppDeps {
-  config: Pick<Config, "env" | "dogApiUrl" | "imageOrigins" | "rateLimitPerMinute" | "csrfSecret">;
+  config: Pick<Config, "env" | "imageOrigins" | "rateLimitPerMinute" | "csrfSecret" | "secureCookies">;
   logger: Logger;
   db: Db;
   breeds: BreedCatalogCache;
@@ -103,7 +103,7 @@ function csrfProtection(config: AppDeps["config"]) {
     getSecret: () => config.csrfSecret,
     getSessionIdentifier: (req) => String(req.cookies?.[CLIENT_COOKIE] ?? ""),
     cookieName: "gendog.csrf",
-    cookieOptions: { sameSite: "strict", secure: config.env === "production", httpOnly: true, path: "/" },
+    cookieOptions: { sameSite: "strict", secure: config.secureCookies, httpOnly: true, path: "/" },
     getCsrfTokenFromRequest: (req) => (req.body as Record<string, unknown> | undefined)?._csrf as string | undefined,
   });
   return [
@@ -111,7 +111,7 @@ function csrfProtection(config: AppDeps["config"]) {
       if (!req.cookies?.[CLIENT_COOKIE]) {
         const id = randomBytes(16).toString("hex");
         req.cookies[CLIENT_COOKIE] = id;
-        res.cookie(CLIENT_COOKIE, id, { sameSite: "strict", httpOnly: true, secure: config.env === "production", path: "/" });
+        res.cookie(CLIENT_COOKIE, id, { sameSite: "strict", httpOnly: true, secure: config.secureCookies, path: "/" });
       }
       next();
     },

@@ -36,6 +36,8 @@ export interface Config {
   logFormat: "json" | "pretty";
   /** Signs CSRF tokens; random per process unless set (then forms survive restarts). */
   csrfSecret: string;
+  /** Cookies only over HTTPS: on by default in production, off where the app is served over plain http. */
+  secureCookies: boolean;
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -67,6 +69,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, nodeEnv === "test" ? "warn" : "info"),
     logFormat: oneOf(env, "LOG_FORMAT", ["json", "pretty"], "json") as Config["logFormat"],
     csrfSecret: csrfSecret(env),
+    secureCookies: oneOf(env, "SECURE_COOKIES", ["true", "false"], nodeEnv === "production" ? "true" : "false") === "true",
   };
 }
 
@@ -125,7 +128,7 @@ function httpUrl(env: Env, name: string, fallback: string): string {
   } catch {
     // reported below
   }
-  throw new ConfigError(name, `must be an http(s) URL, got '${raw}'`);
+  throw new ConfigError(name, `must be an http(s) URL, got '${URL.canParse(raw) ? maskUrl(raw) : raw}'`);
 }
 
 function text(env: Env, name: string, fallback: string): string {

@@ -119,14 +119,15 @@ describe("docker-compose.yml", () => {
     }
   });
 
-  test("builds web and worker from the project's Dockerfile and runs npm run web / npm run worker", () => {
+  test("builds web and worker from the project's Dockerfile and runs their entry files with node under an init", () => {
     for (const name of ["web", "worker"]) {
       const build = service(name).build;
       assert.ok(build, `${name} has no build`);
       const context = typeof build === "string" ? build : build.context ?? ".";
       const dockerfile = typeof build === "string" ? "Dockerfile" : build.dockerfile ?? "Dockerfile";
       assert.equal(path.resolve(projectRoot, context, dockerfile), path.join(projectRoot, "Dockerfile"), `${name} builds from another Dockerfile`);
-      assert.equal(commandOf(service(name)), `npm run ${name}`);
+      assert.equal(commandOf(service(name)), `node --import tsx ${name === "web" ? "web.ts" : "tasks/worker.ts"}`);
+      assert.equal(service(name).init, true, "signals reach node, which drains before exiting");
     }
   });
 
