@@ -12,9 +12,9 @@ import type { Db } from "./lib/db.ts";
 import { AppError, NotFoundError } from "./lib/errors.ts";
 import type { EventHub } from "./lib/eventHub.ts";
 import type { Logger } from "./lib/logger.ts";
+import type { QueueOverview } from "./lib/monitor.ts";
 import type { TaskDeps } from "./lib/tasks.ts";
 import type { WorkerRegistry } from "./lib/workers.ts";
-import type { QueueStats } from "./tasks/queue.ts";
 import { apiRoutes } from "./routes/api.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -29,8 +29,10 @@ export interface AppDeps {
   tasks: TaskDeps;
   hub: EventHub;
   workers: WorkerRegistry;
-  queue: { stats(): Promise<QueueStats>; isConnected(): boolean };
-  outbox: { pending(): Promise<number> };
+  /** Is the broker up (for /readyz)? */
+  queue: { isConnected(): boolean };
+  /** The queue panel's numbers (lib/monitor.ts). */
+  monitor: () => Promise<QueueOverview>;
 }
 
 export function createApp(deps: AppDeps) {

@@ -11,6 +11,7 @@ import { EventHub } from "./lib/eventHub.ts";
 import { isAppEvent, type AppEvent, type EventSink } from "./lib/events.ts";
 import type { Logger } from "./lib/logger.ts";
 import { openMigratedDatabase } from "./lib/migrate.ts";
+import { queueMonitor } from "./lib/monitor.ts";
 import { runProcess, runSteps } from "./lib/shutdown.ts";
 import { WorkerRegistry, isHeartbeat } from "./lib/workers.ts";
 import { OutboxRelay } from "./tasks/outbox.ts";
@@ -62,7 +63,7 @@ export async function startWeb(config: Config, logger: Logger) {
     hub,
     workers,
     queue: broker,
-    outbox,
+    monitor: queueMonitor({ queue: broker, outbox, workers }),
   });
 
   const server = await new Promise<Server>((resolve, reject) => {

@@ -9,7 +9,8 @@ import { databaseFile } from "./config.ts";
 
 export type Db = PrismaClient;
 
-const BUSY_TIMEOUT_MS = 10_000;
+// better-sqlite3 waits synchronously, so keep it short: writes here take milliseconds.
+const BUSY_TIMEOUT_MS = 5000;
 
 export async function openDatabase(url: string): Promise<Db> {
   await mkdir(path.dirname(databaseFile(url)), { recursive: true });

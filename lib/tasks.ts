@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { Db } from "./db.ts";
 import { ConflictError, NotFoundError, ValidationError } from "./errors.ts";
 import type { EventSink } from "./events.ts";
-import type { TaskInput } from "./validation.ts";
+import { isUuid, type TaskInput } from "./validation.ts";
 import { CANCELLABLE_STATES, TASK_STATES, toPhotoView, toTaskView, type TaskState, type TaskView } from "./views.ts";
 
 /** Hands an accepted task to the broker; true once the broker confirmed it within waitMs. */
@@ -98,8 +98,6 @@ export async function getTaskDetail(db: Db, id: string) {
   };
 }
 
-export type TaskDetail = Awaited<ReturnType<typeof getTaskDetail>>;
-
 /** A task that has not started (PENDING or waiting to retry) can be revoked; no worker runs it after. */
 export async function cancelTask(deps: Pick<TaskDeps, "db" | "events">, id: string): Promise<TaskView> {
   if (!isUuid(id)) throw new NotFoundError("There is no task with that id.");
@@ -114,8 +112,4 @@ export async function cancelTask(deps: Pick<TaskDeps, "db" | "events">, id: stri
   const view = toTaskView(task);
   deps.events.emit({ type: "task", task: view });
   return view;
-}
-
-export function isUuid(value: string): boolean {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value);
 }

@@ -36,7 +36,12 @@ export function parseTaskInput(raw: unknown, catalog: BreedCatalog, from: "form"
   return { breed: breedPath.breed, ...(breedPath.subBreed ? { subBreed: breedPath.subBreed } : {}), limit };
 }
 
-const NAME = /^[a-z]{1,40}$/;
+/** A dog.ceo breed or sub-breed name, as it appears in paths and job messages. */
+export const BREED_NAME = /^[a-z]{1,40}$/;
+
+export function isUuid(value: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value);
+}
 
 function parseBreed(breed: unknown, subBreed: unknown): { breed: string; subBreed?: string } | string {
   if (breed === undefined || breed === null || breed === "") return "Pick a breed.";
@@ -49,7 +54,7 @@ function parseBreed(breed: unknown, subBreed: unknown): { breed: string; subBree
     if (parts.length !== 1) return "Give the sub-breed either in the breed or on its own, not both.";
     parts.push(subBreed.trim().toLowerCase());
   }
-  if (parts.length > 2 || !parts.every((p) => NAME.test(p))) {
+  if (parts.length > 2 || !parts.every((p) => BREED_NAME.test(p))) {
     return "A breed is lower-case letters only, like \"hound\" or \"hound/afghan\".";
   }
   return parts[1] ? { breed: parts[0]!, subBreed: parts[1] } : { breed: parts[0]! };

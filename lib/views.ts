@@ -1,27 +1,10 @@
 // The shapes tasks and photos take outside the database: in pages, the JSON API and events.
+import type { Task } from "../generated/prisma/client.ts";
 import { breedLabel } from "./breeds.ts";
 
 export const TASK_STATES = ["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED"] as const;
 export type TaskState = (typeof TASK_STATES)[number];
-export const FINISHED_STATES: readonly TaskState[] = ["SUCCESS", "FAILURE", "REVOKED"];
 export const CANCELLABLE_STATES: readonly TaskState[] = ["PENDING", "RETRY"];
-
-interface TaskRow {
-  id: string;
-  breed: string;
-  subBreed: string | null;
-  limit: number;
-  state: string;
-  error: string | null;
-  photoCount: number;
-  attempts: number;
-  createdAt: Date;
-  queuedAt: Date | null;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-  retryAt: Date | null;
-  updatedAt: Date;
-}
 
 export interface TaskView {
   id: string;
@@ -49,7 +32,7 @@ export interface TaskView {
   runtimeMs: number | null;
 }
 
-export function toTaskView(task: TaskRow): TaskView {
+export function toTaskView(task: Task): TaskView {
   const state = task.state as TaskState;
   return {
     id: task.id,

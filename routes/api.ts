@@ -6,6 +6,7 @@ import { AppError } from "../lib/errors.ts";
 import { clearPhotos, listPhotos } from "../lib/gallery.ts";
 import { cancelTask, getTaskDetail, listTasks, submitTask } from "../lib/tasks.ts";
 import { parseTaskInput } from "../lib/validation.ts";
+import { queryText } from "./query.ts";
 
 export function apiRoutes(deps: AppDeps, createLimit: RequestHandler) {
   const router = Router();
@@ -19,7 +20,7 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler) {
 
   router.get("/tasks", async (req, res) => {
     const limit = req.query.limit === undefined ? undefined : Number(req.query.limit);
-    res.json(await listTasks(deps.db, { state: q(req.query.state), breed: q(req.query.breed), id: q(req.query.id), cursor: q(req.query.cursor), limit }));
+    res.json(await listTasks(deps.db, { state: queryText(req.query.state), breed: queryText(req.query.breed), id: queryText(req.query.id), cursor: queryText(req.query.cursor), limit }));
   });
 
   router.get("/tasks/:id", async (req, res) => {
@@ -32,7 +33,7 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler) {
 
   router.get("/photos", async (req, res) => {
     const limit = req.query.limit === undefined ? undefined : Number(req.query.limit);
-    res.json(await listPhotos(deps.db, { taskId: q(req.query.task), breed: q(req.query.breed), cursor: q(req.query.cursor), limit }));
+    res.json(await listPhotos(deps.db, { taskId: queryText(req.query.task), breed: queryText(req.query.breed), cursor: queryText(req.query.cursor), limit }));
   });
 
   router.delete("/photos", ...json, async (_req, res) => {
@@ -40,7 +41,7 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler) {
   });
 
   router.get("/queue", async (_req, res) => {
-    const overview = await queueOverview(deps);
+    const overview = await deps.monitor();
     res.status(overview.broker.connected ? 200 : 503).json(overview);
   });
 
@@ -56,24 +57,6 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler) {
   return router;
 }
 
-/** The queue as the broker sees it, plus what only GenDog knows (outbox, in-flight jobs). */
-export async function queueOverview(deps: AppDeps) {
-  const [stats, waitingInOutbox] = await Promise.all([
-    deps.queue.stats().catch(() => null),
-    deps.outbox.pending(),
-  ]);
-  return {
-    broker: { connected: stats !== null },
-    queue: stats?.queue ?? null,
-    ready: stats?.ready ?? null,
-    unacked: deps.workers.inFlight(),
-    consumers: stats?.consumers ?? null,
-    retrying: stats?.retrying ?? null,
-    dead: stats?.dead ?? null,
-    waitingInOutbox,
-  };
-}
-
 /**
  * Every request that changes something must say it is JSON, with or without a body: a
  * cross-site form or a no-cors fetch cannot send that header, so it cannot call the API.
@@ -84,8 +67,4 @@ function requireJsonBody(req: Request, _res: Response, next: NextFunction) {
     return next(new AppError(415, "unsupported_media_type", "Send requests that change something as application/json."));
   }
   next();
-}
-
-function q(value: unknown): string | undefined {
-  return typeof value === "string" && value !== "" ? value : undefined;
 }

@@ -3,11 +3,10 @@ import { Router, type Request, type RequestHandler } from "express";
 import type { AppDeps } from "../app.ts";
 import { ValidationError } from "../lib/errors.ts";
 import { clearPhotos, galleryPage } from "../lib/gallery.ts";
-import { cancelTask, getTaskDetail, isUuid, listTasks, submitTask } from "../lib/tasks.ts";
-import { parseTaskInput } from "../lib/validation.ts";
-import { TASK_STATES } from "../lib/views.ts";
-import { breedLabel } from "../lib/breeds.ts";
-import { queueOverview } from "./api.ts";
+import { cancelTask, getTaskDetail, listTasks, submitTask } from "../lib/tasks.ts";
+import { isUuid, parseTaskInput } from "../lib/validation.ts";
+import { TASK_STATES, toTaskView, type TaskView } from "../lib/views.ts";
+import { queryText } from "./query.ts";
 
 export function pageRoutes(deps: AppDeps, createLimit: RequestHandler) {
   const router = Router();
@@ -38,13 +37,13 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler) {
 
   router.get("/tasks", async (req, res) => {
     const filter = {
-      state: text(req.query.state)?.toUpperCase(),
-      breed: text(req.query.breed),
-      id: text(req.query.id),
-      cursor: text(req.query.cursor),
+      state: queryText(req.query.state)?.toUpperCase(),
+      breed: queryText(req.query.breed),
+      id: queryText(req.query.id),
+      cursor: queryText(req.query.cursor),
     };
     const { tasks, nextCursor } = await listTasks(deps.db, { ...filter, limit: 25 });
-    res.render("tasks", { title: "Tasks", tasks, nextCursor, filter, states: TASK_STATES, overview: await queueOverview(deps), workers: deps.workers.list() });
+    res.render("tasks", { title: "Tasks", tasks, nextCursor, filter, states: TASK_STATES, overview: await deps.monitor(), workers: deps.workers.list() });
   });
 
   router.get("/tasks/:id", async (req, res) => {
@@ -61,7 +60,7 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler) {
 }
 
 async function homeContext(deps: AppDeps, req: Request) {
-  const page = Math.max(1, Math.min(10_000, Number.parseInt(text(req.query.page) ?? "1", 10) || 1));
+  const page = Math.max(1, Math.min(10_000, Number.parseInt(queryText(req.query.page) ?? "1", 10) || 1));
   const [catalog, gallery, recent, flash] = await Promise.all([
     deps.breeds.get(),
     galleryPage(deps.db, page),
@@ -85,31 +84,28 @@ interface Flash {
   kind: "success" | "warning" | "info";
   text: string;
   taskId?: string;
-  task?: { breed: string; subBreed: string | null; limit: number };
+  task?: TaskView;
 }
 
 async function flashMessage(deps: AppDeps, req: Request): Promise<Flash | null> {
-  const submitted = text(req.query.submitted);
+  const submitted = queryText(req.query.submitted);
   if (submitted && isUuid(submitted)) {
     const row = await deps.db.task.findUnique({ where: { id: submitted } });
     if (!row) return null;
-    const what = `${row.limit} × ${breedLabel(row.breed, row.subBreed)}`;
-    const waiting = row.queuedAt === null && row.state === "PENDING";
+    const task = toTaskView(row);
+    const what = `${task.limit} × ${task.label}`;
     return {
-      kind: waiting ? "warning" : "success",
-      taskId: row.id,
-      task: row,
-      text: waiting
-        ? `Task ${row.id} (${what}) is saved and waiting for the job queue; it will run as soon as RabbitMQ is reachable.`
-        : `Task ${row.id} queued: ${what}.`,
+      kind: task.waitingForQueue ? "warning" : "success",
+      taskId: task.id,
+      task,
+      text: task.waitingForQueue
+        ? `Task ${task.id} (${what}) is saved and waiting for the job queue; it will run as soon as RabbitMQ is reachable.`
+        : `Task ${task.id} queued: ${what}.`,
     };
   }
-  const cleared = text(req.query.cleared);
+  const cleared = queryText(req.query.cleared);
   if (cleared && /^\d+$/.test(cleared)) return { kind: "info", text: `Cleared ${cleared} photo${cleared === "1" ? "" : "s"} from the gallery.` };
   return null;
 }
 
-function text(value: unknown): string | undefined {
-  return typeof value === "string" && value.trim() !== "" ? value.trim().slice(0, 100) : undefined;
-}
 

@@ -35,6 +35,9 @@ export interface JobCounters {
   skipped: number;
 }
 
+/** The adapter runs one transaction at a time per process: under load a run queues for its turn. */
+const TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 15_000 };
+
 export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 0, failed: 0, skipped: 0 }) {
   return async function handleJob(delivery: Delivery): Promise<Outcome> {
     let job: JobMessage;
@@ -177,7 +180,7 @@ async function claimTask(deps: JobDeps, job: JobMessage, delivery: Delivery): Pr
     });
     const attempt = await tx.attempt.create({ data: { taskId: job.taskId, number: task.attempts, workerId: deps.workerId, startedAt: now } });
     return { kind: "run", attemptId: attempt.id, number: task.attempts };
-  });
+  }, TRANSACTION_OPTIONS);
   if (claim.kind === "run") await emitTask(deps, job.taskId);
   return claim;
 }
@@ -219,7 +222,7 @@ async function finish(deps: JobDeps, taskId: string, { attemptId, number }: Open
   await deps.db.$transaction(async (tx) => {
     await tx.task.updateMany({ where: { id: taskId, state: "STARTED", attempts: number }, data: { state: result.state, error: result.error, finishedAt: now } });
     await closeAttempt(tx, attemptId, { outcome: "FAILURE", error: result.error, finishedAt: now });
-  });
+  }, TRANSACTION_OPTIONS);
   await emitTask(deps, taskId);
 }
 
@@ -231,12 +234,9 @@ async function scheduleRetry(deps: JobDeps, taskId: string, { attemptId, number 
       data: { state: "RETRY", error, retryAt: new Date(now.getTime() + delayMs) },
     });
     await closeAttempt(tx, attemptId, { outcome: "RETRY", error, finishedAt: now, retryDelayMs: Math.round(delayMs) });
-  });
+  }, TRANSACTION_OPTIONS);
   await emitTask(deps, taskId);
 }
-
-/** Up to 50 upserts in one transaction: give it room when several workers write at once. */
-const TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 15_000 };
 
 /** Closes this run's own attempt row (even one marked LOST by a takeover: the run did finish). */
 async function closeAttempt(

@@ -1,4 +1,6 @@
 // The job message: plain JSON, validated on receipt because anything can arrive on a queue.
+import { BREED_NAME, MAX_LIMIT, MIN_LIMIT, isUuid } from "../lib/validation.ts";
+
 export interface JobMessage {
   taskId: string;
   breed: string;
@@ -7,13 +9,6 @@ export interface JobMessage {
 }
 
 export class InvalidMessageError extends Error {}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const NAME = /^[a-z]{1,40}$/;
-
-export function encodeJob(job: JobMessage): Buffer {
-  return Buffer.from(JSON.stringify(job));
-}
 
 export function parseJobMessage(content: Buffer | string): JobMessage {
   let data: unknown;
@@ -24,9 +19,9 @@ export function parseJobMessage(content: Buffer | string): JobMessage {
   }
   if (typeof data !== "object" || data === null || Array.isArray(data)) throw new InvalidMessageError("the message is not a JSON object");
   const { taskId, breed, subBreed, limit } = data as Record<string, unknown>;
-  if (typeof taskId !== "string" || !UUID.test(taskId)) throw new InvalidMessageError("taskId is not a uuid");
-  if (typeof breed !== "string" || !NAME.test(breed)) throw new InvalidMessageError("breed is not a breed name");
-  if (subBreed !== undefined && (typeof subBreed !== "string" || !NAME.test(subBreed))) throw new InvalidMessageError("subBreed is not a sub-breed name");
-  if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1 || limit > 50) throw new InvalidMessageError("limit is not a whole number from 1 to 50");
+  if (typeof taskId !== "string" || !isUuid(taskId)) throw new InvalidMessageError("taskId is not a uuid");
+  if (typeof breed !== "string" || !BREED_NAME.test(breed)) throw new InvalidMessageError("breed is not a breed name");
+  if (subBreed !== undefined && (typeof subBreed !== "string" || !BREED_NAME.test(subBreed))) throw new InvalidMessageError("subBreed is not a sub-breed name");
+  if (typeof limit !== "number" || !Number.isInteger(limit) || limit < MIN_LIMIT || limit > MAX_LIMIT) throw new InvalidMessageError(`limit is not a whole number from ${MIN_LIMIT} to ${MAX_LIMIT}`);
   return { taskId, breed, ...(subBreed ? { subBreed } : {}), limit };
 }

@@ -31,22 +31,25 @@ export async function startWorker(config: Config, logger: Logger) {
   await broker.start();
   await broker.consumeJobs(handler, config.workerConcurrency);
   const startedAt = new Date().toISOString();
-  const heartbeat = (): Heartbeat => ({
-    id, host, pid, concurrency: config.workerConcurrency, ...counters, inFlight: broker.jobsInFlight, startedAt, ready: broker.isConnected(),
-  });
-  const beat = setInterval(() => broker.publishEvent("worker.heartbeat", heartbeat()), HEARTBEAT_MS);
-  broker.onConnected(() => broker.publishEvent("worker.heartbeat", heartbeat()));
+  // Ready means it can do its job: the broker takes its acks and the database answers.
+  const heartbeat = async (): Promise<Heartbeat> => {
+    const database = await db.$queryRawUnsafe("SELECT 1").then(() => true, () => false);
+    return { id, host, pid, concurrency: config.workerConcurrency, ...counters, inFlight: broker.jobsInFlight, startedAt, ready: broker.isConnected() && database };
+  };
+  const beat = () => void heartbeat().then((payload) => broker.publishEvent("worker.heartbeat", payload));
+  const beating = setInterval(beat, HEARTBEAT_MS);
+  broker.onConnected(beat);
   log.info({ queue: config.queueName, concurrency: config.workerConcurrency, dogApi: config.dogApiUrl }, "worker started");
 
   return {
     id,
     counters,
     async stop(): Promise<void> {
-      clearInterval(beat);
+      clearInterval(beating);
       // Stop taking jobs, finish (and ack) the ones in hand, then close what they used.
       const drained = await broker.stopConsuming(config.shutdownTimeoutMs);
       if (!drained) log.warn({ inFlight: broker.jobsInFlight }, "jobs still running at the shutdown timeout; the broker will redeliver them");
-      broker.publishEvent("worker.offline", { ...heartbeat(), ready: false });
+      broker.publishEvent("worker.offline", { ...(await heartbeat()), ready: false });
       await runSteps(log, [
         ["close broker", () => broker.close()],
         ["close dog.ceo client", () => dogApi.close()],
