@@ -60,7 +60,7 @@ async function settle(db: Db, ids: string[], timeoutMs: number): Promise<boolean
   );
 }
 
-/** Counts tasks not finished (lost) and tasks whose photo links are doubled or miscounted. */
+/** Counts tasks not finished (lost), and tasks finished by more than one run or whose photo links are doubled or miscounted (duplicated). */
 async function audit(db: Db, ids: string[]) {
   const tasks = await db.task.findMany({
     where: { id: { in: ids } },
@@ -74,7 +74,10 @@ async function audit(db: Db, ids: string[]) {
     const positions = new Set(task.photos.map((link) => link.position));
     const doubled = new Set(urls).size !== urls.length || positions.size !== urls.length;
     const miscounted = task.state === "SUCCESS" && (urls.length !== task.limit || task.photoCount !== task.limit);
-    if (doubled || miscounted) duplicated += 1;
+    // Exactly one result: one run finished the task, whatever was redelivered or duplicated.
+    const finishingRuns = task.runs.filter((run) => run.outcome === "SUCCESS" || run.outcome === "FAILURE").length;
+    const ranTwice = FINISHED.includes(task.state) && task.state !== "REVOKED" && finishingRuns !== 1;
+    if (doubled || miscounted || ranTwice) duplicated += 1;
   }
   summary.lost += lost;
   summary.duplicated += duplicated;
