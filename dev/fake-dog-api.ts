@@ -53,7 +53,8 @@ function hash(text: string): number {
   return h >>> 0;
 }
 
-function prng(seed: number): () => number {
+/** mulberry32: a small seeded PRNG, so fault runs repeat exactly. */
+export function prng(seed: number): () => number {
   let a = seed >>> 0; // mulberry32
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -1,6 +1,7 @@
 // Fault injection for the reliability tests: a TCP proxy that can cut the app off from
 // RabbitMQ (the machine's broker itself is never touched), and the web and worker as
 // real child processes that can be killed or sent signals.
+import { prng } from "../../dev/fake-dog-api.ts";
 import { spawn, type ChildProcess } from "node:child_process";
 import net from "node:net";
 import type { Config } from "../../lib/config.ts";
@@ -185,18 +186,6 @@ export function spawnWeb(env: Record<string, string>): ChildApp & { url: string 
   const port = env.PORT;
   if (!port || port === "0") throw new Error("spawnWeb needs a fixed PORT");
   return Object.assign(spawnEntry("web.ts", env), { url: `http://127.0.0.1:${port}` });
-}
-
-/** mulberry32, as the dog.ceo stand-in uses for setFaultRate(rates, seed). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

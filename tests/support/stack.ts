@@ -1,6 +1,7 @@
 // Test stacks on the real parts: the web and worker as they run in production (in this
 // process, on free ports), the machine's RabbitMQ with a queue name of their own, a
 // temporary SQLite file, and the dog.ceo stand-in.
+import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { copyFile, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -162,4 +163,11 @@ export function csrfTokenFrom(html: string): string {
 export function galleryImages(html: string): string[] {
   const gallery = html.slice(html.indexOf('id="gallery"'));
   return [...gallery.matchAll(/<img[^>]*\ssrc="([^"]+)"/g)].map((m) => m[1]!.replace(/&amp;/g, "&"));
+}
+
+/** Nothing was accepted: no task, no outbox message, nothing on the work queue. */
+export async function assertNothingAccepted(stack: Stack): Promise<void> {
+  assert.equal(await stack.db.task.count(), 0, "no task row");
+  assert.equal(await stack.db.outboxMessage.count(), 0, "no outbox row");
+  assert.equal(await queueDepth(stack.config.queueName), 0, "nothing on the queue");
 }
