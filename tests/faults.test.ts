@@ -339,6 +339,33 @@ describe("when a worker or the web is asked to stop with SIGTERM", () => {
     assert.equal(await queueDepth(stack.config.queueName), 0);
   });
 
+  test("then a second signal exits at once, and the jobs it dropped run again on another worker", async () => {
+    stack.fake.failNext("slow", 3, { delayMs: 4000 });
+    const impatient = spawnWorker(configEnv(stack.config, { WORKER_CONCURRENCY: "3" }));
+    children.push(impatient);
+    await impatient.waitForOutput(/connected to RabbitMQ/, 30_000);
+    const ids = (await submitMany(stack, 3, 0)).map((t) => t.id);
+    await waitFor("all three tasks to be STARTED", async () => (await stack.db.task.count({ where: { id: { in: ids }, state: "STARTED" } })) === 3, 20_000);
+
+    const signalledAt = Date.now();
+    impatient.kill("SIGTERM");
+    await impatient.waitForOutput(/shutting down/, 5000);
+    impatient.kill("SIGINT");
+    const exit = await Promise.race([impatient.exited, sleep(3000).then(() => undefined)]);
+    assert.ok(exit && exit.code === 130, `exit ${JSON.stringify(exit)}:\n${impatient.output()}`);
+    assert.ok(Date.now() - signalledAt < 3000, "it did not wait for the jobs in hand");
+
+    // The unacked jobs go back to the queue; another worker finishes them, once each.
+    const next = spawnWorker(configEnv(stack.config));
+    children.push(next);
+    assert.ok(await settle(stack.db, ids, 30_000), "every dropped job ran again");
+    const { tasks, lost, duplicated } = await audit(stack.db, ids);
+    assert.equal(lost, 0, describeTasks(tasks));
+    assert.equal(duplicated, 0, describeTasks(tasks));
+    assert.ok(tasks.every((t) => t.state === "SUCCESS"), describeTasks(tasks));
+    for (const task of tasks) assert.deepEqual(task.runs.map((r) => r.outcome), ["LOST", "SUCCESS"]);
+  });
+
   test("then the web ends live event streams, exits 0 promptly, and stops answering", async () => {
     const port = await freePort();
     const web = spawnWeb(configEnv(stack.config, { PORT: String(port) }));
