@@ -61,6 +61,7 @@ describe("in a real browser", { skip: existsSync(CHROMIUM) ? false : `no browser
     // The pictures really load (CSP lets the stand-in's images through).
     await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>("#gallery img")].every((img) => img.complete && img.naturalWidth > 0), undefined, { timeout: 10_000 });
 
+    await page.waitForFunction(() => document.getAnimations().every((a) => a.playState === "finished"));
     await page.screenshot({ path: path.join(SCREENSHOTS, "home-after-submit.png"), fullPage: true });
     assert.deepEqual(problems, [], "no console errors or CSP violations");
     await page.close();
@@ -76,6 +77,7 @@ describe("in a real browser", { skip: existsSync(CHROMIUM) ? false : `no browser
     await page.waitForFunction(() => document.querySelectorAll("#attempts tr[data-attempt]").length === 2, undefined, { timeout: 10_000 });
     await page.waitForFunction(() => document.querySelectorAll("#gallery figure[data-photo-id]").length === 4, undefined, { timeout: 10_000 });
     assert.match((await page.textContent("#attempts")) ?? "", /503/);
+    await page.waitForFunction(() => document.getAnimations().every((a) => a.playState === "finished"));
     await page.screenshot({ path: path.join(SCREENSHOTS, "task-page.png"), fullPage: true });
 
     await page.goto(`${stack.url}/tasks`);
