@@ -88,7 +88,7 @@ function configureViews(app: express.Express, cache: boolean) {
   app.set("view engine", "njk");
 }
 
-export function formatDuration(ms: number | null | undefined): string {
+function formatDuration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return "—";
   if (ms < 1000) return `${ms} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;

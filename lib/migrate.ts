@@ -40,7 +40,7 @@ export async function openMigratedDatabase(databaseUrl: string): Promise<Db> {
 }
 
 /** Runs `prisma migrate deploy` (what `npm run db:migrate` does). */
-export async function migrateDatabase(databaseUrl: string): Promise<void> {
+async function migrateDatabase(databaseUrl: string): Promise<void> {
   try {
     await run(process.execPath, [prismaCli, "migrate", "deploy"], {
       cwd: projectRoot,

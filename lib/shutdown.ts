@@ -3,7 +3,7 @@
 import { loadConfig, type Config } from "./config.ts";
 import { createLogger, type Logger } from "./logger.ts";
 
-export function onShutdownSignal(logger: Logger, shutdown: () => Promise<void>): void {
+function onShutdownSignal(logger: Logger, shutdown: () => Promise<void>): void {
   let stopping = false;
   const handle = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -36,7 +36,7 @@ export async function runSteps(logger: Logger, steps: [string, () => Promise<unk
 }
 
 /** For entry files: a bad setting is one line naming the variable, not a stack trace. */
-export function exitOnStartupError(err: unknown): never {
+function exitOnStartupError(err: unknown): never {
   const message = err instanceof Error ? `${err.name === "ConfigError" ? "configuration error: " : ""}${err.message}` : String(err);
   console.error(`gendog: ${message}`);
   process.exit(1);
