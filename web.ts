@@ -10,7 +10,9 @@ import { createDogApi } from "./lib/dogApi.ts";
 import { EventHub } from "./lib/eventHub.ts";
 import { isAppEvent, type AppEvent, type EventSink } from "./lib/events.ts";
 import type { Logger } from "./lib/logger.ts";
-import { openMigratedDatabase } from "./lib/migrate.ts";
+import { createLifecycle } from "./lib/lifecycle.ts";
+import { openMigratedDatabase } from "./lib/db.ts";
+import { openSql } from "./lib/sql.ts";
 import { queueMonitor } from "./lib/monitor.ts";
 import { runProcess, runSteps } from "./lib/shutdown.ts";
 import { WorkerRegistry, isHeartbeat } from "./lib/workers.ts";
@@ -19,6 +21,7 @@ import { Broker } from "./tasks/queue.ts";
 
 export async function startWeb(config: Config, logger: Logger) {
   const db = await openMigratedDatabase(config.databaseUrl);
+  const sql = openSql(config.databaseUrl);
   const dogApi = createDogApi({ baseUrl: config.dogApiUrl, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 });
   const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, retry: config.retry, logger });
   const hub = new EventHub();
@@ -28,11 +31,12 @@ export async function startWeb(config: Config, logger: Logger) {
   // other web processes; the origin tag keeps them from coming back here twice.
   const origin = randomBytes(6).toString("hex");
   const events: EventSink = {
-    emit(event) {
+    emit(event, scope) {
       hub.publish(event);
-      broker.publishEvent(`task.${event.type}`, { ...event, origin });
+      if (scope !== "local") broker.publishEvent(`task.${event.type}`, { ...event, origin });
     },
   };
+  const lifecycle = createLifecycle(sql, events);
   await broker.subscribeEvents("#", (routingKey, payload) => {
     if (routingKey === "worker.heartbeat" && isHeartbeat(payload)) workers.heartbeat(payload);
     else if (routingKey === "worker.offline" && isHeartbeat(payload)) workers.offline(payload.id);
@@ -50,7 +54,7 @@ export async function startWeb(config: Config, logger: Logger) {
   });
   await broker.start();
 
-  const outbox = new OutboxRelay({ db, broker, events, logger });
+  const outbox = new OutboxRelay({ lifecycle, broker, logger });
   outbox.start();
   const breeds = cachedBreedCatalog(dogApi, logger);
   void breeds.get(); // warm the breed list so the first visitor does not wait for dog.ceo
@@ -59,7 +63,7 @@ export async function startWeb(config: Config, logger: Logger) {
     logger,
     db,
     breeds,
-    tasks: { db, events, dispatcher: outbox, publishWaitMs: config.publishWaitMs },
+    tasks: { db, lifecycle, events, dispatcher: outbox, publishWaitMs: config.publishWaitMs },
     hub,
     workers,
     queue: broker,
@@ -88,7 +92,10 @@ export async function startWeb(config: Config, logger: Logger) {
         ["stop outbox relay", () => outbox.stop()],
         ["close broker", () => broker.close()],
         ["close dog.ceo client", () => dogApi.close()],
-        ["close database", () => db.$disconnect()],
+        ["close database", async () => {
+          await db.$disconnect();
+          sql.close();
+        }],
       ]);
       logger.info("web stopped");
     },

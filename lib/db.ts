@@ -1,16 +1,15 @@
-// The one PrismaClient of a process, over better-sqlite3, tuned so that the web's reads
-// and the workers' writes do not block each other (WAL) and a briefly busy file is
-// waited for instead of failing (busy timeout).
+// The Prisma client of a web process, over better-sqlite3 in WAL mode (the web's reads and
+// the workers' writes do not block each other): the schema's types and the rich reads of
+// pages. The job pipeline's writes go through the driver itself (lib/sql.ts).
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { databaseFile } from "./config.ts";
+import { migrateIfNeeded } from "./migrate.ts";
+import { BUSY_TIMEOUT_MS } from "./sql.ts";
 
 export type Db = PrismaClient;
-
-// better-sqlite3 waits synchronously, so keep it short: writes here take milliseconds.
-const BUSY_TIMEOUT_MS = 5000;
 
 export async function openDatabase(url: string): Promise<Db> {
   await mkdir(path.dirname(databaseFile(url)), { recursive: true });
@@ -20,4 +19,10 @@ export async function openDatabase(url: string): Promise<Db> {
   await db.$queryRawUnsafe("PRAGMA synchronous = NORMAL");
   await db.$queryRawUnsafe("PRAGMA foreign_keys = ON");
   return db;
+}
+
+/** Opens the process's Prisma client on a database migrated first if needed. */
+export async function openMigratedDatabase(databaseUrl: string): Promise<Db> {
+  await migrateIfNeeded(databaseUrl);
+  return openDatabase(databaseUrl);
 }

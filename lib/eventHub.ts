@@ -21,6 +21,12 @@ export class EventHub {
   constructor(private readonly keep = 500) {}
 
   publish(event: AppEvent): void {
+    // Browsers hear of new photos and of the task's new state as two events.
+    if (event.type === "task" && event.photos) {
+      const { photos, ...change } = event;
+      if (photos.length > 0) this.publish({ type: "photos", taskId: change.task.id, photos });
+      event = change;
+    }
     const numbered = { id: this.nextId++, event };
     this.recent.push(numbered);
     if (this.recent.length > this.keep) this.recent.shift();

@@ -4,13 +4,15 @@
 import type { PhotoView, TaskView } from "./views.ts";
 
 export type AppEvent =
-  | { type: "task"; task: TaskView }
+  /** photos: what this change stored (a SUCCESS), sent along so one message tells both. */
+  | { type: "task"; task: TaskView; photos?: PhotoView[] }
   | { type: "photos"; taskId: string; photos: PhotoView[] }
   | { type: "photos-cleared"; deleted: number }
   | { type: "resync" };
 
 export interface EventSink {
-  emit(event: AppEvent): void;
+  /** "local": only this process's pages need it; otherwise every web process hears it. */
+  emit(event: AppEvent, scope?: "local"): void;
 }
 
 export function isAppEvent(value: unknown): value is AppEvent {

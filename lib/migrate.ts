@@ -8,17 +8,17 @@ import path from "node:path";
 import { mkdir, readdir } from "node:fs/promises";
 import lockfile from "proper-lockfile";
 import { databaseFile, projectRoot } from "./config.ts";
-import { openDatabase, type Db } from "./db.ts";
+import { openSql } from "./sql.ts";
 
 const run = promisify(execFile);
 const prismaCli = path.join(projectRoot, "node_modules", "prisma", "build", "index.js");
 const migrationsDir = path.join(projectRoot, "prisma", "migrations");
 
 /**
- * Opens the process's database, migrating it first if a migration is pending. The check
- * runs under the lock too, so no connection of ours is open while another migrates.
+ * Applies pending migrations under the lock. The check runs under the lock too, so no
+ * connection of ours is open while another process migrates.
  */
-export async function openMigratedDatabase(databaseUrl: string): Promise<Db> {
+export async function migrateIfNeeded(databaseUrl: string): Promise<void> {
   const file = databaseFile(databaseUrl);
   await mkdir(path.dirname(file), { recursive: true });
   const release = await lockfile.lock(file, {
@@ -28,12 +28,7 @@ export async function openMigratedDatabase(databaseUrl: string): Promise<Db> {
     retries: { retries: 240, minTimeout: 100, maxTimeout: 500 },
   });
   try {
-    const db = await openDatabase(databaseUrl);
-    if (await isUpToDate(db)) return db;
-    // The schema engine needs the file to itself while it migrates.
-    await db.$disconnect();
-    await migrateDatabase(databaseUrl);
-    return await openDatabase(databaseUrl);
+    if (!(await isUpToDate(databaseUrl))) await migrateDatabase(databaseUrl);
   } finally {
     await release();
   }
@@ -53,15 +48,16 @@ async function migrateDatabase(databaseUrl: string): Promise<void> {
   }
 }
 
-async function isUpToDate(db: Db): Promise<boolean> {
+async function isUpToDate(databaseUrl: string): Promise<boolean> {
   const wanted = (await readdir(migrationsDir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+  const sql = openSql(databaseUrl);
   try {
-    const rows = await db.$queryRawUnsafe<{ migration_name: string }[]>(
-      "SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL",
-    );
+    const rows = sql.prepare("SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL").all() as { migration_name: string }[];
     const applied = new Set(rows.map((r) => r.migration_name));
     return wanted.every((name) => applied.has(name));
   } catch {
     return false; // no migrations table yet: a new database
+  } finally {
+    sql.close();
   }
 }

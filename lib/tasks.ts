@@ -1,18 +1,21 @@
 // Use cases on tasks, free of HTTP: the web's form, the JSON API and tests call these.
 import { randomUUID } from "node:crypto";
+import type { Task } from "../generated/prisma/client.ts";
 import type { Db } from "./db.ts";
 import { ConflictError, NotFoundError, ValidationError } from "./errors.ts";
 import type { EventSink } from "./events.ts";
+import type { Lifecycle } from "./lifecycle.ts";
 import { isUuid, type TaskInput } from "./validation.ts";
-import { CANCELLABLE_STATES, TASK_STATES, toPhotoView, toTaskView, type TaskState, type TaskView } from "./views.ts";
+import { TASK_STATES, toPhotoView, toTaskView, type TaskState, type TaskView } from "./views.ts";
 
-/** Hands an accepted task to the broker; true once the broker confirmed it within waitMs. */
+/** Hands an accepted task to the broker; queued once the broker confirmed it within waitMs. */
 export interface JobDispatcher {
-  dispatch(taskId: string, waitMs: number): Promise<boolean>;
+  dispatch(taskId: string, waitMs: number): Promise<{ queued: boolean; task?: Task }>;
 }
 
 export interface TaskDeps {
   db: Db;
+  lifecycle: Lifecycle;
   events: EventSink;
   dispatcher: JobDispatcher;
   publishWaitMs: number;
@@ -26,14 +29,9 @@ export interface TaskDeps {
 export async function submitTask(deps: TaskDeps, input: TaskInput): Promise<{ task: TaskView; queued: boolean }> {
   const id = randomUUID();
   const job = { taskId: id, breed: input.breed, ...(input.subBreed ? { subBreed: input.subBreed } : {}), limit: input.limit };
-  const [created] = await deps.db.$transaction([
-    deps.db.task.create({ data: { id, breed: input.breed, subBreed: input.subBreed ?? null, limit: input.limit } }),
-    deps.db.outboxMessage.create({ data: { taskId: id, body: JSON.stringify(job) } }),
-  ]);
-  deps.events.emit({ type: "task", task: toTaskView(created) });
-  const queued = await deps.dispatcher.dispatch(id, deps.publishWaitMs);
-  const task = queued ? await deps.db.task.findUniqueOrThrow({ where: { id } }) : created;
-  return { task: toTaskView(task), queued };
+  const created = await deps.lifecycle.accept({ id, breed: input.breed, subBreed: input.subBreed ?? null, limit: input.limit }, JSON.stringify(job));
+  const { queued, task } = await deps.dispatcher.dispatch(id, deps.publishWaitMs);
+  return { task: toTaskView(task ?? created), queued };
 }
 
 export interface TaskFilter {
@@ -59,7 +57,7 @@ export async function listTasks(db: Db, filter: TaskFilter = {}): Promise<{ task
   if (filter.cursor && !after) throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
   const rows = await db.task.findMany({
     where: {
-      ...(filter.state ? { state: filter.state } : {}),
+      ...(filter.state ? { state: filter.state as TaskState } : {}),
       ...(main ? { breed: main } : {}),
       ...(sub ? { subBreed: sub } : {}),
       ...(filter.id?.trim() ? { id: { startsWith: filter.id.trim().toLowerCase() } } : {}),
@@ -99,17 +97,10 @@ export async function getTaskDetail(db: Db, id: string) {
 }
 
 /** A task that has not started (PENDING or waiting to retry) can be revoked; no worker runs it after. */
-export async function cancelTask(deps: Pick<TaskDeps, "db" | "events">, id: string): Promise<TaskView> {
+export async function cancelTask(deps: Pick<TaskDeps, "lifecycle">, id: string): Promise<TaskView> {
   if (!isUuid(id)) throw new NotFoundError("There is no task with that id.");
-  const now = new Date();
-  const { count } = await deps.db.task.updateMany({
-    where: { id, state: { in: [...CANCELLABLE_STATES] } },
-    data: { state: "REVOKED", finishedAt: now, retryAt: null, error: "cancelled before it ran" },
-  });
-  const task = await deps.db.task.findUnique({ where: { id } });
-  if (!task) throw new NotFoundError("There is no task with that id.");
-  if (count === 0) throw new ConflictError(`Task ${id} is ${task.state}; only PENDING or RETRY tasks can be cancelled.`);
-  const view = toTaskView(task);
-  deps.events.emit({ type: "task", task: view });
-  return view;
+  const result = await deps.lifecycle.revoke(id);
+  if (result.kind === "missing") throw new NotFoundError("There is no task with that id.");
+  if (result.kind === "refused") throw new ConflictError(`Task ${id} is ${result.task.state}; only PENDING or RETRY tasks can be cancelled.`);
+  return toTaskView(result.task);
 }

@@ -1,10 +1,12 @@
 // The shapes tasks and photos take outside the database: in pages, the JSON API and events.
 import type { Task } from "../generated/prisma/client.ts";
+import { TaskState } from "../generated/prisma/enums.ts";
 import { breedLabel } from "./breeds.ts";
 
-export const TASK_STATES = ["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED"] as const;
-export type TaskState = (typeof TASK_STATES)[number];
-export const CANCELLABLE_STATES: readonly TaskState[] = ["PENDING", "RETRY"];
+export { TaskState };
+export const TASK_STATES = Object.values(TaskState);
+/** What a person may cancel: a task no worker holds (lib/lifecycle.ts's revoke guard). */
+export const CANCELLABLE_STATES: readonly TaskState[] = [TaskState.PENDING, TaskState.RETRY];
 
 export interface TaskView {
   id: string;
@@ -33,7 +35,7 @@ export interface TaskView {
 }
 
 export function toTaskView(task: Task): TaskView {
-  const state = task.state as TaskState;
+  const state = task.state;
   return {
     id: task.id,
     breed: task.breed,

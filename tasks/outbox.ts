@@ -1,26 +1,38 @@
 // The outbox relay: publishes accepted jobs from the database to RabbitMQ with publisher
-// confirms, and marks them sent only once the broker confirmed. Whatever is unsent when
-// the broker is away goes out when it is back (a confirm lost in a crash means the job
-// is published twice, which the worker's idempotent handler absorbs).
-import type { Db } from "../lib/db.ts";
-import type { EventSink } from "../lib/events.ts";
+// confirms, and marks them sent only once the broker confirmed. It takes a batch of rows
+// (leased, so another relay leaves them alone), publishes them all, awaits their confirms
+// together and marks the batch sent in one statement. Whatever is unsent when the broker
+// is away goes out when it is back (a confirm lost in a crash means the job is published
+// twice, which the worker's idempotent claim absorbs).
+import type { Task } from "../generated/prisma/client.ts";
+import type { Lifecycle } from "../lib/lifecycle.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { JobDispatcher } from "../lib/tasks.ts";
-import { toTaskView } from "../lib/views.ts";
 import type { Broker } from "./queue.ts";
 
-const BATCH = 50;
+const BATCH = 200;
+/** How long a relay may hold rows it is publishing before another may take them. */
+const LEASE_MS = 30_000;
+
+export interface OutboxRelayOptions {
+  lifecycle: Lifecycle;
+  broker: Broker;
+  logger: Logger;
+  pollMs?: number;
+  /** Only rows at least this old: a worker's sweep leaves fresh rows to the web that wrote them. */
+  minAgeMs?: number;
+}
+
+type Waiter = (result: { queued: boolean; task?: Task }) => void;
 
 export class OutboxRelay implements JobDispatcher {
   private draining?: Promise<void>;
   private again = false;
   private timer?: NodeJS.Timeout;
   private stopped = false;
-  private waiters = new Map<string, Set<() => void>>();
+  private waiters = new Map<string, Set<Waiter>>();
 
-  constructor(
-    private readonly deps: { db: Db; broker: Broker; events: EventSink; logger: Logger; pollMs?: number },
-  ) {}
+  constructor(private readonly deps: OutboxRelayOptions) {}
 
   start(): void {
     this.deps.broker.onConnected(() => this.kick());
@@ -30,7 +42,7 @@ export class OutboxRelay implements JobDispatcher {
     this.kick();
   }
 
-  async dispatch(taskId: string, waitMs: number): Promise<boolean> {
+  dispatch(taskId: string, waitMs: number): Promise<{ queued: boolean; task?: Task }> {
     const sent = this.waitFor(taskId, waitMs);
     this.kick();
     return sent;
@@ -61,53 +73,44 @@ export class OutboxRelay implements JobDispatcher {
 
   /** How many accepted jobs the broker has not confirmed yet. */
   pending(): Promise<number> {
-    return this.deps.db.outboxMessage.count({ where: { sentAt: null } });
+    return this.deps.lifecycle.outboxBacklog();
   }
 
   private async drain(): Promise<void> {
-    const { db, broker, logger } = this.deps;
+    const { lifecycle, broker, logger } = this.deps;
     while (!this.stopped && broker.isConnected()) {
-      const batch = await db.outboxMessage.findMany({ where: { sentAt: null }, orderBy: { id: "asc" }, take: BATCH });
+      const batch = await lifecycle.leaseOutbox(BATCH, LEASE_MS, this.deps.minAgeMs);
       if (batch.length === 0) return;
-      for (const message of batch) {
-        try {
-          await broker.publishJob(Buffer.from(message.body), { messageId: message.taskId });
-        } catch (err) {
-          const reason = (err as Error).message;
-          await db.outboxMessage.update({ where: { id: message.id }, data: { tries: { increment: 1 }, lastError: reason } });
-          logger.warn({ taskId: message.taskId, reason }, "job not published yet; it stays in the outbox");
-          return;
-        }
-        const now = new Date();
-        const [, , task] = await db.$transaction([
-          db.outboxMessage.update({ where: { id: message.id }, data: { sentAt: now, tries: { increment: 1 } } }),
-          db.task.updateMany({ where: { id: message.taskId, queuedAt: null }, data: { queuedAt: now } }),
-          db.task.findUnique({ where: { id: message.taskId } }),
-        ]);
-        // Only news while the task waits: once a worker has it, the worker's events tell more.
-        if (task?.state === "PENDING") this.deps.events.emit({ type: "task", task: toTaskView(task) });
-        this.resolve(message.taskId);
+      const results = await Promise.allSettled(batch.map((m) => broker.publishJob(Buffer.from(m.body), { messageId: m.taskId })));
+      const sent = batch.filter((_, i) => results[i]!.status === "fulfilled");
+      const unsent = batch.filter((_, i) => results[i]!.status === "rejected");
+      const tasks = new Map((await lifecycle.markQueued(sent)).map((task) => [task.id, task]));
+      for (const message of sent) this.resolve(message.taskId, { queued: true, task: tasks.get(message.taskId) });
+      if (unsent.length > 0) {
+        const reason = ((results.find((r) => r.status === "rejected") as PromiseRejectedResult).reason as Error).message;
+        await lifecycle.markUnsent(unsent.map((m) => m.id), reason);
+        logger.warn({ jobs: unsent.length, reason }, "jobs not published yet; they stay in the outbox");
+        return;
       }
     }
   }
 
-  private waitFor(taskId: string, waitMs: number): Promise<boolean> {
+  private waitFor(taskId: string, waitMs: number): Promise<{ queued: boolean; task?: Task }> {
     return new Promise((resolve) => {
       const set = this.waiters.get(taskId) ?? new Set();
       this.waiters.set(taskId, set);
-      const done = (ok: boolean) => {
+      const done: Waiter = (result) => {
         clearTimeout(timer);
-        set.delete(onSent);
+        set.delete(done);
         if (set.size === 0) this.waiters.delete(taskId);
-        resolve(ok);
+        resolve(result);
       };
-      const onSent = () => done(true);
-      const timer = setTimeout(() => done(false), waitMs);
-      set.add(onSent);
+      const timer = setTimeout(() => done({ queued: false }), waitMs);
+      set.add(done);
     });
   }
 
-  private resolve(taskId: string): void {
-    for (const waiter of this.waiters.get(taskId) ?? []) waiter();
+  private resolve(taskId: string, result: { queued: boolean; task?: Task }): void {
+    for (const waiter of this.waiters.get(taskId) ?? []) waiter(result);
   }
 }

@@ -6,11 +6,12 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import amqplib from "amqplib";
 import type { Db } from "../lib/db.ts";
+import type { TaskState } from "../lib/views.ts";
 import { configEnv, freePort, injectedFaults, spawnWeb, spawnWorker, startTcpProxy, type ChildApp, type TcpProxy } from "./support/faults.ts";
 import { AMQP_URL, csrfTokenFrom, queueDepth, startStack, waitFor, type Stack } from "./support/stack.ts";
 
 const BREEDS = ["hound/afghan", "bulldog/french", "pug", "husky", "beagle", "akita", "boxer", "collie/border", "terrier/scottish", "retriever/golden"];
-const FINISHED = ["SUCCESS", "FAILURE"];
+const FINISHED: TaskState[] = ["SUCCESS", "FAILURE"];
 
 const summary = { jobs: 0, brokerCuts: 0, workerKills: 0, faultsInjected: 0, lost: 0, duplicated: 0 };
 

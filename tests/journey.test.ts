@@ -65,7 +65,7 @@ describe("the GenDog journey", () => {
 
   test("when dog.ceo does not know the breed, the task ends FAILURE carrying dog.ceo's message", async () => {
     // The form only offers known breeds, so the unknown one enters below validation.
-    const { task } = await submitTask(stackTaskDeps(), { breed: "nope", limit: 3 });
+    const { task } = await submitTask(stack.taskDeps(), { breed: "nope", limit: 3 });
     const done = await waitForTaskState(stack.db, task.id, ["SUCCESS", "FAILURE"]);
     assert.equal(done.state, "FAILURE");
     assert.equal(done.error, "dog.ceo: Breed not found (main breed does not exist)");
@@ -110,9 +110,4 @@ describe("the GenDog journey", () => {
     // The newest task's photos come first.
     assert.ok(first[0]!.includes("hound-blood"), first[0]);
   });
-
-  function stackTaskDeps() {
-    // The same use case the web calls, wired to this stack's database and broker (through its outbox).
-    return { db: stack.db, events: { emit() {} }, dispatcher: { dispatch: async () => true }, publishWaitMs: 0 };
-  }
 });

@@ -136,7 +136,7 @@ describe("task lifecycle", () => {
     const settledBefore = settledJobs(stack);
     // The API only accepts known breeds, so the unknown one enters below validation (the relay publishes it).
     const { task: created } = await submitTask(
-      { db: stack.db, events: { emit() {} }, dispatcher: { dispatch: async () => true }, publishWaitMs: 0 },
+      stack.taskDeps(),
       { breed: "nope", limit: 3 },
     );
     const task = await waitForTaskState(stack.db, created.id, FINISHED, 10_000);

@@ -9,9 +9,11 @@ import path from "node:path";
 import amqplib from "amqplib";
 import request from "supertest";
 import { loadConfig, type Config } from "../../lib/config.ts";
-import { openDatabase, type Db } from "../../lib/db.ts";
+import { openDatabase, openMigratedDatabase, type Db } from "../../lib/db.ts";
+import { openSql } from "../../lib/sql.ts";
+import { createLifecycle } from "../../lib/lifecycle.ts";
+import type { TaskDeps } from "../../lib/tasks.ts";
 import { createLogger } from "../../lib/logger.ts";
-import { openMigratedDatabase } from "../../lib/migrate.ts";
 import { startWeb } from "../../web.ts";
 import { startWorker } from "../../tasks/worker.ts";
 import { retryQueueNames } from "../../tasks/queue.ts";
@@ -72,6 +74,7 @@ export async function startStack(options: StackOptions = {}) {
   const workers: Awaited<ReturnType<typeof startWorker>>[] = [];
   for (let i = 0; i < (options.workers ?? 1); i++) workers.push(await startWorker(config, logger));
   const db = await openDatabase(config.databaseUrl);
+  const sql = openSql(config.databaseUrl);
   const url = web ? `http://127.0.0.1:${web.port}` : "";
 
   return {
@@ -83,10 +86,13 @@ export async function startStack(options: StackOptions = {}) {
     workers,
     http: () => request(url),
     agent: () => request.agent(url),
+    /** The use cases the web calls, on this stack's database; jobs reach the broker through the web's outbox relay. */
+    taskDeps: (): TaskDeps => ({ db, lifecycle: createLifecycle(sql, { emit() {} }), events: { emit() {} }, dispatcher: { dispatch: async () => ({ queued: true }) }, publishWaitMs: 0 }),
     async stop() {
       for (const worker of workers) await worker.stop();
       await web?.stop();
       await db.$disconnect();
+      sql.close();
       if (!options.fake) await fake.close();
       await deleteQueues(config.queueName, config.retry);
       await rm(dir, { recursive: true, force: true });

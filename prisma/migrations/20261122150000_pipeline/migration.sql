@@ -1,0 +1,21 @@
+-- The job pipeline: relays lease outbox rows before publishing them, workers record
+-- their last sign of life, and the recovery sweep finds overdue retries by index.
+-- Task.state became a Prisma enum; on SQLite that is still TEXT, so nothing changes there.
+
+-- AlterTable
+ALTER TABLE "OutboxMessage" ADD COLUMN "leaseUntil" DATETIME;
+
+-- CreateTable
+CREATE TABLE "Worker" (
+    "id" TEXT NOT NULL PRIMARY KEY,
+    "host" TEXT NOT NULL,
+    "pid" INTEGER NOT NULL,
+    "startedAt" DATETIME NOT NULL,
+    "lastSeenAt" DATETIME NOT NULL
+);
+
+-- CreateIndex
+CREATE INDEX "Worker_lastSeenAt_idx" ON "Worker"("lastSeenAt");
+
+-- CreateIndex
+CREATE INDEX "Task_state_retryAt_idx" ON "Task"("state", "retryAt");

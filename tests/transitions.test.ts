@@ -1,0 +1,108 @@
+// Every named transition of lib/lifecycle.ts from every state, on a real SQLite file:
+// allowed where TRANSITIONS says so (the task ends in its target state), refused
+// everywhere else (the task is left exactly as it was).
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { openDatabase, type Db } from "../lib/db.ts";
+import { openSql, type Sql } from "../lib/sql.ts";
+import type { AppEvent } from "../lib/events.ts";
+import { createLifecycle, TRANSITIONS, type Lifecycle, type Transition } from "../lib/lifecycle.ts";
+import { migrateIfNeeded } from "../lib/migrate.ts";
+import { TASK_STATES, type TaskState } from "../lib/views.ts";
+
+let dir: string;
+let db: Db;
+let sql: Sql;
+let lifecycle: Lifecycle;
+const events: AppEvent[] = [];
+
+before(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "gendog-transitions-"));
+  const url = `file:${path.join(dir, "t.db")}`;
+  await migrateIfNeeded(url);
+  db = await openDatabase(url);
+  sql = openSql(url);
+  lifecycle = createLifecycle(sql, { emit: (event) => events.push(event) });
+});
+
+after(async () => {
+  await db.$disconnect();
+  sql.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A task in `state` whose first run (attempt 1) is open, as a worker would hold it. */
+async function taskIn(state: TaskState) {
+  const id = randomUUID();
+  await db.task.create({ data: { id, breed: "pug", limit: 2, state, attempts: 1, retryAt: state === "RETRY" ? new Date() : null } });
+  const attempt = await db.attempt.create({ data: { taskId: id, number: 1, workerId: "w" } });
+  return { taskId: id, attemptId: attempt.id, number: 1 };
+}
+
+const apply: Record<Transition, (run: Awaited<ReturnType<typeof taskIn>>) => Promise<unknown>> = {
+  claim: (run) => lifecycle.claim({ taskId: run.taskId, attempt: 2, redelivered: false, workerId: "w2" }),
+  retry: (run) => lifecycle.retry(run, "dog.ceo answered 503", 1000),
+  succeed: (run) => lifecycle.succeed({ ...run, breed: "pug", subBreed: null }, ["https://images.dog.ceo/breeds/pug/a.jpg"]),
+  fail: (run) => lifecycle.fail(run, "dog.ceo: breed not found"),
+  failPoison: (run) => lifecycle.failPoison(run.taskId, "invalid job message"),
+  revoke: (run) => lifecycle.revoke(run.taskId),
+};
+
+describe("the task lifecycle's transitions", () => {
+  for (const [name, { from, to }] of Object.entries(TRANSITIONS) as [Transition, { from: readonly TaskState[]; to: TaskState }][]) {
+    for (const state of TASK_STATES) {
+      const allowed = from.includes(state);
+      test(`${name} from ${state} is ${allowed ? `allowed and ends ${to}` : "refused and changes nothing"}`, async () => {
+        const run = await taskIn(state);
+        const before = await db.task.findUniqueOrThrow({ where: { id: run.taskId } });
+        events.length = 0;
+        await apply[name](run);
+        const after = await db.task.findUniqueOrThrow({ where: { id: run.taskId } });
+        if (allowed) {
+          assert.equal(after.state, to);
+          assert.ok(after.updatedAt > before.updatedAt || after.updatedAt.getTime() === before.updatedAt.getTime(), "updatedAt never goes back");
+          const told = events.filter((e) => e.type === "task" && e.task.id === run.taskId);
+          assert.equal(told.length, 1, "one event per state change");
+        } else {
+          assert.deepEqual(after, before);
+          assert.equal(events.length, 0, "no event when nothing changed");
+        }
+      });
+    }
+  }
+
+  test("claim takes back a STARTED task only as the next attempt or for a redelivered job", async () => {
+    const run = await taskIn("STARTED");
+    assert.equal((await lifecycle.claim({ taskId: run.taskId, attempt: 1, redelivered: false, workerId: "w2" })).kind, "skip");
+    const again = await lifecycle.claim({ taskId: run.taskId, attempt: 1, redelivered: true, workerId: "w2" });
+    assert.equal(again.kind, "run");
+    const runs = await db.attempt.findMany({ where: { taskId: run.taskId }, orderBy: { number: "asc" } });
+    assert.deepEqual(runs.map((r) => [r.number, r.outcome]), [[1, "LOST"], [2, null]]);
+  });
+
+  test("only the latest run finishes a task: an older run's success is recorded as skipped", async () => {
+    const run = await taskIn("STARTED");
+    await lifecycle.claim({ taskId: run.taskId, attempt: 2, redelivered: false, workerId: "w2" });
+    assert.equal(await lifecycle.succeed({ ...run, breed: "pug", subBreed: null }, ["https://images.dog.ceo/breeds/pug/x.jpg"]), undefined);
+    const task = await db.task.findUniqueOrThrow({ where: { id: run.taskId } });
+    assert.equal(task.state, "STARTED");
+    assert.equal((await db.attempt.findUniqueOrThrow({ where: { id: run.attemptId } })).outcome, "SKIPPED");
+    assert.equal(await db.taskPhoto.count({ where: { taskId: run.taskId } }), 0);
+  });
+
+  test("claim of a task that does not exist says so", async () => {
+    assert.equal((await lifecycle.claim({ taskId: randomUUID(), attempt: 1, redelivered: false, workerId: "w" })).kind, "missing");
+  });
+
+  test("a stored error is shortened, and says so", async () => {
+    const run = await taskIn("STARTED");
+    await lifecycle.fail(run, `dog.ceo: ${"x".repeat(1_000_000)}`);
+    const task = await db.task.findUniqueOrThrow({ where: { id: run.taskId } });
+    assert.ok(task.error!.length <= 500, `${task.error!.length} characters`);
+    assert.match(task.error!, /… \(shortened\)$/);
+  });
+});
