@@ -27,6 +27,8 @@ export interface Config {
   /** Origins whose https (or, for the stand-in, http) links are stored as photos. */
   imageOrigins: string[];
   workerConcurrency: number;
+  /** How overdue a retry, or how long a worker silent, before the recovery sweep sends its task again. */
+  recoveryGraceMs: number;
   retry: { maxAttempts: number; baseMs: number; maxMs: number };
   rateLimitPerMinute: number;
   publishWaitMs: number;
@@ -61,7 +63,9 @@ export function loadConfig(env: Env = process.env): Config {
     dogApiUrl,
     dogApiTimeoutMs: integer(env, "DOG_API_TIMEOUT_MS", 10_000, 50, 120_000),
     imageOrigins: imageOrigins(env, dogApiUrl),
-    workerConcurrency: integer(env, "WORKER_CONCURRENCY", 8, 1, 256),
+    // Jobs mostly wait on dog.ceo: at 100 ms a call, 128 in flight keep one worker near 1,000 jobs/s.
+    workerConcurrency: integer(env, "WORKER_CONCURRENCY", 128, 1, 1024),
+    recoveryGraceMs: integer(env, "RECOVERY_GRACE_MS", 30_000, 200, 3_600_000),
     retry,
     rateLimitPerMinute: integer(env, "RATE_LIMIT_PER_MINUTE", 30, 0, 100_000),
     publishWaitMs: integer(env, "PUBLISH_WAIT_MS", 2000, 0, 60_000),

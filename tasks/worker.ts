@@ -7,11 +7,14 @@ import type { Config } from "../lib/config.ts";
 import { createDogApi } from "../lib/dogApi.ts";
 import type { EventSink } from "../lib/events.ts";
 import type { Logger } from "../lib/logger.ts";
-import { openMigratedDatabase } from "../lib/migrate.ts";
+import { openSql } from "../lib/sql.ts";
+import { createLifecycle } from "../lib/lifecycle.ts";
+import { migrateIfNeeded } from "../lib/migrate.ts";
 import type { Heartbeat } from "../lib/workers.ts";
 import { runProcess, runSteps } from "../lib/shutdown.ts";
 import { createJobHandler, type JobCounters } from "./job.ts";
 import { Broker } from "./queue.ts";
+import { startRecoverySweep } from "./recovery.ts";
 
 const HEARTBEAT_MS = 2000;
 
@@ -20,24 +23,33 @@ export async function startWorker(config: Config, logger: Logger) {
   const pid = process.pid;
   const id = `${host}-${pid}-${randomBytes(2).toString("hex")}`;
   const log = logger.child({ worker: id });
-  const db = await openMigratedDatabase(config.databaseUrl);
+  await migrateIfNeeded(config.databaseUrl);
+  const sql = openSql(config.databaseUrl);
   const timeoutMs = config.dogApiTimeoutMs;
   const dogApi = createDogApi({ baseUrl: config.dogApiUrl, connectTimeoutMs: Math.min(timeoutMs, 3000), headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs });
   const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, retry: config.retry, logger: log });
-  const events: EventSink = { emit: (event) => broker.publishEvent(`task.${event.type}`, event) };
+  // A worker has no pages of its own: every event it makes is for the web processes.
+  const events: EventSink = { emit: (event, scope) => scope !== "local" && broker.publishEvent(`task.${event.type}`, event) };
+  const lifecycle = createLifecycle(sql, events);
   const counters: JobCounters = { done: 0, failed: 0, skipped: 0 };
-  const handler = createJobHandler({ db, dogApi, events, logger: log, workerId: id, retry: config.retry, imageOrigins: config.imageOrigins }, counters);
+  const handler = createJobHandler({ lifecycle, dogApi, logger: log, workerId: id, retry: config.retry, imageOrigins: config.imageOrigins }, counters);
 
+  const started = new Date();
+  await lifecycle.workerSeen({ id, host, pid, startedAt: started });
+  await lifecycle.forgetWorkersSilentFor(24 * 60 * 60_000);
   await broker.start();
   await broker.consumeJobs(handler, config.workerConcurrency);
-  const startedAt = new Date().toISOString();
-  // Ready means it can do its job: the broker takes its acks and the database answers.
+  const recovery = startRecoverySweep({ lifecycle, broker, logger: log, graceMs: config.recoveryGraceMs });
+  const startedAt = started.toISOString();
+  // Ready means it can do its job: the broker takes its acks and the database answers
+  // (the sign of life other workers' recovery sweeps read is written here too).
   const heartbeat = async (): Promise<Heartbeat> => {
-    const database = await db.$queryRawUnsafe("SELECT 1").then(() => true, () => false);
+    const database = await lifecycle.workerSeen({ id, host, pid, startedAt: started }).then(() => true, () => false);
     return { id, host, pid, concurrency: config.workerConcurrency, ...counters, inFlight: broker.jobsInFlight, startedAt, ready: broker.isConnected() && database };
   };
   const beat = () => void heartbeat().then((payload) => broker.publishEvent("worker.heartbeat", payload));
-  const beating = setInterval(beat, HEARTBEAT_MS);
+  // Other workers' sweeps take a silence of recoveryGraceMs as death: beat well within it.
+  const beating = setInterval(beat, Math.min(HEARTBEAT_MS, Math.floor(config.recoveryGraceMs / 3)));
   broker.onConnected(beat);
   log.info({ queue: config.queueName, concurrency: config.workerConcurrency, dogApi: config.dogApiUrl }, "worker started");
 
@@ -46,6 +58,7 @@ export async function startWorker(config: Config, logger: Logger) {
     counters,
     async stop(): Promise<void> {
       clearInterval(beating);
+      await recovery.stop();
       // Stop taking jobs, finish (and ack) the ones in hand, then close what they used.
       const drained = await broker.stopConsuming(config.shutdownTimeoutMs);
       if (!drained) log.warn({ inFlight: broker.jobsInFlight }, "jobs still running at the shutdown timeout; the broker will redeliver them");
@@ -53,7 +66,7 @@ export async function startWorker(config: Config, logger: Logger) {
       await runSteps(log, [
         ["close broker", () => broker.close()],
         ["close dog.ceo client", () => dogApi.close()],
-        ["close database", () => db.$disconnect()],
+        ["close database", async () => sql.close()],
       ]);
       log.info(counters, "worker stopped");
     },

@@ -122,7 +122,8 @@ describe("loadConfig", () => {
     assert.equal(config.queueName, "gendog.jobs");
     assert.equal(config.dogApiUrl, "https://dog.ceo/api");
     assert.deepEqual(config.imageOrigins, ["https://images.dog.ceo", "https://dog.ceo"]);
-    assert.equal(config.workerConcurrency, 8);
+    assert.equal(config.workerConcurrency, 128);
+    assert.equal(config.recoveryGraceMs, 30_000);
     assert.deepEqual(config.retry, { maxAttempts: 5, baseMs: 1000, maxMs: 60_000 });
     assert.equal(config.rateLimitPerMinute, 30);
     assert.equal(config.logLevel, "info");

@@ -17,13 +17,23 @@ export interface TcpProxy {
    */
   cut(opts?: { refuse?: boolean }): Promise<void>;
   restore(): Promise<void>;
+  /** Stops forwarding bytes both ways while keeping every connection open (a stalled link); new ones wait too. */
+  stall(): void;
+  /** Forwards again, what was held included. */
+  resume(): void;
   close(): Promise<void>;
 }
 
 /** A loopback TCP proxy to targetHost:targetPort. */
 export async function startTcpProxy(targetPort: number, targetHost = "127.0.0.1"): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
+  const pairs = new Set<[net.Socket, net.Socket]>();
   let isCut = false;
+  let stalled = false;
+  const forward = ([client, upstream]: [net.Socket, net.Socket]) => {
+    client.pipe(upstream);
+    upstream.pipe(client);
+  };
   let connections = 0;
 
   const track = (socket: net.Socket) => {
@@ -38,9 +48,13 @@ export async function startTcpProxy(targetPort: number, targetHost = "127.0.0.1"
     track(client);
     const upstream = net.connect(targetPort, targetHost);
     track(upstream);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    client.on("close", () => upstream.destroy());
+    const pair: [net.Socket, net.Socket] = [client, upstream];
+    pairs.add(pair);
+    if (!stalled) forward(pair);
+    client.on("close", () => {
+      pairs.delete(pair);
+      upstream.destroy();
+    });
     upstream.on("close", () => client.destroy());
   });
   server.on("error", () => {});
@@ -65,6 +79,19 @@ export async function startTcpProxy(targetPort: number, targetHost = "127.0.0.1"
       isCut = true;
       for (const socket of sockets) socket.destroy();
       if (opts.refuse) await stopListening();
+    },
+    stall() {
+      stalled = true;
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+    },
+    resume() {
+      stalled = false;
+      for (const pair of pairs) forward(pair);
     },
     async restore() {
       isCut = false;

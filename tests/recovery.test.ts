@@ -1,0 +1,101 @@
+// No task left behind: the workers' recovery sweep sends again what the broker never got
+// (an overdue retry, the run of a worker that went silent, an outbox row no web relays),
+// once, even with several workers sweeping; and a stalled broker link does not leave a
+// task in RETRY for ever.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { createLogger } from "../lib/logger.ts";
+import { submitTask } from "../lib/tasks.ts";
+import { startWorker } from "../tasks/worker.ts";
+import { startTcpProxy, type TcpProxy } from "./support/faults.ts";
+import { startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
+
+const GRACE_MS = 600;
+const FINAL = ["SUCCESS", "FAILURE"];
+
+describe("when a task's next run never reached the broker", () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ web: false, workers: 2, env: { RECOVERY_GRACE_MS: String(GRACE_MS) } });
+  });
+  after(() => stack.stop());
+
+  test("then an overdue RETRY task is sent again by one worker and succeeds with one more run", async () => {
+    const ids = Array.from({ length: 20 }, () => randomUUID());
+    const overdue = new Date(Date.now() - 5 * GRACE_MS);
+    for (const id of ids) {
+      await stack.db.task.create({ data: { id, breed: "hound", limit: 2, state: "RETRY", attempts: 1, retryAt: overdue, error: "dog.ceo answered 503" } });
+      await stack.db.attempt.create({ data: { taskId: id, number: 1, workerId: "w-old", outcome: "RETRY", finishedAt: overdue } });
+    }
+    for (const id of ids) assert.equal((await waitForTaskState(stack.db, id, FINAL, 15_000)).state, "SUCCESS");
+    const runs = await stack.db.attempt.groupBy({ by: ["taskId"], where: { taskId: { in: ids } }, _count: true });
+    assert.deepEqual(new Set(runs.map((r) => r._count)), new Set([2]), "each task ran once more, not once per worker");
+  });
+
+  test("then a STARTED task whose worker went silent is run again, its lost run marked LOST", async () => {
+    const id = randomUUID();
+    const longAgo = new Date(Date.now() - 5 * GRACE_MS);
+    await stack.db.task.create({ data: { id, breed: "pug", limit: 3, state: "STARTED", attempts: 1, startedAt: longAgo } });
+    await stack.db.attempt.create({ data: { taskId: id, number: 1, workerId: "w-gone", startedAt: longAgo } });
+    const task = await waitForTaskState(stack.db, id, FINAL, 15_000);
+    assert.equal(task.state, "SUCCESS");
+    assert.equal(task.photoCount, 3);
+    const runs = await stack.db.attempt.findMany({ where: { taskId: id }, orderBy: { number: "asc" } });
+    assert.deepEqual(runs.map((r) => [r.number, r.outcome]), [[1, "LOST"], [2, "SUCCESS"]]);
+  });
+
+  test("then a STARTED task whose worker still sends heartbeats is left to it", async () => {
+    const id = randomUUID();
+    const longAgo = new Date(Date.now() - 5 * GRACE_MS);
+    const worker = stack.workers[0]!;
+    await stack.db.task.create({ data: { id, breed: "pug", limit: 3, state: "STARTED", attempts: 1, startedAt: longAgo } });
+    await stack.db.attempt.create({ data: { taskId: id, number: 1, workerId: worker.id, startedAt: longAgo } });
+    await new Promise((resolve) => setTimeout(resolve, 4 * GRACE_MS));
+    assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id } })).state, "STARTED");
+    await stack.db.task.update({ where: { id }, data: { state: "FAILURE" } });
+  });
+
+  test("then an outbox row that no web relays is published by a worker once it is older than the grace period", async () => {
+    const { task } = await submitTask(stack.taskDeps(), { breed: "hound", limit: 2 });
+    assert.equal((await waitForTaskState(stack.db, task.id, FINAL, 15_000)).state, "SUCCESS");
+    const outbox = await stack.db.outboxMessage.findFirstOrThrow({ where: { taskId: task.id } });
+    assert.ok(outbox.sentAt && outbox.sentAt.getTime() - outbox.createdAt.getTime() >= GRACE_MS, "left to its web during the grace period");
+  });
+});
+
+describe("when the broker link stalls (open but silent) for 30 s while retries are being published", () => {
+  let stack: Stack;
+  let proxy: TcpProxy;
+  before(async () => {
+    stack = await startStack({ workers: 0, env: { RECOVERY_GRACE_MS: "1000", DOG_API_TIMEOUT_MS: "1000" } });
+    proxy = await startTcpProxy(5672);
+    const url = new URL(stack.config.amqpUrl);
+    url.host = `127.0.0.1:${proxy.port}`;
+    stack.workers.push(await startWorker({ ...stack.config, amqpUrl: url.href }, createLogger("silent", "test")));
+  });
+  after(async () => {
+    proxy.resume();
+    await stack.stop();
+    await proxy.close();
+  });
+
+  test("then every task still ends SUCCESS or FAILURE, none left in RETRY", { timeout: 120_000 }, async () => {
+    stack.fake.failNext("hang", 6); // each first call times out after 1 s: a transient failure, so a retry
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push((await stack.http().post("/api/tasks").send({ breed: "hound", limit: 2 }).expect(202)).body.id);
+    await waitFor("every task to be running", async () => (await stack.db.task.count({ where: { id: { in: ids }, state: "STARTED" } })) === ids.length);
+    proxy.stall();
+    await waitFor("the retries to be recorded", async () => (await stack.db.task.count({ where: { id: { in: ids }, state: "RETRY" } })) === ids.length, 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 30_000));
+    proxy.resume();
+    // Twice the largest backoff (400 ms here), after the worker is back (its reconnect backs off up to 10 s) and a sweep.
+    const settled = await waitFor("every task to finish", async () => {
+      const open = await stack.db.task.count({ where: { id: { in: ids }, state: { notIn: ["SUCCESS", "FAILURE"] } } });
+      return open === 0;
+    }, 25_000).then(() => true, () => false);
+    const states = await stack.db.task.findMany({ where: { id: { in: ids } }, select: { state: true, attempts: true } });
+    assert.ok(settled, `tasks left behind: ${JSON.stringify(states)}`);
+    assert.deepEqual(new Set(states.map((t) => t.state)), new Set(["SUCCESS"]));
+  });
+});
