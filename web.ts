@@ -1,6 +1,5 @@
 // The web process: `npm run web`. Builds the app's dependencies, listens, and shuts
 // down in order: stop accepting, end live streams, finish requests, close the rest.
-import { randomBytes } from "node:crypto";
 import type { Server } from "node:http";
 import { pathToFileURL } from "node:url";
 import { createApp } from "./app.ts";
@@ -8,7 +7,7 @@ import { cachedBreedCatalog } from "./lib/breeds.ts";
 import type { Config } from "./lib/config.ts";
 import { createDogApi } from "./lib/dogApi.ts";
 import { EventHub } from "./lib/eventHub.ts";
-import { isAppEvent, type AppEvent, type EventSink } from "./lib/events.ts";
+import { isAppEvent, type EventSink } from "./lib/events.ts";
 import type { Logger } from "./lib/logger.ts";
 import { createLifecycle } from "./lib/lifecycle.ts";
 import { openMigratedDatabase } from "./lib/db.ts";
@@ -28,22 +27,18 @@ export async function startWeb(config: Config, logger: Logger) {
   const workers = new WorkerRegistry();
 
   // Events from this process go straight to its browsers and, through the exchange, to
-  // other web processes; the origin tag keeps them from coming back here twice.
-  const origin = randomBytes(6).toString("hex");
+  // other web processes (the queue layer keeps them from coming back here).
   const events: EventSink = {
     emit(event, scope) {
       hub.publish(event);
-      if (scope !== "local") broker.publishEvent(`task.${event.type}`, { ...event, origin });
+      if (scope !== "local") broker.publishEvent(`task.${event.type}`, event);
     },
   };
   const lifecycle = createLifecycle(sql, events);
   await broker.subscribeEvents("#", (routingKey, payload) => {
     if (routingKey === "worker.heartbeat" && isHeartbeat(payload)) workers.heartbeat(payload);
     else if (routingKey === "worker.offline" && isHeartbeat(payload)) workers.offline(payload.id);
-    else if (isAppEvent(payload) && (payload as { origin?: string }).origin !== origin) {
-      const { origin: _from, ...event } = payload as AppEvent & { origin?: string };
-      hub.publish(event as AppEvent);
-    }
+    else if (isAppEvent(payload)) hub.publish(payload);
   });
   // Events published while this process was away from the broker are gone: tell the
   // open pages to reload what they show.

@@ -1,7 +1,7 @@
 // The SQLite driver connection for the job pipeline (lib/lifecycle.ts) and the migration
-// check. Synchronous transactions with no await inside hold the write lock for
-// microseconds, never across an await, and keep Prisma's query compiler off the hot path;
-// a worker loads nothing of Prisma at all.
+// check. Write transactions are synchronous, with no await inside, so the write lock is
+// held for microseconds and never across an await; Prisma's query compiler stays off the
+// hot path, and a worker loads nothing of Prisma at all.
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
@@ -9,18 +9,99 @@ import { databaseFile } from "./config.ts";
 
 export type Sql = Database.Database;
 
-// better-sqlite3 waits synchronously, so keep it short: no write transaction here is
-// held across an await, so none lasts longer than a few milliseconds.
+/** How long a write waits for another process's write lock before it fails. */
 export const BUSY_TIMEOUT_MS = 5000;
 
 export function openSql(url: string): Sql {
   const file = databaseFile(url);
   mkdirSync(path.dirname(file), { recursive: true });
-  const sql = new Database(file, { timeout: BUSY_TIMEOUT_MS });
+  // No busy timeout: SQLite's own busy handler sleeps with the whole event loop stopped
+  // (1, 2, 5, 10 ms...). writer() below waits for the lock without blocking instead.
+  const sql = new Database(file, { timeout: 0 });
   sql.pragma("journal_mode = WAL");
   sql.pragma("synchronous = NORMAL");
   sql.pragma("foreign_keys = ON");
   return sql;
+}
+
+/**
+ * Wraps fn as a write that commits with every other write this connection is asked for
+ * in the same turn of the event loop: one IMMEDIATE transaction for all of them (group
+ * commit), each in a savepoint of its own, so one that throws is rolled back alone. The
+ * lock is taken at BEGIN, so a busy database fails there, before any work, and the group
+ * is tried again after a pause that lets the event loop run (the holder needs
+ * microseconds: first a turn of the loop, then 1, 2, 4... ms), until BUSY_TIMEOUT_MS.
+ * Fewer, larger transactions matter across processes: each one takes the lock and
+ * re-reads pages another process changed.
+ */
+export function writer<A extends unknown[], R>(sql: Sql, fn: (...args: A) => R): (...args: A) => Promise<R> {
+  const inSavepoint = sql.transaction(fn);
+  const group = groupOf(sql);
+  return (...args: A) => group.add(() => inSavepoint(...args));
+}
+
+interface Write {
+  run: () => unknown;
+  resolve: (value: never) => void;
+  reject: (err: unknown) => void;
+}
+
+const groups = new WeakMap<Sql, { add<R>(run: () => R): Promise<R> }>();
+
+function groupOf(sql: Sql) {
+  let group = groups.get(sql);
+  if (group) return group;
+  let queued: Write[] = [];
+  let scheduled = false;
+  const commitAll = sql.transaction((writes: Write[]) =>
+    writes.map((write) => {
+      try {
+        return { ok: true as const, value: write.run() };
+      } catch (err) {
+        return { ok: false as const, err };
+      }
+    }),
+  );
+  const flush = async () => {
+    const deadline = Date.now() + BUSY_TIMEOUT_MS;
+    for (let tries = 0; ; tries++) {
+      const writes = queued;
+      queued = [];
+      try {
+        const results = commitAll.immediate(writes);
+        results.forEach((result, i) => (result.ok ? writes[i]!.resolve(result.value as never) : writes[i]!.reject(result.err)));
+      } catch (err) {
+        // Busy at BEGIN: nothing ran. Wait, then try again with whatever joined meanwhile.
+        if ((err as { code?: unknown }).code === "SQLITE_BUSY" && Date.now() <= deadline) {
+          queued = [...writes, ...queued];
+          await pause(tries);
+          continue;
+        }
+        for (const write of writes) write.reject(err);
+      }
+      if (queued.length === 0) break;
+      tries = -1; // the writes that joined while this group ran start a fresh group
+    }
+    scheduled = false;
+  };
+  group = {
+    add<R>(run: () => R): Promise<R> {
+      return new Promise<R>((resolve, reject) => {
+        queued.push({ run, resolve: resolve as (value: never) => void, reject });
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(() => void flush());
+        }
+      });
+    },
+  };
+  groups.set(sql, group);
+  return group;
+}
+
+function pause(tries: number): Promise<void> {
+  if (tries < 4) return new Promise((resolve) => setImmediate(resolve));
+  return new Promise((resolve) => setTimeout(resolve, Math.min(2 ** (tries - 4), 16)));
 }
 
 /** How Prisma's adapter writes a DateTime on SQLite; raw SQL must write the same to compare and sort alike. */

@@ -4,13 +4,13 @@ import type { Task } from "../generated/prisma/client.ts";
 import type { Db } from "./db.ts";
 import { ConflictError, NotFoundError, ValidationError } from "./errors.ts";
 import type { EventSink } from "./events.ts";
-import type { Lifecycle } from "./lifecycle.ts";
+import type { Lifecycle, OutboxJob } from "./lifecycle.ts";
 import { isUuid, type TaskInput } from "./validation.ts";
 import { TASK_STATES, toPhotoView, toTaskView, type TaskState, type TaskView } from "./views.ts";
 
 /** Hands an accepted task to the broker; queued once the broker confirmed it within waitMs. */
 export interface JobDispatcher {
-  dispatch(taskId: string, waitMs: number): Promise<{ queued: boolean; task?: Task }>;
+  dispatch(job: OutboxJob, waitMs: number): Promise<{ queued: boolean; task?: Task }>;
 }
 
 export interface TaskDeps {
@@ -29,9 +29,9 @@ export interface TaskDeps {
 export async function submitTask(deps: TaskDeps, input: TaskInput): Promise<{ task: TaskView; queued: boolean }> {
   const id = randomUUID();
   const job = { taskId: id, breed: input.breed, ...(input.subBreed ? { subBreed: input.subBreed } : {}), limit: input.limit };
-  const created = await deps.lifecycle.accept({ id, breed: input.breed, subBreed: input.subBreed ?? null, limit: input.limit }, JSON.stringify(job));
-  const { queued, task } = await deps.dispatcher.dispatch(id, deps.publishWaitMs);
-  return { task: toTaskView(task ?? created), queued };
+  const accepted = await deps.lifecycle.accept({ id, breed: input.breed, subBreed: input.subBreed ?? null, limit: input.limit }, JSON.stringify(job));
+  const { queued, task } = await deps.dispatcher.dispatch(accepted.job, deps.publishWaitMs);
+  return { task: toTaskView(task ?? accepted.task), queued };
 }
 
 export interface TaskFilter {

@@ -5,12 +5,13 @@
 // is away goes out when it is back (a confirm lost in a crash means the job is published
 // twice, which the worker's idempotent claim absorbs).
 import type { Task } from "../generated/prisma/client.ts";
-import type { Lifecycle } from "../lib/lifecycle.ts";
+import type { Lifecycle, OutboxJob } from "../lib/lifecycle.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { JobDispatcher } from "../lib/tasks.ts";
 import type { Broker } from "./queue.ts";
 
 const BATCH = 200;
+const BATCHES_IN_FLIGHT = 4;
 /** How long a relay may hold rows it is publishing before another may take them. */
 const LEASE_MS = 30_000;
 
@@ -26,7 +27,9 @@ export interface OutboxRelayOptions {
 type Waiter = (result: { queued: boolean; task?: Task }) => void;
 
 export class OutboxRelay implements JobDispatcher {
-  private draining?: Promise<void>;
+  private readonly batches = new Set<Promise<void>>();
+  /** Jobs written by this process, already leased to it: published without reading them back. */
+  private handedOver: OutboxJob[] = [];
   private again = false;
   private timer?: NodeJS.Timeout;
   private stopped = false;
@@ -42,33 +45,50 @@ export class OutboxRelay implements JobDispatcher {
     this.kick();
   }
 
-  dispatch(taskId: string, waitMs: number): Promise<{ queued: boolean; task?: Task }> {
-    const sent = this.waitFor(taskId, waitMs);
+  /** Publishes a job this process has just written (and holds the lease of) with the next batch. */
+  dispatch(job: OutboxJob, waitMs: number): Promise<{ queued: boolean; task?: Task }> {
+    const sent = this.waitFor(job.taskId, waitMs);
+    this.handedOver.push(job);
     this.kick();
     return sent;
   }
 
+  /**
+   * Starts a batch now, beside those still waiting for their confirms (up to a few), so
+   * a new job waits for one confirm round trip, not for the batch ahead of it too.
+   */
   kick(): void {
     if (this.stopped) return;
-    if (this.draining) {
+    if (!this.deps.broker.isConnected()) {
+      // Give the jobs in hand back to the table, so the relay that first reaches the broker sends them.
+      const jobs = this.handedOver.splice(0);
+      if (jobs.length > 0) this.deps.lifecycle.releaseOutbox(jobs.map((j) => j.id)).catch((err) => this.deps.logger.warn({ err }, "could not release outbox leases"));
+      return;
+    }
+    if (this.batches.size >= BATCHES_IN_FLIGHT) {
       this.again = true;
       return;
     }
-    this.draining = this.drain()
+    const batch: Promise<void> = this.relayBatch()
+      .then((full) => {
+        if (full) this.again = true;
+      })
       .catch((err) => this.deps.logger.error({ err }, "outbox relay failed; will try again"))
       .finally(() => {
-        this.draining = undefined;
+        this.batches.delete(batch);
         if (this.again) {
           this.again = false;
           this.kick();
         }
       });
+    this.batches.add(batch);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    await this.draining;
+    while (this.batches.size > 0) await Promise.all(this.batches);
+    await this.deps.lifecycle.releaseOutbox(this.handedOver.splice(0).map((j) => j.id));
   }
 
   /** How many accepted jobs the broker has not confirmed yet. */
@@ -76,23 +96,23 @@ export class OutboxRelay implements JobDispatcher {
     return this.deps.lifecycle.outboxBacklog();
   }
 
-  private async drain(): Promise<void> {
+  /** Publishes one leased batch; true when it was full, so more rows may be waiting. */
+  private async relayBatch(): Promise<boolean> {
     const { lifecycle, broker, logger } = this.deps;
-    while (!this.stopped && broker.isConnected()) {
-      const batch = await lifecycle.leaseOutbox(BATCH, LEASE_MS, this.deps.minAgeMs);
-      if (batch.length === 0) return;
-      const results = await Promise.allSettled(batch.map((m) => broker.publishJob(Buffer.from(m.body), { messageId: m.taskId })));
-      const sent = batch.filter((_, i) => results[i]!.status === "fulfilled");
-      const unsent = batch.filter((_, i) => results[i]!.status === "rejected");
-      const tasks = new Map((await lifecycle.markQueued(sent)).map((task) => [task.id, task]));
-      for (const message of sent) this.resolve(message.taskId, { queued: true, task: tasks.get(message.taskId) });
-      if (unsent.length > 0) {
-        const reason = ((results.find((r) => r.status === "rejected") as PromiseRejectedResult).reason as Error).message;
-        await lifecycle.markUnsent(unsent.map((m) => m.id), reason);
-        logger.warn({ jobs: unsent.length, reason }, "jobs not published yet; they stay in the outbox");
-        return;
-      }
+    const batch = this.handedOver.length > 0 ? this.handedOver.splice(0, BATCH) : await lifecycle.leaseOutbox(BATCH, LEASE_MS, this.deps.minAgeMs);
+    if (batch.length === 0) return false;
+    const results = await Promise.allSettled(batch.map((m) => broker.publishJob(Buffer.from(m.body), { messageId: m.taskId })));
+    const sent = batch.filter((_, i) => results[i]!.status === "fulfilled");
+    const unsent = batch.filter((_, i) => results[i]!.status === "rejected");
+    const tasks = new Map((await lifecycle.markQueued(sent)).map((task) => [task.id, task]));
+    for (const message of sent) this.resolve(message.taskId, { queued: true, task: tasks.get(message.taskId) });
+    if (unsent.length > 0) {
+      const reason = ((results.find((r) => r.status === "rejected") as PromiseRejectedResult).reason as Error).message;
+      await lifecycle.markUnsent(unsent.map((m) => m.id), reason);
+      logger.warn({ jobs: unsent.length, reason }, "jobs not published yet; they stay in the outbox");
+      return false; // the poll or the next connect tries again, not a tight loop
     }
+    return batch.length === BATCH || this.handedOver.length > 0;
   }
 
   private waitFor(taskId: string, waitMs: number): Promise<{ queued: boolean; task?: Task }> {

@@ -15,6 +15,7 @@
 // consumers and subscriptions are declared again. A channel the broker closes while
 // the connection stays up (a deleted queue, a cancelled consumer) is recovered the
 // same way, by closing the connection and letting recovery build everything again.
+import { randomBytes } from "node:crypto";
 import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type RecoveringChannelModel } from "amqplib";
 import { maskUrl } from "../lib/config.ts";
 import { AppError } from "../lib/errors.ts";
@@ -74,6 +75,8 @@ export class Broker {
   private everConnected = false;
   private connectedListeners: (() => void)[] = [];
   private readonly address: string;
+  /** Tags this process's events, so its own subscriptions skip them. */
+  private readonly id = randomBytes(6).toString("hex");
 
   constructor(private readonly options: BrokerOptions) {
     this.address = maskUrl(options.url);
@@ -196,12 +199,12 @@ export class Broker {
     await this.confirmPublish("", this.options.queueName, content, opts.messageId, opts.attempt ?? 1);
   }
 
-  /** Best effort: events are hints for live pages, which resync from the database. */
+  /** Best effort: events are hints for live pages, which resync from the database. This process's own subscriptions never see them. */
   publishEvent(routingKey: string, payload: unknown): void {
     const channel = this.publisher;
     if (!channel) return;
     try {
-      channel.publish(this.eventsExchange, routingKey, Buffer.from(JSON.stringify(payload)), { contentType: "application/json" }, () => {});
+      channel.publish(this.eventsExchange, routingKey, Buffer.from(JSON.stringify(payload)), { contentType: "application/json", appId: this.id }, () => {});
     } catch (err) {
       this.options.logger.debug({ err: (err as Error).message }, "event not published");
     }
@@ -335,7 +338,8 @@ export class Broker {
     await channel.consume(
       queue,
       (msg) => {
-        if (!msg) return;
+        // RabbitMQ has no no-local: our own events come back, and are dropped unread.
+        if (!msg || msg.properties.appId === this.id) return;
         try {
           listener(msg.fields.routingKey, JSON.parse(msg.content.toString()));
         } catch (err) {

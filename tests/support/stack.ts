@@ -11,7 +11,7 @@ import request from "supertest";
 import { loadConfig, type Config } from "../../lib/config.ts";
 import { openDatabase, openMigratedDatabase, type Db } from "../../lib/db.ts";
 import { openSql } from "../../lib/sql.ts";
-import { createLifecycle } from "../../lib/lifecycle.ts";
+import { createLifecycle, type OutboxJob } from "../../lib/lifecycle.ts";
 import type { TaskDeps } from "../../lib/tasks.ts";
 import { createLogger } from "../../lib/logger.ts";
 import { startWeb } from "../../web.ts";
@@ -86,8 +86,12 @@ export async function startStack(options: StackOptions = {}) {
     workers,
     http: () => request(url),
     agent: () => request.agent(url),
-    /** The use cases the web calls, on this stack's database; jobs reach the broker through the web's outbox relay. */
-    taskDeps: (): TaskDeps => ({ db, lifecycle: createLifecycle(sql, { emit() {} }), events: { emit() {} }, dispatcher: { dispatch: async () => ({ queued: true }) }, publishWaitMs: 0 }),
+    /** The use cases the web calls, on this stack's database; jobs reach the broker through whichever relay takes them from the table. */
+    taskDeps(): TaskDeps {
+      const lifecycle = createLifecycle(sql, { emit() {} });
+      const dispatcher = { dispatch: async (job: OutboxJob) => (await lifecycle.releaseOutbox([job.id]), { queued: true }) };
+      return { db, lifecycle, events: { emit() {} }, dispatcher, publishWaitMs: 0 };
+    },
     async stop() {
       for (const worker of workers) await worker.stop();
       await web?.stop();

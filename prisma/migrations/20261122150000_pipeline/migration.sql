@@ -1,5 +1,5 @@
--- The job pipeline: relays lease outbox rows before publishing them, workers record
--- their last sign of life, and the recovery sweep finds overdue retries by index.
+-- The job pipeline: relays lease outbox rows before publishing them, and workers record
+-- their last sign of life for the recovery sweep.
 -- Task.state became a Prisma enum; on SQLite that is still TEXT, so nothing changes there.
 
 -- AlterTable
@@ -16,6 +16,3 @@ CREATE TABLE "Worker" (
 
 -- CreateIndex
 CREATE INDEX "Worker_lastSeenAt_idx" ON "Worker"("lastSeenAt");
-
--- CreateIndex
-CREATE INDEX "Task_state_retryAt_idx" ON "Task"("state", "retryAt");

@@ -1,0 +1,87 @@
+// The lifecycle's statements in SQLite's dialect: every write the job pipeline makes, in
+// one place. Guards come from TRANSITIONS, so the table and the SQL cannot disagree. A
+// PostgreSQL dialect would differ only where a line says "dialect:".
+import { TaskState } from "../generated/prisma/enums.ts";
+import type { Sql } from "./sql.ts";
+import { TRANSITIONS, type Transition } from "./transitions.ts";
+
+const { PENDING, STARTED, SUCCESS, FAILURE, RETRY, REVOKED } = TaskState;
+const inList = (states: readonly TaskState[]) => states.map((s) => `'${s}'`).join(", ");
+const guard = (name: Transition) => `state IN (${inList(TRANSITIONS[name].from)})`;
+
+export function prepareStatements(sql: Sql) {
+  const task = {
+    insert: sql.prepare(`INSERT INTO Task (id, breed, subBreed, "limit", state, photoCount, attempts, createdAt, updatedAt)
+      VALUES (?, ?, ?, ?, '${PENDING}', 0, 0, ?, ?) RETURNING *`),
+    get: sql.prepare("SELECT * FROM Task WHERE id = ?"),
+    claim: sql.prepare(`UPDATE Task SET state = '${STARTED}', attempts = attempts + 1, retryAt = NULL,
+        startedAt = COALESCE(startedAt, @now), updatedAt = @now
+      WHERE id = @taskId AND ((${guard("claim")} AND attempts < @attempt) OR (@redelivered = 1 AND state = '${STARTED}')) RETURNING *`),
+    succeed: sql.prepare(`UPDATE Task SET state = '${SUCCESS}', photoCount = @photoCount, finishedAt = @now, error = NULL, updatedAt = @now
+      WHERE id = @taskId AND ${guard("succeed")} AND attempts = @number RETURNING *`),
+    fail: sql.prepare(`UPDATE Task SET state = '${FAILURE}', error = @error, finishedAt = @now, updatedAt = @now
+      WHERE id = @taskId AND ${guard("fail")} AND attempts = @number RETURNING *`),
+    retry: sql.prepare(`UPDATE Task SET state = '${RETRY}', error = @error, retryAt = @retryAt, updatedAt = @now
+      WHERE id = @taskId AND ${guard("retry")} AND attempts = @number RETURNING *`),
+    failPoison: sql.prepare(`UPDATE Task SET state = '${FAILURE}', error = @error, finishedAt = @now, retryAt = NULL, updatedAt = @now
+      WHERE id = @taskId AND ${guard("failPoison")} RETURNING *`),
+    revoke: sql.prepare(`UPDATE Task SET state = '${REVOKED}', finishedAt = @now, retryAt = NULL, error = 'cancelled before it ran', updatedAt = @now
+      WHERE id = @taskId AND ${guard("revoke")} RETURNING *`),
+  };
+  const attempt = {
+    loseOpen: sql.prepare(`UPDATE Attempt SET outcome = 'LOST', finishedAt = @now,
+        error = 'the worker stopped before finishing; the job was delivered again' WHERE taskId = @taskId AND outcome IS NULL`),
+    open: sql.prepare("INSERT INTO Attempt (taskId, number, workerId, startedAt) VALUES (?, ?, ?, ?) RETURNING id"),
+    close: sql.prepare("UPDATE Attempt SET outcome = @outcome, finishedAt = @now, error = @error, retryDelayMs = @retryDelayMs WHERE id = @attemptId"),
+  };
+  const photo = {
+    unlinkAll: sql.prepare("DELETE FROM TaskPhoto WHERE taskId = ?"),
+    // All of a task's photos in two statements. A known url is not stored twice (DO NOTHING),
+    // it is linked. dialect: json_each(@urls) is unnest($1::text[]) WITH ORDINALITY there.
+    store: sql.prepare(`INSERT INTO Photo (url, breed, subBreed, createdAt)
+      SELECT value, @breed, @subBreed, @now FROM json_each(@urls) WHERE true ON CONFLICT(url) DO NOTHING`),
+    link: sql.prepare(`INSERT INTO TaskPhoto (taskId, photoId, position)
+      SELECT @taskId, p.id, j.key FROM json_each(@urls) j JOIN Photo p ON p.url = j.value WHERE true ON CONFLICT DO NOTHING`),
+    ofTask: sql.prepare(`SELECT p.id, p.url, p.breed, p.subBreed, p.createdAt FROM TaskPhoto tp JOIN Photo p ON p.id = tp.photoId
+      WHERE tp.taskId = ? ORDER BY tp.position`),
+  };
+  const outbox = {
+    // Leased from the start by the process that wrote it, which publishes it straight away.
+    insert: sql.prepare("INSERT INTO OutboxMessage (taskId, body, createdAt, tries, leaseUntil) VALUES (?, ?, ?, 0, ?) RETURNING id, taskId, body"),
+    // Taken before publishing, so two relays never publish one row (a crash can still repeat it).
+    // dialect: PostgreSQL needs FOR UPDATE SKIP LOCKED in the subquery; SQLite has one writer.
+    lease: sql.prepare(`UPDATE OutboxMessage SET leaseUntil = @until WHERE id IN (
+        SELECT id FROM OutboxMessage WHERE sentAt IS NULL AND (leaseUntil IS NULL OR leaseUntil < @now) AND createdAt <= @bornBefore
+        ORDER BY id LIMIT @limit) RETURNING id, taskId, body`),
+    sent: sql.prepare("UPDATE OutboxMessage SET sentAt = @now, tries = tries + 1, leaseUntil = NULL WHERE id IN (SELECT value FROM json_each(@ids))"),
+    // The broker may deliver a job before its confirm is back: queued is never after started.
+    // dialect: json_each(list) is = ANY($1) there, two-argument MIN is LEAST.
+    queued: sql.prepare(`UPDATE Task SET queuedAt = MIN(@now, COALESCE(startedAt, @now)), updatedAt = @now
+      WHERE id IN (SELECT value FROM json_each(@taskIds)) AND queuedAt IS NULL RETURNING *`),
+    unsent: sql.prepare("UPDATE OutboxMessage SET tries = tries + 1, lastError = @error, leaseUntil = NULL WHERE id IN (SELECT value FROM json_each(@ids))"),
+    release: sql.prepare("UPDATE OutboxMessage SET leaseUntil = NULL WHERE id IN (SELECT value FROM json_each(@ids)) AND sentAt IS NULL"),
+    pending: sql.prepare("SELECT count(*) AS n FROM OutboxMessage WHERE sentAt IS NULL"),
+  };
+  const recover = {
+    // The lease moves retryAt on, so one sweeper re-sends a task and the others pass it by.
+    overdueRetries: sql.prepare(`UPDATE Task SET retryAt = @lease, updatedAt = @now WHERE id IN (
+        SELECT id FROM Task WHERE state = '${RETRY}' AND retryAt < @cutoff ORDER BY retryAt LIMIT @limit) AND state = '${RETRY}' RETURNING *`),
+    // The latest run of a STARTED task whose worker went silent, or one a sweep already
+    // marked lost whose re-send never started; finishedAt is the lease.
+    lostRuns: sql.prepare(`UPDATE Attempt SET outcome = 'LOST', finishedAt = @now,
+        error = COALESCE(error, 'the worker stopped sending heartbeats; the job was sent again') WHERE id IN (
+        SELECT a.id FROM Task t JOIN Attempt a ON a.taskId = t.id AND a.number = t.attempts
+        LEFT JOIN Worker w ON w.id = a.workerId
+        WHERE t.state = '${STARTED}' AND (
+          (a.outcome IS NULL AND a.startedAt < @cutoff AND (w.lastSeenAt IS NULL OR w.lastSeenAt < @cutoff))
+          OR (a.outcome = 'LOST' AND a.finishedAt < @cutoff))
+        LIMIT @limit) RETURNING taskId`),
+    workerSeen: sql.prepare(`INSERT INTO Worker (id, host, pid, startedAt, lastSeenAt) VALUES (@id, @host, @pid, @startedAt, @now)
+      ON CONFLICT(id) DO UPDATE SET lastSeenAt = excluded.lastSeenAt`),
+    forgetWorkers: sql.prepare("DELETE FROM Worker WHERE lastSeenAt < ?"),
+  };
+
+  return { task, attempt, photo, outbox, recover };
+}
+
+export type Statements = ReturnType<typeof prepareStatements>;

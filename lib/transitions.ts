@@ -1,0 +1,19 @@
+// The task lifecycle's transitions: the states each may start from and the one it ends
+// in. lib/lifecycleSql.ts builds every guard from this table; tests/transitions.test.ts
+// tries each transition from every state.
+import { TaskState } from "../generated/prisma/enums.ts";
+import { CANCELLABLE_STATES } from "./views.ts";
+
+const { PENDING, STARTED, RETRY, SUCCESS, FAILURE, REVOKED } = TaskState;
+
+export const TRANSITIONS = {
+  claim: { from: [PENDING, RETRY, STARTED], to: STARTED },
+  retry: { from: [STARTED], to: RETRY },
+  succeed: { from: [STARTED], to: SUCCESS },
+  fail: { from: [STARTED], to: FAILURE },
+  /** A job message that cannot be run fails its task, wherever it was. */
+  failPoison: { from: [PENDING, STARTED, RETRY], to: FAILURE },
+  revoke: { from: CANCELLABLE_STATES, to: REVOKED },
+} as const satisfies Record<string, { from: readonly TaskState[]; to: TaskState }>;
+
+export type Transition = keyof typeof TRANSITIONS;
