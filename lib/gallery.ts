@@ -20,13 +20,38 @@ function where(filter: PhotoFilter) {
   };
 }
 
-/** Numbered pages, for the HTML gallery. */
+/**
+ * Numbered pages, for the HTML gallery. The whole gallery's total is a counter kept by
+ * triggers, and pages past the middle are read from the oldest end, so the last page of
+ * 100,000 photos costs what the first does.
+ */
 export async function galleryPage(db: Db, page: number, filter: PhotoFilter = {}) {
-  const [total, rows] = await Promise.all([
-    db.photo.count({ where: where(filter) }),
-    db.photo.findMany({ where: where(filter), orderBy: { id: "desc" }, skip: (page - 1) * PHOTOS_PER_PAGE, take: PHOTOS_PER_PAGE }),
-  ]);
-  return { photos: rows.map(toPhotoView), page, pages: Math.max(1, Math.ceil(total / PHOTOS_PER_PAGE)), total };
+  const filtered = Boolean(filter.taskId || filter.breed);
+  const total = filtered
+    ? await db.photo.count({ where: where(filter) })
+    : ((await db.counter.findUnique({ where: { name: "photos" } }))?.value ?? 0);
+  const pages = Math.max(1, Math.ceil(total / PHOTOS_PER_PAGE));
+  const skip = (page - 1) * PHOTOS_PER_PAGE;
+  let rows: Awaited<ReturnType<typeof db.photo.findMany>> = [];
+  if (skip < total && page > pages / 2) {
+    const take = Math.min(PHOTOS_PER_PAGE, total - skip);
+    rows = (await db.photo.findMany({ where: where(filter), orderBy: { id: "asc" }, skip: total - skip - take, take })).reverse();
+  } else if (skip < total) {
+    rows = await db.photo.findMany({ where: where(filter), orderBy: { id: "desc" }, skip, take: PHOTOS_PER_PAGE });
+  }
+  return { photos: rows.map(toPhotoView), page, pages, total, links: pageLinks(page, pages) };
+}
+
+/** The page numbers to link: the first, the last, two either side of this one; 0 for a gap. */
+export function pageLinks(page: number, pages: number): number[] {
+  const links: number[] = [];
+  for (let n = 1; n <= pages; n++) {
+    if (n === 1 || n === pages || Math.abs(n - page) <= 2) links.push(n);
+    else if (Math.abs(n - page) === 3) links.push(0);
+    else if (n < page - 3) n = page - 4; // jump over the numbers not shown
+    else n = pages - 1;
+  }
+  return links;
 }
 
 /** Cursor pages, for the JSON API: the cursor is the last photo id seen. */
