@@ -49,11 +49,18 @@ async function submitMany(stack: Stack, count: number, from = 0) {
   return tasks;
 }
 
+/** Counted 500 ids at a time: SQLite takes at most 999 parameters in one query. */
+async function finishedCount(db: Db, ids: string[]): Promise<number> {
+  let finished = 0;
+  for (let i = 0; i < ids.length; i += 500) finished += await db.task.count({ where: { id: { in: ids.slice(i, i + 500) }, state: { in: FINISHED } } });
+  return finished;
+}
+
 /** Waits (bounded) for every task to finish; reports rather than throws, so the audit still runs. */
 async function settle(db: Db, ids: string[], timeoutMs: number): Promise<boolean> {
   return waitFor(
     `${ids.length} tasks to finish`,
-    async () => (await db.task.count({ where: { id: { in: ids }, state: { in: FINISHED } } })) === ids.length,
+    async () => (await finishedCount(db, ids)) === ids.length,
     timeoutMs,
   ).then(
     () => true,
@@ -241,6 +248,63 @@ describe("when a worker is killed with SIGKILL mid-batch", () => {
     }
     assert.equal(await stack.db.attempt.count({ where: { taskId: { in: ids }, outcome: null } }), 0);
     assert.equal(await queueDepth(stack.config.queueName), 0);
+  });
+});
+
+describe("when 1,000 jobs arrive from 10 clients at once while a worker is killed, a broker link is cut and dog.ceo fails at random", () => {
+  const rates = { http500: 0.05, slow: 0.02 };
+  let stack: Stack;
+  let proxy: TcpProxy;
+  const children: ChildApp[] = [];
+  before(async () => {
+    proxy = await startTcpProxy(brokerPort, broker.hostname);
+    stack = await startStack({ workers: 0, env: { DOG_API_TIMEOUT_MS: "1500", RECOVERY_GRACE_MS: "3000" } });
+  });
+  after(async () => {
+    for (const child of children) await child.stop();
+    await proxy?.restore();
+    await stack?.stop();
+    await proxy?.close();
+  });
+
+  test("then every task ends SUCCESS or FAILURE, none lost and none finished twice", { timeout: 150_000 }, async () => {
+    stack.fake.setFaultRate(rates, 7);
+    const direct = spawnWorker(configEnv(stack.config));
+    const proxied = spawnWorker(configEnv(stack.config, { AMQP_URL: proxiedAmqpUrl(proxy) }));
+    children.push(direct, proxied);
+    await Promise.all([direct, proxied].map((w) => w.waitForOutput(/connected to RabbitMQ/, 30_000)));
+
+    const ids: string[] = [];
+    const succeeded = () => stack.db.task.count({ where: { state: "SUCCESS" } });
+    const faults = (async () => {
+      await waitFor("300 tasks to succeed", async () => (await succeeded()) >= 300, 60_000);
+      direct.kill("SIGKILL");
+      summary.workerKills += 1;
+      children.push(spawnWorker(configEnv(stack.config)));
+      await waitFor("500 tasks to succeed", async () => (await succeeded()) >= 500, 60_000);
+      await proxy.cut();
+      summary.brokerCuts += 1;
+      await sleep(1000);
+      await proxy.restore();
+    })();
+    await Promise.all(
+      Array.from({ length: 10 }, async (_, client) => {
+        for (let i = 0; i < 100; i++) ids.push((await submitApi(stack, client * 100 + i, 10)).id);
+      }),
+    );
+    await faults;
+
+    const settled = await settle(stack.db, ids, 90_000);
+    const { tasks, lost, duplicated } = await audit(stack.db, ids);
+    assert.ok(settled, `not every task finished:\n${describeTasks(tasks.filter((t) => !FINISHED.includes(t.state)))}`);
+    assert.equal(ids.length, 1000);
+    assert.equal(lost, 0);
+    assert.equal(duplicated, 0, describeTasks(tasks));
+    const requests = stack.fake.requests;
+    const injected = Object.values(injectedFaults(rates, 7, requests)).reduce((a, b) => a + b, 0);
+    summary.faultsInjected += injected;
+    const lostRuns = tasks.flatMap((t) => t.runs).filter((r) => r.outcome === "LOST").length;
+    console.log(`faults at load: jobs=1000, dog.ceo requests=${requests}, faults injected=${injected}, runs lost to the kill=${lostRuns}, lost=${lost}, duplicated=${duplicated}`);
   });
 });
 

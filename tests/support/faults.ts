@@ -132,6 +132,7 @@ export function configEnv(config: Config, overrides: Record<string, string> = {}
     RATE_LIMIT_PER_MINUTE: String(config.rateLimitPerMinute),
     PUBLISH_WAIT_MS: String(config.publishWaitMs),
     SHUTDOWN_TIMEOUT_MS: String(config.shutdownTimeoutMs),
+    RECOVERY_GRACE_MS: String(config.recoveryGraceMs),
     LOG_LEVEL: "info",
     CSRF_SECRET: config.csrfSecret,
     ...overrides,
