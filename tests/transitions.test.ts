@@ -94,6 +94,17 @@ describe("the task lifecycle's transitions", () => {
     assert.equal(await db.taskPhoto.count({ where: { taskId: run.taskId } }), 0);
   });
 
+  test("when a worker starts a job before the broker's confirm is back, the task's queued time is not after its start", async () => {
+    const id = randomUUID();
+    const { job } = await lifecycle.accept({ id, breed: "pug", subBreed: null, limit: 1 }, "{}", 0);
+    await lifecycle.claim({ taskId: id, attempt: 1, redelivered: false, workerId: "w" });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await lifecycle.markQueued([job]);
+    const task = await db.task.findUniqueOrThrow({ where: { id } });
+    assert.ok(task.queuedAt && task.startedAt && task.queuedAt <= task.startedAt, `queued ${task.queuedAt?.toISOString()}, started ${task.startedAt?.toISOString()}`);
+    assert.equal((await db.outboxMessage.findFirstOrThrow({ where: { taskId: id } })).sentAt !== null, true);
+  });
+
   test("claim of a task that does not exist says so", async () => {
     assert.equal((await lifecycle.claim({ taskId: randomUUID(), attempt: 1, redelivered: false, workerId: "w" })).kind, "missing");
   });
