@@ -184,7 +184,8 @@ function sendHtml(res: http.ServerResponse, status: number, title: string, heade
 
 // ---------- the server ----------
 
-export function startFakeDogApi(opts: { port?: number; host?: string } = {}): Promise<FakeDogApi> {
+/** latencyMs: every breed image-list answer (the call a worker makes) comes this late, like a distant dog.ceo; faults still apply. */
+export function startFakeDogApi(opts: { port?: number; host?: string; latencyMs?: number } = {}): Promise<FakeDogApi> {
   const host = opts.host ?? "127.0.0.1";
   const plan: FaultPlan = { queue: [], rates: {} };
   let roll = prng(1);
@@ -300,7 +301,7 @@ export function startFakeDogApi(opts: { port?: number; host?: string } = {}): Pr
       success(res, sample(urls, Math.min(parseCount(count), urls.length)), "no-store");
     };
     requests++;
-    const fault = nextFault();
+    const fault = nextFault() ?? (opts.latencyMs ? { kind: "slow" as const, delayMs: opts.latencyMs } : undefined);
     if (fault) serveFault(fault, res, answer);
     else answer();
   }
@@ -405,7 +406,7 @@ export function startFakeDogApi(opts: { port?: number; host?: string } = {}): Pr
 
 // ---------- run directly: `npm run fake-dog-api` ----------
 
-/** FAKE_DOG_FAULTS="http500=0.1,slow=0.2" turns on random faults when run directly. */
+/** FAKE_DOG_FAULTS="http500=0.1,slow=0.2" turns on random faults when run directly; FAKE_DOG_LATENCY_MS=100 delays every image list. */
 export function faultRatesFromEnv(text: string | undefined): Partial<Record<RandomFaultKind, number>> {
   const rates: Partial<Record<RandomFaultKind, number>> = {};
   for (const pair of (text ?? "").split(",").filter(Boolean)) {
@@ -416,10 +417,11 @@ export function faultRatesFromEnv(text: string | undefined): Partial<Record<Rand
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const api = await startFakeDogApi({ port: Number(process.env.PORT ?? 8090), host: process.env.HOST });
+  const latencyMs = Number(process.env.FAKE_DOG_LATENCY_MS ?? 0);
+  const api = await startFakeDogApi({ port: Number(process.env.PORT ?? 8090), host: process.env.HOST, latencyMs });
   const rates = faultRatesFromEnv(process.env.FAKE_DOG_FAULTS);
   if (Object.keys(rates).length) api.setFaultRate(rates, Date.now());
-  console.log(`fake dog.ceo API listening on ${api.url}${Object.keys(rates).length ? ` (random faults: ${process.env.FAKE_DOG_FAULTS})` : ""}`);
+  console.log(`fake dog.ceo API listening on ${api.url}${Object.keys(rates).length ? ` (random faults: ${process.env.FAKE_DOG_FAULTS})` : ""}${latencyMs ? ` (latency ${latencyMs} ms)` : ""}`);
   const stop = () => void api.close().then(() => process.exit(0));
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);

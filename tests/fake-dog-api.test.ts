@@ -255,4 +255,24 @@ describe("the fake dog.ceo API", () => {
 
     assert.ok(replies.every((r) => r.status === 200 && r.body.message.length === 5));
   });
+
+  test("when a fixed latency is set, image lists answer that late and other endpoints at once", async () => {
+    const slow = await startFakeDogApi({ port: 0, latencyMs: 150 });
+    try {
+      const timed = async (path: string) => {
+        const started = performance.now();
+        const res = await fetch(`${slow.url}${path}`, { signal: AbortSignal.timeout(5000) });
+        return { status: res.status, body: await res.json(), ms: performance.now() - started };
+      };
+      const list = await timed("/breed/hound/images/random/3");
+      const breeds = await timed("/breeds/list/all");
+
+      assert.equal(list.status, 200);
+      assert.equal(list.body.message.length, 3);
+      assert.ok(list.ms >= 140, `image list took ${list.ms} ms`);
+      assert.ok(breeds.ms < 140, `breed list took ${breeds.ms} ms`);
+    } finally {
+      await slow.close();
+    }
+  });
 });

@@ -1,0 +1,119 @@
+// The measured scenarios, each on fresh child processes it always stops: the Express floor,
+// the job pipeline (one web + one worker, as `npm start` runs them) and the page views.
+import { PHOTOS_PER_PAGE } from "../lib/gallery.ts";
+import { freshDatabase, seed, waitForTasks } from "./db.ts";
+import { drive, type LoadResult } from "./load.ts";
+import { freePort, httpOk, procStats, startChild, waitUntil, type Child } from "./processes.ts";
+import { cleanUp, startApp, startDogApi } from "./stack.ts";
+
+const CLIENTS = 10;
+const JOB = { breed: "hound", limit: 10 };
+export const RUN_TIMEOUT_MS = 180_000;
+
+export interface FloorResult {
+  reqPerSec: number;
+  p99Ms: number;
+}
+
+/** A bare Express app, warmed up, then driven by the same clients for 3 seconds. */
+export async function floorRun(): Promise<FloorResult> {
+  const children: Child[] = [];
+  try {
+    const port = await freePort();
+    children.push(startChild("floor", ["--import", "tsx", "bench/floor.ts"], { PORT: String(port) }));
+    const url = `http://127.0.0.1:${port}`;
+    await waitUntil("the floor app", httpOk(`${url}/healthz`), 30_000, children[0]);
+    const target = { url: `${url}/api/tasks`, method: "POST" as const, body: JOB, connections: CLIENTS };
+    await drive({ ...target, amount: 500 });
+    const load = await drive({ ...target, durationS: 3 });
+    if (load.failed) throw new Error(`floor: ${load.failed} requests failed ${JSON.stringify(load.statuses)}`);
+    return { reqPerSec: load.reqPerSec, p99Ms: load.p99Ms };
+  } finally {
+    await cleanUp(children, []);
+  }
+}
+
+export interface ProcessUse {
+  rssMb: number;
+  cpuS: number;
+  /** CPU spent during the load (start-up excluded), per job. */
+  cpuMsPerJob: number;
+}
+
+export interface PipelineResult {
+  jobsPerSec: number;
+  submit: LoadResult;
+  web: ProcessUse;
+  worker: ProcessUse;
+  sampleCreatedAt: unknown;
+}
+
+/** N jobs from 10 keep-alive clients; the clock runs from the first submit to the last SUCCESS. */
+export async function pipelineRun(template: string, dir: string, jobs: number, latencyMs: number): Promise<PipelineResult> {
+  const deadline = Date.now() + RUN_TIMEOUT_MS;
+  const children: Child[] = [];
+  const queues: string[] = [];
+  try {
+    const dogApiUrl = await startDogApi(children, latencyMs);
+    const dbFile = await freshDatabase(template, dir, `pipeline-${latencyMs}ms-${Date.now()}`);
+    const app = await startApp(children, queues, dbFile, dogApiUrl, true);
+    const pids = { web: app.web.pid, worker: app.worker!.pid };
+    const before = { web: procStats(pids.web), worker: procStats(pids.worker) };
+    const started = Date.now();
+    const submit = await drive({ url: `${app.url}/api/tasks`, method: "POST", body: JOB, amount: jobs, connections: CLIENTS, deadlineMs: deadline - Date.now() });
+    if (submit.ok < jobs) throw new Error(`only ${submit.ok} of ${jobs} submits accepted (${submit.failed} failed: ${JSON.stringify(submit.statuses)})`);
+    const drained = await waitForTasks(dbFile, jobs, deadline);
+    if (drained.failed) throw new Error(`${drained.failed} of ${jobs} tasks did not end SUCCESS`);
+    const use = (name: "web" | "worker"): ProcessUse => {
+      const after = procStats(pids[name]);
+      return { ...after, cpuMsPerJob: ((after.cpuS - before[name].cpuS) * 1000) / jobs };
+    };
+    const web = use("web");
+    const worker = use("worker");
+    return { jobsPerSec: jobs / ((drained.lastFinishedMs - started) / 1000), submit, web, worker, sampleCreatedAt: drained.sampleCreatedAt };
+  } finally {
+    await cleanUp(children, queues);
+  }
+}
+
+export const PAGES = ["gallery first", "gallery last", "/tasks", "/api/tasks"] as const;
+export type PageName = (typeof PAGES)[number];
+export type PageRun = Record<PageName, { emptyP99Ms: number; fullP99Ms: number }>;
+
+const pagePaths = (photos: number): Record<PageName, string> => ({
+  "gallery first": "/",
+  "gallery last": `/?page=${Math.max(1, Math.ceil(photos / PHOTOS_PER_PAGE))}`,
+  "/tasks": "/tasks",
+  "/api/tasks": "/api/tasks",
+});
+
+/** Each page's p99 with 100,000 photos and 20,000 tasks stored and nearly empty, `runs` times, alternating. */
+export async function pagesRun(template: string, dir: string, runs: number, requests: number): Promise<PageRun[]> {
+  const children: Child[] = [];
+  const queues: string[] = [];
+  const sizes = { empty: { photos: 10, tasks: 5 }, full: { photos: 100_000, tasks: 20_000 } };
+  try {
+    const dogApiUrl = await startDogApi(children, 0);
+    const apps = { empty: "", full: "" };
+    for (const size of ["empty", "full"] as const) {
+      const file = await freshDatabase(template, dir, `pages-${size}`);
+      seed(file, sizes[size].photos, sizes[size].tasks); // before the web starts, as the brief asks
+      apps[size] = (await startApp(children, queues, file, dogApiUrl, false)).url;
+    }
+    const p99 = async (size: "empty" | "full", page: PageName, amount: number) => {
+      const load = await drive({ url: apps[size] + pagePaths(sizes[size].photos)[page], amount, connections: CLIENTS, deadlineMs: 60_000 });
+      if (load.failed) throw new Error(`${page} (${size}): ${load.failed} of ${load.requests} requests failed ${JSON.stringify(load.statuses)}`);
+      return load.p99Ms;
+    };
+    for (const page of PAGES) for (const size of ["empty", "full"] as const) await p99(size, page, 50); // warm-up: JIT, template cache
+    const results: PageRun[] = [];
+    for (let run = 0; run < runs; run++) {
+      const result = {} as PageRun;
+      for (const page of PAGES) result[page] = { emptyP99Ms: await p99("empty", page, requests), fullP99Ms: await p99("full", page, requests) };
+      results.push(result);
+    }
+    return results;
+  } finally {
+    await cleanUp(children, queues);
+  }
+}
