@@ -11,7 +11,7 @@ import { isAppEvent, type EventSink } from "./lib/events.ts";
 import type { Logger } from "./lib/logger.ts";
 import { createLifecycle } from "./lib/lifecycle.ts";
 import { openMigratedDatabase } from "./lib/db.ts";
-import { openSql } from "./lib/sql.ts";
+import { openStore } from "./lib/store/index.ts";
 import { queueMonitor } from "./lib/monitor.ts";
 import { runProcess, runSteps } from "./lib/shutdown.ts";
 import { WorkerRegistry, isHeartbeat } from "./lib/workers.ts";
@@ -20,7 +20,7 @@ import { Broker } from "./tasks/queue.ts";
 
 export async function startWeb(config: Config, logger: Logger) {
   const db = await openMigratedDatabase(config.databaseUrl);
-  const sql = openSql(config.databaseUrl);
+  const store = await openStore(config.databaseUrl);
   const dogApi = createDogApi({ baseUrl: config.dogApiUrl, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 });
   const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, retry: config.retry, logger });
   const hub = new EventHub();
@@ -34,7 +34,7 @@ export async function startWeb(config: Config, logger: Logger) {
       if (scope !== "local") broker.publishEvent(`task.${event.type}`, event);
     },
   };
-  const lifecycle = createLifecycle(sql, events);
+  const lifecycle = createLifecycle(store, events);
   await broker.subscribeEvents("#", (routingKey, payload) => {
     if (routingKey === "worker.heartbeat" && isHeartbeat(payload)) workers.heartbeat(payload);
     else if (routingKey === "worker.offline" && isHeartbeat(payload)) workers.offline(payload.id);
@@ -89,7 +89,7 @@ export async function startWeb(config: Config, logger: Logger) {
         ["close dog.ceo client", () => dogApi.close()],
         ["close database", async () => {
           await db.$disconnect();
-          sql.close();
+          await store.close();
         }],
       ]);
       logger.info("web stopped");

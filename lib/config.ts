@@ -77,13 +77,28 @@ export function loadConfig(env: Env = process.env): Config {
   };
 }
 
-/** Also used by prisma.config.ts, so the CLI and the app always open the same file. */
+/**
+ * file: is SQLite (the embedded default); postgres:// or postgresql:// is PostgreSQL, for
+ * web and workers on several machines. Also used by prisma.config.ts, so the CLI and the
+ * app always open the same database.
+ */
 export function databaseUrl(env: Env = process.env): string {
   const raw = env.DATABASE_URL?.trim() || `file:${path.join(projectRoot, "gendog.db")}`;
-  if (!raw.startsWith("file:")) throw new ConfigError("DATABASE_URL", `must be a SQLite file URL like file:./gendog.db, got '${URL.canParse(raw) ? maskUrl(raw) : raw}'`);
+  if (isPostgresUrl(raw)) {
+    const url = URL.canParse(raw) ? new URL(raw) : undefined;
+    if (!url?.hostname || url.pathname.length < 2) throw new ConfigError("DATABASE_URL", `must name a host and a database, like postgresql://user:password@host:5432/gendog, got '${url ? maskUrl(raw) : "(unparseable URL)"}'`);
+    return raw;
+  }
+  if (!raw.startsWith("file:")) {
+    throw new ConfigError("DATABASE_URL", `must be a SQLite file URL like file:./gendog.db or a PostgreSQL URL like postgresql://user:password@host:5432/gendog, got '${URL.canParse(raw) ? maskUrl(raw) : raw}'`);
+  }
   const file = raw.slice("file:".length);
   if (!file) throw new ConfigError("DATABASE_URL", "names no file");
   return `file:${path.resolve(projectRoot, file)}`;
+}
+
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url);
 }
 
 export function databaseFile(url: string): string {

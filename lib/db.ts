@@ -1,17 +1,23 @@
-// The Prisma client of a web process, over better-sqlite3 in WAL mode (the web's reads and
-// the workers' writes do not block each other): the schema's types and the rich reads of
-// pages. The job pipeline's writes go through the driver itself (lib/sql.ts).
+// The Prisma client of a web process: the schema's types and the rich reads of pages, on
+// SQLite (better-sqlite3, WAL mode, so the web's reads and the workers' writes do not
+// block each other) or on PostgreSQL, as DATABASE_URL says. The job pipeline's writes go
+// through the store (lib/store/).
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import { PrismaClient } from "../generated/prisma/client.ts";
-import { databaseFile } from "./config.ts";
+import { databaseFile, isPostgresUrl } from "./config.ts";
 import { migrateIfNeeded } from "./migrate.ts";
 import { BUSY_TIMEOUT_MS } from "./sql.ts";
 
+/** Typed as the SQLite client: the PostgreSQL one, generated from the same models, has the same queries. */
 export type Db = PrismaClient;
 
 export async function openDatabase(url: string): Promise<Db> {
+  if (isPostgresUrl(url)) {
+    const [{ PrismaClient: PostgresClient }, { postgresAdapter }] = await Promise.all([import("../generated/postgres/client.ts"), import("./postgresAdapter.ts")]);
+    return new PostgresClient({ adapter: postgresAdapter(url) }) as unknown as Db;
+  }
   await mkdir(path.dirname(databaseFile(url)), { recursive: true });
   const adapter = new PrismaBetterSQLite3({ url, timeout: BUSY_TIMEOUT_MS });
   const db = new PrismaClient({ adapter });

@@ -7,7 +7,7 @@ import type { Config } from "../lib/config.ts";
 import { createDogApi } from "../lib/dogApi.ts";
 import type { EventSink } from "../lib/events.ts";
 import type { Logger } from "../lib/logger.ts";
-import { openSql } from "../lib/sql.ts";
+import { openStore } from "../lib/store/index.ts";
 import { createLifecycle } from "../lib/lifecycle.ts";
 import { migrateIfNeeded } from "../lib/migrate.ts";
 import type { Heartbeat } from "../lib/workers.ts";
@@ -24,13 +24,13 @@ export async function startWorker(config: Config, logger: Logger) {
   const id = `${host}-${pid}-${randomBytes(2).toString("hex")}`;
   const log = logger.child({ worker: id });
   await migrateIfNeeded(config.databaseUrl);
-  const sql = openSql(config.databaseUrl);
+  const store = await openStore(config.databaseUrl);
   const timeoutMs = config.dogApiTimeoutMs;
   const dogApi = createDogApi({ baseUrl: config.dogApiUrl, connectTimeoutMs: Math.min(timeoutMs, 3000), headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs });
   const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, retry: config.retry, logger: log });
   // A worker has no pages of its own: every event it makes is for the web processes.
   const events: EventSink = { emit: (event, scope) => scope !== "local" && broker.publishEvent(`task.${event.type}`, event) };
-  const lifecycle = createLifecycle(sql, events);
+  const lifecycle = createLifecycle(store, events);
   const counters: JobCounters = { done: 0, failed: 0, skipped: 0 };
   const handler = createJobHandler({ lifecycle, dogApi, logger: log, workerId: id, retry: config.retry, imageOrigins: config.imageOrigins }, counters);
 
@@ -66,7 +66,7 @@ export async function startWorker(config: Config, logger: Logger) {
       await runSteps(log, [
         ["close broker", () => broker.close()],
         ["close dog.ceo client", () => dogApi.close()],
-        ["close database", async () => sql.close()],
+        ["close database", () => store.close()],
       ]);
       log.info(counters, "worker stopped");
     },

@@ -4,31 +4,29 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import { openMigratedDatabase, type Db } from "../lib/db.ts";
 import { clearPhotos, galleryPage, pageLinks, PHOTOS_PER_PAGE } from "../lib/gallery.ts";
 import { createLifecycle, type Lifecycle } from "../lib/lifecycle.ts";
-import { openSql, type Sql } from "../lib/sql.ts";
+import { openStore, type TaskStore } from "../lib/store/index.ts";
+import { freshDatabase, type TestDatabase } from "./support/database.ts";
 
-let dir: string;
+let database: TestDatabase;
 let db: Db;
-let sql: Sql;
+let store: TaskStore;
 let lifecycle: Lifecycle;
 
 before(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), "gendog-gallery-"));
-  const url = `file:${path.join(dir, "g.db")}`;
+  database = await freshDatabase();
+  const url = database.url;
   db = await openMigratedDatabase(url);
-  sql = openSql(url);
-  lifecycle = createLifecycle(sql, { emit() {} });
+  store = await openStore(url);
+  lifecycle = createLifecycle(store, { emit() {} });
 });
 
 after(async () => {
   await db.$disconnect();
-  sql.close();
-  await rm(dir, { recursive: true, force: true });
+  await store.close();
+  await database.drop();
 });
 
 /** A task that ran and stored these links, as a worker would. */

@@ -4,35 +4,33 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import { openDatabase, type Db } from "../lib/db.ts";
-import { openSql, type Sql } from "../lib/sql.ts";
+import { openStore, type TaskStore } from "../lib/store/index.ts";
+import { freshDatabase, type TestDatabase } from "./support/database.ts";
 import type { AppEvent } from "../lib/events.ts";
 import { createLifecycle, TRANSITIONS, type Lifecycle, type Transition } from "../lib/lifecycle.ts";
 import { migrateIfNeeded } from "../lib/migrate.ts";
 import { TASK_STATES, type TaskState } from "../lib/views.ts";
 
-let dir: string;
+let database: TestDatabase;
 let db: Db;
-let sql: Sql;
+let store: TaskStore;
 let lifecycle: Lifecycle;
 const events: AppEvent[] = [];
 
 before(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), "gendog-transitions-"));
-  const url = `file:${path.join(dir, "t.db")}`;
+  database = await freshDatabase();
+  const url = database.url;
   await migrateIfNeeded(url);
   db = await openDatabase(url);
-  sql = openSql(url);
-  lifecycle = createLifecycle(sql, { emit: (event) => events.push(event) });
+  store = await openStore(url);
+  lifecycle = createLifecycle(store, { emit: (event) => events.push(event) });
 });
 
 after(async () => {
   await db.$disconnect();
-  sql.close();
-  await rm(dir, { recursive: true, force: true });
+  await store.close();
+  await database.drop();
 });
 
 /** A task in `state` whose first run (attempt 1) is open, as a worker would hold it. */

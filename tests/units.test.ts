@@ -118,6 +118,7 @@ describe("loadConfig", () => {
     assert.equal(config.host, "127.0.0.1");
     assert.equal(config.port, 3000);
     assert.equal(config.databaseUrl, `file:${projectRoot}/gendog.db`);
+    assert.equal(loadConfig({ DATABASE_URL: "postgresql://u:p@db:5432/gendog" }).databaseUrl, "postgresql://u:p@db:5432/gendog");
     assert.equal(config.amqpUrl, "amqp://guest:guest@localhost:5672");
     assert.equal(config.queueName, "gendog.jobs");
     assert.equal(config.dogApiUrl, "https://dog.ceo/api");
@@ -147,7 +148,8 @@ describe("loadConfig", () => {
     ["LOG_LEVEL", { LOG_LEVEL: "loud" }],
     ["QUEUE_NAME", { QUEUE_NAME: "my jobs" }],
     ["CSRF_SECRET", { CSRF_SECRET: "too-short" }],
-    ["DATABASE_URL", { DATABASE_URL: "postgres://user:pw@db:5432/gendog" }],
+    ["DATABASE_URL", { DATABASE_URL: "mysql://user:pw@db:3306/gendog" }],
+    ["DATABASE_URL", { DATABASE_URL: "postgresql://user:pw@db:5432" }],
     ["NODE_ENV", { NODE_ENV: "staging" }],
     ["IMAGE_ORIGINS", { IMAGE_ORIGINS: "http://images.dog.ceo" }],
   ];
@@ -163,8 +165,13 @@ describe("loadConfig", () => {
   }
 
   test("when the database URL is rejected, the message shows what was given but not its password", () => {
-    assert.throws(() => loadConfig({ DATABASE_URL: "postgres://gendog:hunter2@db:5432/gendog" }), (err: Error) => {
-      assert.match(err.message, /^DATABASE_URL must be a SQLite file URL.*postgres:\/\/gendog:\*\*\*@db:5432\/gendog/);
+    assert.throws(() => loadConfig({ DATABASE_URL: "mysql://gendog:hunter2@db:3306/gendog" }), (err: Error) => {
+      assert.match(err.message, /^DATABASE_URL must be a SQLite file URL.*mysql:\/\/gendog:\*\*\*@db:3306\/gendog/);
+      assert.ok(!err.message.includes("hunter2"), err.message);
+      return true;
+    });
+    assert.throws(() => loadConfig({ DATABASE_URL: "postgresql://gendog:hunter2@db:5432" }), (err: Error) => {
+      assert.match(err.message, /^DATABASE_URL must name a host and a database.*postgresql:\/\/gendog:\*\*\*@db:5432/);
       assert.ok(!err.message.includes("hunter2"), err.message);
       return true;
     });

@@ -1,16 +1,14 @@
 // Test stacks on the real parts: the web and worker as they run in production (in this
 // process, on free ports), the machine's RabbitMQ with a queue name of their own, a
-// temporary SQLite file, and the dog.ceo stand-in.
+// fresh database (a SQLite file, or PostgreSQL with TEST_DATABASE=postgres), and the
+// dog.ceo stand-in.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { copyFile, mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import amqplib from "amqplib";
 import request from "supertest";
 import { loadConfig, type Config } from "../../lib/config.ts";
-import { openDatabase, openMigratedDatabase, type Db } from "../../lib/db.ts";
-import { openSql } from "../../lib/sql.ts";
+import { openDatabase, type Db } from "../../lib/db.ts";
+import { openStore } from "../../lib/store/index.ts";
 import { createLifecycle, type OutboxJob } from "../../lib/lifecycle.ts";
 import type { TaskDeps } from "../../lib/tasks.ts";
 import { createLogger } from "../../lib/logger.ts";
@@ -18,23 +16,9 @@ import { startWeb } from "../../web.ts";
 import { startWorker } from "../../tasks/worker.ts";
 import { retryQueueNames } from "../../tasks/queue.ts";
 import { startFakeDogApi, type FakeDogApi } from "../../dev/fake-dog-api.ts";
+import { freshDatabase, type TestDatabase } from "./database.ts";
 
 export const AMQP_URL = process.env.TEST_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
-
-let template: Promise<string> | undefined;
-
-/** A migrated database file, made once per test process and copied for each stack. */
-async function migratedTemplate(): Promise<string> {
-  template ??= (async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), "gendog-template-"));
-    const file = path.join(dir, "template.db");
-    const db = await openMigratedDatabase(`file:${file}`);
-    await db.$queryRawUnsafe("PRAGMA wal_checkpoint(TRUNCATE)");
-    await db.$disconnect();
-    return file;
-  })();
-  return template;
-}
 
 export interface StackOptions {
   workers?: number;
@@ -43,14 +27,12 @@ export interface StackOptions {
   fake?: FakeDogApi;
 }
 
-export async function testConfig(fake: FakeDogApi, env: Record<string, string> = {}): Promise<{ config: Config; dir: string }> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "gendog-test-"));
-  const file = path.join(dir, "gendog.db");
-  await copyFile(await migratedTemplate(), file);
+export async function testConfig(fake: FakeDogApi, env: Record<string, string> = {}): Promise<{ config: Config; database: TestDatabase }> {
+  const database = await freshDatabase();
   const config = loadConfig({
     NODE_ENV: "test",
     PORT: "0",
-    DATABASE_URL: `file:${file}`,
+    DATABASE_URL: database.url,
     AMQP_URL,
     QUEUE_NAME: `gendog.test.${randomBytes(4).toString("hex")}`,
     DOG_API_URL: fake.url,
@@ -63,18 +45,18 @@ export async function testConfig(fake: FakeDogApi, env: Record<string, string> =
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
     ...env,
   });
-  return { config, dir };
+  return { config, database };
 }
 
 export async function startStack(options: StackOptions = {}) {
   const fake = options.fake ?? (await startFakeDogApi());
-  const { config, dir } = await testConfig(fake, options.env);
+  const { config, database } = await testConfig(fake, options.env);
   const logger = createLogger(config.logLevel, "test");
   const web = options.web === false ? undefined : await startWeb(config, logger);
   const workers: Awaited<ReturnType<typeof startWorker>>[] = [];
   for (let i = 0; i < (options.workers ?? 1); i++) workers.push(await startWorker(config, logger));
   const db = await openDatabase(config.databaseUrl);
-  const sql = openSql(config.databaseUrl);
+  const store = await openStore(config.databaseUrl);
   const url = web ? `http://127.0.0.1:${web.port}` : "";
 
   return {
@@ -88,7 +70,7 @@ export async function startStack(options: StackOptions = {}) {
     agent: () => request.agent(url),
     /** The use cases the web calls, on this stack's database; jobs reach the broker through whichever relay takes them from the table. */
     taskDeps(): TaskDeps {
-      const lifecycle = createLifecycle(sql, { emit() {} });
+      const lifecycle = createLifecycle(store, { emit() {} });
       const dispatcher = { dispatch: async (job: OutboxJob) => (await lifecycle.releaseOutbox([job.id]), { queued: true }) };
       return { db, lifecycle, events: { emit() {} }, dispatcher, publishWaitMs: 0 };
     },
@@ -96,10 +78,10 @@ export async function startStack(options: StackOptions = {}) {
       for (const worker of workers) await worker.stop();
       await web?.stop();
       await db.$disconnect();
-      sql.close();
+      await store.close();
       if (!options.fake) await fake.close();
       await deleteQueues(config.queueName, config.retry);
-      await rm(dir, { recursive: true, force: true });
+      await database.drop();
     },
   };
 }

@@ -1,9 +1,9 @@
 // The lifecycle's statements in SQLite's dialect: every write the job pipeline makes, in
 // one place. Guards come from TRANSITIONS, so the table and the SQL cannot disagree. A
 // PostgreSQL dialect would differ only where a line says "dialect:".
-import { TaskState } from "../generated/prisma/enums.ts";
-import type { Sql } from "./sql.ts";
-import { TRANSITIONS, type Transition } from "./transitions.ts";
+import { TaskState } from "../../generated/prisma/enums.ts";
+import type { Sql } from "../sql.ts";
+import { TRANSITIONS, type Transition } from "../transitions.ts";
 
 const { PENDING, STARTED, SUCCESS, FAILURE, RETRY, REVOKED } = TaskState;
 const inList = (states: readonly TaskState[]) => states.map((s) => `'${s}'`).join(", ");

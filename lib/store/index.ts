@@ -1,0 +1,66 @@
+// The job pipeline's writes, behind one interface with a SQLite and a PostgreSQL
+// implementation; DATABASE_URL chooses. lib/lifecycle.ts is their only caller: it adds
+// the events and the error shortening, the stores hold the SQL and the transactions.
+import type { Task } from "../../generated/prisma/client.ts";
+import type { TaskState } from "../../generated/prisma/enums.ts";
+import { isPostgresUrl } from "../config.ts";
+import type { PhotoView } from "../views.ts";
+
+export interface NewTask {
+  id: string;
+  breed: string;
+  subBreed: string | null;
+  limit: number;
+}
+
+/** A job in the outbox, as a relay publishes it. */
+export interface OutboxJob {
+  id: number;
+  taskId: string;
+  body: string;
+}
+
+/** A run a worker holds: only the latest run of a task may finish it. */
+export interface OpenRun {
+  taskId: string;
+  attemptId: number;
+  number: number;
+}
+
+export type Claim = ({ kind: "run"; task: Task } & OpenRun) | { kind: "skip"; state: TaskState } | { kind: "missing" };
+
+export interface WorkerSign {
+  id: string;
+  host: string;
+  pid: number;
+  startedAt: Date;
+}
+
+/** Each method is one transaction; those named after a transition are guarded by lib/transitions.ts. */
+export interface TaskStore {
+  accept(input: NewTask, body: string, leaseMs: number): Promise<{ task: Task; job: OutboxJob }>;
+  claim(job: { taskId: string; attempt: number; redelivered: boolean; workerId: string }): Promise<Claim>;
+  /** SUCCESS and the task's photos; undefined (the run recorded as SKIPPED) if a later run took over. */
+  succeed(run: OpenRun, breed: string, subBreed: string | null, urls: string[]): Promise<{ task: Task; photos: PhotoView[] } | undefined>;
+  finishRun(run: OpenRun, outcome: "FAILURE" | "RETRY", error: string, retryDelayMs: number | null): Promise<Task | undefined>;
+  failPoison(taskId: string, error: string): Promise<Task | undefined>;
+  revoke(taskId: string): Promise<Task | undefined>;
+  task(taskId: string): Promise<Task | undefined>;
+  leaseOutbox(limit: number, leaseMs: number, minAgeMs: number): Promise<OutboxJob[]>;
+  /** Sent, and their tasks queued; returns the tasks whose queued time was set. */
+  markSent(jobs: { id: number; taskId: string }[]): Promise<Task[]>;
+  markUnsent(ids: number[], error: string): Promise<void>;
+  release(ids: number[]): Promise<void>;
+  outboxBacklog(): Promise<number>;
+  /** Overdue RETRY tasks and STARTED tasks whose run's worker is silent, leased to this caller. */
+  recover(graceMs: number, limit: number): Promise<Task[]>;
+  workerSeen(worker: WorkerSign): Promise<void>;
+  forgetWorkersSilentSince(before: Date): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens the store DATABASE_URL names (after it is migrated); only that driver is loaded. */
+export async function openStore(url: string): Promise<TaskStore> {
+  if (isPostgresUrl(url)) return (await import("./postgres.ts")).openPostgresStore(url);
+  return (await import("./sqlite.ts")).openSqliteStore(url);
+}

@@ -1,0 +1,223 @@
+// The job pipeline's writes on PostgreSQL, through node-postgres: the same transactions as
+// the SQLite store, in PostgreSQL's dialect. Row locks replace SQLite's single writer:
+// relays and sweeps take rows with FOR UPDATE SKIP LOCKED, so several processes on
+// several machines never take the same one, and guarded UPDATEs re-check their WHERE
+// after waiting for a lock, so two runs racing for one task cannot both win.
+import pg from "pg";
+import type { Task } from "../../generated/prisma/client.ts";
+import { TaskState } from "../../generated/prisma/enums.ts";
+import { TRANSITIONS, type Transition } from "../transitions.ts";
+import { toPhotoView } from "../views.ts";
+import type { Claim, NewTask, OpenRun, OutboxJob, TaskStore, WorkerSign } from "./index.ts";
+
+const { PENDING, STARTED, SUCCESS, FAILURE, RETRY, REVOKED } = TaskState;
+const guard = (name: Transition) => `state IN (${TRANSITIONS[name].from.map((s) => `'${s}'`).join(", ")})`;
+
+// Prisma's DateTime is timestamp(3) without a zone, holding UTC: read it as UTC.
+const TIMESTAMP_OID = 1114;
+const types = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === TIMESTAMP_OID ? (text: string) => new Date(`${text.replace(" ", "T")}Z`) : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
+};
+
+type Row = Record<string, unknown>;
+const iso = (date: Date) => date.toISOString();
+
+export function openPostgresStore(connectionString: string): TaskStore {
+  const pool = new pg.Pool({ connectionString, max: 10, types });
+  pool.on("error", () => {}); // an idle client's error: the next query gets a fresh one
+  return postgresStore(pool);
+}
+
+export function postgresStore(pool: pg.Pool): TaskStore {
+  const query = async (text: string, values: unknown[] = []) => (await pool.query(text, values)).rows as Row[];
+  /** One transaction on one connection; rolled back if fn throws. */
+  async function transaction<T>(fn: (q: (text: string, values?: unknown[]) => Promise<Row[]>) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      const result = await fn(async (text, values = []) => (await client.query(text, values)).rows as Row[]);
+      await client.query("COMMIT");
+      return result;
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+  const task = (row: Row | undefined) => row as unknown as Task | undefined;
+  const closeAttempt = (q: typeof query, attemptId: number, outcome: string, at: Date, error: string | null = null, retryDelayMs: number | null = null) =>
+    q(`UPDATE "Attempt" SET outcome = $2, "finishedAt" = $3, error = $4, "retryDelayMs" = $5 WHERE id = $1`, [attemptId, outcome, iso(at), error, retryDelayMs]);
+
+  return {
+    accept: (input: NewTask, body: string, leaseMs: number) =>
+      transaction(async (q) => {
+        const at = new Date();
+        const [row] = await q(
+          `INSERT INTO "Task" (id, breed, "subBreed", "limit", state, "photoCount", attempts, "createdAt", "updatedAt")
+           VALUES ($1, $2, $3, $4, '${PENDING}', 0, 0, $5, $5) RETURNING *`,
+          [input.id, input.breed, input.subBreed, input.limit, iso(at)],
+        );
+        const [job] = await q(`INSERT INTO "OutboxMessage" ("taskId", body, "createdAt", tries, "leaseUntil") VALUES ($1, $2, $3, 0, $4) RETURNING id, "taskId", body`, [
+          input.id,
+          body,
+          iso(at),
+          iso(new Date(at.getTime() + leaseMs)),
+        ]);
+        return { task: task(row)!, job: job as unknown as OutboxJob };
+      }),
+
+    claim: (job) =>
+      transaction(async (q): Promise<Claim> => {
+        const at = iso(new Date());
+        const [row] = await q(
+          `UPDATE "Task" SET state = '${STARTED}', attempts = attempts + 1, "retryAt" = NULL, "startedAt" = COALESCE("startedAt", $4), "updatedAt" = $4
+           WHERE id = $1 AND ((${guard("claim")} AND attempts < $2) OR ($3 AND state = '${STARTED}')) RETURNING *`,
+          [job.taskId, job.attempt, job.redelivered, at],
+        );
+        if (!row) {
+          const [found] = await q(`SELECT state FROM "Task" WHERE id = $1`, [job.taskId]);
+          return found ? { kind: "skip", state: found.state as TaskState } : { kind: "missing" };
+        }
+        // A run still open here belonged to a worker that died mid-job.
+        await q(`UPDATE "Attempt" SET outcome = 'LOST', "finishedAt" = $2, error = 'the worker stopped before finishing; the job was delivered again'
+                 WHERE "taskId" = $1 AND outcome IS NULL`, [job.taskId, at]);
+        const [attempt] = await q(`INSERT INTO "Attempt" ("taskId", number, "workerId", "startedAt") VALUES ($1, $2, $3, $4) RETURNING id`, [job.taskId, row.attempts, job.workerId, at]);
+        return { kind: "run", task: task(row)!, taskId: job.taskId, attemptId: attempt!.id as number, number: row.attempts as number };
+      }),
+
+    succeed: (run: OpenRun, breed: string, subBreed: string | null, urls: string[]) =>
+      transaction(async (q) => {
+        const at = new Date();
+        const [row] = await q(
+          `UPDATE "Task" SET state = '${SUCCESS}', "photoCount" = $3, "finishedAt" = $4, error = NULL, "updatedAt" = $4
+           WHERE id = $1 AND ${guard("succeed")} AND attempts = $2 RETURNING *`,
+          [run.taskId, run.number, urls.length, iso(at)],
+        );
+        if (!row) {
+          await closeAttempt(q, run.attemptId, "SKIPPED", at, "a later run of this task took over");
+          return undefined;
+        }
+        await q(`DELETE FROM "TaskPhoto" WHERE "taskId" = $1`, [run.taskId]);
+        // Sorted, so two transactions storing overlapping photos take their locks in one order.
+        await q(`INSERT INTO "Photo" (url, breed, "subBreed", "createdAt") SELECT u, $2, $3, $4 FROM unnest($1::text[]) AS u ORDER BY u ON CONFLICT (url) DO NOTHING`, [
+          urls,
+          breed,
+          subBreed,
+          iso(at),
+        ]);
+        await q(
+          `INSERT INTO "TaskPhoto" ("taskId", "photoId", position) SELECT $1, p.id, j.ord - 1
+           FROM unnest($2::text[]) WITH ORDINALITY AS j(url, ord) JOIN "Photo" p ON p.url = j.url ON CONFLICT DO NOTHING`,
+          [run.taskId, urls],
+        );
+        const photos = await q(`SELECT p.id, p.url, p.breed, p."subBreed", p."createdAt" FROM "TaskPhoto" tp JOIN "Photo" p ON p.id = tp."photoId" WHERE tp."taskId" = $1 ORDER BY tp.position`, [run.taskId]);
+        await closeAttempt(q, run.attemptId, "SUCCESS", at);
+        return { task: task(row)!, photos: photos.map((p) => toPhotoView(p as unknown as Parameters<typeof toPhotoView>[0])) };
+      }),
+
+    finishRun: (run, outcome, error, retryDelayMs) =>
+      transaction(async (q) => {
+        const at = new Date();
+        const [row] =
+          outcome === "RETRY"
+            ? await q(`UPDATE "Task" SET state = '${RETRY}', error = $3, "retryAt" = $4, "updatedAt" = $5 WHERE id = $1 AND ${guard("retry")} AND attempts = $2 RETURNING *`, [
+                run.taskId,
+                run.number,
+                error,
+                iso(new Date(at.getTime() + (retryDelayMs ?? 0))),
+                iso(at),
+              ])
+            : await q(`UPDATE "Task" SET state = '${FAILURE}', error = $3, "finishedAt" = $4, "updatedAt" = $4 WHERE id = $1 AND ${guard("fail")} AND attempts = $2 RETURNING *`, [
+                run.taskId,
+                run.number,
+                error,
+                iso(at),
+              ]);
+        await closeAttempt(q, run.attemptId, outcome, at, error, retryDelayMs);
+        return task(row);
+      }),
+
+    failPoison: async (taskId, error) =>
+      task(
+        (
+          await query(`UPDATE "Task" SET state = '${FAILURE}', error = $2, "finishedAt" = $3, "retryAt" = NULL, "updatedAt" = $3 WHERE id = $1 AND ${guard("failPoison")} RETURNING *`, [
+            taskId,
+            error,
+            iso(new Date()),
+          ])
+        )[0],
+      ),
+
+    revoke: async (taskId) =>
+      task(
+        (
+          await query(
+            `UPDATE "Task" SET state = '${REVOKED}', "finishedAt" = $2, "retryAt" = NULL, error = 'cancelled before it ran', "updatedAt" = $2 WHERE id = $1 AND ${guard("revoke")} RETURNING *`,
+            [taskId, iso(new Date())],
+          )
+        )[0],
+      ),
+
+    task: async (taskId) => task((await query(`SELECT * FROM "Task" WHERE id = $1`, [taskId]))[0]),
+
+    leaseOutbox: async (limit, leaseMs, minAgeMs) => {
+      const at = Date.now();
+      const rows = await query(
+        `UPDATE "OutboxMessage" SET "leaseUntil" = $2 WHERE id IN (
+           SELECT id FROM "OutboxMessage" WHERE "sentAt" IS NULL AND ("leaseUntil" IS NULL OR "leaseUntil" < $1) AND "createdAt" <= $3
+           ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id, "taskId", body`,
+        [iso(new Date(at)), iso(new Date(at + leaseMs)), iso(new Date(at - minAgeMs)), limit],
+      );
+      return (rows as unknown as OutboxJob[]).sort((a, b) => a.id - b.id);
+    },
+
+    markSent: (jobs) =>
+      transaction(async (q) => {
+        const at = iso(new Date());
+        await q(`UPDATE "OutboxMessage" SET "sentAt" = $2, tries = tries + 1, "leaseUntil" = NULL WHERE id = ANY($1::int[])`, [jobs.map((j) => j.id), at]);
+        // The broker may deliver a job before its confirm is back: queued is never after started.
+        const rows = await q(`UPDATE "Task" SET "queuedAt" = LEAST($2::timestamp, COALESCE("startedAt", $2::timestamp)), "updatedAt" = $2 WHERE id = ANY($1::text[]) AND "queuedAt" IS NULL RETURNING *`, [
+          jobs.map((j) => j.taskId),
+          at,
+        ]);
+        return rows as unknown as Task[];
+      }),
+
+    markUnsent: async (ids, error) => void (await query(`UPDATE "OutboxMessage" SET tries = tries + 1, "lastError" = $2, "leaseUntil" = NULL WHERE id = ANY($1::int[])`, [ids, error])),
+    release: async (ids) => void (await query(`UPDATE "OutboxMessage" SET "leaseUntil" = NULL WHERE id = ANY($1::int[]) AND "sentAt" IS NULL`, [ids])),
+    outboxBacklog: async () => Number((await query(`SELECT count(*) AS n FROM "OutboxMessage" WHERE "sentAt" IS NULL`))[0]!.n),
+
+    recover: (graceMs, limit) =>
+      transaction(async (q) => {
+        const at = Date.now();
+        const now = iso(new Date(at));
+        const cutoff = iso(new Date(at - graceMs));
+        // The lease moves retryAt on, so one sweeper re-sends a task and the others pass it by.
+        const overdue = await q(
+          `UPDATE "Task" SET "retryAt" = $2, "updatedAt" = $1 WHERE id IN (
+             SELECT id FROM "Task" WHERE state = '${RETRY}' AND "retryAt" < $3 ORDER BY "retryAt" LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING *`,
+          [now, iso(new Date(at + graceMs)), cutoff, limit],
+        );
+        const lost = await q(
+          `UPDATE "Attempt" SET outcome = 'LOST', "finishedAt" = $1, error = COALESCE(error, 'the worker stopped sending heartbeats; the job was sent again') WHERE id IN (
+             SELECT a.id FROM "Task" t JOIN "Attempt" a ON a."taskId" = t.id AND a.number = t.attempts LEFT JOIN "Worker" w ON w.id = a."workerId"
+             WHERE t.state = '${STARTED}' AND ((a.outcome IS NULL AND a."startedAt" < $2 AND (w."lastSeenAt" IS NULL OR w."lastSeenAt" < $2))
+               OR (a.outcome = 'LOST' AND a."finishedAt" < $2))
+             LIMIT $3 FOR UPDATE OF a SKIP LOCKED) RETURNING "taskId"`,
+          [now, cutoff, limit],
+        );
+        const lostTasks = lost.length === 0 ? [] : await q(`SELECT * FROM "Task" WHERE id = ANY($1::text[])`, [lost.map((r) => r.taskId)]);
+        return [...overdue, ...lostTasks] as unknown as Task[];
+      }),
+
+    workerSeen: async (worker: WorkerSign) =>
+      void (await query(
+        `INSERT INTO "Worker" (id, host, pid, "startedAt", "lastSeenAt") VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET "lastSeenAt" = EXCLUDED."lastSeenAt"`,
+        [worker.id, worker.host, worker.pid, iso(worker.startedAt), iso(new Date())],
+      )),
+    forgetWorkersSilentSince: async (before) => void (await query(`DELETE FROM "Worker" WHERE "lastSeenAt" < $1`, [iso(before)])),
+    close: () => pool.end(),
+  };
+}

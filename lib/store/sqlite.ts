@@ -1,0 +1,126 @@
+// The job pipeline's writes on SQLite, through better-sqlite3: each a synchronous
+// transaction with no await inside, committed with the others asked for in the same turn
+// of the event loop (lib/sql.ts's writer), so the write lock is held for microseconds.
+import type { Task } from "../../generated/prisma/client.ts";
+import { taskFromRow, timeFromRow, type TaskRow } from "../rows.ts";
+import { openSql, sqlTime, writer, type Sql } from "../sql.ts";
+import { toPhotoView } from "../views.ts";
+import type { Claim, NewTask, OpenRun, OutboxJob, TaskStore, WorkerSign } from "./index.ts";
+import { prepareStatements } from "./sqliteSql.ts";
+
+export function openSqliteStore(url: string): TaskStore {
+  return sqliteStore(openSql(url));
+}
+
+export function sqliteStore(sql: Sql): TaskStore {
+  const { task, attempt, photo, outbox, recover } = prepareStatements(sql);
+  const now = () => sqlTime(new Date());
+  const closeAttempt = (attemptId: number, outcome: string, at: string, error: string | null = null, retryDelayMs: number | null = null) =>
+    attempt.close.run({ attemptId, outcome, now: at, error, retryDelayMs });
+  const current = (taskId: string): Task | undefined => {
+    const row = task.get.get(taskId) as TaskRow | undefined;
+    return row && taskFromRow(row);
+  };
+  /** One guarded UPDATE ... RETURNING of a task, as its own transaction. */
+  const change = (statement: { get(params: object): unknown }) => writer(sql, (params: object) => {
+    const row = statement.get({ now: now(), ...params }) as TaskRow | undefined;
+    return row && taskFromRow(row);
+  });
+
+  const accept = writer(sql, (input: NewTask, body: string, leaseMs: number) => {
+    const at = now();
+    const row = task.insert.get(input.id, input.breed, input.subBreed, input.limit, at, at) as TaskRow;
+    const job = outbox.insert.get(input.id, body, at, sqlTime(new Date(Date.now() + leaseMs))) as OutboxJob;
+    return { task: taskFromRow(row), job };
+  });
+
+  const claim = writer(sql, (job: { taskId: string; attempt: number; redelivered: boolean; workerId: string }): Claim => {
+    const at = now();
+    const row = task.claim.get({ taskId: job.taskId, attempt: job.attempt, redelivered: job.redelivered ? 1 : 0, now: at }) as TaskRow | undefined;
+    if (!row) {
+      const found = current(job.taskId);
+      return found ? { kind: "skip", state: found.state } : { kind: "missing" };
+    }
+    // A run still open here belonged to a worker that died mid-job.
+    attempt.loseOpen.run({ taskId: job.taskId, now: at });
+    const { id } = attempt.open.get(job.taskId, row.attempts, job.workerId, at) as { id: number };
+    return { kind: "run", task: taskFromRow(row), taskId: job.taskId, attemptId: id, number: row.attempts };
+  });
+
+  const succeed = writer(sql, (run: OpenRun, breed: string, subBreed: string | null, urls: string[]) => {
+    const at = now();
+    const row = task.succeed.get({ taskId: run.taskId, number: run.number, photoCount: urls.length, now: at }) as TaskRow | undefined;
+    if (!row) {
+      closeAttempt(run.attemptId, "SKIPPED", at, "a later run of this task took over");
+      return undefined;
+    }
+    photo.unlinkAll.run(run.taskId);
+    const list = JSON.stringify(urls);
+    photo.store.run({ urls: list, breed, subBreed, now: at });
+    photo.link.run({ urls: list, taskId: run.taskId });
+    const rows = photo.ofTask.all(run.taskId) as { id: number; url: string; breed: string; subBreed: string | null; createdAt: string }[];
+    const stored = rows.map((p) => toPhotoView({ ...p, createdAt: timeFromRow(p.createdAt) }));
+    closeAttempt(run.attemptId, "SUCCESS", at);
+    return { task: taskFromRow(row), photos: stored };
+  });
+
+  const finishRun = writer(sql, (run: OpenRun, outcome: "FAILURE" | "RETRY", error: string, retryDelayMs: number | null) => {
+    const at = now();
+    const params = { taskId: run.taskId, number: run.number, error, now: at };
+    const row = (outcome === "RETRY"
+      ? task.retry.get({ ...params, retryAt: sqlTime(new Date(Date.now() + (retryDelayMs ?? 0))) })
+      : task.fail.get(params)) as TaskRow | undefined;
+    closeAttempt(run.attemptId, outcome, at, error, retryDelayMs);
+    return row && taskFromRow(row);
+  });
+
+  const failPoison = change(task.failPoison);
+  const revoke = change(task.revoke);
+
+  const leaseOutbox = writer(sql, (limit: number, leaseMs: number, minAgeMs: number) => {
+    const at = Date.now();
+    const rows = outbox.lease.all({ now: sqlTime(new Date(at)), until: sqlTime(new Date(at + leaseMs)), bornBefore: sqlTime(new Date(at - minAgeMs)), limit });
+    return (rows as OutboxJob[]).sort((a, b) => a.id - b.id);
+  });
+
+  const markSent = writer(sql, (messages: { id: number; taskId: string }[]) => {
+    const at = now();
+    outbox.sent.run({ now: at, ids: JSON.stringify(messages.map((m) => m.id)) });
+    return (outbox.queued.all({ now: at, taskIds: JSON.stringify(messages.map((m) => m.taskId)) }) as TaskRow[]).map(taskFromRow);
+  });
+
+  const markUnsent = writer(sql, (ids: number[], error: string) => void outbox.unsent.run({ ids: JSON.stringify(ids), error }));
+  const release = writer(sql, (ids: number[]) => void outbox.release.run({ ids: JSON.stringify(ids) }));
+
+  const recoverRuns = writer(sql, (graceMs: number, limit: number) => {
+    const at = Date.now();
+    const cutoff = sqlTime(new Date(at - graceMs));
+    const overdue = (recover.overdueRetries.all({ now: sqlTime(new Date(at)), lease: sqlTime(new Date(at + graceMs)), cutoff, limit }) as TaskRow[]).map(taskFromRow);
+    const lost = (recover.lostRuns.all({ now: sqlTime(new Date(at)), cutoff, limit }) as { taskId: string }[]).map(({ taskId }) => current(taskId)!);
+    return [...overdue, ...lost];
+  });
+
+  const workerSeen = writer(sql, (worker: WorkerSign) =>
+    void recover.workerSeen.run({ ...worker, startedAt: sqlTime(worker.startedAt), now: now() }),
+  );
+  const forgetWorkers = writer(sql, (before: Date) => void recover.forgetWorkers.run(sqlTime(before)));
+
+  return {
+    accept,
+    claim,
+    succeed,
+    finishRun,
+    failPoison: (taskId, error) => failPoison({ taskId, error }),
+    revoke: (taskId) => revoke({ taskId }),
+    task: async (taskId) => current(taskId),
+    leaseOutbox,
+    markSent,
+    markUnsent,
+    release,
+    outboxBacklog: async () => (outbox.pending.get() as { n: number }).n,
+    recover: recoverRuns,
+    workerSeen,
+    forgetWorkersSilentSince: forgetWorkers,
+    close: async () => void sql.close(),
+  };
+}

@@ -1,0 +1,77 @@
+// A fresh, migrated database for each test stack: a SQLite file copied from a template, or
+// with TEST_DATABASE=postgres a PostgreSQL database created from a migrated template on the
+// machine's server (TEST_POSTGRES_URL, by default the trusted local superuser), dropped after.
+import { randomBytes } from "node:crypto";
+import { copyFile, mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { openMigratedDatabase } from "../../lib/db.ts";
+
+export const onPostgres = process.env.TEST_DATABASE === "postgres";
+const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
+
+export interface TestDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+let template: Promise<string> | undefined;
+
+export function freshDatabase(): Promise<TestDatabase> {
+  return onPostgres ? freshPostgres() : freshSqlite();
+}
+
+async function freshSqlite(): Promise<TestDatabase> {
+  template ??= (async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "gendog-template-"));
+    const file = path.join(dir, "template.db");
+    const db = await openMigratedDatabase(`file:${file}`);
+    await db.$queryRawUnsafe("PRAGMA wal_checkpoint(TRUNCATE)");
+    await db.$disconnect();
+    return file;
+  })();
+  const dir = await mkdtemp(path.join(os.tmpdir(), "gendog-test-"));
+  const file = path.join(dir, "gendog.db");
+  await copyFile(await template, file);
+  return { url: `file:${file}`, drop: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Runs statements as the admin, one connection each time (CREATE DATABASE cannot run in a transaction). */
+export async function asPostgresAdmin(...statements: string[]): Promise<void> {
+  const client = new pg.Client({ connectionString: ADMIN_URL });
+  await client.connect();
+  try {
+    for (const statement of statements) await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
+
+export function postgresUrl(database: string): string {
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+async function freshPostgres(): Promise<TestDatabase> {
+  template ??= (async () => {
+    const name = `gendog_template_${process.pid}_${randomBytes(3).toString("hex")}`;
+    await asPostgresAdmin(`CREATE DATABASE ${name}`);
+    process.once("beforeExit", () => void dropTemplate());
+    const db = await openMigratedDatabase(postgresUrl(name));
+    await db.$disconnect();
+    return name;
+  })();
+  const source = await template;
+  const name = `gendog_test_${randomBytes(5).toString("hex")}`;
+  await asPostgresAdmin(`CREATE DATABASE ${name} TEMPLATE ${source}`);
+  return { url: postgresUrl(name), drop: () => asPostgresAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+/** Drops the template this test process made, once its tests are done. */
+async function dropTemplate(): Promise<void> {
+  if (!onPostgres || !template) return;
+  const name = await template.catch(() => undefined);
+  if (name) await asPostgresAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+}
