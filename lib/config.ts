@@ -21,7 +21,9 @@ export interface Config {
   port: number;
   databaseUrl: string;
   amqpUrl: string;
+  /** The work queue; QUEUE_NAME, or QUEUE_NAME.quorum for quorum queues (a queue cannot change type in place). */
   queueName: string;
+  queueType: "classic" | "quorum";
   dogApiUrl: string;
   dogApiTimeoutMs: number;
   /** Origins whose https (or, for the stand-in, http) links are stored as photos. */
@@ -59,7 +61,8 @@ export function loadConfig(env: Env = process.env): Config {
     port: integer(env, "PORT", 3000, 0, 65535),
     databaseUrl: databaseUrl(env),
     amqpUrl: amqpUrl(env),
-    queueName: queueName(env),
+    queueName: queueName(env) + (oneOf(env, "QUEUE_TYPE", ["classic", "quorum"], "classic") === "quorum" ? ".quorum" : ""),
+    queueType: oneOf(env, "QUEUE_TYPE", ["classic", "quorum"], "classic") as Config["queueType"],
     dogApiUrl,
     dogApiTimeoutMs: integer(env, "DOG_API_TIMEOUT_MS", 10_000, 50, 120_000),
     imageOrigins: imageOrigins(env, dogApiUrl),

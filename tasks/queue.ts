@@ -10,6 +10,11 @@
 //   Q.dead            dead letters: poison messages and jobs that used all attempts
 //   Q.events          topic exchange for task events and worker heartbeats
 //
+// With QUEUE_TYPE=quorum, Q is QUEUE_NAME.quorum (a queue cannot change type in place),
+// and Q and Q.dead are quorum queues: replicated on a RabbitMQ cluster, and a message
+// redelivered more than DELIVERY_LIMIT times is dead-lettered. The retry queues stay
+// classic on both: they only hold waits, and per-message expiry is what they need.
+//
 // Connection loss is handled by amqplib's own opt-in recovery: it reconnects with
 // backoff and calls `setup` after every (re)connect, where channels, topology,
 // consumers and subscriptions are declared again. A channel the broker closes while
@@ -56,11 +61,16 @@ export interface QueueStats {
 export interface BrokerOptions {
   url: string;
   queueName: string;
+  /** quorum: replicated work and dead-letter queues, poison messages capped by x-delivery-limit. */
+  queueType?: "classic" | "quorum";
   /** The range of retry waits, to declare the retry queues they need. */
   retry: { baseMs: number; maxMs: number };
   logger: Logger;
   publishTimeoutMs?: number;
 }
+
+/** Redeliveries a quorum queue allows a message before dead-lettering it. */
+export const DELIVERY_LIMIT = 20;
 
 export class Broker {
   private connection?: RecoveringChannelModel;
@@ -151,10 +161,18 @@ export class Broker {
     this.liveChannels.clear();
     const publisher = await model.createConfirmChannel();
     this.watchChannel(publisher, "publish");
-    await publisher.assertQueue(this.deadLetterQueue, { durable: true });
+    const quorum = this.options.queueType === "quorum";
+    const type = quorum ? { "x-queue-type": "quorum" } : {};
+    await publisher.assertQueue(this.deadLetterQueue, { durable: true, arguments: type });
     await publisher.assertQueue(queueName, {
       durable: true,
-      arguments: { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": this.deadLetterQueue },
+      arguments: {
+        ...type,
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": this.deadLetterQueue,
+        // A message that keeps coming back (its worker crashes on it) is dead-lettered.
+        ...(quorum ? { "x-delivery-limit": DELIVERY_LIMIT } : {}),
+      },
     });
     for (const name of retryQueueNames(queueName, retry.baseMs, retry.maxMs)) {
       await publisher.assertQueue(name, {

@@ -27,7 +27,7 @@ export async function startWorker(config: Config, logger: Logger) {
   const store = await openStore(config.databaseUrl);
   const timeoutMs = config.dogApiTimeoutMs;
   const dogApi = createDogApi({ baseUrl: config.dogApiUrl, connectTimeoutMs: Math.min(timeoutMs, 3000), headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs });
-  const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, retry: config.retry, logger: log });
+  const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, queueType: config.queueType, retry: config.retry, logger: log });
   // A worker has no pages of its own: every event it makes is for the web processes.
   const events: EventSink = { emit: (event, scope) => scope !== "local" && broker.publishEvent(`task.${event.type}`, event) };
   const lifecycle = createLifecycle(store, events);
