@@ -113,7 +113,7 @@ export async function publishRaw(queue: string, content: Buffer | string, header
   }
 }
 
-async function deleteQueues(queue: string, retry: { baseMs: number; maxMs: number }): Promise<void> {
+export async function deleteQueues(queue: string, retry: { baseMs: number; maxMs: number }): Promise<void> {
   const connection = await amqplib.connect(AMQP_URL);
   try {
     const channel = await connection.createChannel();
