@@ -158,7 +158,9 @@ function spawnEntry(entry: string, env: Record<string, string>): ChildApp {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   // The test runner's own markers must not make the child think it is a test file.
   delete childEnv.NODE_TEST_CONTEXT;
-  const child = spawn(process.execPath, ["--import", "tsx", entry], { cwd: projectRoot, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
+  // Compiled files (dist/*.js) run on plain node, sources through tsx.
+  const args = entry.endsWith(".js") ? [entry] : ["--import", "tsx", entry];
+  const child = spawn(process.execPath, args, { cwd: projectRoot, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
   let all = "";
   let err = "";
   // TEST_CHILD_OUTPUT=1 echoes the children's logs, for debugging a failing run.
@@ -206,6 +208,11 @@ function spawnEntry(entry: string, env: Record<string, string>): ChildApp {
 }
 
 /** `node --import tsx tasks/worker.ts` with these variables on top of this process's environment. */
+/** `node dist/<name>.js`, what `npm start` runs; build it first (scripts/build.ts). */
+export function spawnBuilt(name: "web" | "worker", env: Record<string, string>): ChildApp {
+  return spawnEntry(`dist/${name}.js`, env);
+}
+
 export function spawnWorker(env: Record<string, string>): ChildApp {
   return spawnEntry("tasks/worker.ts", env);
 }
