@@ -7,14 +7,15 @@ import { cachedBreedCatalog } from "./lib/breeds.ts";
 import type { Config } from "./lib/config.ts";
 import { createDogApi } from "./lib/dogApi.ts";
 import { EventHub } from "./lib/eventHub.ts";
-import { isAppEvent, type EventSink } from "./lib/events.ts";
+import type { EventSink } from "./lib/events.ts";
+import { relayEvents } from "./lib/eventRelay.ts";
 import type { Logger } from "./lib/logger.ts";
 import { createLifecycle } from "./lib/lifecycle.ts";
 import { openMigratedDatabase } from "./lib/db.ts";
 import { openStore } from "./lib/store/index.ts";
 import { queueMonitor } from "./lib/monitor.ts";
 import { runProcess, runSteps } from "./lib/shutdown.ts";
-import { WorkerRegistry, isHeartbeat } from "./lib/workers.ts";
+import { WorkerRegistry } from "./lib/workers.ts";
 import { OutboxRelay } from "./tasks/outbox.ts";
 import { Broker } from "./tasks/queue.ts";
 
@@ -35,11 +36,7 @@ export async function startWeb(config: Config, logger: Logger) {
     },
   };
   const lifecycle = createLifecycle(store, events);
-  await broker.subscribeEvents("#", (routingKey, payload) => {
-    if (routingKey === "worker.heartbeat" && isHeartbeat(payload)) workers.heartbeat(payload);
-    else if (routingKey === "worker.offline" && isHeartbeat(payload)) workers.offline(payload.id);
-    else if (isAppEvent(payload)) hub.publish(payload);
-  });
+  const relay = await relayEvents({ broker, hub, workers, logger });
   // Events published while this process was away from the broker are gone: tell the
   // open pages to reload what they show.
   let connectedBefore = false;
@@ -85,6 +82,7 @@ export async function startWeb(config: Config, logger: Logger) {
       clearTimeout(forced);
       await runSteps(logger, [
         ["stop outbox relay", () => outbox.stop()],
+        ["stop hearing events", () => relay.stop()],
         ["close broker", () => broker.close()],
         ["close dog.ceo client", () => dogApi.close()],
         ["close database", async () => {

@@ -15,8 +15,9 @@ export class EventHub {
   private nextId = 1;
   private readonly recent: NumberedEvent[] = [];
   private readonly subscribers = new Set<Subscriber>();
-  /** Ids restart with the process; the epoch tells a browser its Last-Event-ID is from another life. */
-  readonly epoch = randomBytes(6).toString("hex");
+  private currentEpoch = randomBytes(6).toString("hex");
+  private audience?: (watching: boolean) => Promise<void> | void;
+  private live: Promise<void> = Promise.resolve();
 
   constructor(private readonly keep = 500) {}
 
@@ -35,7 +36,31 @@ export class EventHub {
 
   subscribe(subscriber: Subscriber): () => void {
     this.subscribers.add(subscriber);
-    return () => this.subscribers.delete(subscriber);
+    if (this.subscribers.size === 1 && this.audience) this.live = Promise.resolve(this.audience(true)).catch(() => {});
+    return () => {
+      if (this.subscribers.delete(subscriber) && this.subscribers.size === 0) void this.audience?.(false);
+    };
+  }
+
+  /** Told when the first browser starts watching (true) and when the last one leaves (false). */
+  onAudience(listener: (watching: boolean) => Promise<void> | void): void {
+    this.audience = listener;
+  }
+
+  /** Resolves once what the first watcher set off (hearing other processes' events) is in place. */
+  whenLive(): Promise<void> {
+    return this.live;
+  }
+
+  /** Ids restart with the process; the epoch tells a browser its Last-Event-ID is from another life. */
+  get epoch(): string {
+    return this.currentEpoch;
+  }
+
+  /** After a gap in what this hub heard: earlier ids mean nothing now, so browsers take a snapshot. */
+  restart(): void {
+    this.currentEpoch = randomBytes(6).toString("hex");
+    this.recent.length = 0;
   }
 
   /** Events after lastId, or undefined when they are no longer all kept. */

@@ -36,6 +36,9 @@ export function eventRoutes(deps: AppDeps) {
     });
 
     try {
+      // The first watcher starts this web hearing other processes' events: wait for that,
+      // so nothing slips between the snapshot and them.
+      await hub.whenLive();
       const [epoch, last] = String(req.headers["last-event-id"] ?? req.query.lastEventId ?? "").split("-");
       const missed = epoch === hub.epoch && /^\d+$/.test(last ?? "") ? hub.since(Number(last)) : undefined;
       let upTo: number;

@@ -48,6 +48,13 @@ export type Outcome =
 type ChannelFactory = Pick<ChannelModel, "createChannel">;
 
 export type JobHandler = (delivery: Delivery) => Promise<Outcome>;
+
+interface Subscription {
+  pattern: string;
+  listener: EventListener;
+  channel?: Channel;
+  closed: boolean;
+}
 export type EventListener = (routingKey: string, payload: unknown) => void;
 
 export interface QueueStats {
@@ -80,7 +87,7 @@ export class Broker {
   private liveChannels = new Set<Channel>();
   private publisher?: ConfirmChannel;
   private consumer?: { handler: JobHandler; prefetch: number; channel?: Channel; tag?: string; stopped: boolean };
-  private subscriptions: { pattern: string; listener: EventListener }[] = [];
+  private subscriptions: Subscription[] = [];
   private inFlight = 0;
   private everConnected = false;
   private connectedListeners: (() => void)[] = [];
@@ -182,7 +189,7 @@ export class Broker {
     }
     await publisher.assertExchange(this.eventsExchange, "topic", { durable: true });
 
-    for (const { pattern, listener } of this.subscriptions) await this.subscribeOn(model, pattern, listener);
+    for (const subscription of this.subscriptions) await this.subscribeOn(model, subscription);
     if (this.consumer && !this.consumer.stopped) await this.consumeOn(model);
     this.publisher = publisher;
   }
@@ -342,12 +349,27 @@ export class Broker {
 
   // ---- events -------------------------------------------------------------
 
-  async subscribeEvents(pattern: string, listener: EventListener): Promise<void> {
-    this.subscriptions.push({ pattern, listener });
-    if (this.connection && this.isConnected()) await this.subscribeOn(this.connection, pattern, listener);
+  /** Hears events whose routing key matches pattern, now and after every reconnect, until closed. */
+  async subscribeEvents(pattern: string, listener: EventListener): Promise<{ close(): Promise<void> }> {
+    const subscription: Subscription = { pattern, listener, closed: false };
+    this.subscriptions.push(subscription);
+    if (this.connection && this.isConnected()) await this.subscribeOn(this.connection, subscription);
+    return {
+      close: async () => {
+        subscription.closed = true;
+        this.subscriptions = this.subscriptions.filter((s) => s !== subscription);
+        const channel = subscription.channel;
+        subscription.channel = undefined;
+        if (channel) {
+          this.liveChannels.delete(channel); // a close on purpose, not a reason to rebuild
+          await channel.close().catch(() => {}); // its exclusive queue goes with it
+        }
+      },
+    };
   }
 
-  private async subscribeOn(model: ChannelFactory, pattern: string, listener: EventListener): Promise<void> {
+  private async subscribeOn(model: ChannelFactory, subscription: Subscription): Promise<void> {
+    const { pattern, listener } = subscription;
     const channel = await model.createChannel();
     this.watchChannel(channel, "events");
     await channel.assertExchange(this.eventsExchange, "topic", { durable: true });
@@ -366,6 +388,12 @@ export class Broker {
       },
       { noAck: true },
     );
+    subscription.channel = channel;
+    if (subscription.closed) {
+      // Closed while it was being set up.
+      this.liveChannels.delete(channel);
+      await channel.close().catch(() => {});
+    }
   }
 
   // ---- inspection ---------------------------------------------------------

@@ -1,0 +1,53 @@
+// Brings other processes' events into this web's hub. Worker heartbeats always (the
+// monitor's workers panel and queue numbers need them). Task events only while a browser
+// watches: every job makes several, and each one heard costs the broker and this process,
+// for nothing when no page is open. The first watcher waits until they are heard; the
+// last one leaving stops them a little later, and the hub then starts a new epoch, since
+// it missed what came meanwhile.
+import type { EventHub } from "./eventHub.ts";
+import { isAppEvent } from "./events.ts";
+import type { Logger } from "./logger.ts";
+import { isHeartbeat, type WorkerRegistry } from "./workers.ts";
+
+type Unsubscribe = { close(): Promise<void> };
+
+export interface EventSource {
+  subscribeEvents(pattern: string, listener: (routingKey: string, payload: unknown) => void): Promise<Unsubscribe>;
+}
+
+const LINGER_MS = 30_000;
+
+export async function relayEvents(deps: { broker: EventSource; hub: EventHub; workers: WorkerRegistry; logger: Logger }, lingerMs = LINGER_MS) {
+  const { broker, hub, workers, logger } = deps;
+  const heartbeats = await broker.subscribeEvents("worker.*", (routingKey, payload) => {
+    if (routingKey === "worker.heartbeat" && isHeartbeat(payload)) workers.heartbeat(payload);
+    else if (routingKey === "worker.offline" && isHeartbeat(payload)) workers.offline(payload.id);
+  });
+  let tasks: Promise<Unsubscribe> | undefined;
+  let linger: NodeJS.Timeout | undefined;
+
+  hub.onAudience(async (watching) => {
+    clearTimeout(linger);
+    if (!watching) {
+      linger = setTimeout(() => {
+        const stopping = tasks;
+        tasks = undefined;
+        hub.restart();
+        void stopping?.then((s) => s.close()).catch((err) => logger.warn({ err }, "could not stop hearing task events"));
+      }, lingerMs);
+      linger.unref();
+      return;
+    }
+    tasks ??= broker.subscribeEvents("task.*", (_routingKey, payload) => {
+      if (isAppEvent(payload)) hub.publish(payload);
+    });
+    await tasks;
+  });
+
+  return {
+    async stop(): Promise<void> {
+      clearTimeout(linger);
+      await Promise.all([heartbeats.close(), tasks?.then((s) => s.close())]);
+    },
+  };
+}

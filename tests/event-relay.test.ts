@@ -1,0 +1,64 @@
+// Other processes' events reach a web's hub only while a browser watches (task events
+// cost the broker and the web for every job); heartbeats always. On the real RabbitMQ.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { EventHub, type NumberedEvent } from "../lib/eventHub.ts";
+import { relayEvents } from "../lib/eventRelay.ts";
+import { createLogger } from "../lib/logger.ts";
+import { WorkerRegistry } from "../lib/workers.ts";
+import { Broker } from "../tasks/queue.ts";
+import { AMQP_URL, deleteQueues, waitFor } from "./support/stack.ts";
+
+const logger = createLogger("silent", "test");
+const queueName = `gendog.test.${randomBytes(4).toString("hex")}`;
+const retry = { baseMs: 50, maxMs: 400 };
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("the event relay of a web", () => {
+  const web = new Broker({ url: AMQP_URL, queueName, retry, logger });
+  const worker = new Broker({ url: AMQP_URL, queueName, retry, logger });
+  const hub = new EventHub();
+  const workers = new WorkerRegistry();
+  let relay: Awaited<ReturnType<typeof relayEvents>>;
+  const connected = (broker: Broker) => new Promise<void>((resolve) => broker.onConnected(resolve));
+  const taskEvent = (id: string) => ({ type: "resync", id });
+
+  before(async () => {
+    relay = await relayEvents({ broker: web, hub, workers, logger }, 200);
+    const up = Promise.all([connected(web), connected(worker)]);
+    await Promise.all([web.start(), worker.start()]);
+    await up;
+  });
+  after(async () => {
+    await relay.stop();
+    await Promise.all([web.close(), worker.close()]);
+    await deleteQueues(queueName, retry);
+  });
+
+  test("when no browser watches, task events are not heard, but heartbeats are", async () => {
+    const before = hub.lastId;
+    worker.publishEvent("task.resync", taskEvent("unwatched"));
+    worker.publishEvent("worker.heartbeat", { id: "w1", host: "h", pid: 1, concurrency: 1, done: 0, failed: 0, skipped: 0, inFlight: 0, startedAt: new Date().toISOString(), ready: true });
+    await waitFor("the heartbeat", () => workers.list().length === 1, 5000);
+    await sleep(200);
+    assert.equal(hub.lastId, before);
+  });
+
+  test("when a browser starts watching, task events are heard once that is in place, and stop a while after it leaves", async () => {
+    const heard: NumberedEvent[] = [];
+    const leave = hub.subscribe((event) => heard.push(event));
+    await hub.whenLive();
+    worker.publishEvent("task.resync", taskEvent("watched"));
+    await waitFor("the event to be heard", () => heard.length === 1, 5000);
+
+    const epoch = hub.epoch;
+    leave();
+    await waitFor("the relay to stop hearing task events", () => hub.epoch !== epoch, 5000);
+    const last = hub.lastId;
+    await sleep(100);
+    worker.publishEvent("task.resync", taskEvent("after"));
+    await sleep(300);
+    assert.equal(hub.lastId, last, "nothing heard after the last watcher left");
+  });
+});
