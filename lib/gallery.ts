@@ -21,15 +21,16 @@ function where(filter: PhotoFilter) {
 }
 
 /**
- * Numbered pages, for the HTML gallery. The whole gallery's total is a counter kept by
- * triggers, and pages past the middle are read from the oldest end, so the last page of
- * 100,000 photos costs what the first does.
+ * Numbered pages, for the HTML gallery. The whole gallery's total is kept by triggers (in
+ * a few rows on PostgreSQL, so storing transactions do not queue for one), and pages past
+ * the middle are read from the oldest end, so the last page of 100,000 photos costs what
+ * the first does.
  */
 export async function galleryPage(db: Db, page: number, filter: PhotoFilter = {}) {
   const filtered = Boolean(filter.taskId || filter.breed);
   const total = filtered
     ? await db.photo.count({ where: where(filter) })
-    : ((await db.counter.findUnique({ where: { name: "photos" } }))?.value ?? 0);
+    : ((await db.counter.aggregate({ _sum: { value: true }, where: { name: { startsWith: "photos" } } }))._sum.value ?? 0);
   const pages = Math.max(1, Math.ceil(total / PHOTOS_PER_PAGE));
   const skip = (page - 1) * PHOTOS_PER_PAGE;
   let rows: Awaited<ReturnType<typeof db.photo.findMany>> = [];
