@@ -17,7 +17,7 @@ import { pathToFileURL } from "node:url";
 import { projectRoot } from "../lib/config.ts";
 
 export const ENTRIES = { web: "web.ts", worker: "tasks/worker.ts", healthcheck: "scripts/healthcheck.ts" } as const;
-const SOURCES = ["app.ts", "web.ts", "lib", "routes", "tasks", "scripts", "generated", "package.json", "package-lock.json"];
+const SOURCES = ["app.ts", "web.ts", "lib", "routes", "tasks", "scripts", "generated", "tsconfig.json", "package.json", "package-lock.json"];
 
 export async function buildAll(outdir = path.join(projectRoot, "dist")): Promise<void> {
   const { build } = await import("esbuild"); // only when building: `--if-stale` on a fresh dist/ needs no esbuild
