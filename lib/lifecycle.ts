@@ -1,6 +1,7 @@
-// The task lifecycle: every change of a task's state is one of these named transitions
-// (accept, markQueued, claim, retry, succeed, fail, failPoison, revoke, recover), each
-// allowed only from the states lib/transitions.ts lists. The guard is part of the store's
+// The task lifecycle: every change of a task's state goes through this module. The state
+// changes (claim, retry, succeed, fail, failPoison, revoke) are allowed only from the
+// states lib/transitions.ts lists; accept creates a PENDING task, and markQueued and
+// recover change no state (they stamp queuedAt, or lease a task to be sent again). The guard is part of the store's
 // UPDATE, so two processes racing for one task cannot both win. After the commit it tells
 // live pages what changed, once per state change.
 import type { Task } from "../generated/prisma/client.ts";
@@ -11,6 +12,13 @@ import { toTaskView, type PhotoView } from "./views.ts";
 
 export { TRANSITIONS, type Transition } from "./transitions.ts";
 export type { Claim, NewTask, OpenRun, OutboxJob, TaskStore } from "./store/index.ts";
+
+/**
+ * A PENDING task is sent again when no run claimed it this many grace periods after it
+ * was queued. Long, since a job may legitimately wait behind a backlog; a duplicate of
+ * one that was only waiting costs a skipped delivery.
+ */
+export const PENDING_AFTER_GRACES = 10;
 
 /** Stored error text is cut here; a person sees that it was shortened. */
 export const MAX_ERROR_LENGTH = 500;
@@ -74,7 +82,8 @@ export function createLifecycle(store: TaskStore, events: EventSink) {
     async markQueued(jobs: { id: number; taskId: string }[]): Promise<Task[]> {
       if (jobs.length === 0) return [];
       const tasks = await store.markSent(jobs);
-      // Only news to this process's pages while the task waits: once a worker has it, its events tell more.
+      // Only news while the task waits, and sent to this process's pages only ("local"):
+      // other webs hear of it from the worker's claim a moment later.
       for (const row of tasks) if (row.state === TaskState.PENDING) events.emit({ type: "task", task: toTaskView(row) }, "local");
       return tasks;
     },
@@ -93,16 +102,18 @@ export function createLifecycle(store: TaskStore, events: EventSink) {
 
     /**
      * Tasks whose next run was lost: RETRY past its due time by graceMs (the retry message
-     * never reached the broker), and STARTED runs whose worker has been silent for graceMs.
-     * Each is returned to one caller only, to be sent to the work queue again.
+     * never reached the broker), STARTED runs whose worker has been silent for graceMs, and
+     * PENDING tasks no run claimed pendingAfterMs after the broker took their job (it was
+     * dead-lettered while the database failed, or lost). Each is returned to one caller
+     * only, to be sent to the work queue again.
      */
-    async recover(graceMs: number, limit = 100): Promise<{ task: Task; attempt: number }[]> {
-      return (await store.recover(graceMs, limit)).map((row) => ({ task: row, attempt: row.attempts + 1 }));
+    async recover(graceMs: number, limit = 100, pendingAfterMs = graceMs * PENDING_AFTER_GRACES): Promise<{ task: Task; attempt: number }[]> {
+      return (await store.recover(graceMs, limit, pendingAfterMs)).map((row) => ({ task: row, attempt: row.attempts + 1 }));
     },
 
     /** A worker's sign of life, read by recover() on other workers. */
     workerSeen: (worker: WorkerSign) => store.workerSeen(worker),
-    forgetWorkersSilentFor: (ms: number) => store.forgetWorkersSilentSince(new Date(Date.now() - ms)),
+    forgetWorkersSilentFor: (ms: number) => store.forgetWorkersSilentFor(ms),
   };
 }
 

@@ -1,6 +1,6 @@
 // The task lifecycle's transitions: the states each may start from and the one it ends
-// in. lib/lifecycleSql.ts builds every guard from this table; tests/transitions.test.ts
-// tries each transition from every state.
+// in. Both stores (lib/store/sqliteSql.ts, lib/store/postgres.ts) build every guard from
+// this table; tests/transitions.test.ts tries each transition from every state.
 import { TaskState } from "../generated/prisma/enums.ts";
 import { CANCELLABLE_STATES } from "./views.ts";
 

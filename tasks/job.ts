@@ -71,6 +71,10 @@ export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 
       if (next > deps.retry.maxAttempts + 1) {
         log.error({ err }, "job failed unexpectedly again; dead-lettering it");
         counters.failed += 1;
+        // The task must not wait for a job that is gone. If the database still fails, the
+        // recovery sweep sends it again later (a PENDING task no run claimed).
+        const reason = `gave up after ${next - 1} attempts: unexpected error: ${(err as Error).message}`;
+        await (run ? deps.lifecycle.fail(run, reason) : deps.lifecycle.failPoison(job.taskId, reason)).catch(() => {});
         return { action: "dead-letter" };
       }
       log.error({ err }, "job failed unexpectedly; scheduling a retry");

@@ -1,5 +1,6 @@
 // No task left behind: the workers' recovery sweep sends again what the broker never got
-// (an overdue retry, the run of a worker that went silent, an outbox row no web relays),
+// (an overdue retry, the run of a worker that went silent, an outbox row no web relays, a
+// PENDING task no run ever claimed),
 // once, even with several workers sweeping; and a stalled broker link does not leave a
 // task in RETRY for ever.
 import { after, before, describe, test } from "node:test";
@@ -8,6 +9,12 @@ import { randomUUID } from "node:crypto";
 import { createLogger } from "../lib/logger.ts";
 import { submitTask } from "../lib/tasks.ts";
 import { startWorker } from "../tasks/worker.ts";
+import type { DogApi } from "../lib/dogApi.ts";
+import { createLifecycle } from "../lib/lifecycle.ts";
+import { migrateIfNeeded } from "../lib/migrate.ts";
+import { openStore, type TaskStore } from "../lib/store/index.ts";
+import { createJobHandler } from "../tasks/job.ts";
+import { freshDatabase, type TestDatabase } from "./support/database.ts";
 import { startTcpProxy, type TcpProxy } from "./support/faults.ts";
 import { startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 
@@ -56,11 +63,72 @@ describe("when a task's next run never reached the broker", () => {
     await stack.db.task.update({ where: { id }, data: { state: "FAILURE" } });
   });
 
+  test("then a PENDING task that no run claimed long after it was queued is sent again and succeeds", async () => {
+    const id = randomUUID();
+    const longAgo = new Date(Date.now() - 20 * GRACE_MS);
+    await stack.db.task.create({ data: { id, breed: "pug", limit: 2, state: "PENDING", createdAt: longAgo, queuedAt: longAgo } });
+    await stack.db.outboxMessage.create({ data: { taskId: id, body: "{}", createdAt: longAgo, sentAt: longAgo, tries: 1 } });
+    const task = await waitForTaskState(stack.db, id, FINAL, 15_000);
+    assert.deepEqual([task.state, task.photoCount, task.attempts], ["SUCCESS", 2, 1]);
+  });
+
+  test("then a PENDING task queued a short while ago, or a RETRY task still within its own delay, is left waiting", async () => {
+    const pending = randomUUID();
+    const retrying = randomUUID();
+    const recently = new Date(Date.now() - 3 * GRACE_MS);
+    await stack.db.task.create({ data: { id: pending, breed: "pug", limit: 2, state: "PENDING", createdAt: recently, queuedAt: recently } });
+    // Its retry was scheduled with a long delay (a queue's head may hold it up to that long again): due 2 graces ago, but not lost.
+    const due = new Date(Date.now() - 2 * GRACE_MS);
+    await stack.db.task.create({ data: { id: retrying, breed: "pug", limit: 2, state: "RETRY", attempts: 1, retryAt: due } });
+    await stack.db.$executeRawUnsafe(
+      stack.config.databaseUrl.startsWith("postgres") ? `UPDATE "Task" SET "updatedAt" = $1 WHERE id = $2` : `UPDATE Task SET updatedAt = ? WHERE id = ?`,
+      new Date(due.getTime() - 10 * GRACE_MS),
+      retrying,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 4 * GRACE_MS));
+    const states = await stack.db.task.findMany({ where: { id: { in: [pending, retrying] } }, orderBy: { state: "asc" }, select: { state: true, attempts: true } });
+    assert.deepEqual(states, [
+      { state: "PENDING", attempts: 0 },
+      { state: "RETRY", attempts: 1 },
+    ]);
+    await stack.db.task.updateMany({ where: { id: { in: [pending, retrying] } }, data: { state: "FAILURE" } });
+  });
+
   test("then an outbox row that no web relays is published by a worker once it is older than the grace period", async () => {
     const { task } = await submitTask(stack.taskDeps(), { breed: "hound", limit: 2 });
     assert.equal((await waitForTaskState(stack.db, task.id, FINAL, 15_000)).state, "SUCCESS");
     const outbox = await stack.db.outboxMessage.findFirstOrThrow({ where: { taskId: task.id } });
     assert.ok(outbox.sentAt && outbox.sentAt.getTime() - outbox.createdAt.getTime() >= GRACE_MS, "left to its web during the grace period");
+  });
+});
+
+describe("when the database fails at every claim of a job", () => {
+  let database: TestDatabase;
+  let store: TaskStore;
+  before(async () => {
+    database = await freshDatabase();
+    await migrateIfNeeded(database.url);
+    store = await openStore(database.url);
+  });
+  after(async () => {
+    await store.close();
+    await database.drop();
+  });
+
+  test("then its last try dead-letters the job and fails the task, instead of leaving it PENDING", async () => {
+    const failingClaims: TaskStore = { ...store, claim: async () => Promise.reject(new Error("SQLITE_IOERR: disk I/O error")) };
+    const lifecycle = createLifecycle(failingClaims, { emit: () => {} });
+    const id = randomUUID();
+    await lifecycle.accept({ id, breed: "pug", subBreed: null, limit: 2 }, "{}", 0);
+    const retry = { maxAttempts: 3, baseMs: 10, maxMs: 40 };
+    const handle = createJobHandler({ lifecycle, dogApi: {} as DogApi, logger: createLogger("silent", "test"), workerId: "w", retry, imageOrigins: [] });
+    const content = Buffer.from(JSON.stringify({ taskId: id, breed: "pug", limit: 2 }));
+    assert.equal((await handle({ content, attempt: 1, redelivered: false })).action, "retry");
+    assert.equal((await store.task(id))!.state, "PENDING", "a retry is still coming");
+    assert.equal((await handle({ content, attempt: retry.maxAttempts + 1, redelivered: false })).action, "dead-letter");
+    const task = (await store.task(id))!;
+    assert.equal(task.state, "FAILURE");
+    assert.match(task.error!, /^gave up after 4 attempts: unexpected error: SQLITE_IOERR/);
   });
 });
 

@@ -92,6 +92,29 @@ describe("the task lifecycle's transitions", () => {
     assert.equal(await db.taskPhoto.count({ where: { taskId: run.taskId } }), 0);
   });
 
+  test("a redelivered job of an older attempt leaves a newer run alone", async () => {
+    const run = await taskIn("STARTED");
+    const second = await lifecycle.claim({ taskId: run.taskId, attempt: 2, redelivered: false, workerId: "w2" });
+    assert.equal(second.kind, "run");
+    const late = await lifecycle.claim({ taskId: run.taskId, attempt: 1, redelivered: true, workerId: "w3" });
+    assert.deepEqual(late, { kind: "skip", state: "STARTED" });
+    const runs = await db.attempt.findMany({ where: { taskId: run.taskId }, orderBy: { number: "asc" } });
+    assert.deepEqual(runs.map((r) => [r.number, r.workerId, r.outcome]), [[1, "w", "LOST"], [2, "w2", null]]);
+    assert.equal((await db.task.findUniqueOrThrow({ where: { id: run.taskId } })).attempts, 2);
+  });
+
+  test("a run whose task was finished meanwhile records its retry or failure as skipped, not as what it wanted", async () => {
+    for (const finish of [(run: Awaited<ReturnType<typeof taskIn>>) => lifecycle.retry(run, "dog.ceo answered 503", 1000), (run: Awaited<ReturnType<typeof taskIn>>) => lifecycle.fail(run, "dog.ceo: no such breed")]) {
+      const run = await taskIn("STARTED");
+      await lifecycle.failPoison(run.taskId, "invalid job message");
+      assert.equal(await finish(run), undefined);
+      const task = await db.task.findUniqueOrThrow({ where: { id: run.taskId } });
+      assert.deepEqual([task.state, task.error, task.retryAt], ["FAILURE", "invalid job message", null]);
+      const attempt = await db.attempt.findUniqueOrThrow({ where: { id: run.attemptId } });
+      assert.deepEqual([attempt.outcome, attempt.retryDelayMs], ["SKIPPED", null]);
+    }
+  });
+
   test("when a worker starts a job before the broker's confirm is back, the task's queued time is not after its start", async () => {
     const id = randomUUID();
     const { job } = await lifecycle.accept({ id, breed: "pug", subBreed: null, limit: 1 }, "{}", 0);

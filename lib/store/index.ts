@@ -53,9 +53,11 @@ export interface TaskStore {
   release(ids: number[]): Promise<void>;
   outboxBacklog(): Promise<number>;
   /** Overdue RETRY tasks and STARTED tasks whose run's worker is silent, leased to this caller. */
-  recover(graceMs: number, limit: number): Promise<Task[]>;
+  /** Overdue RETRY and lost STARTED runs after graceMs; PENDING never claimed pendingAfterMs after it was queued. */
+  recover(graceMs: number, limit: number, pendingAfterMs: number): Promise<Task[]>;
   workerSeen(worker: WorkerSign): Promise<void>;
-  forgetWorkersSilentSince(before: Date): Promise<void>;
+  /** Forgets workers not seen for ms, by the database's clock. */
+  forgetWorkersSilentFor(ms: number): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -2,7 +2,9 @@
 // the SQLite store, in PostgreSQL's dialect. Row locks replace SQLite's single writer:
 // relays and sweeps take rows with FOR UPDATE SKIP LOCKED, so several processes on
 // several machines never take the same one, and guarded UPDATEs re-check their WHERE
-// after waiting for a lock, so two runs racing for one task cannot both win.
+// after waiting for a lock, so two runs racing for one task cannot both win. Every time
+// written or compared is the database's clock (NOW), never a process's: leases and
+// heartbeats stay right when the hosts' clocks disagree.
 import pg from "pg";
 import type { Task } from "../../generated/prisma/client.ts";
 import { TaskState } from "../../generated/prisma/enums.ts";
@@ -22,6 +24,10 @@ const types = {
 
 type Row = Record<string, unknown>;
 const iso = (date: Date) => date.toISOString();
+/** The transaction's start on the database's clock, as the UTC timestamp Prisma stores. */
+const NOW = `(now() AT TIME ZONE 'UTC')`;
+/** NOW moved by a number of milliseconds given as the parameter $n. */
+const nowPlus = (n: number) => `(${NOW} + $${n} * interval '1 millisecond')`;
 
 export function openPostgresStore(connectionString: string): TaskStore {
   const pool = new pg.Pool({ connectionString, max: 10, types });
@@ -47,65 +53,61 @@ export function postgresStore(pool: pg.Pool): TaskStore {
     }
   }
   const task = (row: Row | undefined) => row as unknown as Task | undefined;
-  const closeAttempt = (q: typeof query, attemptId: number, outcome: string, at: Date, error: string | null = null, retryDelayMs: number | null = null) =>
-    q(`UPDATE "Attempt" SET outcome = $2, "finishedAt" = $3, error = $4, "retryDelayMs" = $5 WHERE id = $1`, [attemptId, outcome, iso(at), error, retryDelayMs]);
+  const closeAttempt = (q: typeof query, attemptId: number, outcome: string, error: string | null = null, retryDelayMs: number | null = null) =>
+    q(`UPDATE "Attempt" SET outcome = $2, "finishedAt" = ${NOW}, error = $3, "retryDelayMs" = $4 WHERE id = $1`, [attemptId, outcome, error, retryDelayMs]);
 
   return {
     accept: (input: NewTask, body: string, leaseMs: number) =>
       transaction(async (q) => {
-        const at = new Date();
         const [row] = await q(
           `INSERT INTO "Task" (id, breed, "subBreed", "limit", state, "photoCount", attempts, "createdAt", "updatedAt")
-           VALUES ($1, $2, $3, $4, '${PENDING}', 0, 0, $5, $5) RETURNING *`,
-          [input.id, input.breed, input.subBreed, input.limit, iso(at)],
+           VALUES ($1, $2, $3, $4, '${PENDING}', 0, 0, ${NOW}, ${NOW}) RETURNING *`,
+          [input.id, input.breed, input.subBreed, input.limit],
         );
-        const [job] = await q(`INSERT INTO "OutboxMessage" ("taskId", body, "createdAt", tries, "leaseUntil") VALUES ($1, $2, $3, 0, $4) RETURNING id, "taskId", body`, [
+        const [job] = await q(`INSERT INTO "OutboxMessage" ("taskId", body, "createdAt", tries, "leaseUntil") VALUES ($1, $2, ${NOW}, 0, ${nowPlus(3)}) RETURNING id, "taskId", body`, [
           input.id,
           body,
-          iso(at),
-          iso(new Date(at.getTime() + leaseMs)),
+          leaseMs,
         ]);
         return { task: task(row)!, job: job as unknown as OutboxJob };
       }),
 
     claim: (job) =>
       transaction(async (q): Promise<Claim> => {
-        const at = iso(new Date());
+        // A redelivered job takes over a STARTED task only if no later run has begun since.
         const [row] = await q(
-          `UPDATE "Task" SET state = '${STARTED}', attempts = attempts + 1, "retryAt" = NULL, "startedAt" = COALESCE("startedAt", $4), "updatedAt" = $4
-           WHERE id = $1 AND ((${guard("claim")} AND attempts < $2) OR ($3 AND state = '${STARTED}')) RETURNING *`,
-          [job.taskId, job.attempt, job.redelivered, at],
+          `UPDATE "Task" SET state = '${STARTED}', attempts = attempts + 1, "retryAt" = NULL, "startedAt" = COALESCE("startedAt", ${NOW}), "updatedAt" = ${NOW}
+           WHERE id = $1 AND ((${guard("claim")} AND attempts < $2) OR ($3 AND state = '${STARTED}' AND attempts <= $2)) RETURNING *`,
+          [job.taskId, job.attempt, job.redelivered],
         );
         if (!row) {
           const [found] = await q(`SELECT state FROM "Task" WHERE id = $1`, [job.taskId]);
           return found ? { kind: "skip", state: found.state as TaskState } : { kind: "missing" };
         }
         // A run still open here belonged to a worker that died mid-job.
-        await q(`UPDATE "Attempt" SET outcome = 'LOST', "finishedAt" = $2, error = 'the worker stopped before finishing; the job was delivered again'
-                 WHERE "taskId" = $1 AND outcome IS NULL`, [job.taskId, at]);
-        const [attempt] = await q(`INSERT INTO "Attempt" ("taskId", number, "workerId", "startedAt") VALUES ($1, $2, $3, $4) RETURNING id`, [job.taskId, row.attempts, job.workerId, at]);
+        await q(`UPDATE "Attempt" SET outcome = 'LOST', "finishedAt" = ${NOW}, error = 'the worker stopped before finishing; the job was delivered again'
+                 WHERE "taskId" = $1 AND outcome IS NULL`, [job.taskId]);
+        const [attempt] = await q(`INSERT INTO "Attempt" ("taskId", number, "workerId", "startedAt") VALUES ($1, $2, $3, ${NOW}) RETURNING id`, [job.taskId, row.attempts, job.workerId]);
         return { kind: "run", task: task(row)!, taskId: job.taskId, attemptId: attempt!.id as number, number: row.attempts as number };
       }),
 
     succeed: (run: OpenRun, breed: string, subBreed: string | null, urls: string[]) =>
       transaction(async (q) => {
-        const at = new Date();
         const [row] = await q(
-          `UPDATE "Task" SET state = '${SUCCESS}', "photoCount" = $3, "finishedAt" = $4, error = NULL, "updatedAt" = $4
+          `UPDATE "Task" SET state = '${SUCCESS}', "photoCount" = $3, "finishedAt" = ${NOW}, error = NULL, "updatedAt" = ${NOW}
            WHERE id = $1 AND ${guard("succeed")} AND attempts = $2 RETURNING *`,
-          [run.taskId, run.number, urls.length, iso(at)],
+          [run.taskId, run.number, urls.length],
         );
         if (!row) {
-          await closeAttempt(q, run.attemptId, "SKIPPED", at, "a later run of this task took over");
+          await closeAttempt(q, run.attemptId, "SKIPPED", "a later run of this task took over");
           return undefined;
         }
         await q(`DELETE FROM "TaskPhoto" WHERE "taskId" = $1`, [run.taskId]);
         // Sorted, so two transactions storing overlapping photos take their locks in one order.
-        await q(`INSERT INTO "Photo" (url, breed, "subBreed", "createdAt") SELECT u, $2, $3, $4 FROM unnest($1::text[]) AS u ORDER BY u ON CONFLICT (url) DO NOTHING`, [
+        await q(`INSERT INTO "Photo" (url, breed, "subBreed", "createdAt") SELECT u, $2, $3, ${NOW} FROM unnest($1::text[]) AS u ORDER BY u ON CONFLICT (url) DO NOTHING`, [
           urls,
           breed,
           subBreed,
-          iso(at),
         ]);
         await q(
           `INSERT INTO "TaskPhoto" ("taskId", "photoId", position) SELECT $1, p.id, j.ord - 1
@@ -113,39 +115,39 @@ export function postgresStore(pool: pg.Pool): TaskStore {
           [run.taskId, urls],
         );
         const photos = await q(`SELECT p.id, p.url, p.breed, p."subBreed", p."createdAt" FROM "TaskPhoto" tp JOIN "Photo" p ON p.id = tp."photoId" WHERE tp."taskId" = $1 ORDER BY tp.position`, [run.taskId]);
-        await closeAttempt(q, run.attemptId, "SUCCESS", at);
+        await closeAttempt(q, run.attemptId, "SUCCESS");
         return { task: task(row)!, photos: photos.map((p) => toPhotoView(p as unknown as Parameters<typeof toPhotoView>[0])) };
       }),
 
     finishRun: (run, outcome, error, retryDelayMs) =>
       transaction(async (q) => {
-        const at = new Date();
         const [row] =
           outcome === "RETRY"
-            ? await q(`UPDATE "Task" SET state = '${RETRY}', error = $3, "retryAt" = $4, "updatedAt" = $5 WHERE id = $1 AND ${guard("retry")} AND attempts = $2 RETURNING *`, [
+            ? await q(`UPDATE "Task" SET state = '${RETRY}', error = $3, "retryAt" = ${nowPlus(4)}, "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("retry")} AND attempts = $2 RETURNING *`, [
                 run.taskId,
                 run.number,
                 error,
-                iso(new Date(at.getTime() + (retryDelayMs ?? 0))),
-                iso(at),
+                retryDelayMs ?? 0,
               ])
-            : await q(`UPDATE "Task" SET state = '${FAILURE}', error = $3, "finishedAt" = $4, "updatedAt" = $4 WHERE id = $1 AND ${guard("fail")} AND attempts = $2 RETURNING *`, [
+            : await q(`UPDATE "Task" SET state = '${FAILURE}', error = $3, "finishedAt" = ${NOW}, "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("fail")} AND attempts = $2 RETURNING *`, [
                 run.taskId,
                 run.number,
                 error,
-                iso(at),
               ]);
-        await closeAttempt(q, run.attemptId, outcome, at, error, retryDelayMs);
+        if (!row) {
+          await closeAttempt(q, run.attemptId, "SKIPPED", "a later run of this task took over");
+          return undefined;
+        }
+        await closeAttempt(q, run.attemptId, outcome, error, retryDelayMs);
         return task(row);
       }),
 
     failPoison: async (taskId, error) =>
       task(
         (
-          await query(`UPDATE "Task" SET state = '${FAILURE}', error = $2, "finishedAt" = $3, "retryAt" = NULL, "updatedAt" = $3 WHERE id = $1 AND ${guard("failPoison")} RETURNING *`, [
+          await query(`UPDATE "Task" SET state = '${FAILURE}', error = $2, "finishedAt" = ${NOW}, "retryAt" = NULL, "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("failPoison")} RETURNING *`, [
             taskId,
             error,
-            iso(new Date()),
           ])
         )[0],
       ),
@@ -154,8 +156,8 @@ export function postgresStore(pool: pg.Pool): TaskStore {
       task(
         (
           await query(
-            `UPDATE "Task" SET state = '${REVOKED}', "finishedAt" = $2, "retryAt" = NULL, error = 'cancelled before it ran', "updatedAt" = $2 WHERE id = $1 AND ${guard("revoke")} RETURNING *`,
-            [taskId, iso(new Date())],
+            `UPDATE "Task" SET state = '${REVOKED}', "finishedAt" = ${NOW}, "retryAt" = NULL, error = 'cancelled before it ran', "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("revoke")} RETURNING *`,
+            [taskId],
           )
         )[0],
       ),
@@ -163,24 +165,21 @@ export function postgresStore(pool: pg.Pool): TaskStore {
     task: async (taskId) => task((await query(`SELECT * FROM "Task" WHERE id = $1`, [taskId]))[0]),
 
     leaseOutbox: async (limit, leaseMs, minAgeMs) => {
-      const at = Date.now();
       const rows = await query(
-        `UPDATE "OutboxMessage" SET "leaseUntil" = $2 WHERE id IN (
-           SELECT id FROM "OutboxMessage" WHERE "sentAt" IS NULL AND ("leaseUntil" IS NULL OR "leaseUntil" < $1) AND "createdAt" <= $3
-           ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id, "taskId", body`,
-        [iso(new Date(at)), iso(new Date(at + leaseMs)), iso(new Date(at - minAgeMs)), limit],
+        `UPDATE "OutboxMessage" SET "leaseUntil" = ${nowPlus(1)} WHERE id IN (
+           SELECT id FROM "OutboxMessage" WHERE "sentAt" IS NULL AND ("leaseUntil" IS NULL OR "leaseUntil" < ${NOW}) AND "createdAt" <= ${NOW} - $2 * interval '1 millisecond'
+           ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id, "taskId", body`,
+        [leaseMs, minAgeMs, limit],
       );
       return (rows as unknown as OutboxJob[]).sort((a, b) => a.id - b.id);
     },
 
     markSent: (jobs) =>
       transaction(async (q) => {
-        const at = iso(new Date());
-        await q(`UPDATE "OutboxMessage" SET "sentAt" = $2, tries = tries + 1, "leaseUntil" = NULL WHERE id = ANY($1::int[])`, [jobs.map((j) => j.id), at]);
+        await q(`UPDATE "OutboxMessage" SET "sentAt" = ${NOW}, tries = tries + 1, "leaseUntil" = NULL WHERE id = ANY($1::int[])`, [jobs.map((j) => j.id)]);
         // The broker may deliver a job before its confirm is back: queued is never after started.
-        const rows = await q(`UPDATE "Task" SET "queuedAt" = LEAST($2::timestamp, COALESCE("startedAt", $2::timestamp)), "updatedAt" = $2 WHERE id = ANY($1::text[]) AND "queuedAt" IS NULL RETURNING *`, [
+        const rows = await q(`UPDATE "Task" SET "queuedAt" = LEAST(${NOW}, COALESCE("startedAt", ${NOW})), "updatedAt" = ${NOW} WHERE id = ANY($1::text[]) AND "queuedAt" IS NULL RETURNING *`, [
           jobs.map((j) => j.taskId),
-          at,
         ]);
         return rows as unknown as Task[];
       }),
@@ -189,35 +188,43 @@ export function postgresStore(pool: pg.Pool): TaskStore {
     release: async (ids) => void (await query(`UPDATE "OutboxMessage" SET "leaseUntil" = NULL WHERE id = ANY($1::int[]) AND "sentAt" IS NULL`, [ids])),
     outboxBacklog: async () => Number((await query(`SELECT count(*) AS n FROM "OutboxMessage" WHERE "sentAt" IS NULL`))[0]!.n),
 
-    recover: (graceMs, limit) =>
+    recover: (graceMs, limit, pendingAfterMs) =>
       transaction(async (q) => {
-        const at = Date.now();
-        const now = iso(new Date(at));
-        const cutoff = iso(new Date(at - graceMs));
+        const cutoff = `(${NOW} - $1 * interval '1 millisecond')`;
         // The lease moves retryAt on, so one sweeper re-sends a task and the others pass it by.
+        // A retry may arrive up to its own delay ("retryAt" - "updatedAt") late: see sqliteSql.ts.
         const overdue = await q(
-          `UPDATE "Task" SET "retryAt" = $2, "updatedAt" = $1 WHERE id IN (
-             SELECT id FROM "Task" WHERE state = '${RETRY}' AND "retryAt" < $3 ORDER BY "retryAt" LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING *`,
-          [now, iso(new Date(at + graceMs)), cutoff, limit],
+          `UPDATE "Task" SET "retryAt" = ${nowPlus(1)}, "updatedAt" = ${NOW} WHERE id IN (
+             SELECT id FROM "Task" WHERE state = '${RETRY}' AND "retryAt" + ("retryAt" - "updatedAt") < ${cutoff}
+             ORDER BY "retryAt" LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING *`,
+          [graceMs, limit],
         );
+        // Locks the task too, so the attempt number read below is the one the sweep saw.
         const lost = await q(
-          `UPDATE "Attempt" SET outcome = 'LOST', "finishedAt" = $1, error = COALESCE(error, 'the worker stopped sending heartbeats; the job was sent again') WHERE id IN (
+          `UPDATE "Attempt" SET outcome = 'LOST', "finishedAt" = ${NOW}, error = COALESCE(error, 'the worker stopped sending heartbeats; the job was sent again') WHERE id IN (
              SELECT a.id FROM "Task" t JOIN "Attempt" a ON a."taskId" = t.id AND a.number = t.attempts LEFT JOIN "Worker" w ON w.id = a."workerId"
-             WHERE t.state = '${STARTED}' AND ((a.outcome IS NULL AND a."startedAt" < $2 AND (w."lastSeenAt" IS NULL OR w."lastSeenAt" < $2))
-               OR (a.outcome = 'LOST' AND a."finishedAt" < $2))
-             LIMIT $3 FOR UPDATE OF a SKIP LOCKED) RETURNING "taskId"`,
-          [now, cutoff, limit],
+             WHERE t.state = '${STARTED}' AND ((a.outcome IS NULL AND a."startedAt" < ${cutoff} AND (w."lastSeenAt" IS NULL OR w."lastSeenAt" < ${cutoff}))
+               OR (a.outcome = 'LOST' AND a."finishedAt" < ${cutoff}))
+             LIMIT $2 FOR UPDATE OF t, a SKIP LOCKED) RETURNING "taskId"`,
+          [graceMs, limit],
         );
         const lostTasks = lost.length === 0 ? [] : await q(`SELECT * FROM "Task" WHERE id = ANY($1::text[])`, [lost.map((r) => r.taskId)]);
-        return [...overdue, ...lostTasks] as unknown as Task[];
+        // PENDING long after the broker took its job, never claimed: see sqliteSql.ts.
+        const pending = await q(
+          `UPDATE "Task" SET "retryAt" = ${nowPlus(1)}, "updatedAt" = ${NOW} WHERE id IN (
+             SELECT id FROM "Task" WHERE state = '${PENDING}' AND "queuedAt" < ${NOW} - $1 * interval '1 millisecond' AND ("retryAt" IS NULL OR "retryAt" < ${NOW})
+             ORDER BY "queuedAt" LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING *`,
+          [pendingAfterMs, limit],
+        );
+        return [...overdue, ...lostTasks, ...pending] as unknown as Task[];
       }),
 
     workerSeen: async (worker: WorkerSign) =>
       void (await query(
-        `INSERT INTO "Worker" (id, host, pid, "startedAt", "lastSeenAt") VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET "lastSeenAt" = EXCLUDED."lastSeenAt"`,
-        [worker.id, worker.host, worker.pid, iso(worker.startedAt), iso(new Date())],
+        `INSERT INTO "Worker" (id, host, pid, "startedAt", "lastSeenAt") VALUES ($1, $2, $3, $4, ${NOW}) ON CONFLICT (id) DO UPDATE SET "lastSeenAt" = EXCLUDED."lastSeenAt"`,
+        [worker.id, worker.host, worker.pid, iso(worker.startedAt)],
       )),
-    forgetWorkersSilentSince: async (before) => void (await query(`DELETE FROM "Worker" WHERE "lastSeenAt" < $1`, [iso(before)])),
+    forgetWorkersSilentFor: async (ms) => void (await query(`DELETE FROM "Worker" WHERE "lastSeenAt" < ${NOW} - $1 * interval '1 millisecond'`, [ms])),
     close: () => pool.end(),
   };
 }

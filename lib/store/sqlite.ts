@@ -70,8 +70,12 @@ export function sqliteStore(sql: Sql): TaskStore {
     const row = (outcome === "RETRY"
       ? task.retry.get({ ...params, retryAt: sqlTime(new Date(Date.now() + (retryDelayMs ?? 0))) })
       : task.fail.get(params)) as TaskRow | undefined;
+    if (!row) {
+      closeAttempt(run.attemptId, "SKIPPED", at, "a later run of this task took over");
+      return undefined;
+    }
     closeAttempt(run.attemptId, outcome, at, error, retryDelayMs);
-    return row && taskFromRow(row);
+    return taskFromRow(row);
   });
 
   const failPoison = change(task.failPoison);
@@ -92,18 +96,20 @@ export function sqliteStore(sql: Sql): TaskStore {
   const markUnsent = writer(sql, (ids: number[], error: string) => void outbox.unsent.run({ ids: JSON.stringify(ids), error }));
   const release = writer(sql, (ids: number[]) => void outbox.release.run({ ids: JSON.stringify(ids) }));
 
-  const recoverRuns = writer(sql, (graceMs: number, limit: number) => {
+  const recoverRuns = writer(sql, (graceMs: number, limit: number, pendingAfterMs: number) => {
     const at = Date.now();
-    const cutoff = sqlTime(new Date(at - graceMs));
-    const overdue = (recover.overdueRetries.all({ now: sqlTime(new Date(at)), lease: sqlTime(new Date(at + graceMs)), cutoff, limit }) as TaskRow[]).map(taskFromRow);
-    const lost = (recover.lostRuns.all({ now: sqlTime(new Date(at)), cutoff, limit }) as { taskId: string }[]).map(({ taskId }) => current(taskId)!);
-    return [...overdue, ...lost];
+    const times = { now: sqlTime(new Date(at)), cutoff: sqlTime(new Date(at - graceMs)), limit };
+    const lease = sqlTime(new Date(at + graceMs));
+    const overdue = (recover.overdueRetries.all({ ...times, lease }) as TaskRow[]).map(taskFromRow);
+    const lost = (recover.lostRuns.all(times) as { taskId: string }[]).map(({ taskId }) => current(taskId)!);
+    const pending = recover.stalePending.all({ now: times.now, lease: sqlTime(new Date(at + pendingAfterMs)), pendingCutoff: sqlTime(new Date(at - pendingAfterMs)), limit }) as TaskRow[];
+    return [...overdue, ...lost, ...pending.map(taskFromRow)];
   });
 
   const workerSeen = writer(sql, (worker: WorkerSign) =>
     void recover.workerSeen.run({ ...worker, startedAt: sqlTime(worker.startedAt), now: now() }),
   );
-  const forgetWorkers = writer(sql, (before: Date) => void recover.forgetWorkers.run(sqlTime(before)));
+  const forgetWorkers = writer(sql, (ms: number) => void recover.forgetWorkers.run(sqlTime(new Date(Date.now() - ms))));
 
   return {
     accept,
@@ -120,7 +126,7 @@ export function sqliteStore(sql: Sql): TaskStore {
     outboxBacklog: async () => (outbox.pending.get() as { n: number }).n,
     recover: recoverRuns,
     workerSeen,
-    forgetWorkersSilentSince: forgetWorkers,
+    forgetWorkersSilentFor: forgetWorkers,
     close: async () => void sql.close(),
   };
 }

@@ -1,6 +1,7 @@
 // The lifecycle's statements in SQLite's dialect: every write the job pipeline makes, in
-// one place. Guards come from TRANSITIONS, so the table and the SQL cannot disagree. A
-// PostgreSQL dialect would differ only where a line says "dialect:".
+// one place. Guards come from TRANSITIONS, so the table and the SQL cannot disagree.
+// lib/store/postgres.ts holds the same statements in PostgreSQL's dialect; lines marked
+// "dialect:" say where the two differ most.
 import { TaskState } from "../../generated/prisma/enums.ts";
 import type { Sql } from "../sql.ts";
 import { TRANSITIONS, type Transition } from "../transitions.ts";
@@ -14,9 +15,11 @@ export function prepareStatements(sql: Sql) {
     insert: sql.prepare(`INSERT INTO Task (id, breed, subBreed, "limit", state, photoCount, attempts, createdAt, updatedAt)
       VALUES (?, ?, ?, ?, '${PENDING}', 0, 0, ?, ?) RETURNING *`),
     get: sql.prepare("SELECT * FROM Task WHERE id = ?"),
+    // A redelivered job takes over a STARTED task (its worker died) only if no later run has
+    // begun since: an old attempt's message must not cut a newer healthy run short.
     claim: sql.prepare(`UPDATE Task SET state = '${STARTED}', attempts = attempts + 1, retryAt = NULL,
         startedAt = COALESCE(startedAt, @now), updatedAt = @now
-      WHERE id = @taskId AND ((${guard("claim")} AND attempts < @attempt) OR (@redelivered = 1 AND state = '${STARTED}')) RETURNING *`),
+      WHERE id = @taskId AND ((${guard("claim")} AND attempts < @attempt) OR (@redelivered = 1 AND state = '${STARTED}' AND attempts <= @attempt)) RETURNING *`),
     succeed: sql.prepare(`UPDATE Task SET state = '${SUCCESS}', photoCount = @photoCount, finishedAt = @now, error = NULL, updatedAt = @now
       WHERE id = @taskId AND ${guard("succeed")} AND attempts = @number RETURNING *`),
     fail: sql.prepare(`UPDATE Task SET state = '${FAILURE}', error = @error, finishedAt = @now, updatedAt = @now
@@ -64,8 +67,18 @@ export function prepareStatements(sql: Sql) {
   };
   const recover = {
     // The lease moves retryAt on, so one sweeper re-sends a task and the others pass it by.
+    // A retry waits in a queue whose messages expire only at its head, so it may arrive up
+    // to its own delay (retryAt - updatedAt) late: overdue is past due by that and the grace.
     overdueRetries: sql.prepare(`UPDATE Task SET retryAt = @lease, updatedAt = @now WHERE id IN (
-        SELECT id FROM Task WHERE state = '${RETRY}' AND retryAt < @cutoff ORDER BY retryAt LIMIT @limit) AND state = '${RETRY}' RETURNING *`),
+        SELECT id FROM Task WHERE state = '${RETRY}' AND retryAt < @cutoff
+          AND 2 * julianday(retryAt) - julianday(updatedAt) < julianday(@cutoff)
+        ORDER BY retryAt LIMIT @limit) AND state = '${RETRY}' RETURNING *`),
+    // PENDING long after the broker took its job, and no run ever claimed it: the job was
+    // dead-lettered without a state change (the database failed at every claim) or lost.
+    // retryAt is the lease here too; a duplicate of a job still queued is skipped by the claim.
+    stalePending: sql.prepare(`UPDATE Task SET retryAt = @lease, updatedAt = @now WHERE id IN (
+        SELECT id FROM Task WHERE state = '${PENDING}' AND queuedAt < @pendingCutoff AND (retryAt IS NULL OR retryAt < @now)
+        ORDER BY queuedAt LIMIT @limit) AND state = '${PENDING}' RETURNING *`),
     // The latest run of a STARTED task whose worker went silent, or one a sweep already
     // marked lost whose re-send never started; finishedAt is the lease.
     lostRuns: sql.prepare(`UPDATE Attempt SET outcome = 'LOST', finishedAt = @now,
