@@ -27,7 +27,9 @@ export function openSql(url: string): Sql {
 /**
  * Wraps fn as a write that commits with every other write this connection is asked for
  * in the same turn of the event loop: one IMMEDIATE transaction for all of them (group
- * commit), each in a savepoint of its own, so one that throws is rolled back alone. The
+ * commit), each in a savepoint of its own, so one that throws is rolled back alone, unless
+ * SQLite itself ended the transaction (disk full, I/O error): then none is committed and
+ * all of the group fail. The
  * lock is taken at BEGIN, so a busy database fails there, before any work, and the group
  * is tried again after a pause that lets the event loop run (the holder needs
  * microseconds: first a turn of the loop, then 1, 2, 4... ms), until BUSY_TIMEOUT_MS.
@@ -58,12 +60,14 @@ function groupOf(sql: Sql) {
       try {
         return { ok: true as const, value: write.run() };
       } catch (err) {
+        // SQLite rolled the whole transaction back: what follows would run in autocommit.
+        if (!sql.inTransaction) throw err;
         return { ok: false as const, err };
       }
     }),
   );
   const flush = async () => {
-    const deadline = Date.now() + BUSY_TIMEOUT_MS;
+    let deadline = Date.now() + BUSY_TIMEOUT_MS;
     for (let tries = 0; ; tries++) {
       const writes = queued;
       queued = [];
@@ -72,7 +76,7 @@ function groupOf(sql: Sql) {
         results.forEach((result, i) => (result.ok ? writes[i]!.resolve(result.value as never) : writes[i]!.reject(result.err)));
       } catch (err) {
         // Busy at BEGIN: nothing ran. Wait, then try again with whatever joined meanwhile.
-        if ((err as { code?: unknown }).code === "SQLITE_BUSY" && Date.now() <= deadline) {
+        if (isBusy(err) && Date.now() <= deadline) {
           queued = [...writes, ...queued];
           await pause(tries);
           continue;
@@ -80,7 +84,8 @@ function groupOf(sql: Sql) {
         for (const write of writes) write.reject(err);
       }
       if (queued.length === 0) break;
-      tries = -1; // the writes that joined while this group ran start a fresh group
+      tries = -1; // the writes that joined while this group ran start a fresh group, with a budget of their own
+      deadline = Date.now() + BUSY_TIMEOUT_MS;
     }
     scheduled = false;
   };
@@ -97,6 +102,12 @@ function groupOf(sql: Sql) {
   };
   groups.set(sql, group);
   return group;
+}
+
+/** SQLITE_BUSY and its extended codes (SQLITE_BUSY_RECOVERY, SQLITE_BUSY_SNAPSHOT...). */
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" && code.startsWith("SQLITE_BUSY");
 }
 
 function pause(tries: number): Promise<void> {

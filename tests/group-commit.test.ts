@@ -1,0 +1,66 @@
+// lib/sql.ts's writer: the writes asked for in one turn of the event loop commit as one
+// SQLite transaction, each in its own savepoint; what one write does never leaks into
+// another's fate, and nothing commits behind the group's back.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { openSql, writer, type Sql } from "../lib/sql.ts";
+
+let dir: string;
+let file: string;
+let sql: Sql;
+let insert: (name: string) => Promise<number>;
+const names = () => (sql.prepare("SELECT name FROM item ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+
+before(() => {
+  dir = mkdtempSync(path.join(tmpdir(), "gendog-group-commit-"));
+  file = path.join(dir, "db.sqlite");
+  sql = openSql(`file:${file}`);
+  sql.exec("CREATE TABLE item (name TEXT PRIMARY KEY)");
+  const statement = sql.prepare("INSERT INTO item (name) VALUES (?)");
+  insert = writer(sql, (name: string) => Number(statement.run(name).lastInsertRowid));
+});
+
+after(() => {
+  sql.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("writes asked for in one turn all commit, and one that throws is rolled back alone", async () => {
+  sql.exec("DELETE FROM item");
+  const results = await Promise.allSettled([insert("a"), insert("a"), insert("b")]);
+  assert.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+  assert.match(String((results[1] as PromiseRejectedResult).reason), /UNIQUE constraint failed/);
+  assert.deepEqual(names(), ["a", "b"]);
+});
+
+test("when SQLite ends the group's transaction itself, no write of the group commits and each one fails", async () => {
+  sql.exec("DELETE FROM item");
+  // What SQLite does on a full disk or an I/O error: the whole transaction is rolled back.
+  const endsTheTransaction = writer(sql, () => sql.exec("ROLLBACK"));
+  const results = await Promise.allSettled([insert("before"), endsTheTransaction(), insert("after")]);
+  assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected", "rejected"]);
+  assert.deepEqual(names(), [], "nothing committed in autocommit after the rollback");
+  assert.equal(await insert("later"), 1, "the next group commits as usual");
+});
+
+test("while another process holds the write lock, writes wait for it without blocking the event loop, then commit", async () => {
+  sql.exec("DELETE FROM item");
+  const other = new Database(file);
+  other.exec("BEGIN IMMEDIATE");
+  other.prepare("INSERT INTO item (name) VALUES (?)").run("other");
+  let ticks = 0;
+  const ticker = setInterval(() => (ticks += 1), 5);
+  const write = insert("mine");
+  setTimeout(() => {
+    other.exec("COMMIT");
+    other.close();
+  }, 150);
+  await write;
+  clearInterval(ticker);
+  assert.deepEqual(names(), ["mine", "other"]);
+  assert.ok(ticks >= 10, `the event loop ran while the write waited (${ticks} ticks of 5 ms in 150 ms)`);
+});
