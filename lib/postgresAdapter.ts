@@ -19,12 +19,14 @@ export function postgresAdapter(connectionString: string): PrismaPg {
   factory.connect = async () => {
     const adapter = await connect();
     const driver = adapter.underlyingDriver() as { query(text: string): Promise<unknown> };
-    const executeScript = adapter.executeScript.bind(adapter);
+    // onError turns a driver error into the kind Prisma reports (and throws it). A script
+    // that failed is never run again: its first statements may have been applied.
+    const { onError } = adapter as unknown as { onError(err: unknown): never };
     adapter.executeScript = async (script: string) => {
       try {
         await driver.query(script);
-      } catch {
-        await executeScript(script); // the adapter's own path turns the error into Prisma's kind
+      } catch (err) {
+        onError.call(adapter, err);
       }
     };
     if (!patched) {

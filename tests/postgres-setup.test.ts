@@ -37,3 +37,19 @@ test("when DATABASE_URL names a PostgreSQL that refuses the connection, the work
   assert.match(lines[0]!, /^gendog: configuration error: DATABASE_URL names a PostgreSQL that cannot be reached \(postgresql:\/\/gendog:\*\*\*@127\.0\.0\.1:1\/gendog\)/);
   assert.ok(!worker.output().includes("hunter2"));
 });
+
+test("when a migration script fails part way on PostgreSQL, none of it is applied and the error is Prisma's", async () => {
+  const { asPostgresAdmin, postgresUrl } = await import("./support/database.ts");
+  const { postgresAdapter } = await import("../lib/postgresAdapter.ts");
+  const name = `gendog_script_${process.pid}`;
+  await asPostgresAdmin(`DROP DATABASE IF EXISTS ${name}`, `CREATE DATABASE ${name}`);
+  const adapter = await postgresAdapter(postgresUrl(name)).connect();
+  try {
+    await assert.rejects(adapter.executeScript(`CREATE TABLE "HalfApplied" (x int); SELECT 1 / 0;`), (err: Error) => err.name === "DriverAdapterError");
+    const found = await adapter.queryRaw({ sql: `SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'HalfApplied'`, args: [], argTypes: [] });
+    assert.deepEqual(found.rows, [[0]], "the script's first statement was not run on its own after the failure");
+  } finally {
+    await adapter.dispose();
+    await asPostgresAdmin(`DROP DATABASE ${name} WITH (FORCE)`);
+  }
+});
