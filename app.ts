@@ -22,7 +22,7 @@ import { taskCreationLimit } from "./routes/limits.ts";
 import { pageRoutes } from "./routes/pages.ts";
 
 export interface AppDeps {
-  config: Pick<Config, "env" | "imageOrigins" | "rateLimitPerMinute" | "csrfSecret" | "secureCookies">;
+  config: Pick<Config, "env" | "imageOrigins" | "rateLimitPerMinute" | "csrfSecret" | "secureCookies" | "streams">;
   logger: Logger;
   db: Db;
   breeds: BreedCatalogCache;

@@ -1,6 +1,6 @@
 // The web process: `npm run web`. Builds the app's dependencies, listens, and shuts
 // down in order: stop accepting, end live streams, finish requests, close the rest.
-import type { Server } from "node:http";
+import { createServer } from "node:http";
 import { pathToFileURL } from "node:url";
 import { createApp } from "./app.ts";
 import { cachedBreedCatalog } from "./lib/breeds.ts";
@@ -62,9 +62,20 @@ export async function startWeb(config: Config, logger: Logger) {
     monitor: queueMonitor({ queue: broker, outbox, workers }),
   });
 
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
-    s.once("error", reject);
+  // Deliberate timeouts, checked every second (Node's default is every 30 s): a client that
+  // sends its headers or body slowly, or keeps an idle connection, is not held for minutes.
+  const server = createServer(
+    {
+      headersTimeout: config.http.headersTimeoutMs,
+      requestTimeout: config.http.requestTimeoutMs,
+      keepAliveTimeout: config.http.keepAliveTimeoutMs,
+      connectionsCheckingInterval: 1000,
+    },
+    app,
+  );
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, config.host, () => resolve());
   });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;

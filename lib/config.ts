@@ -42,6 +42,10 @@ export interface Config {
   csrfSecret: string;
   /** Cookies only over HTTPS: on by default in production, off where the app is served over plain http. */
   secureCookies: boolean;
+  /** How long the web waits for a client's headers, a whole request, and a next request on an idle connection. */
+  http: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number };
+  /** Live event streams (/events): at most this many open, and per client address; each ends after maxAgeMs (the browser reconnects). */
+  streams: { max: number; perClient: number; maxAgeMs: number };
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -55,6 +59,10 @@ export function loadConfig(env: Env = process.env): Config {
     maxMs: integer(env, "RETRY_MAX_MS", 60_000, 1, 86_400_000),
   };
   if (retry.maxMs < retry.baseMs) throw new ConfigError("RETRY_MAX_MS", `must not be below RETRY_BASE_MS (${retry.baseMs})`);
+  const requestTimeoutMs = integer(env, "HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 600_000);
+  const headersTimeoutMs = integer(env, "HTTP_HEADERS_TIMEOUT_MS", Math.min(10_000, requestTimeoutMs), 100, 600_000);
+  // Node refuses a headers timeout longer than the whole request's.
+  if (headersTimeoutMs > requestTimeoutMs) throw new ConfigError("HTTP_HEADERS_TIMEOUT_MS", `must not be above HTTP_REQUEST_TIMEOUT_MS (${requestTimeoutMs})`);
   return {
     env: nodeEnv as Config["env"],
     host: text(env, "HOST", "127.0.0.1"),
@@ -77,6 +85,16 @@ export function loadConfig(env: Env = process.env): Config {
     logFormat: oneOf(env, "LOG_FORMAT", ["json", "pretty"], "json") as Config["logFormat"],
     csrfSecret: csrfSecret(env),
     secureCookies: oneOf(env, "SECURE_COOKIES", ["true", "false"], nodeEnv === "production" ? "true" : "false") === "true",
+    http: {
+      headersTimeoutMs,
+      requestTimeoutMs,
+      keepAliveTimeoutMs: integer(env, "HTTP_KEEPALIVE_TIMEOUT_MS", 5_000, 100, 600_000),
+    },
+    streams: {
+      max: integer(env, "EVENT_STREAMS_MAX", 1000, 1, 100_000),
+      perClient: integer(env, "EVENT_STREAMS_PER_CLIENT", 10, 1, 10_000),
+      maxAgeMs: integer(env, "EVENT_STREAM_MAX_AGE_MS", 600_000, 1000, 86_400_000),
+    },
   };
 }
 

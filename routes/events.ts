@@ -1,38 +1,63 @@
 // Server-Sent Events: task states and new photos as they happen. A browser that
-// reconnects sends Last-Event-ID and gets what it missed, or a fresh snapshot.
-import { Router, type Response } from "express";
+// reconnects sends Last-Event-ID and gets what it missed, or a fresh snapshot. Streams
+// are capped in all and per client (lib/streamQuota.ts), end after a while so none is
+// held for ever, and a reader too slow to take what is sent is cut off.
+import { Router, type Request, type Response } from "express";
 import type { AppDeps } from "../app.ts";
 import type { NumberedEvent } from "../lib/eventHub.ts";
+import { StreamQuota, type Admission } from "../lib/streamQuota.ts";
 import { listTasks } from "../lib/tasks.ts";
 
 const KEEPALIVE_MS = 15_000;
+/** Unsent bytes a stream may hold before its reader counts as gone: a few hundred events. */
+const MAX_BUFFERED_BYTES = 256 * 1024;
 
 export function eventRoutes(deps: AppDeps) {
   const router = Router();
   const open = new Set<Response>();
+  const quota = new StreamQuota(deps.config.streams);
+  const clientOf = (req: Request) => req.ip ?? req.socket.remoteAddress ?? "unknown";
+
+  // A browser whose stream was refused asks here when it may open one again.
+  router.head("/events", (req, res) => {
+    const verdict = quota.check(clientOf(req));
+    if (!verdict.ok) return void refuse(res, verdict);
+    res.set("Cache-Control", "no-store").status(204).end();
+  });
 
   router.get("/events", async (req, res) => {
     const hub = deps.hub;
+    const admission = quota.admit(clientOf(req));
+    if (!admission.ok) return void refuse(res, admission);
     res.writeHead(200, {
       "Content-Type": "text/event-stream; charset=utf-8",
       "Cache-Control": "no-store",
       Connection: "keep-alive",
       "X-Accel-Buffering": "no",
     });
-    res.write("retry: 2000\n\n");
-    const send = ({ id, event }: NumberedEvent) => res.write(`id: ${hub.epoch}-${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+    const write = (chunk: string) => {
+      if (res.writableLength > MAX_BUFFERED_BYTES) res.destroy(); // it never reads: let it reconnect when it does
+      else res.write(chunk);
+    };
+    write("retry: 2000\n\n");
+    const send = ({ id, event }: NumberedEvent) => write(`id: ${hub.epoch}-${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
 
     // Subscribe first so nothing slips between the replay (or snapshot) and live events;
     // and clean up on close from the start, even if the browser leaves mid-snapshot.
     const buffered: NumberedEvent[] = [];
     let live = false;
     const unsubscribe = hub.subscribe((event) => (live ? send(event) : buffered.push(event)));
-    const keepalive = setInterval(() => res.write(": keepalive\n\n"), KEEPALIVE_MS);
+    const keepalive = setInterval(() => write(": keepalive\n\n"), KEEPALIVE_MS);
+    // Ended after its age (±10%, so streams opened together do not all end together); the
+    // browser reconnects with Last-Event-ID and misses nothing.
+    const ageLimit = setTimeout(() => res.end(), deps.config.streams.maxAgeMs * (0.9 + Math.random() * 0.2));
     open.add(res);
     res.on("close", () => {
       clearInterval(keepalive);
+      clearTimeout(ageLimit);
       unsubscribe();
       open.delete(res);
+      admission.release();
     });
 
     try {
@@ -48,7 +73,7 @@ export function eventRoutes(deps: AppDeps) {
       } else {
         upTo = hub.lastId;
         const { tasks } = await listTasks(deps.db, { limit: 20 });
-        res.write(`id: ${hub.epoch}-${upTo}\nevent: snapshot\ndata: ${JSON.stringify({ type: "snapshot", tasks })}\n\n`);
+        write(`id: ${hub.epoch}-${upTo}\nevent: snapshot\ndata: ${JSON.stringify({ type: "snapshot", tasks })}\n\n`);
       }
       buffered.filter((e) => e.id > upTo).forEach(send);
       live = true;
@@ -60,9 +85,19 @@ export function eventRoutes(deps: AppDeps) {
   });
 
   return Object.assign(router, {
+    /** Streams open now. */
+    openStreams: () => quota.open,
     /** Ends every open stream, so a shutting-down server is not held open by browsers. */
     closeAll() {
       for (const res of open) res.end();
     },
   });
+}
+
+/** Refused with the status that says whose limit it is and when to come back. */
+function refuse(res: Response, verdict: Extract<Admission, { ok: false }>) {
+  res
+    .status(verdict.status)
+    .set({ "Retry-After": String(verdict.retryAfterSeconds), "Cache-Control": "no-store" })
+    .json({ error: { code: verdict.status === 429 ? "too_many_streams" : "busy", message: `No live stream now: ${verdict.reason}. Try again in ${verdict.retryAfterSeconds} s.` } });
 }

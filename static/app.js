@@ -106,7 +106,8 @@
 
   // The browser reconnects by itself; after a reconnect the server replays what was
   // missed or sends a snapshot, and either one triggers a refresh. Only when the browser
-  // gives up (an error answer) do we open a new stream ourselves.
+  // gives up (an error answer) do we open a new stream ourselves: when the server says
+  // it may (a refused stream's Retry-After), or after a pause.
   let source = null;
   let retry = null;
 
@@ -118,9 +119,20 @@
     source.onopen = () => indicate("live");
     source.onerror = () => {
       indicate("reconnecting");
-      if (source.readyState === EventSource.CLOSED) retry = setTimeout(connect, 5000);
+      if (source.readyState === EventSource.CLOSED) reconnectWhenAllowed();
     };
     for (const type of EVENTS) source.addEventListener(type, schedule);
+  }
+
+  function reconnectWhenAllowed() {
+    fetch("/events", { method: "HEAD", cache: "no-store" })
+      .then((res) => (res.ok ? 2 : Number(res.headers.get("Retry-After")) || 30))
+      .catch(() => 5)
+      .then((seconds) => {
+        clearTimeout(retry);
+        // Capped at 5 minutes, and spread a little so refused pages do not return at once.
+        retry = setTimeout(connect, Math.min(seconds, 300) * 1000 * (1 + Math.random() * 0.2));
+      });
   }
 
   connect();

@@ -2,6 +2,7 @@
 // between the database and the broker. It sends to the work queue again
 //  - a RETRY task overdue by the grace period (its retry publish was never confirmed),
 //  - a STARTED task whose worker has been silent for the grace period,
+//  - a PENDING task no run claimed ten grace periods after the broker took its job,
 // and relays outbox rows older than the grace period (the web that wrote them is gone).
 // Each task is leased in the database before it is sent, so several workers sweeping at
 // once send it once; a duplicate after a crash is skipped by the worker's claim.
