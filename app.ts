@@ -9,7 +9,7 @@ import nunjucks from "nunjucks";
 import type { BreedCatalogCache } from "./lib/breeds.ts";
 import { projectRoot, type Config } from "./lib/config.ts";
 import type { Db } from "./lib/db.ts";
-import { AppError, NotFoundError } from "./lib/errors.ts";
+import { AppError, NotFoundError, RateLimitedError } from "./lib/errors.ts";
 import type { EventHub } from "./lib/eventHub.ts";
 import type { Logger } from "./lib/logger.ts";
 import type { QueueOverview } from "./lib/monitor.ts";
@@ -64,6 +64,13 @@ export function createApp(deps: AppDeps) {
 
   app.use("/static/bulma", express.static(path.join(projectRoot, "node_modules", "bulma", "css"), { maxAge: "7d" }));
   app.use("/static", express.static(path.join(projectRoot, "static"), { maxAge: deps.config.env === "production" ? "1h" : 0 }));
+
+  // Everything past the static files is made for one request: pages carry a CSRF token and
+  // set cookies, the API and the streams are live data. None may be stored by any cache.
+  app.use((_req: Request, res: Response, next: NextFunction) => {
+    res.set("Cache-Control", "no-store");
+    next();
+  });
 
   const createLimit = taskCreationLimit(deps.config.rateLimitPerMinute);
   const events = eventRoutes(deps);
@@ -133,8 +140,10 @@ function errorHandler(deps: AppDeps): ErrorRequestHandler {
     if (status >= 500) deps.logger.error({ err, path: req.path }, "request failed");
     if (res.headersSent) return next(err); // Express ends the response
     const wantsJson = req.originalUrl.startsWith("/api/") || req.accepts(["html", "json"]) === "json";
+    const retryAfterSeconds = err instanceof RateLimitedError ? err.retryAfterSeconds : undefined;
+    if (retryAfterSeconds !== undefined) res.set("Retry-After", String(retryAfterSeconds));
     if (wantsJson) {
-      res.status(status).json({ error: { code, message, ...(field ? { field } : {}) } });
+      res.status(status).json({ error: { code, message, ...(field ? { field } : {}), ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) } });
     } else {
       res.status(status).render("error", { status, message, title: status === 404 ? "Not found" : "Something went wrong" });
     }

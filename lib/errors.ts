@@ -32,3 +32,13 @@ export class ConflictError extends AppError {
     super(409, "conflict", message);
   }
 }
+
+/** Too many of something from one client; says when it may try again. */
+export class RateLimitedError extends AppError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(429, "rate_limited", message);
+  }
+}

@@ -7,7 +7,7 @@
 import type { EventHub } from "./eventHub.ts";
 import { isAppEvent } from "./events.ts";
 import type { Logger } from "./logger.ts";
-import { isHeartbeat, type WorkerRegistry } from "./workers.ts";
+import { parseHeartbeat, type WorkerRegistry } from "./workers.ts";
 
 type Unsubscribe = { close(): Promise<void> };
 
@@ -20,8 +20,10 @@ const LINGER_MS = 30_000;
 export async function relayEvents(deps: { broker: EventSource; hub: EventHub; workers: WorkerRegistry; logger: Logger }, lingerMs = LINGER_MS) {
   const { broker, hub, workers, logger } = deps;
   const heartbeats = await broker.subscribeEvents("worker.*", (routingKey, payload) => {
-    if (routingKey === "worker.heartbeat" && isHeartbeat(payload)) workers.heartbeat(payload);
-    else if (routingKey === "worker.offline" && isHeartbeat(payload)) workers.offline(payload.id);
+    const beat = parseHeartbeat(payload);
+    if (!beat) return; // forged or broken: never shown, never counted
+    if (routingKey === "worker.heartbeat") workers.heartbeat(beat);
+    else if (routingKey === "worker.offline") workers.offline(beat.id);
   });
   let tasks: Promise<Unsubscribe> | undefined;
   let linger: NodeJS.Timeout | undefined;

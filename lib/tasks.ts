@@ -48,6 +48,9 @@ export async function listTasks(db: Db, filter: TaskFilter = {}): Promise<{ task
   if (filter.state && !TASK_STATES.includes(filter.state as TaskState)) {
     throw new ValidationError({ state: `The state must be one of ${TASK_STATES.join(", ")}.` });
   }
+  const idPrefix = filter.id?.trim().toLowerCase();
+  // Only what an id can hold: LIKE would read % and _ as wildcards and match every task.
+  if (idPrefix && !/^[0-9a-f-]{1,36}$/.test(idPrefix)) throw new ValidationError({ id: "An id prefix holds only hex digits and dashes, like 3f2a or 3f2a9c1e-." });
   if (filter.cursor !== undefined && !isUuid(filter.cursor)) throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
   const breed = filter.breed?.trim().toLowerCase();
   const [main, sub] = breed ? breed.split("/") : [];
@@ -60,7 +63,7 @@ export async function listTasks(db: Db, filter: TaskFilter = {}): Promise<{ task
       ...(filter.state ? { state: filter.state as TaskState } : {}),
       ...(main ? { breed: main } : {}),
       ...(sub ? { subBreed: sub } : {}),
-      ...(filter.id?.trim() ? { id: { startsWith: filter.id.trim().toLowerCase() } } : {}),
+      ...(idPrefix ? { id: { startsWith: idPrefix } } : {}),
       ...(after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {}),
     },
     orderBy: [{ createdAt: "desc" }, { id: "desc" }],

@@ -18,13 +18,22 @@ export interface WorkerView extends Heartbeat {
   alive: boolean;
 }
 
+/** Workers tracked at most: anyone who can publish on the events exchange can invent more. */
+export const MAX_TRACKED_WORKERS = 200;
+
 export class WorkerRegistry {
+  // In order of last heartbeat (each one moves its worker to the end), so the first is the stalest.
   private readonly seen = new Map<string, { beat: Heartbeat; at: number }>();
 
-  constructor(private readonly staleAfterMs = 10_000) {}
+  constructor(
+    private readonly staleAfterMs = 10_000,
+    private readonly maxTracked = MAX_TRACKED_WORKERS,
+  ) {}
 
   heartbeat(beat: Heartbeat): void {
+    this.seen.delete(beat.id);
     this.seen.set(beat.id, { beat, at: Date.now() });
+    if (this.seen.size > this.maxTracked) this.seen.delete(this.seen.keys().next().value!);
   }
 
   offline(id: string): void {
@@ -48,7 +57,29 @@ export class WorkerRegistry {
   }
 }
 
-export function isHeartbeat(value: unknown): value is Heartbeat {
-  const beat = value as Partial<Heartbeat> | null;
-  return typeof beat?.id === "string" && typeof beat.pid === "number" && typeof beat.host === "string";
+/**
+ * A heartbeat as received, checked field by field: types, lengths and sane ranges. Anything
+ * else is dropped, so a forged message can neither grow the pages nor turn a count into text.
+ */
+export function parseHeartbeat(value: unknown): Heartbeat | undefined {
+  const beat = value as Record<string, unknown> | null;
+  if (typeof beat !== "object" || beat === null) return undefined;
+  const { id, host, pid, concurrency, done, failed, skipped, inFlight, startedAt, ready } = beat;
+  const label = (v: unknown, max: number) => typeof v === "string" && v.length >= 1 && v.length <= max && /^[\w.:@-]+$/.test(v);
+  const count = (v: unknown, max = Number.MAX_SAFE_INTEGER) => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= max;
+  const ok =
+    label(id, 100) &&
+    label(host, 255) &&
+    count(pid, 2 ** 32) &&
+    count(concurrency, 100_000) &&
+    count(done) &&
+    count(failed) &&
+    count(skipped) &&
+    count(inFlight, 100_000) &&
+    typeof startedAt === "string" &&
+    startedAt.length <= 30 &&
+    !Number.isNaN(Date.parse(startedAt)) &&
+    typeof ready === "boolean";
+  if (!ok) return undefined;
+  return { id, host, pid, concurrency, done, failed, skipped, inFlight, startedAt, ready } as Heartbeat;
 }

@@ -1,7 +1,7 @@
 // The HTML pages: the form and gallery, the task monitor, and a task's own page.
 import { Router, type Request, type RequestHandler } from "express";
 import type { AppDeps } from "../app.ts";
-import { ValidationError } from "../lib/errors.ts";
+import { RateLimitedError, ValidationError } from "../lib/errors.ts";
 import { clearPhotos, galleryPage } from "../lib/gallery.ts";
 import { cancelTask, getTaskDetail, listTasks, submitTask } from "../lib/tasks.ts";
 import { isUuid, parseTaskInput } from "../lib/validation.ts";
@@ -15,7 +15,17 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler) {
     res.render("index", await homeContext(deps, req));
   });
 
-  router.post("/tasks", createLimit, async (req, res) => {
+  // A person over the limit stays on the form, their choices kept, told when they can send it.
+  const formLimit: RequestHandler = (req, res, next) =>
+    createLimit(req, res, (err?: unknown) => {
+      if (!(err instanceof RateLimitedError)) return next(err);
+      res.set("Retry-After", String(err.retryAfterSeconds));
+      homeContext(deps, req)
+        .then((context) => res.status(429).render("index", { ...context, form: formOf(req), flash: { kind: "warning", text: err.message } }))
+        .catch(next);
+    });
+
+  router.post("/tasks", formLimit, async (req, res) => {
     const catalog = await deps.breeds.get();
     try {
       const input = parseTaskInput(req.body, catalog, "form");
@@ -23,8 +33,7 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler) {
       res.redirect(303, `/?submitted=${task.id}`);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      const form = { breed: String(req.body?.breed ?? "").slice(0, 100), limit: String(req.body?.limit ?? "").slice(0, 20) };
-      res.status(400).render("index", { ...(await homeContext(deps, req)), form, errors: err.fields });
+      res.status(400).render("index", { ...(await homeContext(deps, req)), form: formOf(req), errors: err.fields });
     }
   });
 
@@ -57,6 +66,11 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler) {
   });
 
   return router;
+}
+
+/** What the person sent, to show it again. */
+function formOf(req: Request) {
+  return { breed: String(req.body?.breed ?? "").slice(0, 100), limit: String(req.body?.limit ?? "").slice(0, 20) };
 }
 
 async function homeContext(deps: AppDeps, req: Request) {

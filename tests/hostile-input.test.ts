@@ -320,7 +320,7 @@ describe("the rate limit on new tasks", () => {
     await stack?.stop();
   });
 
-  test("when a fourth task is asked for within a minute, the API answers 429 and the form shares the limit", async () => {
+  test("when a fourth task is asked for within a minute, the API answers 429 with Retry-After and the form shares the limit, kept filled and saying when to try again", async () => {
     for (let i = 0; i < 3; i++) {
       await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202);
     }
@@ -329,18 +329,24 @@ describe("the rate limit on new tasks", () => {
     const fourth = await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 });
     assert.equal(fourth.status, 429);
     assert.match(fourth.headers["content-type"] ?? "", /^application\/json/);
+    const wait = Number(fourth.headers["retry-after"]);
+    assert.ok(wait >= 1 && wait <= 60, `Retry-After: ${fourth.headers["retry-after"]}`);
     assert.deepEqual(fourth.body, {
-      error: { code: "rate_limited", message: "Too many new tasks from you: at most 3 a minute. Wait a moment and try again." },
+      error: { code: "rate_limited", message: `Too many new tasks from you: at most 3 a minute. You can submit again in ${wait} s.`, retryAfterSeconds: wait },
     });
     assert.equal(await stack.db.task.count(), 3, "no row for the refused task");
     assert.equal(await stack.db.outboxMessage.count(), 3);
 
     const agent = stack.agent();
     const token = csrfTokenFrom((await agent.get("/").expect(200)).text);
-    const form = await agent.post("/tasks").type("form").send({ breed: "pug", limit: "1", _csrf: token });
+    const form = await agent.post("/tasks").type("form").send({ breed: "pug", limit: "7", _csrf: token });
     assert.equal(form.status, 429);
     assert.match(form.headers["content-type"] ?? "", /^text\/html/);
-    assert.ok(pageMessages(form.text).some((m) => /at most 3 a minute/.test(m)), "the page says why");
+    assert.ok(Number(form.headers["retry-after"]) >= 1);
+    const flash = /id="flash"[^>]*>\s*([^<]*)/.exec(form.text)?.[1]?.trim() ?? "";
+    assert.match(flash, /^Too many new tasks from you: at most 3 a minute\. You can submit again in \d+ s\.$/, "the form page says why and when");
+    assert.match(form.text, /<option value="pug" selected/, "the breed is kept");
+    assert.match(form.text, /name="limit" id="limit"[^>]* value="7"/, "the limit is kept");
     assertNoInternals(form.text);
     assert.equal(await stack.db.task.count(), 3, "no row for the refused form either");
     await waitFor("the three accepted jobs on the queue", async () => (await queueDepth(stack.config.queueName)) === 3);
