@@ -24,6 +24,8 @@ export interface FakeDogApi {
   origin: string;
   /** Number of /breed/... image-list requests received, faulted ones included. */
   readonly requests: number;
+  /** Every /api/... request as it arrived (path, Date.now()), oldest first: shows how a client spaces its calls. Keeps the latest 10,000 or more. */
+  readonly arrivals: readonly { path: string; at: number }[];
   /** Connections open right now (idle keep-alive ones included): shows whether a client let go of a socket. */
   readonly openSockets: number;
   failNext(kind: FaultKind, times?: number, opts?: { delayMs?: number }): void;
@@ -41,6 +43,7 @@ const SLOW_DEFAULT_MS = 300;
 const DRIP_DEFAULT_MS = 200;
 const HUGE_BYTES = 2 * 1024 * 1024;
 const HUGE_CHUNK_BYTES = 64 * 1024;
+const MAX_ARRIVALS = 20_000;
 
 // ---------- deterministic helpers ----------
 
@@ -190,6 +193,7 @@ export function startFakeDogApi(opts: { port?: number; host?: string; latencyMs?
   const plan: FaultPlan = { queue: [], rates: {} };
   let roll = prng(1);
   let requests = 0;
+  const arrivals: { path: string; at: number }[] = [];
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
   let origin = "";
@@ -308,6 +312,10 @@ export function startFakeDogApi(opts: { port?: number; host?: string; latencyMs?
 
   function route(req: http.IncomingMessage, res: http.ServerResponse): void {
     const path = (req.url ?? "/").split("?")[0]!;
+    if (path.startsWith("/api/")) {
+      if (arrivals.length >= MAX_ARRIVALS) arrivals.splice(0, MAX_ARRIVALS / 2); // halving keeps a long run cheap
+      arrivals.push({ path, at: Date.now() });
+    }
     const seg = path.split("/").slice(1).map((s) => {
       try {
         return decodeURIComponent(s);
@@ -374,6 +382,9 @@ export function startFakeDogApi(opts: { port?: number; host?: string; latencyMs?
         origin,
         get requests() {
           return requests;
+        },
+        get arrivals() {
+          return arrivals;
         },
         get openSockets() {
           return sockets.size;

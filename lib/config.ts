@@ -26,6 +26,8 @@ export interface Config {
   queueType: "classic" | "quorum";
   dogApiUrl: string;
   dogApiTimeoutMs: number;
+  /** Most dog.ceo requests one process starts a second (0: no ceiling); its jobs take turns, first come, first served. */
+  dogApiMaxRps: number;
   /** Origins whose https (or, for the stand-in, http) links are stored as photos. */
   imageOrigins: string[];
   workerConcurrency: number;
@@ -73,6 +75,8 @@ export function loadConfig(env: Env = process.env): Config {
     queueType: oneOf(env, "QUEUE_TYPE", ["classic", "quorum"], "classic") as Config["queueType"],
     dogApiUrl,
     dogApiTimeoutMs: integer(env, "DOG_API_TIMEOUT_MS", 10_000, 50, 120_000),
+    // dog.ceo is free and public: 128 jobs at once must not turn into hundreds of requests a second.
+    dogApiMaxRps: integer(env, "DOG_API_MAX_RPS", 20, 0, 10_000),
     imageOrigins: imageOrigins(env, dogApiUrl),
     // Jobs mostly wait on dog.ceo: at 100 ms a call, 128 in flight keep one worker near 1,000 jobs/s.
     workerConcurrency: integer(env, "WORKER_CONCURRENCY", 128, 1, 1024),

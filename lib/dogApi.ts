@@ -3,6 +3,7 @@
 import { STATUS_CODES } from "node:http";
 import type { Readable } from "node:stream";
 import { Agent, request, type Dispatcher } from "undici";
+import { createRateGate } from "./rateGate.ts";
 
 export interface DogApiOptions {
   baseUrl: string; // e.g. https://dog.ceo/api
@@ -13,6 +14,12 @@ export interface DogApiOptions {
   totalTimeoutMs?: number;
   /** Largest answer read; a bigger one is abandoned (default 1 MiB). */
   maxBodyBytes?: number;
+  /**
+   * Most requests this client starts a second, after a first burst of as many (undefined or 0: no
+   * ceiling). Its callers share them first come, first served; waiting for a turn is not part of
+   * any timeout above.
+   */
+  maxRps?: number;
 }
 
 export type DogApiErrorKind = "not_found" | "transient" | "invalid";
@@ -35,7 +42,7 @@ export class DogApiError extends Error {
 export interface DogApi {
   listBreeds(): Promise<Record<string, string[]>>;
   randomImages(breed: string, subBreed: string | undefined, count: number): Promise<string[]>;
-  /** Waits for requests in flight (each bounded by totalTimeoutMs), then closes the connections. */
+  /** Waits for requests in flight (each bounded by totalTimeoutMs), then closes the connections; calls still waiting for their turn fail as transient. */
   close(): Promise<void>;
 }
 
@@ -71,6 +78,9 @@ export function createDogApi(opts: DogApiOptions): DogApi {
   const totalTimeout = opts.totalTimeoutMs ?? connectTimeout + headersTimeout + bodyTimeout;
   const maxBodyBytes = opts.maxBodyBytes ?? 1024 * 1024;
   const agent = new Agent({ connect: { timeout: connectTimeout }, headersTimeout, bodyTimeout });
+  // One gate per client, so every call spends from the same budget, retries included (a 429's
+  // Retry-After still reaches the caller on the DogApiError, to delay that job's retry).
+  const gate = opts.maxRps ? createRateGate(opts.maxRps) : undefined;
 
   function networkError(err: unknown): DogApiError {
     const code = (err as { code?: unknown } | null)?.code;
@@ -118,6 +128,7 @@ export function createDogApi(opts: DogApiOptions): DogApi {
 
   /** GETs a dog.ceo path and returns the `message` of a success reply, or throws a DogApiError. */
   async function get(path: string): Promise<unknown> {
+    await gate?.turn(); // a wait for our turn is politeness, not dog.ceo being slow: the deadline starts after it
     const deadline = AbortSignal.timeout(totalTimeout);
     let res: Dispatcher.ResponseData | undefined;
     let text: string | undefined;
@@ -185,6 +196,9 @@ export function createDogApi(opts: DogApiOptions): DogApi {
       return message;
     },
 
-    close: () => agent.close(),
+    close() {
+      gate?.close(new DogApiError("transient", "the dog.ceo client closed before this call's turn came"));
+      return agent.close();
+    },
   };
 }

@@ -26,7 +26,7 @@ export async function startWorker(config: Config, logger: Logger) {
   await migrateIfNeeded(config.databaseUrl);
   const store = await openStore(config.databaseUrl);
   const timeoutMs = config.dogApiTimeoutMs;
-  const dogApi = createDogApi({ baseUrl: config.dogApiUrl, connectTimeoutMs: Math.min(timeoutMs, 3000), headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs });
+  const dogApi = createDogApi({ baseUrl: config.dogApiUrl, connectTimeoutMs: Math.min(timeoutMs, 3000), headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs, maxRps: config.dogApiMaxRps });
   const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, queueType: config.queueType, retry: config.retry, logger: log });
   // A worker has no pages of its own: every event it makes is for the web processes.
   const events: EventSink = { emit: (event, scope) => scope !== "local" && broker.publishEvent(`task.${event.type}`, event) };
