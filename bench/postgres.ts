@@ -68,7 +68,7 @@ async function run(kind: "sqlite" | "postgres", latencyMs: number, workers: numb
   try {
     const dogApiUrl = await startDogApi(children, latencyMs);
     const port = await freePort();
-    const env = { DATABASE_URL: db.url, AMQP_URL, QUEUE_NAME: queue, DOG_API_URL: dogApiUrl, RATE_LIMIT_PER_MINUTE: "0", LOG_LEVEL: "warn", PORT: String(port), NODE_ENV: "production", SECURE_COOKIES: "false", ...(concurrency ? { WORKER_CONCURRENCY: concurrency } : {}) };
+    const env = { DATABASE_URL: db.url, AMQP_URL, QUEUE_NAME: queue, DOG_API_URL: dogApiUrl, DOG_API_MAX_RPS: "0", RATE_LIMIT_PER_MINUTE: "0", LOG_LEVEL: "warn", PORT: String(port), NODE_ENV: "production", SECURE_COOKIES: "false", ...(concurrency ? { WORKER_CONCURRENCY: concurrency } : {}) };
     const entry = entryMode();
     children.push(startChild("web", entry.web, env));
     await waitUntil("the web to be ready", httpOk(`http://127.0.0.1:${port}/readyz`), 60_000, children.at(-1));

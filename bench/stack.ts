@@ -29,6 +29,8 @@ export async function startApp(children: Child[], queues: string[], dbFile: stri
     AMQP_URL,
     QUEUE_NAME: queue,
     DOG_API_URL: dogApiUrl,
+    // The stand-in is ours to load: no politeness ceiling (dog.ceo itself gets DOG_API_MAX_RPS's default).
+    DOG_API_MAX_RPS: "0",
     RATE_LIMIT_PER_MINUTE: "0",
     LOG_LEVEL: "warn",
     PORT: String(port),

@@ -36,6 +36,7 @@ describe("when a web and two workers run on three hosts against one PostgreSQL a
       QUEUE_NAME: queue,
       DOG_API_URL: fake.url,
       DOG_API_TIMEOUT_MS: "2000",
+      DOG_API_MAX_RPS: "0",
       RETRY_BASE_MS: "100",
       RETRY_MAX_MS: "1000",
       RECOVERY_GRACE_MS: "5000",

@@ -126,6 +126,7 @@ export function configEnv(config: Config, overrides: Record<string, string> = {}
     QUEUE_TYPE: config.queueType,
     DOG_API_URL: config.dogApiUrl,
     DOG_API_TIMEOUT_MS: String(config.dogApiTimeoutMs),
+    DOG_API_MAX_RPS: String(config.dogApiMaxRps),
     WORKER_CONCURRENCY: String(config.workerConcurrency),
     RETRY_MAX_ATTEMPTS: String(config.retry.maxAttempts),
     RETRY_BASE_MS: String(config.retry.baseMs),

@@ -37,6 +37,7 @@ export async function testConfig(fake: FakeDogApi, env: Record<string, string> =
     QUEUE_NAME: `gendog.test.${randomBytes(4).toString("hex")}`,
     DOG_API_URL: fake.url,
     DOG_API_TIMEOUT_MS: "1500",
+    DOG_API_MAX_RPS: "0", // the stand-in needs no politeness; tests of the ceiling set it
     RETRY_BASE_MS: "50",
     RETRY_MAX_MS: "400",
     RATE_LIMIT_PER_MINUTE: "0",
