@@ -20,6 +20,7 @@ import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { taskCreationLimit } from "./routes/limits.ts";
 import { pageRoutes } from "./routes/pages.ts";
+import { requestLogging } from "./lib/requestLog.ts";
 
 export interface AppDeps {
   config: Pick<Config, "env" | "imageOrigins" | "rateLimitPerMinute" | "csrfSecret" | "secureCookies" | "streams">;
@@ -40,6 +41,7 @@ export function createApp(deps: AppDeps) {
   app.disable("x-powered-by");
   app.set("trust proxy", "loopback");
   configureViews(app, deps.config.env !== "development");
+  app.use(requestLogging(deps.logger));
 
   app.use(
     helmet({
@@ -137,15 +139,16 @@ function csrfProtection(config: AppDeps["config"]) {
 function errorHandler(deps: AppDeps): ErrorRequestHandler {
   return (err, req, res, next) => {
     const { status, code, message, field } = describeError(err);
-    if (status >= 500) deps.logger.error({ err, path: req.path }, "request failed");
+    if (status >= 500) (req.log ?? deps.logger).error({ err }, "request failed");
+    const requestId = String(req.id ?? "");
     if (res.headersSent) return next(err); // Express ends the response
     const wantsJson = req.originalUrl.startsWith("/api/") || req.accepts(["html", "json"]) === "json";
     const retryAfterSeconds = err instanceof RateLimitedError ? err.retryAfterSeconds : undefined;
     if (retryAfterSeconds !== undefined) res.set("Retry-After", String(retryAfterSeconds));
     if (wantsJson) {
-      res.status(status).json({ error: { code, message, ...(field ? { field } : {}), ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) } });
+      res.status(status).json({ error: { code, message, ...(field ? { field } : {}), ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}), requestId } });
     } else {
-      res.status(status).render("error", { status, message, title: status === 404 ? "Not found" : "Something went wrong" });
+      res.status(status).render("error", { status, message, requestId, title: status === 404 ? "Not found" : "Something went wrong" });
     }
   };
 }

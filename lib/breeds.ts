@@ -56,7 +56,7 @@ export function cachedBreedCatalog(source: BreedSource, logger: Logger, ttlMs = 
       return catalog;
     } catch (err) {
       if (!fallbackLogged) {
-        logger.warn({ err: (err as Error).message }, "dog.ceo breed list unavailable; using the bundled snapshot");
+        logger.warn({ err }, "dog.ceo breed list unavailable; using the bundled snapshot");
         fallbackLogged = true;
       }
       // Keep a fetched list over the snapshot; try dog.ceo again after a minute, not every request.

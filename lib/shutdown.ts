@@ -30,7 +30,7 @@ export async function runSteps(logger: Logger, steps: [string, () => Promise<unk
     try {
       await step();
     } catch (err) {
-      logger.warn({ err: (err as Error).message }, `shutdown step failed: ${name}`);
+      logger.warn({ err }, `shutdown step failed: ${name}`);
     }
   }
 }

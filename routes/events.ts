@@ -79,7 +79,7 @@ export function eventRoutes(deps: AppDeps) {
       live = true;
     } catch (err) {
       // The browser reconnects (and asks again) after the stream ends.
-      deps.logger.warn({ err: (err as Error).message }, "could not start an event stream");
+      req.log.warn({ err }, "could not start an event stream");
       res.end();
     }
   });

@@ -155,7 +155,7 @@ export class Broker {
           : `RabbitMQ is not reachable at ${this.address} (${err.message}); start one with \`docker compose up -d rabbitmq\`. Retrying...`,
       );
     });
-    this.connection.on("error", (err: Error) => log.warn({ err: err.message }, "RabbitMQ connection error"));
+    this.connection.on("error", (err: Error) => log.warn({ err }, "RabbitMQ connection error"));
   }
 
   onConnected(listener: () => void): void {
@@ -200,7 +200,7 @@ export class Broker {
    */
   private watchChannel(channel: Channel, purpose: string): void {
     this.liveChannels.add(channel);
-    channel.on("error", (err: Error) => this.options.logger.warn({ err: err.message }, `${purpose} channel error`));
+    channel.on("error", (err: Error) => this.options.logger.warn({ err }, `${purpose} channel error`));
     channel.on("close", () => {
       if (this.publisher === channel) this.publisher = undefined;
       this.rebuild(channel, `the ${purpose} channel closed`);
@@ -231,7 +231,7 @@ export class Broker {
     try {
       channel.publish(this.eventsExchange, routingKey, Buffer.from(JSON.stringify(payload)), { contentType: "application/json", appId: this.id }, () => {});
     } catch (err) {
-      this.options.logger.debug({ err: (err as Error).message }, "event not published");
+      this.options.logger.debug({ err }, "event not published");
     }
   }
 
@@ -314,7 +314,7 @@ export class Broker {
     } catch (err) {
       // The channel is gone or the retry could not be published: the message stays
       // unacked and the broker redelivers it, which the handler is built to survive.
-      this.options.logger.warn({ err: (err as Error).message, taskId }, "could not settle a message; the broker will redeliver it");
+      this.options.logger.warn({ err, taskId }, "could not settle a message; the broker will redeliver it");
       try {
         channel.nack(msg, false, true);
       } catch {
@@ -383,7 +383,7 @@ export class Broker {
         try {
           listener(msg.fields.routingKey, JSON.parse(msg.content.toString()));
         } catch (err) {
-          this.options.logger.warn({ err: (err as Error).message }, "ignored an unreadable event");
+          this.options.logger.warn({ err }, "ignored an unreadable event");
         }
       },
       { noAck: true },

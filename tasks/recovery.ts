@@ -32,7 +32,7 @@ export function startRecoverySweep({ lifecycle, broker, logger, graceMs }: Recov
         logger.warn({ taskId: task.id, state: task.state, attempt }, "recovered a task whose next run was lost; sent it again");
       } catch (err) {
         // Its lease runs out after the grace period and the next sweep tries again.
-        logger.warn({ taskId: task.id, err: (err as Error).message }, "could not send a recovered task yet");
+        logger.warn({ taskId: task.id, err }, "could not send a recovered task yet");
       }
     }
   }

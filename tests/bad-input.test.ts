@@ -97,7 +97,7 @@ describe("bad input", () => {
 
         assert.equal(res.status, 400);
         assert.match(res.headers["content-type"] ?? "", /^application\/json/);
-        assert.deepEqual(res.body, { error: { code: "invalid_input", message: c.errors[field], field } });
+        assert.deepEqual(res.body, { error: { code: "invalid_input", message: c.errors[field], field, requestId: res.headers["x-request-id"] } });
         assert.ok(!res.text.includes(XSS));
         await assertNothingAccepted(stack);
       });

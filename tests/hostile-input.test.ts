@@ -332,7 +332,7 @@ describe("the rate limit on new tasks", () => {
     const wait = Number(fourth.headers["retry-after"]);
     assert.ok(wait >= 1 && wait <= 60, `Retry-After: ${fourth.headers["retry-after"]}`);
     assert.deepEqual(fourth.body, {
-      error: { code: "rate_limited", message: `Too many new tasks from you: at most 3 a minute. You can submit again in ${wait} s.`, retryAfterSeconds: wait },
+      error: { code: "rate_limited", message: `Too many new tasks from you: at most 3 a minute. You can submit again in ${wait} s.`, retryAfterSeconds: wait, requestId: fourth.headers["x-request-id"] },
     });
     assert.equal(await stack.db.task.count(), 3, "no row for the refused task");
     assert.equal(await stack.db.outboxMessage.count(), 3);

@@ -144,7 +144,7 @@ describe("in production", () => {
     assert.match(res.text, /There is no page here\./);
     assertNoInternals(res.text, "404");
     const api = await stack.http().get("/api/nowhere").expect(404);
-    assert.deepEqual(api.body, { error: { code: "not_found", message: "There is no such API endpoint." } });
+    assert.deepEqual(api.body, { error: { code: "not_found", message: "There is no such API endpoint.", requestId: api.headers["x-request-id"] } });
   });
 
   test("when a URL cannot be decoded, it answers 400 with no stack", async () => {
@@ -166,7 +166,7 @@ describe("in production", () => {
 
       const api = await stack.http().get("/api/tasks");
       assert.equal(api.status, 500);
-      assert.deepEqual(api.body, { error: { code: "internal", message: "Something went wrong on our side. Try again in a moment." } });
+      assert.deepEqual(api.body, { error: { code: "internal", message: "Something went wrong on our side. Try again in a moment.", requestId: api.headers["x-request-id"] } });
       assertNoInternals(api.text, "500 JSON");
     } finally {
       await stack.db.$executeRawUnsafe('ALTER TABLE "Task_gone" RENAME TO "Task"');
