@@ -6,7 +6,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { pathToFileURL } from "node:url";
 import breedsSnapshot from "../lib/breeds-snapshot.json" with { type: "json" };
 
-export type FaultKind = "http500" | "http503" | "http429" | "hang" | "badJson" | "truncated" | "slow" | "drip" | "huge";
+export type FaultKind = "http500" | "http503" | "http429" | "hang" | "badJson" | "truncated" | "slow" | "drip" | "huge" | "longError";
 export type RandomFaultKind = "http500" | "hang" | "badJson" | "truncated" | "slow";
 
 /** Injected faults, consumed in order, one per request to a breed image-list endpoint. */
@@ -220,6 +220,12 @@ export function startFakeDogApi(opts: { port?: number; host?: string; latencyMs?
         return sendHtml(res, 429, "Too Many Requests", { "Retry-After": "1" });
       case "hang":
         return; // never answer; close() destroys the socket
+      case "longError": {
+        // A refusal whose message is 900 KB of text (under the client's 1 MiB cap, so it is read).
+        const body = JSON.stringify({ status: "error", message: `Breed not found (${"x".repeat(900_000)})`, code: 400 });
+        res.writeHead(400, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
+        return void res.end(body);
+      }
       case "badJson":
         res.writeHead(200, { "Content-Type": "text/html", "Access-Control-Allow-Origin": "*" });
         res.end("<html>not json</html>");

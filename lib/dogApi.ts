@@ -4,6 +4,7 @@ import { STATUS_CODES } from "node:http";
 import type { Readable } from "node:stream";
 import { Agent, request, type Dispatcher } from "undici";
 import { createRateGate } from "./rateGate.ts";
+import { shorten } from "./text.ts";
 
 export interface DogApiOptions {
   baseUrl: string; // e.g. https://dog.ceo/api
@@ -31,7 +32,8 @@ export class DogApiError extends Error {
   readonly retryAfterMs?: number;
 
   constructor(kind: DogApiErrorKind, message: string, extra: { status?: number; retryAfterMs?: number; cause?: unknown } = {}) {
-    super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
+    // dog.ceo's own words can be any size: bounded here, before any log line or task carries them.
+    super(shorten(message), extra.cause === undefined ? undefined : { cause: extra.cause });
     this.name = "DogApiError";
     this.kind = kind;
     if (extra.status !== undefined) this.status = extra.status;

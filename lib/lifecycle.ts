@@ -7,6 +7,7 @@
 import type { Task } from "../generated/prisma/client.ts";
 import { TaskState } from "../generated/prisma/enums.ts";
 import type { EventSink } from "./events.ts";
+import { shorten } from "./text.ts";
 import type { Claim, NewTask, OpenRun, OutboxJob, TaskStore, WorkerSign } from "./store/index.ts";
 import { toTaskView, type PhotoView } from "./views.ts";
 
@@ -20,12 +21,7 @@ export type { Claim, NewTask, OpenRun, OutboxJob, TaskStore } from "./store/inde
  */
 export const PENDING_AFTER_GRACES = 10;
 
-/** Stored error text is cut here; a person sees that it was shortened. */
-export const MAX_ERROR_LENGTH = 500;
-
-export function shorten(text: string, max = MAX_ERROR_LENGTH): string {
-  return text.length <= max ? text : `${text.slice(0, max - 20)}… (shortened)`;
-}
+export { MAX_ERROR_LENGTH, shorten } from "./text.ts";
 
 export type Revoke = { kind: "revoked"; task: Task } | { kind: "refused"; task: Task } | { kind: "missing" };
 

@@ -1,11 +1,12 @@
 // Holes an attack found, closed: an id search that read % and _ as wildcards, pages with
-// a CSRF token that caches could keep, and forged worker heartbeats that grew the monitor
-// and turned its numbers into text.
+// a CSRF token that caches could keep, forged worker heartbeats that grew the monitor and
+// turned its numbers into text, and a dog.ceo error message that became every page's size.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import amqplib from "amqplib";
 import { MAX_TRACKED_WORKERS } from "../lib/workers.ts";
-import { AMQP_URL, startStack, waitFor, type Stack } from "./support/stack.ts";
+import http from "node:http";
+import { AMQP_URL, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 
 let stack: Stack;
 before(async () => {
@@ -76,5 +77,32 @@ describe("forged worker heartbeats", () => {
     assert.ok(page.text.length < 300_000, `/tasks is ${page.text.length} characters`);
     // The real worker still reports in.
     await waitFor("the real worker's heartbeat", async () => (await stack.http().get("/api/workers")).body.workers.some((w: { id: string }) => w.id === stack.workers[0]!.id), 10_000);
+  });
+});
+
+describe("text from dog.ceo", () => {
+  test("when dog.ceo refuses a task with a 900 KB message, the stored error is shortened and says so, and the pages and the live event stay small", { timeout: 30_000 }, async () => {
+    let streamed = "";
+    const stream = http.get(`${stack.url}/events`, { agent: false }, (res) => {
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (streamed += chunk));
+    });
+    try {
+      await waitFor("the stream's snapshot", async () => streamed.includes("event: snapshot"));
+      stack.fake.failNext("longError", 1);
+      const { body } = await stack.http().post("/api/tasks").send({ breed: "pug", limit: 2 }).expect(202);
+      const task = await waitForTaskState(stack.db, body.id, ["FAILURE"], 15_000);
+      assert.ok(task.error!.length <= 500, `${task.error!.length} characters stored`);
+      assert.match(task.error!, /^dog\.ceo: Breed not found \(x+… \(shortened\)$/);
+      for (const path of ["/", "/tasks", `/tasks/${body.id}`]) {
+        const page = await stack.http().get(path).expect(200);
+        assert.ok(page.text.length < 100_000, `${path} is ${page.text.length} characters`);
+      }
+      assert.match((await stack.http().get(`/tasks/${body.id}`)).text, /\(shortened\)/, "the task page says it was shortened");
+      await waitFor("the failure to be streamed", async () => streamed.includes(`"state":"FAILURE"`));
+      assert.ok(streamed.length < 50_000, `${streamed.length} characters streamed`);
+    } finally {
+      stream.destroy();
+    }
   });
 });
