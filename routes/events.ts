@@ -40,7 +40,7 @@ export function eventRoutes(deps: AppDeps) {
       else res.write(chunk);
     };
     write("retry: 2000\n\n");
-    const send = ({ id, event }: NumberedEvent) => write(`id: ${hub.epoch}-${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+    const send = (numbered: NumberedEvent) => write(frameOf(numbered, hub.epoch));
 
     // Subscribe first so nothing slips between the replay (or snapshot) and live events;
     // and clean up on close from the start, even if the browser leaves mid-snapshot.
@@ -92,6 +92,17 @@ export function eventRoutes(deps: AppDeps) {
       for (const res of open) res.end();
     },
   });
+}
+
+// Every open stream sends the same event: it is turned into text once, not once a stream
+// (with 200 pages open that was most of the web's CPU).
+const frames = new WeakMap<NumberedEvent, { epoch: string; text: string }>();
+function frameOf(numbered: NumberedEvent, epoch: string): string {
+  const cached = frames.get(numbered);
+  if (cached?.epoch === epoch) return cached.text;
+  const text = `id: ${epoch}-${numbered.id}\nevent: ${numbered.event.type}\ndata: ${JSON.stringify(numbered.event)}\n\n`;
+  frames.set(numbered, { epoch, text });
+  return text;
 }
 
 /** Refused with the status that says whose limit it is and when to come back. */
