@@ -2,7 +2,7 @@
 // (one node process each, so the pid we read /proc of is the real one), the dog.ceo
 // stand-in and the bare Express floor. Every wait here is bounded.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,7 +35,10 @@ export function startChild(name: string, args: string[], env: Record<string, str
   const inherited = Object.fromEntries(["PATH", "HOME", "TMPDIR", "LANG"].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
   const proc: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, env: { ...inherited, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   const lines: string[] = [];
+  // BENCH_LOG_DIR keeps each child's whole output, for a closer look at a run.
+  const logFile = process.env.BENCH_LOG_DIR ? path.join(process.env.BENCH_LOG_DIR, `${name}-${proc.pid}.log`) : undefined;
   const keep = (chunk: Buffer) => {
+    if (logFile) appendFileSync(logFile, chunk);
     lines.push(...chunk.toString().split("\n").filter(Boolean));
     lines.splice(0, Math.max(0, lines.length - 30));
   };

@@ -20,7 +20,7 @@ export async function startDogApi(children: Child[], latencyMs: number): Promise
 }
 
 /** One web (and a worker, if asked) on their own database file and queue name. */
-export async function startApp(children: Child[], queues: string[], dbFile: string, dogApiUrl: string, withWorker: boolean) {
+export async function startApp(children: Child[], queues: string[], dbFile: string, dogApiUrl: string, withWorker: boolean, extraEnv: Record<string, string> = {}) {
   const port = await freePort();
   const queue = `gendog.bench.${randomBytes(4).toString("hex")}`;
   queues.push(queue);
@@ -37,6 +37,7 @@ export async function startApp(children: Child[], queues: string[], dbFile: stri
     NODE_ENV: "production",
     SECURE_COOKIES: "false",
     CSRF_SECRET: randomBytes(24).toString("hex"),
+    ...extraEnv,
   };
   const entry = entryMode();
   const web = startChild("web", entry.web, env);
