@@ -46,6 +46,8 @@ export interface Config {
   secureCookies: boolean;
   /** How long the web waits for a client's headers, a whole request, and a next request on an idle connection. */
   http: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number };
+  /** Sent outbox rows and the attempts of tasks finished longer ago than this are deleted (tasks and photos stay). */
+  retentionDays: number;
   /** Live event streams (/events): at most this many open, and per client address; each ends after maxAgeMs (the browser reconnects). */
   streams: { max: number; perClient: number; maxAgeMs: number };
 }
@@ -89,6 +91,7 @@ export function loadConfig(env: Env = process.env): Config {
     logFormat: oneOf(env, "LOG_FORMAT", ["json", "pretty"], "json") as Config["logFormat"],
     csrfSecret: csrfSecret(env),
     secureCookies: oneOf(env, "SECURE_COOKIES", ["true", "false"], nodeEnv === "production" ? "true" : "false") === "true",
+    retentionDays: integer(env, "RETENTION_DAYS", 30, 1, 3650),
     http: {
       headersTimeoutMs,
       requestTimeoutMs,

@@ -107,6 +107,21 @@ export function createLifecycle(store: TaskStore, events: EventSink) {
       return (await store.recover(graceMs, limit, pendingAfterMs)).map((row) => ({ task: row, attempt: row.attempts + 1 }));
     },
 
+    /**
+     * Deletes sent outbox rows and the attempts of finished tasks older than olderThanMs, a
+     * batch at a time until a batch comes back short. Tasks and photos are kept: the gallery
+     * and the task list are the product.
+     */
+    async prune(olderThanMs: number, batch = 1000): Promise<{ outbox: number; attempts: number }> {
+      const total = { outbox: 0, attempts: 0 };
+      for (;;) {
+        const { outbox, attempts } = await store.prune(olderThanMs, batch);
+        total.outbox += outbox;
+        total.attempts += attempts;
+        if (outbox < batch && attempts < batch) return total;
+      }
+    },
+
     /** A worker's sign of life, read by recover() on other workers. */
     workerSeen: (worker: WorkerSign) => store.workerSeen(worker),
     forgetWorkersSilentFor: (ms: number) => store.forgetWorkersSilentFor(ms),

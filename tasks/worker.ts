@@ -15,6 +15,7 @@ import { runProcess, runSteps } from "../lib/shutdown.ts";
 import { createJobHandler, type JobCounters } from "./job.ts";
 import { Broker } from "./queue.ts";
 import { startRecoverySweep } from "./recovery.ts";
+import { startRetention } from "./retention.ts";
 
 const HEARTBEAT_MS = 2000;
 
@@ -40,6 +41,7 @@ export async function startWorker(config: Config, logger: Logger) {
   await broker.start();
   await broker.consumeJobs(handler, config.workerConcurrency);
   const recovery = startRecoverySweep({ lifecycle, broker, logger: log, graceMs: config.recoveryGraceMs });
+  const retention = startRetention({ lifecycle, logger: log, retentionDays: config.retentionDays });
   const startedAt = started.toISOString();
   // Ready means it can do its job: the broker takes its acks and the database answers
   // (the sign of life other workers' recovery sweeps read is written here too).
@@ -59,6 +61,7 @@ export async function startWorker(config: Config, logger: Logger) {
     async stop(): Promise<void> {
       clearInterval(beating);
       await recovery.stop();
+      await retention.stop();
       // Stop taking jobs, finish (and ack) the ones in hand, then close what they used.
       const drained = await broker.stopConsuming(config.shutdownTimeoutMs);
       if (!drained) log.warn({ inFlight: broker.jobsInFlight }, "jobs still running at the shutdown timeout; the broker will redeliver them");

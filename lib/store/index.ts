@@ -56,6 +56,11 @@ export interface TaskStore {
   /** Overdue RETRY and lost STARTED runs after graceMs; PENDING never claimed pendingAfterMs after it was queued. */
   recover(graceMs: number, limit: number, pendingAfterMs: number): Promise<Task[]>;
   workerSeen(worker: WorkerSign): Promise<void>;
+  /**
+   * Deletes up to `batch` sent outbox rows, and up to `batch` attempts of tasks that finished,
+   * older than olderThanMs: one bounded statement each, so no write lock is held long.
+   */
+  prune(olderThanMs: number, batch: number): Promise<{ outbox: number; attempts: number }>;
   /** Forgets workers not seen for ms, by the database's clock. */
   forgetWorkersSilentFor(ms: number): Promise<void>;
   close(): Promise<void>;

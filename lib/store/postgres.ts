@@ -224,6 +224,16 @@ export function postgresStore(pool: pg.Pool): TaskStore {
         `INSERT INTO "Worker" (id, host, pid, "startedAt", "lastSeenAt") VALUES ($1, $2, $3, $4, ${NOW}) ON CONFLICT (id) DO UPDATE SET "lastSeenAt" = EXCLUDED."lastSeenAt"`,
         [worker.id, worker.host, worker.pid, iso(worker.startedAt)],
       )),
+    prune: async (olderThanMs, batch) => {
+      const before = `${NOW} - $1 * interval '1 millisecond'`;
+      const outbox = await pool.query(`DELETE FROM "OutboxMessage" WHERE id IN (SELECT id FROM "OutboxMessage" WHERE "sentAt" < ${before} ORDER BY "sentAt" LIMIT $2)`, [olderThanMs, batch]);
+      const attempts = await pool.query(
+        `DELETE FROM "Attempt" WHERE id IN (SELECT a.id FROM "Attempt" a JOIN "Task" t ON t.id = a."taskId"
+           WHERE t.state IN ('${SUCCESS}', '${FAILURE}', '${REVOKED}') AND t."finishedAt" < ${before} LIMIT $2)`,
+        [olderThanMs, batch],
+      );
+      return { outbox: outbox.rowCount ?? 0, attempts: attempts.rowCount ?? 0 };
+    },
     forgetWorkersSilentFor: async (ms) => void (await query(`DELETE FROM "Worker" WHERE "lastSeenAt" < ${NOW} - $1 * interval '1 millisecond'`, [ms])),
     close: () => pool.end(),
   };

@@ -13,7 +13,7 @@ export function openSqliteStore(url: string): TaskStore {
 }
 
 export function sqliteStore(sql: Sql): TaskStore {
-  const { task, attempt, photo, outbox, recover } = prepareStatements(sql);
+  const { task, attempt, photo, outbox, recover, retention } = prepareStatements(sql);
   const now = () => sqlTime(new Date());
   const closeAttempt = (attemptId: number, outcome: string, at: string, error: string | null = null, retryDelayMs: number | null = null) =>
     attempt.close.run({ attemptId, outcome, now: at, error, retryDelayMs });
@@ -109,6 +109,10 @@ export function sqliteStore(sql: Sql): TaskStore {
   const workerSeen = writer(sql, (worker: WorkerSign) =>
     void recover.workerSeen.run({ ...worker, startedAt: sqlTime(worker.startedAt), now: now() }),
   );
+  const prune = writer(sql, (olderThanMs: number, batch: number) => {
+    const params = { before: sqlTime(new Date(Date.now() - olderThanMs)), batch };
+    return { outbox: retention.outbox.run(params).changes, attempts: retention.attempts.run(params).changes };
+  });
   const forgetWorkers = writer(sql, (ms: number) => void recover.forgetWorkers.run(sqlTime(new Date(Date.now() - ms))));
 
   return {
@@ -126,6 +130,7 @@ export function sqliteStore(sql: Sql): TaskStore {
     outboxBacklog: async () => (outbox.pending.get() as { n: number }).n,
     recover: recoverRuns,
     workerSeen,
+    prune,
     forgetWorkersSilentFor: forgetWorkers,
     close: async () => void sql.close(),
   };

@@ -94,7 +94,14 @@ export function prepareStatements(sql: Sql) {
     forgetWorkers: sql.prepare("DELETE FROM Worker WHERE lastSeenAt < ?"),
   };
 
-  return { task, attempt, photo, outbox, recover };
+  const retention = {
+    outbox: sql.prepare("DELETE FROM OutboxMessage WHERE id IN (SELECT id FROM OutboxMessage WHERE sentAt < @before ORDER BY sentAt LIMIT @batch)"),
+    attempts: sql.prepare(`DELETE FROM Attempt WHERE id IN (
+        SELECT a.id FROM Attempt a JOIN Task t ON t.id = a.taskId
+        WHERE t.state IN ('${SUCCESS}', '${FAILURE}', '${REVOKED}') AND t.finishedAt < @before LIMIT @batch)`),
+  };
+
+  return { task, attempt, photo, outbox, recover, retention };
 }
 
 export type Statements = ReturnType<typeof prepareStatements>;
