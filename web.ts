@@ -22,7 +22,9 @@ import { Broker } from "./tasks/queue.ts";
 export async function startWeb(config: Config, logger: Logger) {
   const db = await openMigratedDatabase(config.databaseUrl);
   const store = await openStore(config.databaseUrl);
-  const dogApi = createDogApi({ baseUrl: config.dogApiUrl, headersTimeoutMs: 5000, bodyTimeoutMs: 5000, maxRps: config.dogApiMaxRps });
+  // The web asks dog.ceo only for the breed list (cached); the same timeouts as the worker's.
+  const timeoutMs = config.dogApiTimeoutMs;
+  const dogApi = createDogApi({ baseUrl: config.dogApiUrl, connectTimeoutMs: Math.min(timeoutMs, 3000), headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs, maxRps: config.dogApiMaxRps });
   const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, queueType: config.queueType, retry: config.retry, logger });
   const hub = new EventHub();
   const workers = new WorkerRegistry();

@@ -1,5 +1,5 @@
 // A loopback stand-in for dog.ceo, for development and tests only: production code never imports it.
-// It serves the same paths and error texts as dog.ceo (see /work/shared/dog-ceo-api.md), generated SVG
+// It serves the same paths and error texts as dog.ceo (https://dog.ceo/dog-api/documentation), generated SVG
 // "photos", and can inject faults into the breed image-list endpoints on demand.
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
