@@ -6,35 +6,18 @@ import cookieParser from "cookie-parser";
 import { doubleCsrf } from "csrf-csrf";
 import helmet from "helmet";
 import nunjucks from "nunjucks";
-import type { BreedCatalogCache } from "./lib/breeds.ts";
-import { projectRoot, type Config } from "./lib/config.ts";
-import type { Db } from "./lib/db.ts";
+import type { AppDeps } from "./lib/appDeps.ts";
+import { projectRoot } from "./lib/config.ts";
 import { AppError, NotFoundError, RateLimitedError } from "./lib/errors.ts";
-import type { EventHub } from "./lib/eventHub.ts";
-import type { Logger } from "./lib/logger.ts";
-import type { QueueOverview } from "./lib/monitor.ts";
-import type { TaskDeps } from "./lib/tasks.ts";
-import type { WorkerRegistry } from "./lib/workers.ts";
+import { requestLogging } from "./lib/requestLog.ts";
 import { apiRoutes } from "./routes/api.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { taskCreationLimit } from "./routes/limits.ts";
 import { pageRoutes } from "./routes/pages.ts";
-import { requestLogging } from "./lib/requestLog.ts";
 
-export interface AppDeps {
-  config: Pick<Config, "env" | "imageOrigins" | "rateLimitPerMinute" | "csrfSecret" | "secureCookies" | "streams">;
-  logger: Logger;
-  db: Db;
-  breeds: BreedCatalogCache;
-  tasks: TaskDeps;
-  hub: EventHub;
-  workers: WorkerRegistry;
-  /** Is the broker up (for /readyz)? */
-  queue: { isConnected(): boolean };
-  /** The queue panel's numbers (lib/monitor.ts). */
-  monitor: () => Promise<QueueOverview>;
-}
+export type { AppDeps } from "./lib/appDeps.ts";
+
 
 export function createApp(deps: AppDeps) {
   const app = express();

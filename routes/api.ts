@@ -1,7 +1,7 @@
 // The JSON API, modelled on Flower's: tasks, photos, the queue and the workers.
 // It takes only application/json bodies, so a cross-site HTML form cannot call it.
 import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from "express";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "../lib/appDeps.ts";
 import { AppError } from "../lib/errors.ts";
 import { clearPhotos, listPhotos } from "../lib/gallery.ts";
 import { cancelTask, getTaskDetail, listTasks, submitTask } from "../lib/tasks.ts";

@@ -3,7 +3,7 @@
 // are capped in all and per client (lib/streamQuota.ts), end after a while so none is
 // held for ever, and a reader too slow to take what is sent is cut off.
 import { Router, type Request, type Response } from "express";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "../lib/appDeps.ts";
 import type { NumberedEvent } from "../lib/eventHub.ts";
 import { StreamQuota, type Admission } from "../lib/streamQuota.ts";
 import { listTasks } from "../lib/tasks.ts";

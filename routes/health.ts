@@ -1,6 +1,6 @@
 // /healthz: the process answers. /readyz: it can do its job (database and broker reachable).
 import { Router } from "express";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "../lib/appDeps.ts";
 
 export function healthRoutes(deps: AppDeps) {
   const router = Router();

@@ -1,6 +1,6 @@
 // The HTML pages: the form and gallery, the task monitor, and a task's own page.
 import { Router, type Request, type RequestHandler } from "express";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "../lib/appDeps.ts";
 import { RateLimitedError, ValidationError } from "../lib/errors.ts";
 import { clearPhotos, galleryPage } from "../lib/gallery.ts";
 import { cancelTask, getTaskDetail, listTasks, submitTask } from "../lib/tasks.ts";

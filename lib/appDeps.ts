@@ -1,0 +1,25 @@
+// What the web app is built from: the composition root (web.ts) makes these, createApp
+// (app.ts) and the routes take them. A module of its own, so the routes need not import
+// app.ts, which imports them.
+import type { BreedCatalogCache } from "./breeds.ts";
+import type { Config } from "./config.ts";
+import type { Db } from "./db.ts";
+import type { EventHub } from "./eventHub.ts";
+import type { Logger } from "./logger.ts";
+import type { QueueOverview } from "./monitor.ts";
+import type { TaskDeps } from "./tasks.ts";
+import type { WorkerRegistry } from "./workers.ts";
+
+export interface AppDeps {
+  config: Pick<Config, "env" | "imageOrigins" | "rateLimitPerMinute" | "csrfSecret" | "secureCookies" | "streams">;
+  logger: Logger;
+  db: Db;
+  breeds: BreedCatalogCache;
+  tasks: TaskDeps;
+  hub: EventHub;
+  workers: WorkerRegistry;
+  /** Is the broker up (for /readyz)? */
+  queue: { isConnected(): boolean };
+  /** The queue panel's numbers (lib/monitor.ts). */
+  monitor: () => Promise<QueueOverview>;
+}
