@@ -18,7 +18,6 @@ import { pageRoutes } from "./routes/pages.ts";
 
 export type { AppDeps } from "./lib/appDeps.ts";
 
-
 export function createApp(deps: AppDeps) {
   const app = express();
   app.disable("x-powered-by");
