@@ -1,7 +1,15 @@
 // What the monitor shows about the queue: the broker's own counts, plus what only GenDog
 // knows (jobs still in the outbox, jobs the live workers hold).
-import type { QueueStats } from "../tasks/queue.ts";
 import type { WorkerRegistry } from "./workers.ts";
+
+/** What the broker says of the work queue (tasks/queue.ts asks it). */
+export interface QueueStats {
+  queue: string;
+  ready: number;
+  consumers: number;
+  retrying: number;
+  dead: number;
+}
 
 export interface MonitorDeps {
   queue: { stats(): Promise<QueueStats> };

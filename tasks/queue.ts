@@ -23,12 +23,14 @@
 import { randomBytes } from "node:crypto";
 import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type RecoveringChannelModel } from "amqplib";
 import { maskUrl } from "../lib/config.ts";
-import { AppError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
+import type { QueueStats } from "../lib/monitor.ts";
 
-export class QueueUnavailableError extends AppError {
+/** The broker did not take a message or answer a question; callers never show it to a person as such. */
+export class QueueUnavailableError extends Error {
   constructor(reason: string) {
-    super(503, "queue_unavailable", `the job queue is not reachable (${reason})`);
+    super(`the job queue is not reachable (${reason})`);
+    this.name = "QueueUnavailableError";
   }
 }
 
@@ -57,13 +59,6 @@ interface Subscription {
 }
 export type EventListener = (routingKey: string, payload: unknown) => void;
 
-export interface QueueStats {
-  queue: string;
-  ready: number;
-  consumers: number;
-  retrying: number;
-  dead: number;
-}
 
 export interface BrokerOptions {
   url: string;
