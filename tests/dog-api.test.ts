@@ -75,6 +75,8 @@ describe("the dog.ceo client", () => {
     const err = await failure(client.randomImages("../breeds/list", undefined, 2));
 
     assert.equal(err.kind, "not_found");
+    // What reached the stand-in: one encoded segment, not a path that climbs out of /breed/.
+    assert.equal(fake.arrivals.at(-1)?.path, "/api/breed/..%2Fbreeds%2Flist/images/random/2");
   });
 
   for (const [fault, status, text] of [
