@@ -5,7 +5,7 @@ import os from "node:os";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Response } from "supertest";
-import { queueDepth, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
+import { publishRaw, queueDepth, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 
 const FINISHED = ["SUCCESS", "FAILURE", "REVOKED"];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -230,7 +230,13 @@ describe("the JSON API", () => {
 
   describe("GET /api/queue and GET /api/workers", () => {
     test("when the broker is up, then the queue overview reports its numbers and the worker consuming", async () => {
-      const { body } = await stack.http().get("/api/queue").expect(200);
+      // Something to count: a dead letter of its own (the numbers are not all zero by chance).
+      const deadBefore = await queueDepth(`${stack.config.queueName}.dead`);
+      await publishRaw(`${stack.config.queueName}.dead`, JSON.stringify({ taskId: "00000000-0000-4000-8000-000000000000" }));
+      const body = await waitFor("the overview to count the dead letter", async () => {
+        const res = await stack.http().get("/api/queue").expect(200);
+        return res.body.dead === deadBefore + 1 ? res.body : undefined;
+      }, 5000);
       assert.equal(body.broker.connected, true);
       assert.equal(body.queue, stack.config.queueName);
       for (const key of ["ready", "unacked", "consumers", "retrying", "dead", "waitingInOutbox"]) {
