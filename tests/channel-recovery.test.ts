@@ -39,7 +39,7 @@ test("when the work queue is deleted under a running worker, the queue comes bac
   assert.equal((await submitAndFinish("beagle")).state, "SUCCESS");
 });
 
-test("when the events exchange is deleted, publishing fails once, the connection is rebuilt and live events flow again", async () => {
+test("when the events exchange is deleted, the next publish on it makes the connection rebuild, the exchange is declared again and live events flow again", async () => {
   await onBroker((channel) => channel.deleteExchange(`${stack.config.queueName}.events`));
   // The next event published on the deleted exchange closes the channel (404); recovery declares it again.
   const task = await submitAndFinish("husky");
@@ -49,5 +49,6 @@ test("when the events exchange is deleted, publishing fails once, the connection
     return res.body.workers.some((w: { alive: boolean; lastSeen: string }) => w.alive && Date.parse(w.lastSeen) > Date.now() - 2500);
   }, 20_000);
   assert.equal((await stack.http().get("/readyz")).status, 200);
+  await onBroker((channel) => channel.checkExchange(`${stack.config.queueName}.events`)); // throws (404) if it was not declared again
   assert.equal((await submitAndFinish("kelpie")).state, "SUCCESS");
 });
