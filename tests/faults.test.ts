@@ -151,7 +151,6 @@ describe("when the connection to RabbitMQ drops and comes back", () => {
 
     await proxy.cut();
     summary.brokerCuts += 1;
-    const cutAt = Date.now();
     const ready = await waitFor("/readyz to notice the broker is gone", async () => {
       const res = await stack.http().get("/readyz");
       return res.status === 503 ? res : undefined;
@@ -176,7 +175,6 @@ describe("when the connection to RabbitMQ drops and comes back", () => {
     assert.equal(await stack.db.outboxMessage.count({ where: { sentAt: null } }), 5, "the five tasks wait in the outbox");
 
     await proxy.restore();
-    const cutMs = Date.now() - cutAt;
     const afterCut = await submitMany(stack, 5, 10);
 
     const ids = [...beforeCut, ...during, ...afterCut].map((t) => t.id).concat(formTaskId);
@@ -192,7 +190,6 @@ describe("when the connection to RabbitMQ drops and comes back", () => {
     assert.equal(await stack.db.outboxMessage.count({ where: { taskId: { in: ids } } }), 15);
     assert.equal(await queueDepth(stack.config.queueName), 0);
     assert.ok(proxy.connections >= 4, `the web and the worker reconnected (proxy saw ${proxy.connections} connections)`);
-    assert.ok(cutMs < 10_000, `the cut lasted ${cutMs} ms`);
   });
 });
 
