@@ -4,15 +4,16 @@
 // task and sees its photos appear without reloading.
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { chromium, type Browser } from "playwright-core";
-import { projectRoot } from "../lib/config.ts";
 import { startStack, waitForTaskState, type Stack } from "./support/stack.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const SCREENSHOTS = path.join(projectRoot, "screenshots");
+// Outside the repository, so a test run never leaves files in the working tree.
+const SCREENSHOTS = process.env.SCREENSHOTS_DIR ?? path.join(os.tmpdir(), "gendog-screenshots");
 
 describe("in a real browser", { skip: existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM} (apt-get install chromium)` }, () => {
   let stack: Stack;
@@ -69,12 +70,19 @@ describe("in a real browser", { skip: existsSync(CHROMIUM) ? false : `no browser
 
   test("when a task is open on its own page, its state and attempts update live", async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    stack.fake.failNext("http503", 1);
-    stack.fake.failNext("slow", 1, { delayMs: 1200 });
+    stack.fake.failNext("http503", 2);
+    stack.fake.failNext("slow", 1, { delayMs: 1200 }); // under DOG_API_TIMEOUT_MS (1.5 s): the third try succeeds
     const res = await stack.http().post("/api/tasks").send({ breed: "retriever", subBreed: "golden", limit: 4 }).expect(202);
     await page.goto(`${stack.url}/tasks/${res.body.id}`);
+    // The page was rendered while the task was still on its way (two failed tries, then one
+    // that waits 1.2 s on dog.ceo), so SUCCESS can only arrive live, without a navigation.
+    const shownFirst = await page.getAttribute("[data-role=state]", "data-state");
+    assert.notEqual(shownFirst, "SUCCESS", "the page loaded before the task finished");
+    const navigations: string[] = [];
+    page.on("framenavigated", (frame) => frame === page.mainFrame() && navigations.push(frame.url()));
     await page.waitForSelector("[data-role=state][data-state=SUCCESS]", { timeout: 15_000 });
-    await page.waitForFunction(() => document.querySelectorAll("#attempts tr[data-attempt]").length === 2, undefined, { timeout: 10_000 });
+    assert.deepEqual(navigations, [], "the page did not reload");
+    await page.waitForFunction(() => document.querySelectorAll("#attempts tr[data-attempt]").length === 3, undefined, { timeout: 10_000 });
     await page.waitForFunction(() => document.querySelectorAll("#gallery figure[data-photo-id]").length === 4, undefined, { timeout: 10_000 });
     assert.match((await page.textContent("#attempts")) ?? "", /503/);
     await page.waitForFunction(() => document.getAnimations().every((a) => a.playState === "finished"));
