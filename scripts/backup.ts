@@ -3,16 +3,24 @@
 // one step from one read snapshot, so it is consistent and never restarts under writes.
 // Default file: backups/gendog-<UTC time>.db under the project. On PostgreSQL, use
 // pg_dump -Fc and pg_restore (the README says how).
-import { mkdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { databaseFile, databaseUrl, isPostgresUrl, projectRoot } from "../lib/config.ts";
 
-const url = databaseUrl();
-if (isPostgresUrl(url)) {
-  console.error("gendog: db:backup copies SQLite databases; for PostgreSQL use pg_dump -Fc (and pg_restore to restore): see the README");
-  process.exit(2);
+const fail = (text: string, code = 1): never => {
+  console.error(`gendog: ${text}`);
+  process.exit(code);
+};
+
+let url = "";
+try {
+  url = databaseUrl();
+} catch (err) {
+  fail((err as Error).message);
 }
+if (isPostgresUrl(url)) fail("db:backup copies SQLite databases; for PostgreSQL use pg_dump -Fc (and pg_restore to restore): see the README", 2);
+if (!existsSync(databaseFile(url))) fail(`no database at ${databaseFile(url)}; nothing to back up`);
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const target = path.resolve(process.argv[2] ?? path.join(projectRoot, "backups", `gendog-${stamp}.db`));
 mkdirSync(path.dirname(target), { recursive: true });
@@ -27,8 +35,5 @@ try {
 const check = new Database(target, { readonly: true });
 const verdict = check.pragma("integrity_check", { simple: true });
 check.close();
-if (verdict !== "ok") {
-  console.error(`gendog: the backup at ${target} fails SQLite's integrity check: ${String(verdict)}`);
-  process.exit(1);
-}
+if (verdict !== "ok") fail(`the backup at ${target} fails SQLite's integrity check: ${String(verdict)}`);
 console.log(`backed up ${databaseFile(url)} to ${target} (${statSync(target).size} bytes)`);

@@ -1,8 +1,9 @@
 // `npm run db:restore -- <backup file>`: puts a backup made by db:backup back as the
-// database DATABASE_URL names. Stop web and workers first. The file must be a sound GenDog
-// database (SQLite's integrity check, and its tables); it is copied in through the backup
-// API, which replaces the database's pages properly, its write-ahead log included.
-import { existsSync } from "node:fs";
+// database DATABASE_URL names. Stop web and workers first: they hold the old file open.
+// The file must be a sound GenDog database (SQLite's integrity check, and its tables).
+// It is copied beside the target and renamed over it, so a damaged database (the usual
+// reason to restore) is replaced without being read, and a failure midway leaves it as it was.
+import { existsSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { databaseFile, databaseUrl, isPostgresUrl } from "../lib/config.ts";
@@ -12,7 +13,12 @@ const fail = (text: string, code = 1): never => {
   process.exit(code);
 };
 
-const url = databaseUrl();
+let url = "";
+try {
+  url = databaseUrl();
+} catch (err) {
+  fail((err as Error).message);
+}
 if (isPostgresUrl(url)) fail("db:restore restores SQLite backups; for PostgreSQL use pg_restore (see the README)", 2);
 const file = process.argv[2] ? path.resolve(process.argv[2]) : fail("usage: npm run db:restore -- <backup file>");
 if (!existsSync(file)) fail(`no backup at ${file}`);
@@ -29,6 +35,17 @@ try {
   fail(`${file} is not a GenDog database backup: ${(err as Error).message.split("\n")[0]}; nothing was changed`);
 }
 const target = databaseFile(url);
-await backup!.backup(target, { progress: () => 0x7fffffff });
-backup!.close();
+const copy = `${target}.restoring`;
+rmSync(copy, { force: true }); // left by a restore that crashed
+try {
+  // Through the backup API, not a file copy: it takes any pages still in the backup's own -wal too.
+  await backup!.backup(copy, { progress: () => 0x7fffffff });
+  backup!.close();
+  // The old database's -wal would be replayed onto the restored file at its next open.
+  for (const stale of [`${target}-wal`, `${target}-shm`]) rmSync(stale, { force: true });
+  renameSync(copy, target);
+} catch (err) {
+  rmSync(copy, { force: true });
+  fail(`restoring ${target} failed: ${(err as Error).message.split("\n")[0]}`);
+}
 console.log(`restored ${target} from ${file}`);

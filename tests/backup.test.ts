@@ -92,6 +92,22 @@ test("when a backup is restored, the database holds exactly the backup's tasks a
   assert.deepEqual(taskIds(databaseFile(database.url)), backedUp);
 });
 
+test("when the database is damaged and left a write-ahead log behind, restore replaces both with the backup", async () => {
+  const file = path.join(dir, "before-damage.db");
+  assert.equal((await script("backup", [file])).code, 0);
+  const target = databaseFile(database.url);
+  await writeFile(target, "overwritten by accident: not a database any more");
+  await writeFile(`${target}-wal`, "a stale log from a crashed process");
+  await writeFile(`${target}-shm`, "stale shared memory");
+
+  const result = await script("restore", [file]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(taskIds(target), taskIds(file));
+  const restored = new Database(target);
+  assert.equal(restored.pragma("integrity_check", { simple: true }), "ok");
+  restored.close();
+});
+
 test("when the file to restore is not a GenDog database, restore refuses in one line and changes nothing", async () => {
   const before = taskIds(databaseFile(database.url));
   const junk = path.join(dir, "junk.db");
