@@ -68,7 +68,19 @@ async function run(kind: "sqlite" | "postgres", latencyMs: number, workers: numb
   try {
     const dogApiUrl = await startDogApi(children, latencyMs);
     const port = await freePort();
-    const env = { DATABASE_URL: db.url, AMQP_URL, QUEUE_NAME: queue, DOG_API_URL: dogApiUrl, DOG_API_MAX_RPS: "0", RATE_LIMIT_PER_MINUTE: "0", LOG_LEVEL: "warn", PORT: String(port), NODE_ENV: "production", SECURE_COOKIES: "false", ...(concurrency ? { WORKER_CONCURRENCY: concurrency } : {}) };
+    const env = {
+      DATABASE_URL: db.url,
+      AMQP_URL,
+      QUEUE_NAME: queue,
+      DOG_API_URL: dogApiUrl,
+      DOG_API_MAX_RPS: "0",
+      RATE_LIMIT_PER_MINUTE: "0",
+      LOG_LEVEL: "warn",
+      PORT: String(port),
+      NODE_ENV: "production",
+      SECURE_COOKIES: "false",
+      ...(concurrency ? { WORKER_CONCURRENCY: concurrency } : {}),
+    };
     const entry = entryMode();
     children.push(startChild("web", entry.web, env));
     await waitUntil("the web to be ready", httpOk(`http://127.0.0.1:${port}/readyz`), 60_000, children.at(-1));
@@ -93,12 +105,16 @@ async function run(kind: "sqlite" | "postgres", latencyMs: number, workers: numb
 const dir = await mkdtemp(path.join(os.tmpdir(), "gendog-bench-pg-"));
 const template = await migratedTemplate(dir);
 const rows: string[] = [];
-let failed = false;
+let failed: boolean;
 const measure = async (label: string, ...args: Parameters<typeof run> extends [...infer A, string, string] ? A : never) => {
   const results = [];
   for (let i = 0; i < RUNS; i++) results.push(await run(...args, template, dir));
   const jobs = median(results.map((r) => r.jobsPerSec));
-  rows.push(`${label.padEnd(52)} ${jobs.toFixed(0).padStart(6)} jobs/s   submit p99 ${median(results.map((r) => r.p99Ms)).toFixed(1).padStart(6)} ms`);
+  rows.push(
+    `${label.padEnd(52)} ${jobs.toFixed(0).padStart(6)} jobs/s   submit p99 ${median(results.map((r) => r.p99Ms))
+      .toFixed(1)
+      .padStart(6)} ms`,
+  );
   return jobs;
 };
 try {

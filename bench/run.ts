@@ -36,7 +36,7 @@ log(header);
 
 const dir = await mkdtemp(path.join(os.tmpdir(), "gendog-bench-"));
 const runs: RunData[] = [];
-let pages: PageRun[] = [];
+let pages: PageRun[];
 let pageError: string | undefined;
 try {
   const template = await migratedTemplate(dir);
@@ -44,9 +44,15 @@ try {
     const run: RunData = { pipeline: {}, errors: [] };
     runs.push(run);
     // The floor and the broker first, then the pipeline, all in the same run: the ratios compare like with like.
-    await floorRun().then((r) => (run.floor = r), (err) => run.errors.push(`floor: ${message(err)}`));
+    await floorRun().then(
+      (r) => (run.floor = r),
+      (err) => run.errors.push(`floor: ${message(err)}`),
+    );
     log(`run ${i + 1}: floor ${run.floor?.reqPerSec.toFixed(0)} req/s`);
-    await brokerConfirmRate().then((r) => (run.brokerMsgsPerSec = r), (err) => run.errors.push(`broker: ${message(err)}`));
+    await brokerConfirmRate().then(
+      (r) => (run.brokerMsgsPerSec = r),
+      (err) => run.errors.push(`broker: ${message(err)}`),
+    );
     for (const ms of LATENCIES) {
       try {
         const result = await pipelineRun(template, dir, JOBS, ms);

@@ -39,7 +39,10 @@ const pick = (() => {
   };
 })();
 
-interface Sample { rssMb: number; fds: number }
+interface Sample {
+  rssMb: number;
+  fds: number;
+}
 const sample = (pid: number): Sample => ({ rssMb: procStats(pid).rssMb, fds: readdirSync(`/proc/${pid}/fd`).length });
 
 /** CLIENTS closed loops over the route mix until `until`; per-route latencies and statuses. */
@@ -77,16 +80,18 @@ async function mixedLoad(url: string, until: number, ids: string[]) {
   return { byRoute, errors, errorKinds };
 }
 
-
 const children: Child[] = [];
 const queues: string[] = [];
 const dir = await mkdtemp(path.join(os.tmpdir(), "gendog-soak-"));
-let failed = false;
+let failed: boolean;
 try {
   const template = await migratedTemplate(dir);
   const dogApi = await startDogApi(children, 20);
   // Every client here is 127.0.0.1: the per-client stream cap must let the 200 streams in.
-  const app = await startApp(children, queues, await freshDatabase(template, dir, "soak"), dogApi, true, { EVENT_STREAMS_PER_CLIENT: String(Math.max(10, STREAMS * 2)), ...JSON.parse(process.env.SOAK_ENV ?? "{}") });
+  const app = await startApp(children, queues, await freshDatabase(template, dir, "soak"), dogApi, true, {
+    EVENT_STREAMS_PER_CLIENT: String(Math.max(10, STREAMS * 2)),
+    ...JSON.parse(process.env.SOAK_ENV ?? "{}"),
+  });
   const ids: string[] = [];
   log("warm-up: 10 s of the same mix, so the heaps are sized before the first sample");
   await mixedLoad(app.url, Date.now() + 10_000, ids);
@@ -106,19 +111,38 @@ try {
   const streamed = streams.tail();
   await streams.stop();
   log("load over; waiting for the worker to drain the queue, then 10 s for the sockets to close");
-  const drained = await waitUntil("the queue to drain", async () => {
-    const q = (await (await fetch(`${app.url}/api/queue`)).json()) as { ready: number; unacked: number; retrying: number; waitingInOutbox: number };
-    return q.ready + q.unacked + q.retrying + q.waitingInOutbox === 0;
-  }, 180_000).then(() => true, () => false);
+  const drained = await waitUntil(
+    "the queue to drain",
+    async () => {
+      const q = (await (await fetch(`${app.url}/api/queue`)).json()) as { ready: number; unacked: number; retrying: number; waitingInOutbox: number };
+      return q.ready + q.unacked + q.retrying + q.waitingInOutbox === 0;
+    },
+    180_000,
+  ).then(
+    () => true,
+    () => false,
+  );
   if (!drained) log("the queue did not drain within 180 s; sampling anyway");
   await sleep(10_000);
   const after = { web: sample(app.web.pid), worker: sample(app.worker!.pid) };
 
   const served = [...byRoute.values()].reduce((sum, r) => sum + r.ms.length, 0);
-  const fiveXx = [...byRoute.values()].reduce((sum, r) => sum + Object.entries(r.statuses).filter(([s]) => Number(s) >= 500).reduce((n, [, c]) => n + c, 0), 0);
+  const fiveXx = [...byRoute.values()].reduce(
+    (sum, r) =>
+      sum +
+      Object.entries(r.statuses)
+        .filter(([s]) => Number(s) >= 500)
+        .reduce((n, [, c]) => n + c, 0),
+    0,
+  );
   const lines = [
     `GenDog soak: ${CLIENTS} clients for ${SECONDS} s beside ${STREAMS} open event streams (one web, one worker, stand-in at 20 ms)`,
-    `streams (open, bytes read): ${streamed.split("\n").at(-1)?.replace(/^.*\] /, "") ?? "?"}`,
+    `streams (open, bytes read): ${
+      streamed
+        .split("\n")
+        .at(-1)
+        ?.replace(/^.*\] /, "") ?? "?"
+    }`,
     `load generator's event-loop delay: p99 ${clientLag.p99Ms.toFixed(0)} ms, max ${clientLag.maxMs.toFixed(0)} ms`,
     `requests served: ${served} (${(served / elapsed).toFixed(0)}/s), 5xx: ${fiveXx} (target 0), client errors/timeouts: ${errors}`,
     "",
@@ -133,7 +157,9 @@ try {
   const verdicts: string[] = [];
   for (const name of ["web", "worker"] as const) {
     const [b, d, a] = [before[name], during[name], after[name]];
-    lines.push(`${name.padEnd(9)} ${b.rssMb.toFixed(0).padStart(6)} / ${d.rssMb.toFixed(0).padStart(6)} / ${a.rssMb.toFixed(0).padStart(6)}      ${String(b.fds).padStart(6)} / ${String(d.fds).padStart(6)} / ${String(a.fds).padStart(6)}`);
+    lines.push(
+      `${name.padEnd(9)} ${b.rssMb.toFixed(0).padStart(6)} / ${d.rssMb.toFixed(0).padStart(6)} / ${a.rssMb.toFixed(0).padStart(6)}      ${String(b.fds).padStart(6)} / ${String(d.fds).padStart(6)} / ${String(a.fds).padStart(6)}`,
+    );
     if (a.rssMb > b.rssMb * 1.1) verdicts.push(`MISSED: ${name} RSS ${a.rssMb.toFixed(0)} MB after, more than 10% over ${b.rssMb.toFixed(0)} MB before`);
     if (a.fds > b.fds * 1.1 + 2) verdicts.push(`MISSED: ${name} holds ${a.fds} descriptors after, ${b.fds} before`);
   }
@@ -142,8 +168,32 @@ try {
   lines.push("", ...(verdicts.length ? verdicts : ["all soak targets met"]));
   failed = verdicts.length > 0;
   console.log(lines.join("\n"));
-  const results = Object.fromEntries(ROUTES.map((r) => [r.name, { requests: byRoute.get(r.name)!.ms.length, p99Ms: percentile(byRoute.get(r.name)!.ms, 99), statuses: byRoute.get(r.name)!.statuses }]));
-  await writeFile(path.join(ROOT, "bench-soak.json"), JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, clients: CLIENTS, streams: STREAMS, served, fiveXx, errors, errorKinds, clientLag, routes: results, before, during, after, verdicts }, null, 2));
+  const results = Object.fromEntries(
+    ROUTES.map((r) => [r.name, { requests: byRoute.get(r.name)!.ms.length, p99Ms: percentile(byRoute.get(r.name)!.ms, 99), statuses: byRoute.get(r.name)!.statuses }]),
+  );
+  await writeFile(
+    path.join(ROOT, "bench-soak.json"),
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        seconds: SECONDS,
+        clients: CLIENTS,
+        streams: STREAMS,
+        served,
+        fiveXx,
+        errors,
+        errorKinds,
+        clientLag,
+        routes: results,
+        before,
+        during,
+        after,
+        verdicts,
+      },
+      null,
+      2,
+    ),
+  );
 } catch (err) {
   failed = true;
   console.error(`soak failed: ${err instanceof Error ? err.message : String(err)}`);

@@ -50,7 +50,15 @@ async function migrateDatabase(databaseUrl: string): Promise<void> {
   } catch (err) {
     const { stdout = "", stderr = "" } = err as { stdout?: string; stderr?: string };
     const lines = (stderr || stdout || (err as Error).message).trim().split("\n");
-    throw new Error(`database migration failed: ${lines.filter((line) => line.includes("Error")).slice(0, 2).join(" ") || lines.at(-1)}`);
+    throw new Error(
+      `database migration failed: ${
+        lines
+          .filter((line) => line.includes("Error"))
+          .slice(0, 2)
+          .join(" ") || lines.at(-1)
+      }`,
+      { cause: err },
+    );
   }
 }
 

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- a parsed compose file has no type of its own */
 // docker-compose.postgres.yml, the opt-in file that runs GenDog on PostgreSQL with two
 // workers: checked as compose would merge it over docker-compose.yml (no Docker engine here).
 import { describe, test } from "node:test";

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- a parsed compose file has no type of its own */
 // The deployment files (docker-compose.yml, Dockerfile, .dockerignore, .env.example) against
 // what the app really reads and runs: lib/config.ts is the one list of environment
 // variables, every environment these files set up must be one loadConfig accepts, and the
@@ -66,7 +67,9 @@ function commandOf(svc: any): string {
 function portsOf(svc: any): { host?: number; container: number }[] {
   return (svc.ports ?? []).map((p: any) => {
     if (typeof p === "object") return { host: p.published == null ? undefined : Number(p.published), container: Number(p.target) };
-    const parts = String(p).replace(/\/(tcp|udp)$/, "").split(":");
+    const parts = String(p)
+      .replace(/\/(tcp|udp)$/, "")
+      .split(":");
     const container = Number(parts.at(-1));
     return { host: parts.length >= 2 ? Number(parts.at(-2)) : undefined, container };
   });
@@ -83,7 +86,9 @@ function namedVolumesOf(svc: any): { volume: string; target: string }[] {
 
 /** ENV instructions of the runtime (last) stage of the Dockerfile. */
 function dockerfileEnv(): Env {
-  const lines = read("Dockerfile").replace(/\\\r?\n/g, " ").split(/\r?\n/);
+  const lines = read("Dockerfile")
+    .replace(/\\\r?\n/g, " ")
+    .split(/\r?\n/);
   const lastFrom = lines.map((l) => /^\s*FROM\b/i.test(l)).lastIndexOf(true);
   const env: Env = {};
   for (const line of lines.slice(lastFrom)) {
@@ -122,7 +127,10 @@ describe("docker-compose.yml", () => {
       assert.ok(published, `port ${port} is not published`);
       assert.equal(published.host, port, `port ${port} is published on another host port`);
     }
-    assert.deepEqual(namedVolumesOf(rabbit).map((v) => v.target), ["/var/lib/rabbitmq"]);
+    assert.deepEqual(
+      namedVolumesOf(rabbit).map((v) => v.target),
+      ["/var/lib/rabbitmq"],
+    );
   });
 
   test("lets web and worker start only once RabbitMQ answers its health check", () => {
@@ -147,8 +155,8 @@ describe("docker-compose.yml", () => {
     for (const name of ["web", "worker"]) {
       const build = service(name).build;
       assert.ok(build, `${name} has no build`);
-      const context = typeof build === "string" ? build : build.context ?? ".";
-      const dockerfile = typeof build === "string" ? "Dockerfile" : build.dockerfile ?? "Dockerfile";
+      const context = typeof build === "string" ? build : (build.context ?? ".");
+      const dockerfile = typeof build === "string" ? "Dockerfile" : (build.dockerfile ?? "Dockerfile");
       assert.equal(path.resolve(projectRoot, context, dockerfile), path.join(projectRoot, "Dockerfile"), `${name} builds from another Dockerfile`);
       assert.ok(name in ENTRIES, `npm run build builds no dist/${name}.js`);
       assert.equal(commandOf(service(name)), `node --enable-source-maps dist/${name}.js`, `${name} does not run its compiled entry file`);
@@ -157,7 +165,10 @@ describe("docker-compose.yml", () => {
   });
 
   test("publishes the web port, which the image listens on", () => {
-    assert.ok(portsOf(service("web")).some((p) => p.container === 3000 && p.host === 3000), "web does not publish 3000:3000");
+    assert.ok(
+      portsOf(service("web")).some((p) => p.container === 3000 && p.host === 3000),
+      "web does not publish 3000:3000",
+    );
   });
 
   test("gives web and worker the same named volume and points DATABASE_URL at a file inside it", () => {
@@ -242,7 +253,9 @@ describe(".env.example", () => {
 
 /** The Dockerfile's instructions, continuation lines joined and comments dropped, by stage (-1: before the first FROM). */
 function dockerfileInstructions(): { stage: number; keyword: string; args: string }[] {
-  const lines = read("Dockerfile").split(/\r?\n/).filter((l) => !/^\s*#/.test(l));
+  const lines = read("Dockerfile")
+    .split(/\r?\n/)
+    .filter((l) => !/^\s*#/.test(l));
   const joined = lines.join("\n").replace(/\\\n/g, " ").split("\n");
   let stage = -1;
   const out: { stage: number; keyword: string; args: string }[] = [];
@@ -299,29 +312,73 @@ describe("Dockerfile", () => {
   });
 
   test("compiles in a build stage and keeps only production dependencies", () => {
-    const run = instructions.filter((i) => i.stage < runtime && i.keyword === "RUN").map((i) => i.args).join(" && ");
+    const run = instructions
+      .filter((i) => i.stage < runtime && i.keyword === "RUN")
+      .map((i) => i.args)
+      .join(" && ");
     assert.match(run, /\bnpm ci\b/);
     assert.match(run, /\bnpm run build\b/);
     assert.match(run, /\bnpm prune --omit=dev\b/);
   });
 
   test("copies into the build stage every source file the bundles are made of, and what the install's prisma generate reads before npm ci", async () => {
-    const result = await build({ entryPoints: Object.values(ENTRIES).map((e) => path.join(projectRoot, e)), bundle: true, platform: "node", format: "esm", packages: "external", write: false, metafile: true, outdir: "out", logLevel: "silent" });
-    const inputs = Object.keys(result.metafile.inputs).map((f) => path.relative(projectRoot, path.resolve(f))).filter((f) => !f.startsWith("generated/") && !f.startsWith("node_modules/"));
+    const result = await build({
+      entryPoints: Object.values(ENTRIES).map((e) => path.join(projectRoot, e)),
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      packages: "external",
+      write: false,
+      metafile: true,
+      outdir: "out",
+      logLevel: "silent",
+    });
+    const inputs = Object.keys(result.metafile.inputs)
+      .map((f) => path.relative(projectRoot, path.resolve(f)))
+      .filter((f) => !f.startsWith("generated/") && !f.startsWith("node_modules/"));
     assert.ok(inputs.includes("web.ts") && inputs.some((f) => f.startsWith("routes/")), "esbuild's metafile lists no sources");
-    const copied = buildStages.flatMap((s) => copiesOf(s.index).filter((c) => !c.from).flatMap((c) => c.sources));
-    for (const file of [...inputs, "scripts/build.ts", "tsconfig.json"]) assert.ok(copied.some((src) => covers(src, file)), `${file} is not copied into the build stage`);
-    const beforeInstall = instructions.slice(0, instructions.findIndex((i) => i.keyword === "RUN" && /\bnpm ci\b/.test(i.args)));
+    const copied = buildStages.flatMap((s) =>
+      copiesOf(s.index)
+        .filter((c) => !c.from)
+        .flatMap((c) => c.sources),
+    );
+    for (const file of [...inputs, "scripts/build.ts", "tsconfig.json"])
+      assert.ok(
+        copied.some((src) => covers(src, file)),
+        `${file} is not copied into the build stage`,
+      );
+    const beforeInstall = instructions.slice(
+      0,
+      instructions.findIndex((i) => i.keyword === "RUN" && /\bnpm ci\b/.test(i.args)),
+    );
     const early = beforeInstall.filter((i) => i.keyword === "COPY").flatMap((i) => i.args.split(" ").slice(0, -1));
     for (const file of ["package.json", "package-lock.json", "prisma", ...prismaConfigFiles()]) {
-      assert.ok(early.some((src) => covers(src.replace(/\/$/, ""), file)), `${file} is not there yet when npm ci runs prisma generate`);
+      assert.ok(
+        early.some((src) => covers(src.replace(/\/$/, ""), file)),
+        `${file} is not there yet when npm ci runs prisma generate`,
+      );
     }
   });
 
   test("puts the runtime files in the final image, and no sources, tests, dev tools or bench", () => {
     const sources = copiesOf(runtime).flatMap((c) => c.sources);
-    const needed = ["package.json", "node_modules", "dist/web.js", "dist/worker.js", "dist/healthcheck.js", "views", "static", "prisma/migrations", "prisma/postgres/migrations", ...prismaConfigFiles()];
-    for (const file of needed) assert.ok(sources.some((src) => covers(src, file)), `${file} is not copied into the final image`);
+    const needed = [
+      "package.json",
+      "node_modules",
+      "dist/web.js",
+      "dist/worker.js",
+      "dist/healthcheck.js",
+      "views",
+      "static",
+      "prisma/migrations",
+      "prisma/postgres/migrations",
+      ...prismaConfigFiles(),
+    ];
+    for (const file of needed)
+      assert.ok(
+        sources.some((src) => covers(src, file)),
+        `${file} is not copied into the final image`,
+      );
     for (const unwanted of ["tests", "dev", "bench", "scripts", "routes", "tasks", "generated", "web.ts", "app.ts"]) {
       assert.ok(!sources.some((src) => covers(src, unwanted)), `${unwanted} is copied into the final image`);
     }
@@ -339,7 +396,10 @@ describe("Dockerfile", () => {
 });
 
 describe(".dockerignore", () => {
-  const ignored = read(".dockerignore").split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+  const ignored = read(".dockerignore")
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("#"));
 
   test("keeps tests, dev tools, the bench, installed and built files and local databases out of the build context", () => {
     for (const name of ["tests", "dev", "bench", "node_modules", "generated", "dist", "**/*.db", ".env"]) assert.ok(ignored.includes(name), `${name} is not ignored`);
@@ -347,13 +407,17 @@ describe(".dockerignore", () => {
 
   test("ignores nothing the Dockerfile copies from the context", () => {
     for (const stage of froms()) {
-      for (const src of copiesOf(stage).filter((c) => !c.from).flatMap((c) => c.sources)) {
+      for (const src of copiesOf(stage)
+        .filter((c) => !c.from)
+        .flatMap((c) => c.sources)) {
         assert.ok(!ignored.includes(src) && !ignored.includes(src.split("/")[0]), `${src} is copied but ignored`);
       }
     }
   });
 
   function froms(): number[] {
-    return dockerfileInstructions().filter((i) => i.keyword === "FROM").map((i) => i.stage);
+    return dockerfileInstructions()
+      .filter((i) => i.keyword === "FROM")
+      .map((i) => i.stage);
   }
 });

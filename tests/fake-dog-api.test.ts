@@ -14,6 +14,7 @@ after(async () => {
   await api.close();
 });
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the stand-in's JSON, checked field by field by each test
 async function getJson(path: string): Promise<{ status: number; headers: Headers; body: any }> {
   const res = await fetch(`${api.url}${path}`, { signal: AbortSignal.timeout(5000) });
   return { status: res.status, headers: res.headers, body: await res.json() };
@@ -199,7 +200,7 @@ describe("the fake dog.ceo API", () => {
     assert.ok(Number(res.headers["content-length"]) > 100);
     assert.ok(received >= 2 && received <= 5, `received ${received} bytes in 0.7 s`);
     res.destroy();
-    for (const until = Date.now() + 2000; lone.openSockets > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
+    for (const until = Date.now() + 2000; lone.openSockets > 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 10));
     assert.equal(lone.openSockets, 0);
     await lone.close();
   });
