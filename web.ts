@@ -24,7 +24,13 @@ export async function startWeb(config: Config, logger: Logger) {
   const store = await openStore(config.databaseUrl);
   // The web asks dog.ceo only for the breed list (cached); the same timeouts as the worker's.
   const timeoutMs = config.dogApiTimeoutMs;
-  const dogApi = createDogApi({ baseUrl: config.dogApiUrl, connectTimeoutMs: Math.min(timeoutMs, 3000), headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs, maxRps: config.dogApiMaxRps });
+  const dogApi = createDogApi({
+    baseUrl: config.dogApiUrl,
+    connectTimeoutMs: Math.min(timeoutMs, 3000),
+    headersTimeoutMs: timeoutMs,
+    bodyTimeoutMs: timeoutMs,
+    maxRps: config.dogApiMaxRps,
+  });
   const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, queueType: config.queueType, retry: config.retry, logger });
   const hub = new EventHub();
   const workers = new WorkerRegistry();
@@ -98,10 +104,13 @@ export async function startWeb(config: Config, logger: Logger) {
         ["stop hearing events", () => relay.stop()],
         ["close broker", () => broker.close()],
         ["close dog.ceo client", () => dogApi.close()],
-        ["close database", async () => {
-          await db.$disconnect();
-          await store.close();
-        }],
+        [
+          "close database",
+          async () => {
+            await db.$disconnect();
+            await store.close();
+          },
+        ],
       ]);
       logger.info("web stopped");
     },

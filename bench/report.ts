@@ -32,7 +32,10 @@ export function report(header: string, runs: RunData[], pages: PageRun[], pageEr
   lines.push(`${"".padEnd(40)}${runs.map((_, i) => `run ${i + 1}`.padStart(10)).join("")}${"median".padStart(12)}`);
   const floors = runs.map((r) => r.floor?.reqPerSec);
   row("floor: bare Express POST, req/s", floors);
-  row("broker publish-confirm (noDelay), msg/s", runs.map((r) => r.brokerMsgsPerSec));
+  row(
+    "broker publish-confirm (noDelay), msg/s",
+    runs.map((r) => r.brokerMsgsPerSec),
+  );
 
   const medians: Record<string, number> = {};
   for (const ms of LATENCIES) {
@@ -41,15 +44,40 @@ export function report(header: string, runs: RunData[], pages: PageRun[], pageEr
     const valid = (xs: (number | undefined)[]) => median(xs.map(nan).filter((v) => !Number.isNaN(v)));
     const ratios = at.map((p, i) => (p && floors[i] ? (100 * p.jobsPerSec) / floors[i]! : undefined));
     lines.push(`dog.ceo stand-in at ${ms} ms:`);
-    row("  end to end, jobs/s", pick((p) => p.jobsPerSec));
+    row(
+      "  end to end, jobs/s",
+      pick((p) => p.jobsPerSec),
+    );
     row("  end to end, % of the floor", ratios, 1);
-    row("  submits, req/s", pick((p) => p.submit.reqPerSec));
-    row("  submit p50, ms", pick((p) => p.submit.p50Ms), 1);
-    row("  submit p99, ms", pick((p) => p.submit.p99Ms), 1);
+    row(
+      "  submits, req/s",
+      pick((p) => p.submit.reqPerSec),
+    );
+    row(
+      "  submit p50, ms",
+      pick((p) => p.submit.p50Ms),
+      1,
+    );
+    row(
+      "  submit p99, ms",
+      pick((p) => p.submit.p99Ms),
+      1,
+    );
     for (const proc of ["web", "worker"] as const) {
-      row(`  ${proc} RSS after the load, MB`, pick((p) => p[proc].rssMb));
-      row(`  ${proc} CPU after the load, s`, pick((p) => p[proc].cpuS), 1);
-      row(`  ${proc} CPU during the load, ms/job`, pick((p) => p[proc].cpuMsPerJob), 2);
+      row(
+        `  ${proc} RSS after the load, MB`,
+        pick((p) => p[proc].rssMb),
+      );
+      row(
+        `  ${proc} CPU after the load, s`,
+        pick((p) => p[proc].cpuS),
+        1,
+      );
+      row(
+        `  ${proc} CPU during the load, ms/job`,
+        pick((p) => p[proc].cpuMsPerJob),
+        2,
+      );
     }
     medians[`ratio${ms}`] = valid(ratios);
     medians[`p99_${ms}`] = valid(pick((p) => p.submit.p99Ms));
@@ -82,7 +110,10 @@ export function report(header: string, runs: RunData[], pages: PageRun[], pageEr
   targets.push({ name: "every run finished", value: errors.length + (pageError ? 1 : 0), unit: "failed", met: errors.length === 0 && !pageError });
 
   lines.push("", "targets:");
-  for (const t of targets) lines.push(`  ${t.name.padEnd(46)}${`${fmt(t.value, t.unit === "x" ? 2 : t.unit === "failed" ? 0 : 1)} ${t.unit}`.padStart(12)}  ${t.met ? "met" : "MISSED"}${t.note ? ` (${t.note})` : ""}`);
+  for (const t of targets)
+    lines.push(
+      `  ${t.name.padEnd(46)}${`${fmt(t.value, t.unit === "x" ? 2 : t.unit === "failed" ? 0 : 1)} ${t.unit}`.padStart(12)}  ${t.met ? "met" : "MISSED"}${t.note ? ` (${t.note})` : ""}`,
+    );
   for (const e of errors) lines.push(`  ${e}`);
   return { text: lines.join("\n"), targets, failed: targets.some((t) => !t.met) };
 }

@@ -21,7 +21,16 @@ for (const [mode, entries] of Object.entries(MODES)) {
   for (let run = 0; run < RUNS; run++) {
     const queue = `gendog.bench.${randomBytes(4).toString("hex")}`;
     const port = await freePort();
-    const env = { DATABASE_URL: `file:${await freshDatabase(template, dir, `${mode}-${run}`)}`, AMQP_URL, QUEUE_NAME: queue, PORT: String(port), LOG_LEVEL: "warn", NODE_ENV: "production", SECURE_COOKIES: "false", DOG_API_URL: "http://127.0.0.1:9/api" };
+    const env = {
+      DATABASE_URL: `file:${await freshDatabase(template, dir, `${mode}-${run}`)}`,
+      AMQP_URL,
+      QUEUE_NAME: queue,
+      PORT: String(port),
+      LOG_LEVEL: "warn",
+      NODE_ENV: "production",
+      SECURE_COOKIES: "false",
+      DOG_API_URL: "http://127.0.0.1:9/api",
+    };
     let started = performance.now();
     const web = startChild("web", entries.web, env);
     await waitUntil("the web to be ready", httpOk(`http://127.0.0.1:${port}/healthz`), 60_000, web);
@@ -36,7 +45,9 @@ for (const [mode, entries] of Object.entries(MODES)) {
     await deleteQueues(queue).catch(() => {});
   }
   for (const name of ["web", "worker"] as const) {
-    results.push(`${mode.padEnd(9)} ${name.padEnd(7)} ready in ${median(stats[name].ms).toFixed(0).padStart(5)} ms, RSS ${median(stats[name].rss).toFixed(0).padStart(4)} MB (medians of ${RUNS})`);
+    results.push(
+      `${mode.padEnd(9)} ${name.padEnd(7)} ready in ${median(stats[name].ms).toFixed(0).padStart(5)} ms, RSS ${median(stats[name].rss).toFixed(0).padStart(4)} MB (medians of ${RUNS})`,
+    );
   }
 }
 rmSync(dir, { recursive: true, force: true });

@@ -170,11 +170,9 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown, cache
   res.end(text);
 }
 
-const success = (res: http.ServerResponse, message: unknown, cacheControl = "public, max-age=600") =>
-  sendJson(res, 200, { message, status: "success" }, cacheControl);
+const success = (res: http.ServerResponse, message: unknown, cacheControl = "public, max-age=600") => sendJson(res, 200, { message, status: "success" }, cacheControl);
 
-const notFound = (res: http.ServerResponse, message: string) =>
-  sendJson(res, 404, { status: "error", message, code: 404 }, "no-store");
+const notFound = (res: http.ServerResponse, message: string) => sendJson(res, 404, { status: "error", message, code: 404 }, "no-store");
 
 const NO_MAIN_BREED = "Breed not found (main breed does not exist)";
 const NO_SUB_BREED = "Breed not found (sub breed does not exist)";
@@ -283,7 +281,10 @@ export function startFakeDogApi(opts: { port?: number; host?: string; latencyMs?
     }
   }
 
-  const pugLinks = (count: number) => imagesOf("pug", undefined).slice(0, count).map((path) => `${origin}/images/breeds/${path}`);
+  const pugLinks = (count: number) =>
+    imagesOf("pug", undefined)
+      .slice(0, count)
+      .map((path) => `${origin}/images/breeds/${path}`);
 
   let huge: Buffer | undefined;
   function hugeAnswer(): Buffer {
@@ -322,13 +323,16 @@ export function startFakeDogApi(opts: { port?: number; host?: string; latencyMs?
       if (arrivals.length >= MAX_ARRIVALS) arrivals.splice(0, MAX_ARRIVALS / 2); // halving keeps a long run cheap
       arrivals.push({ path, at: Date.now() });
     }
-    const seg = path.split("/").slice(1).map((s) => {
-      try {
-        return decodeURIComponent(s);
-      } catch {
-        return s;
-      }
-    });
+    const seg = path
+      .split("/")
+      .slice(1)
+      .map((s) => {
+        try {
+          return decodeURIComponent(s);
+        } catch {
+          return s;
+        }
+      });
     const get = req.method === "GET" || req.method === "HEAD";
 
     if (get && seg[0] === "images" && seg[1] === "breeds" && seg.length === 4) {
@@ -438,7 +442,9 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const api = await startFakeDogApi({ port: Number(process.env.PORT ?? 8090), host: process.env.HOST, latencyMs });
   const rates = faultRatesFromEnv(process.env.FAKE_DOG_FAULTS);
   if (Object.keys(rates).length) api.setFaultRate(rates, Date.now());
-  console.log(`fake dog.ceo API listening on ${api.url}${Object.keys(rates).length ? ` (random faults: ${process.env.FAKE_DOG_FAULTS})` : ""}${latencyMs ? ` (latency ${latencyMs} ms)` : ""}`);
+  console.log(
+    `fake dog.ceo API listening on ${api.url}${Object.keys(rates).length ? ` (random faults: ${process.env.FAKE_DOG_FAULTS})` : ""}${latencyMs ? ` (latency ${latencyMs} ms)` : ""}`,
+  );
   const stop = () => void api.close().then(() => process.exit(0));
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);

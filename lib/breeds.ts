@@ -16,10 +16,7 @@ export class BreedCatalog {
   constructor(readonly breeds: BreedList) {
     this.options = Object.keys(breeds)
       .sort()
-      .flatMap((breed) => [
-        { value: breed, label: breed },
-        ...[...(breeds[breed] ?? [])].sort().map((sub) => ({ value: `${breed}/${sub}`, label: breedLabel(breed, sub) })),
-      ]);
+      .flatMap((breed) => [{ value: breed, label: breed }, ...[...(breeds[breed] ?? [])].sort().map((sub) => ({ value: `${breed}/${sub}`, label: breedLabel(breed, sub) }))]);
   }
 
   has(breed: string, subBreed?: string): boolean {

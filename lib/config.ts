@@ -7,7 +7,10 @@ import { fileURLToPath } from "node:url";
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 export class ConfigError extends Error {
-  constructor(readonly variable: string, problem: string) {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
     super(`${variable} ${problem}`);
     this.name = "ConfigError";
   }
@@ -114,11 +117,15 @@ export function databaseUrl(env: Env = process.env): string {
   const raw = env.DATABASE_URL?.trim() || `file:${path.join(projectRoot, "gendog.db")}`;
   if (isPostgresUrl(raw)) {
     const url = URL.canParse(raw) ? new URL(raw) : undefined;
-    if (!url?.hostname || url.pathname.length < 2) throw new ConfigError("DATABASE_URL", `must name a host and a database, like postgresql://user:password@host:5432/gendog, got '${url ? maskUrl(raw) : "(unparseable URL)"}'`);
+    if (!url?.hostname || url.pathname.length < 2)
+      throw new ConfigError("DATABASE_URL", `must name a host and a database, like postgresql://user:password@host:5432/gendog, got '${url ? maskUrl(raw) : "(unparseable URL)"}'`);
     return raw;
   }
   if (!raw.startsWith("file:")) {
-    throw new ConfigError("DATABASE_URL", `must be a SQLite file URL like file:./gendog.db or a PostgreSQL URL like postgresql://user:password@host:5432/gendog, got '${URL.canParse(raw) ? maskUrl(raw) : raw}'`);
+    throw new ConfigError(
+      "DATABASE_URL",
+      `must be a SQLite file URL like file:./gendog.db or a PostgreSQL URL like postgresql://user:password@host:5432/gendog, got '${URL.canParse(raw) ? maskUrl(raw) : raw}'`,
+    );
   }
   const file = raw.slice("file:".length);
   if (!file) throw new ConfigError("DATABASE_URL", "names no file");
@@ -159,7 +166,10 @@ function queueName(env: Env): string {
 }
 
 function imageOrigins(env: Env, dogApiUrl: string): string[] {
-  const listed = (env.IMAGE_ORIGINS ?? "https://images.dog.ceo").split(",").map((s) => s.trim()).filter(Boolean);
+  const listed = (env.IMAGE_ORIGINS ?? "https://images.dog.ceo")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const origin of listed) {
     if (!/^https:\/\/[^/]+$/.test(origin)) throw new ConfigError("IMAGE_ORIGINS", `must list https origins without a path, got '${origin}'`);
   }

@@ -49,7 +49,8 @@ export function pageLinks(page: number, pages: number): number[] {
   for (let n = 1; n <= pages; n++) {
     if (n === 1 || n === pages || Math.abs(n - page) <= 2) links.push(n);
     else if (Math.abs(n - page) === 3) links.push(0);
-    else if (n < page - 3) n = page - 4; // jump over the numbers not shown
+    else if (n < page - 3)
+      n = page - 4; // jump over the numbers not shown
     else n = pages - 1;
   }
   return links;

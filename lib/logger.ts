@@ -25,7 +25,9 @@ function prettyTransport() {
   try {
     createRequire(import.meta.url).resolve("pino-pretty"); // as pino resolves it: from this file (or the bundle in dist/)
   } catch {
-    console.error("gendog: configuration error: LOG_FORMAT is pretty, but pino-pretty is not installed (a dev dependency, left out of production installs); unset LOG_FORMAT or set it to json");
+    console.error(
+      "gendog: configuration error: LOG_FORMAT is pretty, but pino-pretty is not installed (a dev dependency, left out of production installs); unset LOG_FORMAT or set it to json",
+    );
     process.exit(1);
   }
   return { target: "pino-pretty", options: { ignore: "pid,hostname", translateTime: "SYS:HH:MM:ss" } };

@@ -3,9 +3,7 @@
 // client can open streams until the process runs out of file descriptors and nothing
 // else (health checks, submits) gets an answer.
 
-export type Admission =
-  | { ok: true; release: () => void }
-  | { ok: false; status: 429 | 503; retryAfterSeconds: number; reason: string };
+export type Admission = { ok: true; release: () => void } | { ok: false; status: 429 | 503; retryAfterSeconds: number; reason: string };
 
 export interface StreamLimits {
   max: number;

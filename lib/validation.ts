@@ -22,9 +22,7 @@ export function parseTaskInput(raw: unknown, catalog: BreedCatalog, from: "form"
   const breedPath = parseBreed(body.breed, body.subBreed);
   if (typeof breedPath === "string") errors.breed = breedPath;
   else if (!catalog.has(breedPath.breed, breedPath.subBreed)) {
-    errors.breed = breedPath.subBreed
-      ? `dog.ceo has no sub-breed "${breedPath.subBreed}" of "${breedPath.breed}".`
-      : `dog.ceo has no breed "${breedPath.breed}".`;
+    errors.breed = breedPath.subBreed ? `dog.ceo has no sub-breed "${breedPath.subBreed}" of "${breedPath.breed}".` : `dog.ceo has no breed "${breedPath.breed}".`;
   }
 
   const limit = parseLimit(body.limit, from);
@@ -55,7 +53,7 @@ function parseBreed(breed: unknown, subBreed: unknown): { breed: string; subBree
     parts.push(subBreed.trim().toLowerCase());
   }
   if (parts.length > 2 || !parts.every((p) => BREED_NAME.test(p))) {
-    return "A breed is lower-case letters only, like \"hound\" or \"hound/afghan\".";
+    return 'A breed is lower-case letters only, like "hound" or "hound/afghan".';
   }
   return parts[1] ? { breed: parts[0]!, subBreed: parts[1] } : { breed: parts[0]! };
 }

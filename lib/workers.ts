@@ -53,7 +53,9 @@ export class WorkerRegistry {
 
   /** Jobs the live workers hold right now (delivered but not yet acked). */
   inFlight(): number {
-    return this.list().filter((w) => w.alive).reduce((sum, w) => sum + w.inFlight, 0);
+    return this.list()
+      .filter((w) => w.alive)
+      .reduce((sum, w) => sum + w.inFlight, 0);
   }
 }
 

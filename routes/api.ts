@@ -15,12 +15,17 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler) {
   router.post("/tasks", ...json, createLimit, async (req, res) => {
     const input = parseTaskInput(req.body, await deps.breeds.get(), "json");
     const { task, queued } = await submitTask(deps.tasks, input);
-    res.status(202).location(`/api/tasks/${task.id}`).json({ ...task, queued });
+    res
+      .status(202)
+      .location(`/api/tasks/${task.id}`)
+      .json({ ...task, queued });
   });
 
   router.get("/tasks", async (req, res) => {
     const limit = req.query.limit === undefined ? undefined : Number(req.query.limit);
-    res.json(await listTasks(deps.db, { state: queryText(req.query.state), breed: queryText(req.query.breed), id: queryText(req.query.id), cursor: queryText(req.query.cursor), limit }));
+    res.json(
+      await listTasks(deps.db, { state: queryText(req.query.state), breed: queryText(req.query.breed), id: queryText(req.query.id), cursor: queryText(req.query.cursor), limit }),
+    );
   });
 
   router.get("/tasks/:id", async (req, res) => {

@@ -36,7 +36,8 @@ export function eventRoutes(deps: AppDeps) {
       "X-Accel-Buffering": "no",
     });
     const write = (chunk: string) => {
-      if (res.writableLength > MAX_BUFFERED_BYTES) res.destroy(); // it never reads: let it reconnect when it does
+      if (res.writableLength > MAX_BUFFERED_BYTES)
+        res.destroy(); // it never reads: let it reconnect when it does
       else res.write(chunk);
     };
     write("retry: 2000\n\n");
@@ -110,5 +111,7 @@ function refuse(res: Response, verdict: Extract<Admission, { ok: false }>) {
   res
     .status(verdict.status)
     .set({ "Retry-After": String(verdict.retryAfterSeconds), "Cache-Control": "no-store" })
-    .json({ error: { code: verdict.status === 429 ? "too_many_streams" : "busy", message: `No live stream now: ${verdict.reason}. Try again in ${verdict.retryAfterSeconds} s.` } });
+    .json({
+      error: { code: verdict.status === 429 ? "too_many_streams" : "busy", message: `No live stream now: ${verdict.reason}. Try again in ${verdict.retryAfterSeconds} s.` },
+    });
 }

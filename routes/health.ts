@@ -8,7 +8,10 @@ export function healthRoutes(deps: AppDeps) {
     res.json({ status: "ok" });
   });
   router.get("/readyz", async (_req, res) => {
-    const database = await deps.db.$queryRawUnsafe("SELECT 1").then(() => true, () => false);
+    const database = await deps.db.$queryRawUnsafe("SELECT 1").then(
+      () => true,
+      () => false,
+    );
     const broker = deps.queue.isConnected();
     const down = [...(database ? [] : ["database"]), ...(broker ? [] : ["broker"])];
     res.status(down.length ? 503 : 200).json({ status: down.length ? "unavailable" : "ready", database, broker, ...(down.length ? { down } : {}) });

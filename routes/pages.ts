@@ -75,12 +75,7 @@ function formOf(req: Request) {
 
 async function homeContext(deps: AppDeps, req: Request) {
   const page = Math.max(1, Math.min(10_000, Number.parseInt(queryText(req.query.page) ?? "1", 10) || 1));
-  const [catalog, gallery, recent, flash] = await Promise.all([
-    deps.breeds.get(),
-    galleryPage(deps.db, page),
-    listTasks(deps.db, { limit: 10 }),
-    flashMessage(deps, req),
-  ]);
+  const [catalog, gallery, recent, flash] = await Promise.all([deps.breeds.get(), galleryPage(deps.db, page), listTasks(deps.db, { limit: 10 }), flashMessage(deps, req)]);
   // After a submit, keep the person's choice in the form for the next one.
   const last = flash?.task;
   return {
@@ -121,5 +116,3 @@ async function flashMessage(deps: AppDeps, req: Request): Promise<Flash | null> 
   if (cleared && /^\d+$/.test(cleared)) return { kind: "info", text: `Cleared ${cleared} photo${cleared === "1" ? "" : "s"} from the gallery.` };
   return null;
 }
-
-

@@ -47,7 +47,14 @@ async function newest(file: string): Promise<number> {
 }
 
 export async function isStale(outdir = path.join(projectRoot, "dist")): Promise<boolean> {
-  const outputs = await Promise.all(Object.keys(ENTRIES).map((name) => stat(path.join(outdir, `${name}.js`)).then((s) => s.mtimeMs, () => 0)));
+  const outputs = await Promise.all(
+    Object.keys(ENTRIES).map((name) =>
+      stat(path.join(outdir, `${name}.js`)).then(
+        (s) => s.mtimeMs,
+        () => 0,
+      ),
+    ),
+  );
   const source = Math.max(...(await Promise.all(SOURCES.map((s) => newest(path.join(projectRoot, s))))));
   return Math.min(...outputs) < source;
 }
@@ -56,5 +63,9 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   if (process.argv.includes("--if-stale") && !(await isStale())) process.exit(0);
   const started = Date.now();
   await buildAll();
-  console.log(`built ${Object.keys(ENTRIES).map((name) => `dist/${name}.js`).join(", ")} in ${Date.now() - started} ms`);
+  console.log(
+    `built ${Object.keys(ENTRIES)
+      .map((name) => `dist/${name}.js`)
+      .join(", ")} in ${Date.now() - started} ms`,
+  );
 }

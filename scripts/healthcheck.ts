@@ -27,7 +27,9 @@ function processesOf(role: Role): number[] | undefined {
   return pids
     .filter((pid) => {
       try {
-        return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").some((arg) => ENTRY_FILES[role].test(arg));
+        return readFileSync(`/proc/${pid}/cmdline`, "utf8")
+          .split("\0")
+          .some((arg) => ENTRY_FILES[role].test(arg));
       } catch {
         return false; // ended meanwhile, or not ours to read
       }

@@ -16,7 +16,8 @@ export function postgresSchema(sqlite: string): string {
   const replaced = sqlite
     .replace(/provider\s*=\s*"sqlite"/, 'provider = "postgresql"')
     .replace(/output\s*=\s*"\.\.\/generated\/prisma"/, 'output       = "../../generated/postgres"');
-  if (!replaced.includes('"postgresql"') || !replaced.includes("generated/postgres")) throw new Error("prisma/schema.prisma no longer has the provider or output line this script rewrites");
+  if (!replaced.includes('"postgresql"') || !replaced.includes("generated/postgres"))
+    throw new Error("prisma/schema.prisma no longer has the provider or output line this script rewrites");
   return HEADER + replaced;
 }
 

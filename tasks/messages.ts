@@ -22,6 +22,7 @@ export function parseJobMessage(content: Buffer | string): JobMessage {
   if (typeof taskId !== "string" || !isUuid(taskId)) throw new InvalidMessageError("taskId is not a uuid");
   if (typeof breed !== "string" || !BREED_NAME.test(breed)) throw new InvalidMessageError("breed is not a breed name");
   if (subBreed !== undefined && (typeof subBreed !== "string" || !BREED_NAME.test(subBreed))) throw new InvalidMessageError("subBreed is not a sub-breed name");
-  if (typeof limit !== "number" || !Number.isInteger(limit) || limit < MIN_LIMIT || limit > MAX_LIMIT) throw new InvalidMessageError(`limit is not a whole number from ${MIN_LIMIT} to ${MAX_LIMIT}`);
+  if (typeof limit !== "number" || !Number.isInteger(limit) || limit < MIN_LIMIT || limit > MAX_LIMIT)
+    throw new InvalidMessageError(`limit is not a whole number from ${MIN_LIMIT} to ${MAX_LIMIT}`);
   return { taskId, breed, ...(subBreed ? { subBreed } : {}), limit };
 }

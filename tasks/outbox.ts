@@ -108,7 +108,10 @@ export class OutboxRelay implements JobDispatcher {
     for (const message of sent) this.resolve(message.taskId, { queued: true, task: tasks.get(message.taskId) });
     if (unsent.length > 0) {
       const reason = ((results.find((r) => r.status === "rejected") as PromiseRejectedResult).reason as Error).message;
-      await lifecycle.markUnsent(unsent.map((m) => m.id), reason);
+      await lifecycle.markUnsent(
+        unsent.map((m) => m.id),
+        reason,
+      );
       logger.warn({ jobs: unsent.length, reason }, "jobs not published yet; they stay in the outbox");
       return false; // the poll or the next connect tries again, not a tight loop
     }

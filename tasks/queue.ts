@@ -41,10 +41,7 @@ export interface Delivery {
   redelivered: boolean;
 }
 
-export type Outcome =
-  | { action: "ack" }
-  | { action: "retry"; delayMs: number; attempt: number }
-  | { action: "dead-letter" };
+export type Outcome = { action: "ack" } | { action: "retry"; delayMs: number; attempt: number } | { action: "dead-letter" };
 
 /** A live connection or the recovering one: both open channels on the current socket. */
 type ChannelFactory = Pick<ChannelModel, "createChannel">;
@@ -58,7 +55,6 @@ interface Subscription {
   closed: boolean;
 }
 export type EventListener = (routingKey: string, payload: unknown) => void;
-
 
 export interface BrokerOptions {
   url: string;

@@ -27,7 +27,13 @@ export async function startWorker(config: Config, logger: Logger) {
   await migrateIfNeeded(config.databaseUrl);
   const store = await openStore(config.databaseUrl);
   const timeoutMs = config.dogApiTimeoutMs;
-  const dogApi = createDogApi({ baseUrl: config.dogApiUrl, connectTimeoutMs: Math.min(timeoutMs, 3000), headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs, maxRps: config.dogApiMaxRps });
+  const dogApi = createDogApi({
+    baseUrl: config.dogApiUrl,
+    connectTimeoutMs: Math.min(timeoutMs, 3000),
+    headersTimeoutMs: timeoutMs,
+    bodyTimeoutMs: timeoutMs,
+    maxRps: config.dogApiMaxRps,
+  });
   const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, queueType: config.queueType, retry: config.retry, logger: log });
   // A worker has no pages of its own: every event it makes is for the web processes.
   const events: EventSink = { emit: (event, scope) => scope !== "local" && broker.publishEvent(`task.${event.type}`, event) };
@@ -46,7 +52,10 @@ export async function startWorker(config: Config, logger: Logger) {
   // Ready means it can do its job: the broker takes its acks and the database answers
   // (the sign of life other workers' recovery sweeps read is written here too).
   const heartbeat = async (): Promise<Heartbeat> => {
-    const database = await lifecycle.workerSeen({ id, host, pid, startedAt: started }).then(() => true, () => false);
+    const database = await lifecycle.workerSeen({ id, host, pid, startedAt: started }).then(
+      () => true,
+      () => false,
+    );
     return { id, host, pid, concurrency: config.workerConcurrency, ...counters, inFlight: broker.jobsInFlight, startedAt, ready: broker.isConnected() && database };
   };
   const beat = () => void heartbeat().then((payload) => broker.publishEvent("worker.heartbeat", payload));

@@ -38,7 +38,10 @@ async function allPages<T>(stack: Stack, path: string, key: string): Promise<T[]
   let cursor: string | null = null;
   do {
     const sep = path.includes("?") ? "&" : "?";
-    const res: Response = await stack.http().get(`${path}${cursor ? `${sep}cursor=${cursor}` : ""}`).expect(200);
+    const res: Response = await stack
+      .http()
+      .get(`${path}${cursor ? `${sep}cursor=${cursor}` : ""}`)
+      .expect(200);
     pages.push(res.body[key]);
     cursor = res.body.nextCursor;
     assert.ok(pages.length <= 20, "pagination ends");
@@ -103,7 +106,14 @@ describe("the JSON API", () => {
       const before = await stack.db.task.count();
       assertApiError(await stack.http().post("/api/tasks").type("form").send({ breed: "pug", limit: "3" }), 415, "unsupported_media_type");
       assertApiError(await stack.http().post("/api/tasks").set("Content-Type", "application/json").send("{not json"), 400, "invalid_json");
-      assertApiError(await stack.http().post("/api/tasks").send({ breed: "pug", limit: 3, pad: "x".repeat(5000) }), 413, "too_large");
+      assertApiError(
+        await stack
+          .http()
+          .post("/api/tasks")
+          .send({ breed: "pug", limit: 3, pad: "x".repeat(5000) }),
+        413,
+        "too_large",
+      );
       assert.equal(await stack.db.task.count(), before);
     });
   });
@@ -120,7 +130,10 @@ describe("the JSON API", () => {
       assert.equal(body.attempts[0].outcome, "SUCCESS");
       assert.equal(body.attempts[0].workerId, stack.workers[0]!.id);
       const links = await stack.db.taskPhoto.findMany({ where: { taskId: id }, include: { photo: true }, orderBy: { position: "asc" } });
-      assert.deepEqual(body.photos.map((p: { url: string }) => p.url), links.map((l) => l.photo.url));
+      assert.deepEqual(
+        body.photos.map((p: { url: string }) => p.url),
+        links.map((l) => l.photo.url),
+      );
     });
 
     test("when the task does not exist or the id is not a uuid, then it answers 404 JSON", async () => {
@@ -134,8 +147,14 @@ describe("the JSON API", () => {
       const created: string[] = [];
       for (let i = 0; i < 5; i++) created.push(await submit(stack, { breed: "akita", limit: 1 }));
       const pages = await allPages<{ id: string }>(stack, "/api/tasks?breed=akita&limit=2", "tasks");
-      assert.deepEqual(pages.map((p) => p.length), [2, 2, 1]);
-      assert.deepEqual(pages.flat().map((t) => t.id), [...created].reverse());
+      assert.deepEqual(
+        pages.map((p) => p.length),
+        [2, 2, 1],
+      );
+      assert.deepEqual(
+        pages.flat().map((t) => t.id),
+        [...created].reverse(),
+      );
 
       for (const id of created) await waitForTaskState(stack.db, id, FINISHED);
       const { body } = await stack.http().get("/api/tasks?breed=akita&state=SUCCESS").expect(200);
@@ -150,8 +169,14 @@ describe("the JSON API", () => {
       const ids = Array.from({ length: 5 }, () => randomUUID());
       for (const id of ids) await stack.db.task.create({ data: { id, breed: "boxer", limit: 1, createdAt } });
       const pages = await allPages<{ id: string }>(stack, "/api/tasks?breed=boxer&limit=2", "tasks");
-      assert.deepEqual(pages.map((p) => p.length), [2, 2, 1]);
-      assert.deepEqual(pages.flat().map((t) => t.id), [...ids].sort().reverse());
+      assert.deepEqual(
+        pages.map((p) => p.length),
+        [2, 2, 1],
+      );
+      assert.deepEqual(
+        pages.flat().map((t) => t.id),
+        [...ids].sort().reverse(),
+      );
       // Tidy up: these rows have no job and would sit PENDING forever.
       await stack.db.task.deleteMany({ where: { id: { in: ids } } });
     });
@@ -206,13 +231,22 @@ describe("the JSON API", () => {
 
     test("when there are more photos than a page, then cursor pages list them newest first without overlap", async () => {
       const pages = await allPages<{ id: number; breed: string }>(stack, "/api/photos?breed=husky&limit=3", "photos");
-      assert.deepEqual(pages.map((p) => p.length), [3, 3, 1]);
+      assert.deepEqual(
+        pages.map((p) => p.length),
+        [3, 3, 1],
+      );
       const ids = pages.flat().map((p) => p.id);
-      assert.deepEqual(ids, [...ids].sort((a, b) => b - a));
+      assert.deepEqual(
+        ids,
+        [...ids].sort((a, b) => b - a),
+      );
       assert.equal(new Set(ids).size, 7);
       assert.ok(pages.flat().every((p) => p.breed === "husky"));
       const stored = await stack.db.photo.findMany({ where: { breed: "husky" } });
-      assert.deepEqual(stored.map((p) => p.id).sort((a, b) => b - a), ids);
+      assert.deepEqual(
+        stored.map((p) => p.id).sort((a, b) => b - a),
+        ids,
+      );
     });
 
     test("when the breed names a sub-breed, then only its photos are listed", async () => {
@@ -233,10 +267,14 @@ describe("the JSON API", () => {
       // Something to count: a dead letter of its own (the numbers are not all zero by chance).
       const deadBefore = await queueDepth(`${stack.config.queueName}.dead`);
       await publishRaw(`${stack.config.queueName}.dead`, JSON.stringify({ taskId: "00000000-0000-4000-8000-000000000000" }));
-      const body = await waitFor("the overview to count the dead letter", async () => {
-        const res = await stack.http().get("/api/queue").expect(200);
-        return res.body.dead === deadBefore + 1 ? res.body : undefined;
-      }, 5000);
+      const body = await waitFor(
+        "the overview to count the dead letter",
+        async () => {
+          const res = await stack.http().get("/api/queue").expect(200);
+          return res.body.dead === deadBefore + 1 ? res.body : undefined;
+        },
+        5000,
+      );
       assert.equal(body.broker.connected, true);
       assert.equal(body.queue, stack.config.queueName);
       for (const key of ["ready", "unacked", "consumers", "retrying", "dead", "waitingInOutbox"]) {
@@ -250,10 +288,14 @@ describe("the JSON API", () => {
 
     test("when a worker has sent a heartbeat, then it is listed as alive with its identity and counters", async () => {
       const worker = stack.workers[0]!;
-      const listed = await waitFor("the worker's heartbeat", async () => {
-        const { body } = await stack.http().get("/api/workers").expect(200);
-        return body.workers.length > 0 ? body.workers : undefined;
-      }, 6000);
+      const listed = await waitFor(
+        "the worker's heartbeat",
+        async () => {
+          const { body } = await stack.http().get("/api/workers").expect(200);
+          return body.workers.length > 0 ? body.workers : undefined;
+        },
+        6000,
+      );
       assert.equal(listed.length, 1);
       const [view] = listed;
       assert.equal(view.id, worker.id);
@@ -314,10 +356,14 @@ describe("the JSON API with two workers", () => {
   });
 
   test("when two workers run, then both are listed and both consume the queue", async () => {
-    const listed = await waitFor("both workers' heartbeats", async () => {
-      const { body } = await stack.http().get("/api/workers").expect(200);
-      return body.workers.length === 2 ? body.workers : undefined;
-    }, 6000);
+    const listed = await waitFor(
+      "both workers' heartbeats",
+      async () => {
+        const { body } = await stack.http().get("/api/workers").expect(200);
+        return body.workers.length === 2 ? body.workers : undefined;
+      },
+      6000,
+    );
     assert.deepEqual(listed.map((w: { id: string }) => w.id).sort(), stack.workers.map((w) => w.id).sort());
     assert.ok(listed.every((w: { alive: boolean }) => w.alive));
     const { body } = await stack.http().get("/api/queue").expect(200);

@@ -45,7 +45,12 @@ const cases: Case[] = [
 ];
 
 function unescapeHtml(text: string): string {
-  return text.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+  return text
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&");
 }
 
 /** The message shown beside a form field, or undefined when there is none. */
@@ -64,14 +69,16 @@ describe("bad input", () => {
     await stack?.stop();
   });
 
-
   describe("through the form", () => {
     for (const c of cases) {
       const fields = Object.keys(c.errors).join(" and ");
       test(`when ${c.name}, the form answers 400 and says so beside the ${fields} field, and nothing is queued`, async () => {
         const agent = stack.agent();
         const token = csrfTokenFrom((await agent.get("/").expect(200)).text);
-        const res = await agent.post("/tasks").type("form").send({ ...c.fields, _csrf: token });
+        const res = await agent
+          .post("/tasks")
+          .type("form")
+          .send({ ...c.fields, _csrf: token });
 
         assert.equal(res.status, 400);
         assert.match(res.headers["content-type"] ?? "", /^text\/html/);

@@ -7,7 +7,15 @@ import { cachedBreedCatalog, type BreedList } from "../lib/breeds.ts";
 
 function recordingLogger() {
   const lines: string[] = [];
-  const logger = pino({ level: "warn" }, new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } }));
+  const logger = pino(
+    { level: "warn" },
+    new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    }),
+  );
   return { logger, lines };
 }
 
@@ -42,7 +50,15 @@ test("when dog.ceo answers, the form offers its breeds and sub-breeds readably, 
 
 test("when dog.ceo cannot be reached, the bundled snapshot is offered and the problem is logged once", async () => {
   const { logger, lines } = recordingLogger();
-  const catalog = cachedBreedCatalog({ listBreeds: async () => { throw new Error("connect ECONNREFUSED"); } }, logger, 0);
+  const catalog = cachedBreedCatalog(
+    {
+      listBreeds: async () => {
+        throw new Error("connect ECONNREFUSED");
+      },
+    },
+    logger,
+    0,
+  );
   const first = await catalog.get();
   assert.ok(first.has("hound", "afghan"), "the snapshot knows hound (afghan)");
   assert.ok(Object.keys(first.breeds).length > 100);

@@ -60,7 +60,9 @@ describe("in a real browser", { skip: existsSync(CHROMIUM) ? false : `no browser
     const shown = (await page.$$eval("#gallery figure[data-photo-id] img", (imgs) => imgs.map((img) => (img as HTMLImageElement).src))).sort();
     assert.deepEqual(shown, expected);
     // The pictures really load (CSP lets the stand-in's images through).
-    await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>("#gallery img")].every((img) => img.complete && img.naturalWidth > 0), undefined, { timeout: 10_000 });
+    await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>("#gallery img")].every((img) => img.complete && img.naturalWidth > 0), undefined, {
+      timeout: 10_000,
+    });
 
     await page.waitForFunction(() => document.getAnimations().every((a) => a.playState === "finished"));
     await page.screenshot({ path: path.join(SCREENSHOTS, "home-after-submit.png"), fullPage: true });

@@ -32,10 +32,14 @@ test("when the work queue is deleted under a running worker, the queue comes bac
   await onBroker((channel) => channel.deleteQueue(stack.config.queueName));
 
   // The consumer was cancelled; web and worker rebuild their connections and declare it again.
-  await waitFor("the work queue to be declared again with a consumer", async () => {
-    const res = await stack.http().get("/api/queue");
-    return res.status === 200 && res.body.consumers === 1;
-  }, 20_000);
+  await waitFor(
+    "the work queue to be declared again with a consumer",
+    async () => {
+      const res = await stack.http().get("/api/queue");
+      return res.status === 200 && res.body.consumers === 1;
+    },
+    20_000,
+  );
   assert.equal((await submitAndFinish("beagle")).state, "SUCCESS");
 });
 
@@ -44,10 +48,14 @@ test("when the events exchange is deleted, the next publish on it makes the conn
   // The next event published on the deleted exchange closes the channel (404); recovery declares it again.
   const task = await submitAndFinish("husky");
   assert.equal(task.state, "SUCCESS");
-  await waitFor("the web to see the worker's heartbeats again", async () => {
-    const res = await stack.http().get("/api/workers").expect(200);
-    return res.body.workers.some((w: { alive: boolean; lastSeen: string }) => w.alive && Date.parse(w.lastSeen) > Date.now() - 2500);
-  }, 20_000);
+  await waitFor(
+    "the web to see the worker's heartbeats again",
+    async () => {
+      const res = await stack.http().get("/api/workers").expect(200);
+      return res.body.workers.some((w: { alive: boolean; lastSeen: string }) => w.alive && Date.parse(w.lastSeen) > Date.now() - 2500);
+    },
+    20_000,
+  );
   assert.equal((await stack.http().get("/readyz")).status, 200);
   await onBroker((channel) => channel.checkExchange(`${stack.config.queueName}.events`)); // throws (404) if it was not declared again
   assert.equal((await submitAndFinish("kelpie")).state, "SUCCESS");

@@ -67,7 +67,10 @@ describe("live event streams", () => {
       const refused = streams.filter((s) => s.status === 429);
       assert.equal(accepted.length, 5);
       assert.equal(refused.length, 1995);
-      assert.ok(refused.every((s) => Number(s.headers["retry-after"]) > 0), "every refusal says when to come back");
+      assert.ok(
+        refused.every((s) => Number(s.headers["retry-after"]) > 0),
+        "every refusal says when to come back",
+      );
       await stillServes(stack);
       const probe = await stack.http().head("/events").expect(429);
       assert.ok(Number(probe.headers["retry-after"]) > 0, "the browser's probe hears the same");
@@ -76,31 +79,35 @@ describe("live event streams", () => {
     }
   });
 
-  test("when 2,000 clients open a stream each, 1,000 are held and the rest are refused with 503 and Retry-After; once they leave, streams are taken again", { timeout: 120_000 }, async () => {
-    // The app trusts X-Forwarded-For from loopback (a proxy in front): each stream poses as its own client.
-    const client = (i: number) => ({ "x-forwarded-for": `10.0.${Math.floor(i / 250)}.${i % 250}` });
-    const streams = await openMany(stack.url, 2000, client);
-    try {
-      assert.equal(streams.filter((s) => s.status === 200).length, 1000);
-      const refused = streams.filter((s) => s.status === 503);
-      assert.equal(refused.length, 1000);
-      assert.ok(refused.every((s) => Number(s.headers["retry-after"]) > 0));
-      assert.match(refused[0]!.body, /"code":"busy"/);
-      await stillServes(stack);
-    } finally {
-      streams.forEach((s) => s.close());
-    }
-    const deadline = Date.now() + 10_000;
-    let again: Stream | undefined;
-    while (Date.now() < deadline) {
-      again = await openStream(stack.url, client(5000));
-      if (again.status === 200) break;
-      again.close();
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    assert.equal(again?.status, 200, "the places were given back");
-    again!.close();
-  });
+  test(
+    "when 2,000 clients open a stream each, 1,000 are held and the rest are refused with 503 and Retry-After; once they leave, streams are taken again",
+    { timeout: 120_000 },
+    async () => {
+      // The app trusts X-Forwarded-For from loopback (a proxy in front): each stream poses as its own client.
+      const client = (i: number) => ({ "x-forwarded-for": `10.0.${Math.floor(i / 250)}.${i % 250}` });
+      const streams = await openMany(stack.url, 2000, client);
+      try {
+        assert.equal(streams.filter((s) => s.status === 200).length, 1000);
+        const refused = streams.filter((s) => s.status === 503);
+        assert.equal(refused.length, 1000);
+        assert.ok(refused.every((s) => Number(s.headers["retry-after"]) > 0));
+        assert.match(refused[0]!.body, /"code":"busy"/);
+        await stillServes(stack);
+      } finally {
+        streams.forEach((s) => s.close());
+      }
+      const deadline = Date.now() + 10_000;
+      let again: Stream | undefined;
+      while (Date.now() < deadline) {
+        again = await openStream(stack.url, client(5000));
+        if (again.status === 200) break;
+        again.close();
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(again?.status, 200, "the places were given back");
+      again!.close();
+    },
+  );
 });
 
 describe("a stream's age and the server's timeouts", () => {
@@ -130,9 +137,7 @@ describe("a stream's age and the server's timeouts", () => {
   test("when 200 clients send a body one byte at a time, the server cuts them off after the request timeout, and keeps serving", { timeout: 30_000 }, async () => {
     const started = Date.now();
     const closed = await Promise.all(
-      Array.from({ length: 200 }, () =>
-        trickle(stack.url, "POST /api/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n", "{", 400),
-      ),
+      Array.from({ length: 200 }, () => trickle(stack.url, "POST /api/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n", "{", 400)),
     );
     const slowest = Math.max(...closed) - started;
     assert.ok(slowest < 8000, `the last slow body was cut off after ${slowest} ms`);

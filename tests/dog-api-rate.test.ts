@@ -62,14 +62,21 @@ describe("the dog.ceo client's ceiling on requests a second", () => {
     const finished: number[] = [];
 
     // Call i asks for i + 1 photos, so the stand-in can tell the calls apart too.
-    const { paths } = await arrivalsDuring(() =>
-      Promise.all(Array.from({ length: 20 }, (_, i) => dog.randomImages("pug", undefined, i + 1).then(() => finished.push(i)))),
-    );
+    const { paths } = await arrivalsDuring(() => Promise.all(Array.from({ length: 20 }, (_, i) => dog.randomImages("pug", undefined, i + 1).then(() => finished.push(i)))));
 
     // The first 10 (the burst) go out together and may finish in any order; the rest leave 100 ms apart.
-    assert.deepEqual(finished.slice(0, 10).sort((a, b) => a - b), [...Array(10).keys()]);
-    assert.deepEqual(finished.slice(10), [...Array(10).keys()].map((i) => i + 10));
-    assert.deepEqual(paths.slice(10), [...Array(10).keys()].map((i) => imagesPath(i + 11)));
+    assert.deepEqual(
+      finished.slice(0, 10).sort((a, b) => a - b),
+      [...Array(10).keys()],
+    );
+    assert.deepEqual(
+      finished.slice(10),
+      [...Array(10).keys()].map((i) => i + 10),
+    );
+    assert.deepEqual(
+      paths.slice(10),
+      [...Array(10).keys()].map((i) => imagesPath(i + 11)),
+    );
   });
 
   test("when calls wait for their turn longer than the timeout, then none fails: the timeout covers only the HTTP call", async () => {
@@ -78,7 +85,10 @@ describe("the dog.ceo client's ceiling on requests a second", () => {
 
     const results = await Promise.allSettled(Array.from({ length: 10 }, () => dog.randomImages("pug", undefined, 2)));
 
-    assert.deepEqual(results.map((r) => r.status), Array(10).fill("fulfilled"));
+    assert.deepEqual(
+      results.map((r) => r.status),
+      Array(10).fill("fulfilled"),
+    );
     // The last one waited about 1 s for its turn (5 at once, then one every 200 ms).
     assert.ok(performance.now() - started >= 900, `took only ${performance.now() - started} ms`);
   });
@@ -116,7 +126,12 @@ describe("the dog.ceo client's ceiling on requests a second", () => {
 
   test("when the client closes while calls wait for their turn, then they fail at once as transient instead of holding the close up", async () => {
     const dog = createDogApi({ baseUrl: fake.url, maxRps: 1 });
-    const calls = Array.from({ length: 3 }, () => dog.randomImages("pug", undefined, 1).then(() => "ok", (e: unknown) => e));
+    const calls = Array.from({ length: 3 }, () =>
+      dog.randomImages("pug", undefined, 1).then(
+        () => "ok",
+        (e: unknown) => e,
+      ),
+    );
     await calls[0];
     const started = performance.now();
 
@@ -143,12 +158,15 @@ describe("DOG_API_MAX_RPS", () => {
 
   for (const raw of ["-1", "abc", "2.5", "10001"]) {
     test(`when it is '${raw}', then the config stops with an error naming DOG_API_MAX_RPS`, () => {
-      assert.throws(() => loadConfig({ DOG_API_MAX_RPS: raw }), (err: unknown) => {
-        assert.ok(err instanceof ConfigError, String(err));
-        assert.equal(err.variable, "DOG_API_MAX_RPS");
-        assert.ok(err.message.startsWith("DOG_API_MAX_RPS "), err.message);
-        return true;
-      });
+      assert.throws(
+        () => loadConfig({ DOG_API_MAX_RPS: raw }),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError, String(err));
+          assert.equal(err.variable, "DOG_API_MAX_RPS");
+          assert.ok(err.message.startsWith("DOG_API_MAX_RPS "), err.message);
+          return true;
+        },
+      );
     });
   }
 });

@@ -238,7 +238,7 @@ describe("the dog.ceo client", () => {
 
 /** Polls a condition every 10 ms for up to 2 s. */
 async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  for (const until = Date.now() + 2000; !condition(); ) {
+  for (const until = Date.now() + 2000; !condition();) {
     if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }

@@ -39,7 +39,18 @@ describe("the event relay of a web", () => {
   test("when no browser watches, task events are not heard, but heartbeats are", async () => {
     const before = hub.lastId;
     worker.publishEvent("task.resync", taskEvent("unwatched"));
-    worker.publishEvent("worker.heartbeat", { id: "w1", host: "h", pid: 1, concurrency: 1, done: 0, failed: 0, skipped: 0, inFlight: 0, startedAt: new Date().toISOString(), ready: true });
+    worker.publishEvent("worker.heartbeat", {
+      id: "w1",
+      host: "h",
+      pid: 1,
+      concurrency: 1,
+      done: 0,
+      failed: 0,
+      skipped: 0,
+      inFlight: 0,
+      startedAt: new Date().toISOString(),
+      ready: true,
+    });
     await waitFor("the heartbeat", () => workers.list().length === 1, 5000);
     await sleep(200);
     assert.equal(hub.lastId, before);

@@ -135,18 +135,28 @@ describe("the live event stream", () => {
       assert.ok(states.includes("STARTED"), `went through STARTED: ${states}`);
       assert.equal(states.at(-1), "SUCCESS");
       const ranks = states.map((s) => RANK[s]!);
-      assert.deepEqual(ranks, [...ranks].sort((a, b) => a - b), `states never go back: ${states}`);
+      assert.deepEqual(
+        ranks,
+        [...ranks].sort((a, b) => a - b),
+        `states never go back: ${states}`,
+      );
       assert.equal(data(success).task.photoCount, 4);
 
       const links = await stack.db.taskPhoto.findMany({ where: { taskId }, include: { photo: true }, orderBy: { position: "asc" } });
-      assert.deepEqual(data(photos).photos.map((p: { url: string }) => p.url), links.map((l) => l.photo.url));
+      assert.deepEqual(
+        data(photos).photos.map((p: { url: string }) => p.url),
+        links.map((l) => l.photo.url),
+      );
       assert.equal((await waitForTaskState(stack.db, taskId, ["SUCCESS"])).photoCount, 4);
 
       // Ids share the process's epoch and grow one by one after the snapshot's.
       const events = stream.blocks.filter((b) => b.event && b.event !== "snapshot");
       const epoch = snapshot.id!.split("-")[0];
       assert.ok(events.every((b) => b.id!.split("-")[0] === epoch));
-      assert.deepEqual(events.map((b) => seq(b.id)), events.map((_, i) => seq(snapshot.id) + i + 1));
+      assert.deepEqual(
+        events.map((b) => seq(b.id)),
+        events.map((_, i) => seq(snapshot.id) + i + 1),
+      );
 
       const created = stream.blocks.find(isTaskEvent(taskId))!;
       seen = { taskId, created, after: events.slice(events.indexOf(created) + 1) };

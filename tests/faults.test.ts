@@ -58,11 +58,7 @@ async function finishedCount(db: Db, ids: string[]): Promise<number> {
 
 /** Waits (bounded) for every task to finish; reports rather than throws, so the audit still runs. */
 async function settle(db: Db, ids: string[], timeoutMs: number): Promise<boolean> {
-  return waitFor(
-    `${ids.length} tasks to finish`,
-    async () => (await finishedCount(db, ids)) === ids.length,
-    timeoutMs,
-  ).then(
+  return waitFor(`${ids.length} tasks to finish`, async () => (await finishedCount(db, ids)) === ids.length, timeoutMs).then(
     () => true,
     () => false,
   );
@@ -146,15 +142,22 @@ describe("when the connection to RabbitMQ drops and comes back", () => {
     // Two slow answers keep jobs in a worker's hands when the connection goes.
     stack.fake.failNext("slow", 2, { delayMs: 1500 });
     const beforeCut = await submitMany(stack, 5, 0);
-    assert.ok(beforeCut.every((t) => t.queued), "with the broker up, tasks are queued at once");
+    assert.ok(
+      beforeCut.every((t) => t.queued),
+      "with the broker up, tasks are queued at once",
+    );
     await waitFor("some tasks to finish before the cut", () => stack.db.task.count({ where: { id: { in: beforeCut.map((t) => t.id) }, state: "SUCCESS" } }), 20_000);
 
     await proxy.cut();
     summary.brokerCuts += 1;
-    const ready = await waitFor("/readyz to notice the broker is gone", async () => {
-      const res = await stack.http().get("/readyz");
-      return res.status === 503 ? res : undefined;
-    }, 5000);
+    const ready = await waitFor(
+      "/readyz to notice the broker is gone",
+      async () => {
+        const res = await stack.http().get("/readyz");
+        return res.status === 503 ? res : undefined;
+      },
+      5000,
+    );
     assert.equal(ready.body.broker, false);
     assert.deepEqual(ready.body.down, ["broker"]);
 
@@ -184,7 +187,10 @@ describe("when the connection to RabbitMQ drops and comes back", () => {
     assert.ok(settled, `not every task finished:\n${describeTasks(tasks)}`);
     assert.equal(lost, 0);
     assert.equal(duplicated, 0, describeTasks(tasks));
-    assert.ok(tasks.every((t) => t.state === "SUCCESS"), describeTasks(tasks));
+    assert.ok(
+      tasks.every((t) => t.state === "SUCCESS"),
+      describeTasks(tasks),
+    );
     for (const task of tasks) assert.equal(task.photos.length, task.limit);
     assert.equal(await stack.db.outboxMessage.count({ where: { sentAt: null } }), 0, "every outbox message was sent");
     assert.equal(await stack.db.outboxMessage.count({ where: { taskId: { in: ids } } }), 15);
@@ -234,7 +240,10 @@ describe("when a worker is killed with SIGKILL mid-batch", () => {
     assert.ok(settled, `not every task finished:\n${describeTasks(tasks)}\n${second.output()}`);
     assert.equal(lost, 0);
     assert.equal(duplicated, 0, describeTasks(tasks));
-    assert.ok(tasks.every((t) => t.state === "SUCCESS"), describeTasks(tasks));
+    assert.ok(
+      tasks.every((t) => t.state === "SUCCESS"),
+      describeTasks(tasks),
+    );
     for (const task of tasks) {
       assert.equal(task.photos.length, task.limit);
       if (!interrupted.has(task.id)) continue;
@@ -357,7 +366,9 @@ describe("when dog.ceo misbehaves at random", () => {
     summary.faultsInjected += totalFaults;
     console.log(
       `dog.ceo faults: jobs=${ids.length}, requests=${requests}, faults injected=${totalFaults} ` +
-        `(${Object.entries(faults).map(([kind, n]) => `${kind} ${n}`).join(", ")}), retries=${retries}, ` +
+        `(${Object.entries(faults)
+          .map(([kind, n]) => `${kind} ${n}`)
+          .join(", ")}), retries=${retries}, ` +
         `success=${succeeded.length}, failure=${failed.length}, lost=${lost}, duplicated=${duplicated}`,
     );
   });
@@ -395,8 +406,15 @@ describe("when a worker or the web is asked to stop with SIGTERM", () => {
     const { tasks, lost, duplicated } = await audit(stack.db, ids);
     assert.equal(lost, 0, describeTasks(tasks));
     assert.equal(duplicated, 0, describeTasks(tasks));
-    assert.ok(tasks.every((t) => t.state === "SUCCESS"), describeTasks(tasks));
-    for (const task of tasks) assert.deepEqual(task.runs.map((r) => r.outcome), ["SUCCESS"]);
+    assert.ok(
+      tasks.every((t) => t.state === "SUCCESS"),
+      describeTasks(tasks),
+    );
+    for (const task of tasks)
+      assert.deepEqual(
+        task.runs.map((r) => r.outcome),
+        ["SUCCESS"],
+      );
     // Acked before the connection closed: nothing was handed back for redelivery.
     assert.equal(await queueDepth(stack.config.queueName), 0);
   });
@@ -424,15 +442,30 @@ describe("when a worker or the web is asked to stop with SIGTERM", () => {
     const { tasks, lost, duplicated } = await audit(stack.db, ids);
     assert.equal(lost, 0, describeTasks(tasks));
     assert.equal(duplicated, 0, describeTasks(tasks));
-    assert.ok(tasks.every((t) => t.state === "SUCCESS"), describeTasks(tasks));
-    for (const task of tasks) assert.deepEqual(task.runs.map((r) => r.outcome), ["LOST", "SUCCESS"]);
+    assert.ok(
+      tasks.every((t) => t.state === "SUCCESS"),
+      describeTasks(tasks),
+    );
+    for (const task of tasks)
+      assert.deepEqual(
+        task.runs.map((r) => r.outcome),
+        ["LOST", "SUCCESS"],
+      );
   });
 
   test("then the web ends live event streams, exits 0 promptly, and stops answering", async () => {
     const port = await freePort();
     const web = spawnWeb(configEnv(stack.config, { PORT: String(port) }));
     children.push(web);
-    await waitFor("the web child to answer /healthz", () => httpGet(`${web.url}/healthz`).then((r) => r.status === 200, () => false), 30_000);
+    await waitFor(
+      "the web child to answer /healthz",
+      () =>
+        httpGet(`${web.url}/healthz`).then(
+          (r) => r.status === 200,
+          () => false,
+        ),
+      30_000,
+    );
 
     const stream = await new Promise<http.IncomingMessage>((resolve, reject) => {
       http.get(`${web.url}/events`, { agent: false }, resolve).on("error", reject);
@@ -495,10 +528,14 @@ describe("when RabbitMQ is down as a worker starts", () => {
     assert.equal(task.queued, true, "the web is on the real broker");
     await proxy.restore();
     await worker.waitForOutput(/connected to RabbitMQ/, 20_000);
-    const done = await waitFor("the task to succeed", async () => {
-      const row = await stack.db.task.findUnique({ where: { id: task.id } });
-      return row && FINISHED.includes(row.state) ? row : undefined;
-    }, 20_000).catch(() => undefined);
+    const done = await waitFor(
+      "the task to succeed",
+      async () => {
+        const row = await stack.db.task.findUnique({ where: { id: task.id } });
+        return row && FINISHED.includes(row.state) ? row : undefined;
+      },
+      20_000,
+    ).catch(() => undefined);
     const { lost, duplicated } = await audit(stack.db, [task.id]);
     assert.equal(done?.state, "SUCCESS", worker.output());
     assert.equal(done?.photoCount, 3);

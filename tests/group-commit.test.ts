@@ -32,7 +32,10 @@ after(() => {
 test("writes asked for in one turn all commit, and one that throws is rolled back alone", async () => {
   sql.exec("DELETE FROM item");
   const results = await Promise.allSettled([insert("a"), insert("a"), insert("b")]);
-  assert.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ["fulfilled", "rejected", "fulfilled"],
+  );
   assert.match(String((results[1] as PromiseRejectedResult).reason), /UNIQUE constraint failed/);
   assert.deepEqual(names(), ["a", "b"]);
 });
@@ -42,7 +45,10 @@ test("when SQLite ends the group's transaction itself, no write of the group com
   // What SQLite does on a full disk or an I/O error: the whole transaction is rolled back.
   const endsTheTransaction = writer(sql, () => sql.exec("ROLLBACK"));
   const results = await Promise.allSettled([insert("before"), endsTheTransaction(), insert("after")]);
-  assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected", "rejected"]);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ["rejected", "rejected", "rejected"],
+  );
   assert.deepEqual(names(), [], "nothing committed in autocommit after the rollback");
   assert.equal(await insert("later"), 1, "the next group commits as usual");
 });

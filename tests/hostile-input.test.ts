@@ -40,7 +40,12 @@ function rawRequest(base: string, method: string, path: string, headers: Record<
 }
 
 function unescapeHtml(text: string): string {
-  return text.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+  return text
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&");
 }
 
 /** What the page tells the person: the field messages of the form, or the error page's message. */
@@ -89,7 +94,16 @@ const formCases: FormCase[] = [
   { name: "a limit with a NUL byte", body: { breed: "hound", limit: "5\u0000" }, status: 400, message: RANGE },
   { name: "a limit with SQL after it", body: { breed: "hound", limit: "5; DROP TABLE Task" }, status: 400, message: RANGE },
   { name: "markup in the limit", body: { breed: "hound", limit: IMG_XSS }, status: 400, message: RANGE },
-  { name: "two limits", body: [["breed", "hound"], ["limit", "5"], ["limit", "6"]], status: 400, message: RANGE },
+  {
+    name: "two limits",
+    body: [
+      ["breed", "hound"],
+      ["limit", "5"],
+      ["limit", "6"],
+    ],
+    status: 400,
+    message: RANGE,
+  },
   { name: "an RTL override in the breed", body: { breed: "\u202Ehound", limit: "5" }, status: 400, message: SHAPE },
   { name: "an emoji breed", body: { breed: "🐶", limit: "5" }, status: 400, message: SHAPE },
   { name: "a breed with a NUL byte", body: { breed: "hound\u0000", limit: "5" }, status: 400, message: SHAPE },
@@ -104,7 +118,16 @@ const formCases: FormCase[] = [
   { name: "the breed constructor", body: { breed: "constructor", limit: "5" }, status: 400, message: 'dog.ceo has no breed "constructor".' },
   { name: "the breed hasOwnProperty", body: { breed: "hasOwnProperty", limit: "5" }, status: 400, message: 'dog.ceo has no breed "hasownproperty".' },
   { name: "a __proto__ field instead of a breed", body: "__proto__=hound&constructor=pug&limit=5&_csrf=TOKEN", status: 400, message: "Pick a breed." },
-  { name: "two breeds", body: [["breed", "hound"], ["breed", "pug"], ["limit", "5"]], status: 400, message: NOT_TEXT },
+  {
+    name: "two breeds",
+    body: [
+      ["breed", "hound"],
+      ["breed", "pug"],
+      ["limit", "5"],
+    ],
+    status: 400,
+    message: NOT_TEXT,
+  },
   { name: "bracketed field names", body: "breed[]=hound&limit[]=5&_csrf=TOKEN", status: 400, message: "Pick a breed." },
   { name: "a body over 4kb", body: { breed: "hound", limit: "5", pad: "a".repeat(5000) }, status: 413, message: TOO_LARGE },
   {
@@ -116,7 +139,18 @@ const formCases: FormCase[] = [
   { name: "no CSRF token", body: { breed: "hound", limit: "5" }, csrf: "none", status: 403, message: CSRF },
   { name: "a forged CSRF token", body: { breed: "hound", limit: "5", _csrf: "forged-token" }, csrf: "none", status: 403, message: CSRF },
   { name: "markup as the CSRF token", body: { breed: "hound", limit: "5", _csrf: XSS }, csrf: "none", status: 403, message: CSRF },
-  { name: "two CSRF tokens", body: [["breed", "hound"], ["limit", "5"], ["_csrf", "TOKEN"], ["_csrf", "TOKEN"]], csrf: "none", status: 403, message: CSRF },
+  {
+    name: "two CSRF tokens",
+    body: [
+      ["breed", "hound"],
+      ["limit", "5"],
+      ["_csrf", "TOKEN"],
+      ["_csrf", "TOKEN"],
+    ],
+    csrf: "none",
+    status: 403,
+    message: CSRF,
+  },
 ];
 
 const apiCases: ApiCase[] = [
@@ -139,7 +173,14 @@ const apiCases: ApiCase[] = [
   { name: "breed is an object", body: { breed: { name: "hound" }, limit: 5 }, status: 400, code: "invalid_input", message: NOT_TEXT, field: "breed" },
   { name: "breed is a boolean", body: { breed: true, limit: 5 }, status: 400, code: "invalid_input", message: NOT_TEXT, field: "breed" },
   { name: "breed is null", body: { breed: null, limit: 5 }, status: 400, code: "invalid_input", message: "Pick a breed.", field: "breed" },
-  { name: "subBreed is an array", body: { breed: "hound", subBreed: ["afghan"], limit: 5 }, status: 400, code: "invalid_input", message: "The sub-breed must be text.", field: "breed" },
+  {
+    name: "subBreed is an array",
+    body: { breed: "hound", subBreed: ["afghan"], limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: "The sub-breed must be text.",
+    field: "breed",
+  },
   { name: "subBreed is an object", body: { breed: "hound", subBreed: {}, limit: 5 }, status: 400, code: "invalid_input", message: "The sub-breed must be text.", field: "breed" },
   { name: "breed has an RTL override", body: { breed: "hound\u202E", limit: 5 }, status: 400, code: "invalid_input", message: SHAPE, field: "breed" },
   { name: "breed has an emoji", body: { breed: "hound🐶", limit: 5 }, status: 400, code: "invalid_input", message: SHAPE, field: "breed" },
@@ -155,9 +196,30 @@ const apiCases: ApiCase[] = [
   { name: "breed is 1000 letters", body: { breed: "a".repeat(1000), limit: 5 }, status: 400, code: "invalid_input", message: SHAPE, field: "breed" },
   { name: "breed is __proto__", body: { breed: "__proto__", limit: 5 }, status: 400, code: "invalid_input", message: SHAPE, field: "breed" },
   { name: "breed is constructor", body: { breed: "constructor", limit: 5 }, status: 400, code: "invalid_input", message: 'dog.ceo has no breed "constructor".', field: "breed" },
-  { name: "breed is hasOwnProperty", body: { breed: "hasOwnProperty", limit: 5 }, status: 400, code: "invalid_input", message: 'dog.ceo has no breed "hasownproperty".', field: "breed" },
-  { name: "the fields hide under __proto__", body: '{"__proto__":{"breed":"hound","limit":5,"polluted":1}}', status: 400, code: "invalid_input", message: "Pick a breed.", field: "breed" },
-  { name: "the limit hides under constructor.prototype", body: '{"breed":"hound","constructor":{"prototype":{"limit":5,"polluted":1}}}', status: 400, code: "invalid_input", message: NO_LIMIT, field: "limit" },
+  {
+    name: "breed is hasOwnProperty",
+    body: { breed: "hasOwnProperty", limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: 'dog.ceo has no breed "hasownproperty".',
+    field: "breed",
+  },
+  {
+    name: "the fields hide under __proto__",
+    body: '{"__proto__":{"breed":"hound","limit":5,"polluted":1}}',
+    status: 400,
+    code: "invalid_input",
+    message: "Pick a breed.",
+    field: "breed",
+  },
+  {
+    name: "the limit hides under constructor.prototype",
+    body: '{"breed":"hound","constructor":{"prototype":{"limit":5,"polluted":1}}}',
+    status: 400,
+    code: "invalid_input",
+    message: NO_LIMIT,
+    field: "limit",
+  },
   { name: "the body is a JSON array", body: '[{"breed":"hound","limit":5}]', status: 400, code: "invalid_input", message: "Pick a breed.", field: "breed" },
   { name: "the body is a JSON string", body: '"hound"', status: 400, code: "invalid_json", message: NOT_JSON },
   { name: "the body is JSON null", body: "null", status: 400, code: "invalid_json", message: NOT_JSON },
@@ -165,7 +227,14 @@ const apiCases: ApiCase[] = [
   { name: "the JSON uses single quotes", body: "{'breed':'hound','limit':5}", status: 400, code: "invalid_json", message: NOT_JSON },
   { name: "the JSON is over 4kb", body: { breed: "hound", limit: 5, pad: "a".repeat(5000) }, status: 413, code: "too_large", message: TOO_LARGE },
   { name: "the body is text/plain", body: '{"breed":"hound","limit":5}', contentType: "text/plain", status: 415, code: "unsupported_media_type", message: JSON_ONLY },
-  { name: "the body is form-urlencoded", body: "breed=hound&limit=5", contentType: "application/x-www-form-urlencoded", status: 415, code: "unsupported_media_type", message: JSON_ONLY },
+  {
+    name: "the body is form-urlencoded",
+    body: "breed=hound&limit=5",
+    contentType: "application/x-www-form-urlencoded",
+    status: 415,
+    code: "unsupported_media_type",
+    message: JSON_ONLY,
+  },
   {
     name: "the body is multipart",
     body: '--b\r\nContent-Disposition: form-data; name="breed"\r\n\r\nhound\r\n--b--\r\n',
@@ -177,7 +246,14 @@ const apiCases: ApiCase[] = [
   { name: "the body is XML", body: "<task><breed>hound</breed></task>", contentType: "application/xml", status: 415, code: "unsupported_media_type", message: JSON_ONLY },
   { name: "the body has no content type", body: '{"breed":"hound","limit":5}', contentType: null, status: 415, code: "unsupported_media_type", message: JSON_ONLY },
   { name: "the JSON claims a latin1 charset", body: '{"breed":"hound","limit":5}', contentType: "application/json; charset=latin1", status: 415, code: "unsupported_media_type" },
-  { name: "the JSON claims a UTF-16 charset it is not in", body: '{"breed":"hound","limit":5}', contentType: "application/json; charset=utf-16", status: 400, code: "invalid_json", message: NOT_JSON },
+  {
+    name: "the JSON claims a UTF-16 charset it is not in",
+    body: '{"breed":"hound","limit":5}',
+    contentType: "application/json; charset=utf-16",
+    status: 400,
+    code: "invalid_json",
+    message: NOT_JSON,
+  },
 ];
 
 describe("hostile input", () => {
@@ -198,7 +274,7 @@ describe("hostile input", () => {
 
   function encodeForm(body: FormBody, token: string | undefined): string {
     if (typeof body === "string") return body.replace(/TOKEN/g, encodeURIComponent(token ?? ""));
-    const pairs = Array.isArray(body) ? body.map(([k, v]) => [k, v === "TOKEN" ? token ?? "" : v]) : Object.entries(body);
+    const pairs = Array.isArray(body) ? body.map(([k, v]) => [k, v === "TOKEN" ? (token ?? "") : v]) : Object.entries(body);
     const params = new URLSearchParams(pairs);
     if (token && !params.has("_csrf")) params.append("_csrf", token);
     return params.toString();
@@ -209,7 +285,10 @@ describe("hostile input", () => {
       test(`when the form gets ${c.name}, it answers ${c.status} with "${c.message}" and nothing is written`, async () => {
         const agent = stack.agent();
         const token = csrfTokenFrom((await agent.get("/").expect(200)).text);
-        const res = await agent.post("/tasks").type("form").send(encodeForm(c.body, c.csrf === "none" ? undefined : token));
+        const res = await agent
+          .post("/tasks")
+          .type("form")
+          .send(encodeForm(c.body, c.csrf === "none" ? undefined : token));
         sent++;
 
         assert.equal(res.status, c.status);
@@ -334,7 +413,12 @@ describe("the rate limit on new tasks", () => {
     const wait = Number(fourth.headers["retry-after"]);
     assert.ok(wait >= 1 && wait <= 60, `Retry-After: ${fourth.headers["retry-after"]}`);
     assert.deepEqual(fourth.body, {
-      error: { code: "rate_limited", message: `Too many new tasks from you: at most 3 a minute. You can submit again in ${wait} s.`, retryAfterSeconds: wait, requestId: fourth.headers["x-request-id"] },
+      error: {
+        code: "rate_limited",
+        message: `Too many new tasks from you: at most 3 a minute. You can submit again in ${wait} s.`,
+        retryAfterSeconds: wait,
+        requestId: fourth.headers["x-request-id"],
+      },
     });
     assert.equal(await stack.db.task.count(), 3, "no row for the refused task");
     assert.equal(await stack.db.outboxMessage.count(), 3);

@@ -63,7 +63,11 @@ describe("when a web and two workers run on three hosts against one PostgreSQL a
     const web = `http://${hosts.address("web")}:3000`;
     const ids: string[] = [];
     const submit = async (i: number) => {
-      const res = await fetch(`${web}/api/tasks`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ breed: "hound", limit: 1 + (i % 5) }) });
+      const res = await fetch(`${web}/api/tasks`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ breed: "hound", limit: 1 + (i % 5) }),
+      });
       if (res.status !== 202) assert.fail(`POST /api/tasks answered ${res.status}: ${await res.text()}`);
       ids.push(((await res.json()) as { id: string }).id);
     };
@@ -79,10 +83,19 @@ describe("when a web and two workers run on three hosts against one PostgreSQL a
     await hosts.linkUp("b");
 
     const finished = () => db.task.count({ where: { state: { in: ["SUCCESS", "FAILURE"] } } });
-    const settled = await waitFor(`${JOBS} tasks to finish`, async () => (await finished()) === JOBS, 90_000).then(() => true, () => false);
+    const settled = await waitFor(`${JOBS} tasks to finish`, async () => (await finished()) === JOBS, 90_000).then(
+      () => true,
+      () => false,
+    );
     const tasks = await db.task.findMany({ include: { runs: true, photos: true } });
     const open = tasks.filter((t) => t.state !== "SUCCESS");
-    assert.ok(settled && open.length === 0, `${open.length} tasks not SUCCESS: ${open.slice(0, 5).map((t) => `${t.id} ${t.state}`).join(", ")}\n${processes.map((p) => p.output().slice(-2000)).join("\n---\n")}`);
+    assert.ok(
+      settled && open.length === 0,
+      `${open.length} tasks not SUCCESS: ${open
+        .slice(0, 5)
+        .map((t) => `${t.id} ${t.state}`)
+        .join(", ")}\n${processes.map((p) => p.output().slice(-2000)).join("\n---\n")}`,
+    );
     assert.equal(tasks.length, JOBS);
     for (const task of tasks) {
       const finishing = task.runs.filter((r) => r.outcome === "SUCCESS").length;
@@ -94,6 +107,8 @@ describe("when a web and two workers run on three hosts against one PostgreSQL a
     const byWorker = new Set(tasks.flatMap((t) => t.runs.filter((r) => r.outcome === "SUCCESS").map((r) => r.workerId.split("-").at(-2))));
     assert.equal(byWorker.size, 2, "both worker hosts did work");
     assert.ok(heldByB > 0);
-    console.log(`hosts: ${JOBS} jobs on PostgreSQL, web + 2 worker hosts, one cut off 15 s holding ${heldByB} jobs: all SUCCESS once, ${tasks.flatMap((t) => t.runs).filter((r) => r.outcome === "LOST" || r.outcome === "SKIPPED").length} runs lost or overtaken`);
+    console.log(
+      `hosts: ${JOBS} jobs on PostgreSQL, web + 2 worker hosts, one cut off 15 s holding ${heldByB} jobs: all SUCCESS once, ${tasks.flatMap((t) => t.runs).filter((r) => r.outcome === "LOST" || r.outcome === "SKIPPED").length} runs lost or overtaken`,
+    );
   });
 });

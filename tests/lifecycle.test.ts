@@ -85,7 +85,14 @@ describe("task lifecycle", () => {
       assert.equal(task.photoCount, 3);
       assert.equal(task.error, null, "a success clears the last retry's error");
       const runs = await attemptsOf(stack, taskId);
-      assert.deepEqual(runs.map((r) => [r.number, r.outcome]), [[1, "RETRY"], [2, "RETRY"], [3, "SUCCESS"]]);
+      assert.deepEqual(
+        runs.map((r) => [r.number, r.outcome]),
+        [
+          [1, "RETRY"],
+          [2, "RETRY"],
+          [3, "SUCCESS"],
+        ],
+      );
       assert.match(runs[0]!.error ?? "", error);
       assert.match(runs[1]!.error ?? "", error);
       assert.equal(runs[2]!.error, null);
@@ -102,7 +109,10 @@ describe("task lifecycle", () => {
 
       const { body } = await stack.http().get(`/api/tasks/${taskId}`).expect(200);
       assert.equal(body.task.state, "SUCCESS");
-      assert.deepEqual(body.attempts.map((a: { outcome: string }) => a.outcome), ["RETRY", "RETRY", "SUCCESS"]);
+      assert.deepEqual(
+        body.attempts.map((a: { outcome: string }) => a.outcome),
+        ["RETRY", "RETRY", "SUCCESS"],
+      );
       assert.equal(body.photos.length, 3);
 
       assert.equal(await queueDepth(q), 0);
@@ -118,7 +128,10 @@ describe("task lifecycle", () => {
 
     assert.equal(task.state, "SUCCESS");
     const runs = await attemptsOf(stack, taskId);
-    assert.deepEqual(runs.map((r) => r.outcome), ["RETRY", "RETRY", "SUCCESS"]);
+    assert.deepEqual(
+      runs.map((r) => r.outcome),
+      ["RETRY", "RETRY", "SUCCESS"],
+    );
     for (const run of runs.slice(0, 2)) {
       assert.equal(run.error, "dog.ceo answered 429 Too Many Requests");
       // Retry-After: 1 (1000 ms) beats the jittered 25-100 ms, and RETRY_MAX_MS (400) caps it.
@@ -135,10 +148,7 @@ describe("task lifecycle", () => {
     const deadBefore = await queueDepth(`${q}.dead`);
     const settledBefore = settledJobs(stack);
     // The API only accepts known breeds, so the unknown one enters below validation (the relay publishes it).
-    const { task: created } = await submitTask(
-      stack.taskDeps(),
-      { breed: "nope", limit: 3 },
-    );
+    const { task: created } = await submitTask(stack.taskDeps(), { breed: "nope", limit: 3 });
     const task = await waitForTaskState(stack.db, created.id, FINISHED, 10_000);
     await waitFor("the job to be settled", () => settledJobs(stack) > settledBefore);
 
@@ -146,7 +156,10 @@ describe("task lifecycle", () => {
     assert.equal(task.error, "dog.ceo: Breed not found (main breed does not exist)");
     assert.equal(task.attempts, 1);
     const runs = await attemptsOf(stack, created.id);
-    assert.deepEqual(runs.map((r) => [r.outcome, r.retryDelayMs]), [["FAILURE", null]]);
+    assert.deepEqual(
+      runs.map((r) => [r.outcome, r.retryDelayMs]),
+      [["FAILURE", null]],
+    );
     assert.equal(stack.fake.requests - requestsBefore, 1);
 
     const { body } = await stack.http().get(`/api/tasks/${created.id}`).expect(200);
@@ -170,12 +183,18 @@ describe("task lifecycle", () => {
       assert.match(task.error ?? "", /gave up after 3 attempts: dog\.ceo answered 500/);
       assert.equal(task.attempts, 3);
       const runs = await attemptsOf(stack, taskId);
-      assert.deepEqual(runs.map((r) => r.outcome), ["RETRY", "RETRY", "FAILURE"]);
+      assert.deepEqual(
+        runs.map((r) => r.outcome),
+        ["RETRY", "RETRY", "FAILURE"],
+      );
       assert.equal(stack.fake.requests - requestsBefore, 3);
 
       await waitFor("the job in the dead-letter queue", async () => (await queueDepth(`${q}.dead`)) === deadBefore + 1);
       const dead = (await peekQueue(`${q}.dead`)).map((b) => JSON.parse(b) as { taskId: string });
-      assert.ok(dead.some((job) => job.taskId === taskId), "the dead letter is this task's job");
+      assert.ok(
+        dead.some((job) => job.taskId === taskId),
+        "the dead letter is this task's job",
+      );
       assert.equal(await queueDepth(q), 0);
 
       const { body } = await stack.http().get("/api/queue").expect(200);
@@ -241,10 +260,7 @@ describe("task lifecycle", () => {
 
   test("when two tasks fetch the same images, then each lists all of them and the gallery holds each image once", async () => {
     // The stand-in has only 8 kelpie images, so both tasks get all 8; run them side by side.
-    const [first, second] = await Promise.all([
-      submitViaApi(stack, { breed: "kelpie", limit: 8 }),
-      submitViaApi(stack, { breed: "kelpie", limit: 8 }),
-    ]);
+    const [first, second] = await Promise.all([submitViaApi(stack, { breed: "kelpie", limit: 8 }), submitViaApi(stack, { breed: "kelpie", limit: 8 })]);
     const urlSets: string[][] = [];
     for (const id of [first!, second!]) {
       const task = await waitForTaskState(stack.db, id, FINISHED);
@@ -290,11 +306,15 @@ describe("a retry waits in RabbitMQ, not in the worker", () => {
     assert.equal(await queueDepth(q), 0);
     const lookedAt = Date.now();
 
-    const worker = await waitFor("a heartbeat after the retry was scheduled", async () => {
-      const { body } = await stack.http().get("/api/workers").expect(200);
-      const seen = body.workers.find((w: { lastSeen: string }) => Date.parse(w.lastSeen) > lookedAt);
-      return seen as { inFlight: number } | undefined;
-    }, 4000);
+    const worker = await waitFor(
+      "a heartbeat after the retry was scheduled",
+      async () => {
+        const { body } = await stack.http().get("/api/workers").expect(200);
+        const seen = body.workers.find((w: { lastSeen: string }) => Date.parse(w.lastSeen) > lookedAt);
+        return seen as { inFlight: number } | undefined;
+      },
+      4000,
+    );
     assert.equal(worker.inFlight, 0, "the worker holds nothing while the job waits");
     const { body: overview } = await stack.http().get("/api/queue").expect(200);
     assert.deepEqual({ ready: overview.ready, unacked: overview.unacked, retrying: overview.retrying }, { ready: 0, unacked: 0, retrying: 1 });
@@ -303,7 +323,10 @@ describe("a retry waits in RabbitMQ, not in the worker", () => {
     const done = await waitForTaskState(stack.db, taskId, FINISHED, 10_000);
     assert.equal(done.state, "SUCCESS");
     const runs = await attemptsOf(stack, taskId);
-    assert.deepEqual(runs.map((r) => r.outcome), ["RETRY", "SUCCESS"]);
+    assert.deepEqual(
+      runs.map((r) => r.outcome),
+      ["RETRY", "SUCCESS"],
+    );
     const delay = runs[0]!.retryDelayMs!;
     assert.ok(delay >= 2500 && delay <= 5000, `delay ${delay} within [2500, 5000]`);
     assert.ok(runs[1]!.startedAt.getTime() - runs[0]!.finishedAt!.getTime() >= delay);
@@ -331,7 +354,10 @@ describe("a retry waits in RabbitMQ, not in the worker", () => {
     assert.equal(stack.fake.requests, requestsBefore, "dog.ceo was not asked again");
     const row = await stack.db.task.findUniqueOrThrow({ where: { id: taskId } });
     assert.equal(row.state, "REVOKED");
-    assert.deepEqual((await attemptsOf(stack, taskId)).map((r) => r.outcome), ["RETRY"]);
+    assert.deepEqual(
+      (await attemptsOf(stack, taskId)).map((r) => r.outcome),
+      ["RETRY"],
+    );
   });
 });
 
@@ -366,7 +392,11 @@ describe("cancelling a task", () => {
     const agent = stack.agent();
     const page = await agent.get(`/tasks/${taskId}`).expect(200);
     assert.match(page.text, /id="cancel-form"/);
-    const res = await agent.post(`/tasks/${taskId}/cancel`).type("form").send({ _csrf: csrfTokenFrom(page.text) }).expect(303);
+    const res = await agent
+      .post(`/tasks/${taskId}/cancel`)
+      .type("form")
+      .send({ _csrf: csrfTokenFrom(page.text) })
+      .expect(303);
     assert.equal(res.headers.location, `/tasks/${taskId}`);
     assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id: taskId } })).state, "REVOKED");
     const reloaded = await agent.get(`/tasks/${taskId}`).expect(200);

@@ -46,11 +46,21 @@ describe("LOG_FORMAT=pretty where pino-pretty is not installed", () => {
 
 describe("LOG_FORMAT=pretty where pino-pretty is installed", () => {
   test("logs through pino-pretty", () => {
-    const run = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", `import { createLogger } from ${JSON.stringify(path.join(projectRoot, "lib", "logger.ts"))}; createLogger("info", "probe", "pretty").info("hello from the probe");`], {
-      cwd: projectRoot,
-      encoding: "utf8",
-      timeout: 20_000,
-    });
+    const run = spawnSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "--input-type=module",
+        "-e",
+        `import { createLogger } from ${JSON.stringify(path.join(projectRoot, "lib", "logger.ts"))}; createLogger("info", "probe", "pretty").info("hello from the probe");`,
+      ],
+      {
+        cwd: projectRoot,
+        encoding: "utf8",
+        timeout: 20_000,
+      },
+    );
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stdout, /INFO.*\(probe\): hello from the probe/);
     assert.doesNotMatch(run.stdout, /^\{/m, "a JSON line, not pretty output");

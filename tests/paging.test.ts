@@ -18,14 +18,23 @@ test("when the cursor task leaves the filtered state between pages, the next pag
   const newestFirst = [...ids].reverse();
 
   const first = (await stack.http().get("/api/tasks?state=PENDING&limit=2").expect(200)).body;
-  assert.deepEqual(first.tasks.map((t: { id: string }) => t.id), newestFirst.slice(0, 2));
+  assert.deepEqual(
+    first.tasks.map((t: { id: string }) => t.id),
+    newestFirst.slice(0, 2),
+  );
 
   // The last task of the page is picked up by a worker before the person asks for more.
   await stack.db.task.update({ where: { id: first.nextCursor }, data: { state: "STARTED" } });
   const second = (await stack.http().get(`/api/tasks?state=PENDING&limit=2&cursor=${first.nextCursor}`).expect(200)).body;
-  assert.deepEqual(second.tasks.map((t: { id: string }) => t.id), newestFirst.slice(2, 4));
+  assert.deepEqual(
+    second.tasks.map((t: { id: string }) => t.id),
+    newestFirst.slice(2, 4),
+  );
   const third = (await stack.http().get(`/api/tasks?state=PENDING&limit=2&cursor=${second.nextCursor}`).expect(200)).body;
-  assert.deepEqual(third.tasks.map((t: { id: string }) => t.id), newestFirst.slice(4));
+  assert.deepEqual(
+    third.tasks.map((t: { id: string }) => t.id),
+    newestFirst.slice(4),
+  );
   assert.equal(third.nextCursor, null);
 });
 

@@ -45,7 +45,10 @@ describe("when dog.ceo answers 28,000 links, one of them 100 KB long, for a task
     assert.equal(task.photoCount, 3);
     const photos = await stack.db.photo.findMany({ where: { tasks: { some: { taskId: task.id } } } });
     assert.equal(photos.length, 3);
-    assert.ok(photos.every((p) => p.url.length < 200), "no oversized link stored");
+    assert.ok(
+      photos.every((p) => p.url.length < 200),
+      "no oversized link stored",
+    );
     const detail = await stack.http().get(`/api/tasks/${task.id}`).expect(200);
     assert.ok(detail.text.length < 10_000, `task detail is ${detail.text.length} bytes`);
   });
@@ -67,7 +70,13 @@ describe("when a job message names a task but carries another breed and limit", 
     assert.equal(task.breed, "pug");
     assert.equal(task.photoCount, 2);
     const photos = await stack.db.photo.findMany({ where: { tasks: { some: { taskId: id } } } });
-    assert.deepEqual(photos.map((p) => p.breed), ["pug", "pug"]);
-    assert.ok(photos.every((p) => p.url.includes("/pug/")), photos.map((p) => p.url).join(", "));
+    assert.deepEqual(
+      photos.map((p) => p.breed),
+      ["pug", "pug"],
+    );
+    assert.ok(
+      photos.every((p) => p.url.includes("/pug/")),
+      photos.map((p) => p.url).join(", "),
+    );
   });
 });

@@ -9,7 +9,10 @@ import { projectRoot } from "../lib/config.ts";
 import { POSTGRES_SCHEMA, postgresSchema, SQLITE_SCHEMA } from "../scripts/postgres-schema.ts";
 
 const migrations = async (...dir: string[]) =>
-  (await readdir(path.join(projectRoot, "prisma", ...dir, "migrations"), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  (await readdir(path.join(projectRoot, "prisma", ...dir, "migrations"), { withFileTypes: true }))
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
 
 test("when the SQLite schema changes, the PostgreSQL schema is regenerated with it (npm run db:postgres-schema)", async () => {
   const [sqlite, postgres] = await Promise.all([readFile(SQLITE_SCHEMA, "utf8"), readFile(POSTGRES_SCHEMA, "utf8")]);

@@ -21,7 +21,10 @@ describe("when QUEUE_TYPE=quorum", () => {
     try {
       const queue = stack.config.queueName;
       const dlx = { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": `${queue}.dead`, "x-delivery-limit": DELIVERY_LIMIT };
-      for (const [name, args] of [[queue, dlx], [`${queue}.dead`, {}]] as const) {
+      for (const [name, args] of [
+        [queue, dlx],
+        [`${queue}.dead`, {}],
+      ] as const) {
         // Declaring it again as classic, all else equal, must be refused for its type.
         const channel = await connection.createChannel();
         channel.on("error", () => {});

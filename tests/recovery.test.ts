@@ -49,7 +49,13 @@ describe("when a task's next run never reached the broker", () => {
     assert.equal(task.state, "SUCCESS");
     assert.equal(task.photoCount, 3);
     const runs = await stack.db.attempt.findMany({ where: { taskId: id }, orderBy: { number: "asc" } });
-    assert.deepEqual(runs.map((r) => [r.number, r.outcome]), [[1, "LOST"], [2, "SUCCESS"]]);
+    assert.deepEqual(
+      runs.map((r) => [r.number, r.outcome]),
+      [
+        [1, "LOST"],
+        [2, "SUCCESS"],
+      ],
+    );
   });
 
   test("then a STARTED task whose worker still sends heartbeats is left to it", async () => {
@@ -158,10 +164,17 @@ describe("when the broker link stalls (open but silent) for 30 s while retries a
     await new Promise((resolve) => setTimeout(resolve, 30_000));
     proxy.resume();
     // Twice the largest backoff (400 ms here), after the worker is back (its reconnect backs off up to 10 s) and a sweep.
-    const settled = await waitFor("every task to finish", async () => {
-      const open = await stack.db.task.count({ where: { id: { in: ids }, state: { notIn: ["SUCCESS", "FAILURE"] } } });
-      return open === 0;
-    }, 25_000).then(() => true, () => false);
+    const settled = await waitFor(
+      "every task to finish",
+      async () => {
+        const open = await stack.db.task.count({ where: { id: { in: ids }, state: { notIn: ["SUCCESS", "FAILURE"] } } });
+        return open === 0;
+      },
+      25_000,
+    ).then(
+      () => true,
+      () => false,
+    );
     const states = await stack.db.task.findMany({ where: { id: { in: ids } }, select: { state: true, attempts: true } });
     assert.ok(settled, `tasks left behind: ${JSON.stringify(states)}`);
     assert.deepEqual(new Set(states.map((t) => t.state)), new Set(["SUCCESS"]));

@@ -36,7 +36,9 @@ async function taskFrom(daysAgo: number, state: "SUCCESS" | "FAILURE" | "REVOKED
   const at = new Date(Date.now() - daysAgo * DAY);
   const finished = state !== "RETRY";
   await db.task.create({ data: { id, breed: "pug", limit: 1, state, attempts: 1, createdAt: at, finishedAt: finished ? at : null, photoCount: 1 } });
-  await db.attempt.create({ data: { taskId: id, number: 1, workerId: "w", startedAt: at, finishedAt: at, outcome: state === "RETRY" ? "RETRY" : state === "REVOKED" ? "LOST" : state } });
+  await db.attempt.create({
+    data: { taskId: id, number: 1, workerId: "w", startedAt: at, finishedAt: at, outcome: state === "RETRY" ? "RETRY" : state === "REVOKED" ? "LOST" : state },
+  });
   await db.outboxMessage.create({ data: { taskId: id, body: "{}", createdAt: at, sentAt: sent ? at : null, tries: sent ? 1 : 0 } });
   const photo = await db.photo.create({ data: { url: `https://images.dog.ceo/breeds/pug/${id}.jpg`, breed: "pug", createdAt: at } });
   await db.taskPhoto.create({ data: { taskId: id, photoId: photo.id, position: 0 } });

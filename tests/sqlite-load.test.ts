@@ -23,7 +23,12 @@ after(async () => {
 test("when three workers store photos while the web is busy, every write lands and none fails with SQLITE_BUSY", async () => {
   const breeds = ["hound", "retriever", "terrier", "poodle", "bulldog", "spaniel"];
   const submits = Array.from({ length: 60 }, (_, i) =>
-    stack.http().post("/api/tasks").send({ breed: breeds[i % breeds.length], limit: 50 }).expect(202).then((res) => res.body.id as string),
+    stack
+      .http()
+      .post("/api/tasks")
+      .send({ breed: breeds[i % breeds.length], limit: 50 })
+      .expect(202)
+      .then((res) => res.body.id as string),
   );
   // The web keeps reading (and the gallery's count and page queries) the whole time.
   let reading = true;
@@ -43,9 +48,15 @@ test("when three workers store photos while the web is busy, every write lands a
   await reader;
 
   const tasks = await stack.db.task.findMany({ where: { id: { in: ids } } });
-  assert.deepEqual(tasks.filter((t) => t.state !== "SUCCESS").map((t) => `${t.id}: ${t.error}`), []);
+  assert.deepEqual(
+    tasks.filter((t) => t.state !== "SUCCESS").map((t) => `${t.id}: ${t.error}`),
+    [],
+  );
   // A database error would have sent the job round again: one attempt each means none happened.
-  assert.deepEqual(tasks.filter((t) => t.attempts !== 1).map((t) => t.id), []);
+  assert.deepEqual(
+    tasks.filter((t) => t.attempts !== 1).map((t) => t.id),
+    [],
+  );
   for (const task of tasks) assert.equal(await stack.db.taskPhoto.count({ where: { taskId: task.id } }), task.photoCount);
   const logs = children.map((c) => c.output()).join("\n");
   assert.doesNotMatch(logs, /SQLITE_BUSY|database is locked|failed unexpectedly/);

@@ -79,7 +79,13 @@ describe("the task lifecycle's transitions", () => {
     const again = await lifecycle.claim({ taskId: run.taskId, attempt: 1, redelivered: true, workerId: "w2" });
     assert.equal(again.kind, "run");
     const runs = await db.attempt.findMany({ where: { taskId: run.taskId }, orderBy: { number: "asc" } });
-    assert.deepEqual(runs.map((r) => [r.number, r.outcome]), [[1, "LOST"], [2, null]]);
+    assert.deepEqual(
+      runs.map((r) => [r.number, r.outcome]),
+      [
+        [1, "LOST"],
+        [2, null],
+      ],
+    );
   });
 
   test("only the latest run finishes a task: an older run's success is recorded as skipped", async () => {
@@ -99,12 +105,21 @@ describe("the task lifecycle's transitions", () => {
     const late = await lifecycle.claim({ taskId: run.taskId, attempt: 1, redelivered: true, workerId: "w3" });
     assert.deepEqual(late, { kind: "skip", state: "STARTED" });
     const runs = await db.attempt.findMany({ where: { taskId: run.taskId }, orderBy: { number: "asc" } });
-    assert.deepEqual(runs.map((r) => [r.number, r.workerId, r.outcome]), [[1, "w", "LOST"], [2, "w2", null]]);
+    assert.deepEqual(
+      runs.map((r) => [r.number, r.workerId, r.outcome]),
+      [
+        [1, "w", "LOST"],
+        [2, "w2", null],
+      ],
+    );
     assert.equal((await db.task.findUniqueOrThrow({ where: { id: run.taskId } })).attempts, 2);
   });
 
   test("a run whose task was finished meanwhile records its retry or failure as skipped, not as what it wanted", async () => {
-    for (const finish of [(run: Awaited<ReturnType<typeof taskIn>>) => lifecycle.retry(run, "dog.ceo answered 503", 1000), (run: Awaited<ReturnType<typeof taskIn>>) => lifecycle.fail(run, "dog.ceo: no such breed")]) {
+    for (const finish of [
+      (run: Awaited<ReturnType<typeof taskIn>>) => lifecycle.retry(run, "dog.ceo answered 503", 1000),
+      (run: Awaited<ReturnType<typeof taskIn>>) => lifecycle.fail(run, "dog.ceo: no such breed"),
+    ]) {
       const run = await taskIn("STARTED");
       await lifecycle.failPoison(run.taskId, "invalid job message");
       assert.equal(await finish(run), undefined);

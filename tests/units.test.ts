@@ -55,7 +55,7 @@ describe("parseTaskInput", () => {
     ["51", 51, "json", RANGE],
     ["-1", -1, "json", RANGE],
     ["1.5", 1.5, "json", RANGE],
-    ["the string \"5\"", "5", "json", RANGE],
+    ['the string "5"', "5", "json", RANGE],
     ["1e20", 1e20, "json", RANGE],
     ["null", null, "json", NO_LIMIT],
   ];
@@ -154,27 +154,38 @@ describe("loadConfig", () => {
     ["IMAGE_ORIGINS", { IMAGE_ORIGINS: "http://images.dog.ceo" }],
   ];
   for (const [variable, env] of bad) {
-    test(`when ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ")}, it stops with an error naming ${variable}`, () => {
-      assert.throws(() => loadConfig(env), (err: unknown) => {
-        assert.ok(err instanceof ConfigError, String(err));
-        assert.equal(err.variable, variable);
-        assert.ok(err.message.startsWith(`${variable} `), err.message);
-        return true;
-      });
+    test(`when ${Object.entries(env)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" ")}, it stops with an error naming ${variable}`, () => {
+      assert.throws(
+        () => loadConfig(env),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError, String(err));
+          assert.equal(err.variable, variable);
+          assert.ok(err.message.startsWith(`${variable} `), err.message);
+          return true;
+        },
+      );
     });
   }
 
   test("when the database URL is rejected, the message shows what was given but not its password", () => {
-    assert.throws(() => loadConfig({ DATABASE_URL: "mysql://gendog:hunter2@db:3306/gendog" }), (err: Error) => {
-      assert.match(err.message, /^DATABASE_URL must be a SQLite file URL.*mysql:\/\/gendog:\*\*\*@db:3306\/gendog/);
-      assert.ok(!err.message.includes("hunter2"), err.message);
-      return true;
-    });
-    assert.throws(() => loadConfig({ DATABASE_URL: "postgresql://gendog:hunter2@db:5432" }), (err: Error) => {
-      assert.match(err.message, /^DATABASE_URL must name a host and a database.*postgresql:\/\/gendog:\*\*\*@db:5432/);
-      assert.ok(!err.message.includes("hunter2"), err.message);
-      return true;
-    });
+    assert.throws(
+      () => loadConfig({ DATABASE_URL: "mysql://gendog:hunter2@db:3306/gendog" }),
+      (err: Error) => {
+        assert.match(err.message, /^DATABASE_URL must be a SQLite file URL.*mysql:\/\/gendog:\*\*\*@db:3306\/gendog/);
+        assert.ok(!err.message.includes("hunter2"), err.message);
+        return true;
+      },
+    );
+    assert.throws(
+      () => loadConfig({ DATABASE_URL: "postgresql://gendog:hunter2@db:5432" }),
+      (err: Error) => {
+        assert.match(err.message, /^DATABASE_URL must name a host and a database.*postgresql:\/\/gendog:\*\*\*@db:5432/);
+        assert.ok(!err.message.includes("hunter2"), err.message);
+        return true;
+      },
+    );
     assert.throws(() => loadConfig({ DATABASE_URL: "./gendog.db" }), /got '\.\/gendog\.db'/);
   });
 });
@@ -217,7 +228,10 @@ describe("parseJobMessage", () => {
   ];
   for (const [name, content, reason] of bad) {
     test(`when the message is ${name}, it is rejected as invalid`, () => {
-      assert.throws(() => parseJobMessage(content), (err: unknown) => err instanceof InvalidMessageError && reason.test(err.message));
+      assert.throws(
+        () => parseJobMessage(content),
+        (err: unknown) => err instanceof InvalidMessageError && reason.test(err.message),
+      );
     });
   }
 });
@@ -228,8 +242,14 @@ describe("backoffDelay", () => {
   const high = () => 0.999999;
 
   test("when attempts go up, the delay doubles each time until the cap", () => {
-    assert.deepEqual([1, 2, 3, 4, 5, 6].map((a) => backoffDelay(policy, a, undefined, high)), [100, 200, 400, 800, 1000, 1000]);
-    assert.deepEqual([1, 2, 3, 4, 5, 6].map((a) => backoffDelay(policy, a, undefined, low)), [50, 100, 200, 400, 500, 500]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6].map((a) => backoffDelay(policy, a, undefined, high)),
+      [100, 200, 400, 800, 1000, 1000],
+    );
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6].map((a) => backoffDelay(policy, a, undefined, low)),
+      [50, 100, 200, 400, 500, 500],
+    );
   });
 
   test("when jitter is applied, the delay stays within half to all of the exponential delay", () => {

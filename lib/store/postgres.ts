@@ -64,11 +64,10 @@ export function postgresStore(pool: pg.Pool): TaskStore {
            VALUES ($1, $2, $3, $4, '${PENDING}', 0, 0, ${NOW}, ${NOW}) RETURNING *`,
           [input.id, input.breed, input.subBreed, input.limit],
         );
-        const [job] = await q(`INSERT INTO "OutboxMessage" ("taskId", body, "createdAt", tries, "leaseUntil") VALUES ($1, $2, ${NOW}, 0, ${nowPlus(3)}) RETURNING id, "taskId", body`, [
-          input.id,
-          body,
-          leaseMs,
-        ]);
+        const [job] = await q(
+          `INSERT INTO "OutboxMessage" ("taskId", body, "createdAt", tries, "leaseUntil") VALUES ($1, $2, ${NOW}, 0, ${nowPlus(3)}) RETURNING id, "taskId", body`,
+          [input.id, body, leaseMs],
+        );
         return { task: task(row)!, job: job as unknown as OutboxJob };
       }),
 
@@ -85,9 +84,16 @@ export function postgresStore(pool: pg.Pool): TaskStore {
           return found ? { kind: "skip", state: found.state as TaskState } : { kind: "missing" };
         }
         // A run still open here belonged to a worker that died mid-job.
-        await q(`UPDATE "Attempt" SET outcome = 'LOST', "finishedAt" = ${NOW}, error = 'the worker stopped before finishing; the job was delivered again'
-                 WHERE "taskId" = $1 AND outcome IS NULL`, [job.taskId]);
-        const [attempt] = await q(`INSERT INTO "Attempt" ("taskId", number, "workerId", "startedAt") VALUES ($1, $2, $3, ${NOW}) RETURNING id`, [job.taskId, row.attempts, job.workerId]);
+        await q(
+          `UPDATE "Attempt" SET outcome = 'LOST', "finishedAt" = ${NOW}, error = 'the worker stopped before finishing; the job was delivered again'
+                 WHERE "taskId" = $1 AND outcome IS NULL`,
+          [job.taskId],
+        );
+        const [attempt] = await q(`INSERT INTO "Attempt" ("taskId", number, "workerId", "startedAt") VALUES ($1, $2, $3, ${NOW}) RETURNING id`, [
+          job.taskId,
+          row.attempts,
+          job.workerId,
+        ]);
         return { kind: "run", task: task(row)!, taskId: job.taskId, attemptId: attempt!.id as number, number: row.attempts as number };
       }),
 
@@ -114,7 +120,10 @@ export function postgresStore(pool: pg.Pool): TaskStore {
            FROM unnest($2::text[]) WITH ORDINALITY AS j(url, ord) JOIN "Photo" p ON p.url = j.url ON CONFLICT DO NOTHING`,
           [run.taskId, urls],
         );
-        const photos = await q(`SELECT p.id, p.url, p.breed, p."subBreed", p."createdAt" FROM "TaskPhoto" tp JOIN "Photo" p ON p.id = tp."photoId" WHERE tp."taskId" = $1 ORDER BY tp.position`, [run.taskId]);
+        const photos = await q(
+          `SELECT p.id, p.url, p.breed, p."subBreed", p."createdAt" FROM "TaskPhoto" tp JOIN "Photo" p ON p.id = tp."photoId" WHERE tp."taskId" = $1 ORDER BY tp.position`,
+          [run.taskId],
+        );
         await closeAttempt(q, run.attemptId, "SUCCESS");
         return { task: task(row)!, photos: photos.map((p) => toPhotoView(p as unknown as Parameters<typeof toPhotoView>[0])) };
       }),
@@ -123,17 +132,14 @@ export function postgresStore(pool: pg.Pool): TaskStore {
       transaction(async (q) => {
         const [row] =
           outcome === "RETRY"
-            ? await q(`UPDATE "Task" SET state = '${RETRY}', error = $3, "retryAt" = ${nowPlus(4)}, "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("retry")} AND attempts = $2 RETURNING *`, [
-                run.taskId,
-                run.number,
-                error,
-                retryDelayMs ?? 0,
-              ])
-            : await q(`UPDATE "Task" SET state = '${FAILURE}', error = $3, "finishedAt" = ${NOW}, "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("fail")} AND attempts = $2 RETURNING *`, [
-                run.taskId,
-                run.number,
-                error,
-              ]);
+            ? await q(
+                `UPDATE "Task" SET state = '${RETRY}', error = $3, "retryAt" = ${nowPlus(4)}, "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("retry")} AND attempts = $2 RETURNING *`,
+                [run.taskId, run.number, error, retryDelayMs ?? 0],
+              )
+            : await q(
+                `UPDATE "Task" SET state = '${FAILURE}', error = $3, "finishedAt" = ${NOW}, "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("fail")} AND attempts = $2 RETURNING *`,
+                [run.taskId, run.number, error],
+              );
         if (!row) {
           await closeAttempt(q, run.attemptId, "SKIPPED", "a later run of this task took over");
           return undefined;
@@ -145,10 +151,10 @@ export function postgresStore(pool: pg.Pool): TaskStore {
     failPoison: async (taskId, error) =>
       task(
         (
-          await query(`UPDATE "Task" SET state = '${FAILURE}', error = $2, "finishedAt" = ${NOW}, "retryAt" = NULL, "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("failPoison")} RETURNING *`, [
-            taskId,
-            error,
-          ])
+          await query(
+            `UPDATE "Task" SET state = '${FAILURE}', error = $2, "finishedAt" = ${NOW}, "retryAt" = NULL, "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("failPoison")} RETURNING *`,
+            [taskId, error],
+          )
         )[0],
       ),
 
@@ -178,13 +184,15 @@ export function postgresStore(pool: pg.Pool): TaskStore {
       transaction(async (q) => {
         await q(`UPDATE "OutboxMessage" SET "sentAt" = ${NOW}, tries = tries + 1, "leaseUntil" = NULL WHERE id = ANY($1::int[])`, [jobs.map((j) => j.id)]);
         // The broker may deliver a job before its confirm is back: queued is never after started.
-        const rows = await q(`UPDATE "Task" SET "queuedAt" = LEAST(${NOW}, COALESCE("startedAt", ${NOW})), "updatedAt" = ${NOW} WHERE id = ANY($1::text[]) AND "queuedAt" IS NULL RETURNING *`, [
-          jobs.map((j) => j.taskId),
-        ]);
+        const rows = await q(
+          `UPDATE "Task" SET "queuedAt" = LEAST(${NOW}, COALESCE("startedAt", ${NOW})), "updatedAt" = ${NOW} WHERE id = ANY($1::text[]) AND "queuedAt" IS NULL RETURNING *`,
+          [jobs.map((j) => j.taskId)],
+        );
         return rows as unknown as Task[];
       }),
 
-    markUnsent: async (ids, error) => void (await query(`UPDATE "OutboxMessage" SET tries = tries + 1, "lastError" = $2, "leaseUntil" = NULL WHERE id = ANY($1::int[])`, [ids, error])),
+    markUnsent: async (ids, error) =>
+      void (await query(`UPDATE "OutboxMessage" SET tries = tries + 1, "lastError" = $2, "leaseUntil" = NULL WHERE id = ANY($1::int[])`, [ids, error])),
     release: async (ids) => void (await query(`UPDATE "OutboxMessage" SET "leaseUntil" = NULL WHERE id = ANY($1::int[]) AND "sentAt" IS NULL`, [ids])),
     outboxBacklog: async () => Number((await query(`SELECT count(*) AS n FROM "OutboxMessage" WHERE "sentAt" IS NULL`))[0]!.n),
 
@@ -226,7 +234,10 @@ export function postgresStore(pool: pg.Pool): TaskStore {
       )),
     prune: async (olderThanMs, batch) => {
       const before = `${NOW} - $1 * interval '1 millisecond'`;
-      const outbox = await pool.query(`DELETE FROM "OutboxMessage" WHERE id IN (SELECT id FROM "OutboxMessage" WHERE "sentAt" < ${before} ORDER BY "sentAt" LIMIT $2)`, [olderThanMs, batch]);
+      const outbox = await pool.query(`DELETE FROM "OutboxMessage" WHERE id IN (SELECT id FROM "OutboxMessage" WHERE "sentAt" < ${before} ORDER BY "sentAt" LIMIT $2)`, [
+        olderThanMs,
+        batch,
+      ]);
       const attempts = await pool.query(
         `DELETE FROM "Attempt" WHERE id IN (SELECT a.id FROM "Attempt" a JOIN "Task" t ON t.id = a."taskId"
            WHERE t.state IN ('${SUCCESS}', '${FAILURE}', '${REVOKED}') AND t."finishedAt" < ${before} LIMIT $2)`,

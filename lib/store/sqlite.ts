@@ -22,10 +22,11 @@ export function sqliteStore(sql: Sql): TaskStore {
     return row && taskFromRow(row);
   };
   /** One guarded UPDATE ... RETURNING of a task, as its own transaction. */
-  const change = (statement: { get(params: object): unknown }) => writer(sql, (params: object) => {
-    const row = statement.get({ now: now(), ...params }) as TaskRow | undefined;
-    return row && taskFromRow(row);
-  });
+  const change = (statement: { get(params: object): unknown }) =>
+    writer(sql, (params: object) => {
+      const row = statement.get({ now: now(), ...params }) as TaskRow | undefined;
+      return row && taskFromRow(row);
+    });
 
   const accept = writer(sql, (input: NewTask, body: string, leaseMs: number) => {
     const at = now();
@@ -67,9 +68,7 @@ export function sqliteStore(sql: Sql): TaskStore {
   const finishRun = writer(sql, (run: OpenRun, outcome: "FAILURE" | "RETRY", error: string, retryDelayMs: number | null) => {
     const at = now();
     const params = { taskId: run.taskId, number: run.number, error, now: at };
-    const row = (outcome === "RETRY"
-      ? task.retry.get({ ...params, retryAt: sqlTime(new Date(Date.now() + (retryDelayMs ?? 0))) })
-      : task.fail.get(params)) as TaskRow | undefined;
+    const row = (outcome === "RETRY" ? task.retry.get({ ...params, retryAt: sqlTime(new Date(Date.now() + (retryDelayMs ?? 0))) }) : task.fail.get(params)) as TaskRow | undefined;
     if (!row) {
       closeAttempt(run.attemptId, "SKIPPED", at, "a later run of this task took over");
       return undefined;
@@ -102,13 +101,16 @@ export function sqliteStore(sql: Sql): TaskStore {
     const lease = sqlTime(new Date(at + graceMs));
     const overdue = (recover.overdueRetries.all({ ...times, lease }) as TaskRow[]).map(taskFromRow);
     const lost = (recover.lostRuns.all(times) as { taskId: string }[]).map(({ taskId }) => current(taskId)!);
-    const pending = recover.stalePending.all({ now: times.now, lease: sqlTime(new Date(at + pendingAfterMs)), pendingCutoff: sqlTime(new Date(at - pendingAfterMs)), limit }) as TaskRow[];
+    const pending = recover.stalePending.all({
+      now: times.now,
+      lease: sqlTime(new Date(at + pendingAfterMs)),
+      pendingCutoff: sqlTime(new Date(at - pendingAfterMs)),
+      limit,
+    }) as TaskRow[];
     return [...overdue, ...lost, ...pending.map(taskFromRow)];
   });
 
-  const workerSeen = writer(sql, (worker: WorkerSign) =>
-    void recover.workerSeen.run({ ...worker, startedAt: sqlTime(worker.startedAt), now: now() }),
-  );
+  const workerSeen = writer(sql, (worker: WorkerSign) => void recover.workerSeen.run({ ...worker, startedAt: sqlTime(worker.startedAt), now: now() }));
   const prune = writer(sql, (olderThanMs: number, batch: number) => {
     const params = { before: sqlTime(new Date(Date.now() - olderThanMs)), batch };
     return { outbox: retention.outbox.run(params).changes, attempts: retention.attempts.run(params).changes };

@@ -139,10 +139,14 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 }
 
 export async function waitForTaskState(db: Db, taskId: string, states: string[], timeoutMs = 10_000) {
-  return waitFor(`task ${taskId} to reach ${states.join("/")}`, async () => {
-    const task = await db.task.findUnique({ where: { id: taskId } });
-    return task && states.includes(task.state) ? task : undefined;
-  }, timeoutMs);
+  return waitFor(
+    `task ${taskId} to reach ${states.join("/")}`,
+    async () => {
+      const task = await db.task.findUnique({ where: { id: taskId } });
+      return task && states.includes(task.state) ? task : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** The CSRF token from a form page, for tests that post forms like a browser. */
