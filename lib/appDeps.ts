@@ -7,7 +7,7 @@ import type { Db } from "./db.ts";
 import type { EventHub } from "./eventHub.ts";
 import type { Logger } from "./logger.ts";
 import type { QueueOverview } from "./monitor.ts";
-import type { TaskDeps } from "./tasks.ts";
+import type { TaskDeps } from "./useCases.ts";
 import type { WorkerRegistry } from "./workers.ts";
 
 export interface AppDeps {

@@ -1,7 +1,7 @@
 // What happens to tasks and photos, told to live pages. Events are hints: a page that may
 // have missed some (the browser reconnected, or the web lost the broker for a while) is
 // sent a snapshot or a resync and reloads what it shows, so a lost event is harmless.
-import type { PhotoView, TaskView } from "./views.ts";
+import type { PhotoView, TaskView } from "./shapes.ts";
 
 export type AppEvent =
   /** photos: what this change stored (a SUCCESS), sent along so one message tells both. */

@@ -2,7 +2,7 @@
 import type { Db } from "./db.ts";
 import { ValidationError } from "./errors.ts";
 import type { EventSink } from "./events.ts";
-import { toPhotoView, type PhotoView } from "./views.ts";
+import { toPhotoView, type PhotoView } from "./shapes.ts";
 
 export const PHOTOS_PER_PAGE = 48;
 

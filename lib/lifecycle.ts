@@ -9,7 +9,7 @@ import { TaskState } from "../generated/prisma/enums.ts";
 import type { EventSink } from "./events.ts";
 import { shorten } from "./text.ts";
 import type { Claim, NewTask, OpenRun, OutboxJob, TaskStore, WorkerSign } from "./store/index.ts";
-import { toTaskView, type PhotoView } from "./views.ts";
+import { toTaskView, type PhotoView } from "./shapes.ts";
 
 export { TRANSITIONS, type Transition } from "./transitions.ts";
 export type { Claim, NewTask, OpenRun, OutboxJob, TaskStore } from "./store/index.ts";

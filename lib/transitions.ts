@@ -2,7 +2,7 @@
 // in. Both stores (lib/store/sqliteSql.ts, lib/store/postgres.ts) build every guard from
 // this table; tests/transitions.test.ts tries each transition from every state.
 import { TaskState } from "../generated/prisma/enums.ts";
-import { CANCELLABLE_STATES } from "./views.ts";
+import { CANCELLABLE_STATES } from "./shapes.ts";
 
 const { PENDING, STARTED, RETRY, SUCCESS, FAILURE, REVOKED } = TaskState;
 

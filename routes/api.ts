@@ -4,7 +4,7 @@ import express, { Router, type NextFunction, type Request, type RequestHandler, 
 import type { AppDeps } from "../lib/appDeps.ts";
 import { AppError } from "../lib/errors.ts";
 import { clearPhotos, listPhotos } from "../lib/gallery.ts";
-import { cancelTask, getTaskDetail, listTasks, submitTask } from "../lib/tasks.ts";
+import { cancelTask, getTaskDetail, listTasks, submitTask } from "../lib/useCases.ts";
 import { parseTaskInput } from "../lib/validation.ts";
 import { queryText } from "./query.ts";
 

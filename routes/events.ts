@@ -6,7 +6,7 @@ import { Router, type Request, type Response } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
 import type { NumberedEvent } from "../lib/eventHub.ts";
 import { StreamQuota, type Admission } from "../lib/streamQuota.ts";
-import { listTasks } from "../lib/tasks.ts";
+import { listTasks } from "../lib/useCases.ts";
 
 const KEEPALIVE_MS = 15_000;
 /** Unsent bytes a stream may hold before its reader counts as gone: a few hundred events. */

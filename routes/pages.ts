@@ -3,9 +3,9 @@ import { Router, type Request, type RequestHandler } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
 import { RateLimitedError, ValidationError } from "../lib/errors.ts";
 import { clearPhotos, galleryPage } from "../lib/gallery.ts";
-import { cancelTask, getTaskDetail, listTasks, submitTask } from "../lib/tasks.ts";
+import { cancelTask, getTaskDetail, listTasks, submitTask } from "../lib/useCases.ts";
 import { isUuid, parseTaskInput } from "../lib/validation.ts";
-import { TASK_STATES, toTaskView, type TaskView } from "../lib/views.ts";
+import { TASK_STATES, toTaskView, type TaskView } from "../lib/shapes.ts";
 import { queryText } from "./query.ts";
 
 export function pageRoutes(deps: AppDeps, createLimit: RequestHandler) {

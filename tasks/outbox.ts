@@ -7,7 +7,7 @@
 import type { Task } from "../generated/prisma/client.ts";
 import type { Lifecycle, OutboxJob } from "../lib/lifecycle.ts";
 import type { Logger } from "../lib/logger.ts";
-import type { JobDispatcher } from "../lib/tasks.ts";
+import type { JobDispatcher } from "../lib/useCases.ts";
 import type { Broker } from "./queue.ts";
 
 const BATCH = 200;

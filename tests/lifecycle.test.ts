@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import amqplib from "amqplib";
 import type { FaultKind } from "../dev/fake-dog-api.ts";
 import { createLogger } from "../lib/logger.ts";
-import { submitTask } from "../lib/tasks.ts";
+import { submitTask } from "../lib/useCases.ts";
 import { startWorker } from "../tasks/worker.ts";
 import { AMQP_URL, csrfTokenFrom, publishRaw, queueDepth, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 

@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { createLogger } from "../lib/logger.ts";
-import { submitTask } from "../lib/tasks.ts";
+import { submitTask } from "../lib/useCases.ts";
 import { startWorker } from "../tasks/worker.ts";
 import type { DogApi } from "../lib/dogApi.ts";
 import { createLifecycle } from "../lib/lifecycle.ts";

@@ -10,7 +10,7 @@ import { freshDatabase, type TestDatabase } from "./support/database.ts";
 import type { AppEvent } from "../lib/events.ts";
 import { createLifecycle, TRANSITIONS, type Lifecycle, type Transition } from "../lib/lifecycle.ts";
 import { migrateIfNeeded } from "../lib/migrate.ts";
-import { TASK_STATES, type TaskState } from "../lib/views.ts";
+import { TASK_STATES, type TaskState } from "../lib/shapes.ts";
 
 let database: TestDatabase;
 let db: Db;

@@ -4,7 +4,7 @@
 import type { Task } from "../../generated/prisma/client.ts";
 import type { TaskState } from "../../generated/prisma/enums.ts";
 import { isPostgresUrl } from "../config.ts";
-import type { PhotoView } from "../views.ts";
+import type { PhotoView } from "../shapes.ts";
 
 export interface NewTask {
   id: string;

@@ -9,7 +9,7 @@ import pg from "pg";
 import type { Task } from "../../generated/prisma/client.ts";
 import { TaskState } from "../../generated/prisma/enums.ts";
 import { TRANSITIONS, type Transition } from "../transitions.ts";
-import { toPhotoView } from "../views.ts";
+import { toPhotoView } from "../shapes.ts";
 import type { Claim, NewTask, OpenRun, OutboxJob, TaskStore, WorkerSign } from "./index.ts";
 
 const { PENDING, STARTED, SUCCESS, FAILURE, RETRY, REVOKED } = TaskState;

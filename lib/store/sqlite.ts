@@ -4,7 +4,7 @@
 import type { Task } from "../../generated/prisma/client.ts";
 import { taskFromRow, timeFromRow, type TaskRow } from "../rows.ts";
 import { openSql, sqlTime, writer, type Sql } from "../sql.ts";
-import { toPhotoView } from "../views.ts";
+import { toPhotoView } from "../shapes.ts";
 import type { Claim, NewTask, OpenRun, OutboxJob, TaskStore, WorkerSign } from "./index.ts";
 import { prepareStatements } from "./sqliteSql.ts";
 

@@ -10,7 +10,7 @@ import { loadConfig, type Config } from "../../lib/config.ts";
 import { openDatabase, type Db } from "../../lib/db.ts";
 import { openStore } from "../../lib/store/index.ts";
 import { createLifecycle, type OutboxJob } from "../../lib/lifecycle.ts";
-import type { TaskDeps } from "../../lib/tasks.ts";
+import type { TaskDeps } from "../../lib/useCases.ts";
 import { createLogger } from "../../lib/logger.ts";
 import { startWeb } from "../../web.ts";
 import { startWorker } from "../../tasks/worker.ts";

@@ -6,7 +6,7 @@ import { ConflictError, NotFoundError, ValidationError } from "./errors.ts";
 import type { EventSink } from "./events.ts";
 import type { Lifecycle, OutboxJob } from "./lifecycle.ts";
 import { isUuid, type TaskInput } from "./validation.ts";
-import { TASK_STATES, toPhotoView, toTaskView, type TaskState, type TaskView } from "./views.ts";
+import { TASK_STATES, toPhotoView, toTaskView, type TaskState, type TaskView } from "./shapes.ts";
 
 /** Hands an accepted task to the broker; queued once the broker confirmed it within waitMs. */
 export interface JobDispatcher {
