@@ -58,7 +58,7 @@ export async function startWeb(config: Config, logger: Logger) {
   outbox.start();
   const breeds = cachedBreedCatalog(dogApi, logger);
   void breeds.get(); // warm the breed list so the first visitor does not wait for dog.ceo
-  const app = createApp({
+  const { app, eventStreams } = createApp({
     config,
     logger,
     db,
@@ -94,7 +94,7 @@ export async function startWeb(config: Config, logger: Logger) {
     server,
     async stop(): Promise<void> {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      app.closeEventStreams();
+      eventStreams.closeAll();
       server.closeIdleConnections();
       const forced = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
       await closed;
