@@ -1,19 +1,6 @@
-// The queue layer: the only code in GenDog that touches amqplib.
-//
-// Topology, for a work queue Q:
-//   Q                 durable work queue; rejected messages dead-letter to Q.dead
-//   Q.retry.<N>ms     retries wait here for their backoff (per-message expiration),
-//                     then dead-letter back into Q, so a waiting retry never sits in
-//                     a worker's memory. RabbitMQ expires messages only at the head
-//                     of a queue, so waits are grouped by size (N is a power of two
-//                     of milliseconds): a long wait never holds up a much shorter one.
-//   Q.dead            dead letters: poison messages and jobs that used all attempts
-//   Q.events          topic exchange for task events and worker heartbeats
-//
-// With QUEUE_TYPE=quorum, Q is QUEUE_NAME.quorum (a queue cannot change type in place),
-// and Q and Q.dead are quorum queues: replicated on a RabbitMQ cluster, and a message
-// redelivered more than DELIVERY_LIMIT times is dead-lettered. The retry queues stay
-// classic on both: they only hold waits, and per-message expiry is what they need.
+// The queue layer: the only code in GenDog that touches amqplib. It connects, publishes
+// jobs (with publisher confirms) and events, consumes jobs, and hears events; the broker
+// objects it uses are declared by tasks/topology.ts.
 //
 // Connection loss is handled by amqplib's own opt-in recovery: it reconnects with
 // backoff and calls `setup` after every (re)connect, where channels, topology,
@@ -25,6 +12,7 @@ import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type Con
 import { maskUrl } from "../lib/config.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { QueueStats } from "../lib/monitor.ts";
+import { deadLetterQueueName, declareTopology, eventsExchangeName, retryBucket, retryQueueName, retryQueueNames } from "./topology.ts";
 
 /** The broker did not take a message or answer a question; callers never show it to a person as such. */
 export class QueueUnavailableError extends Error {
@@ -67,8 +55,8 @@ export interface BrokerOptions {
   publishTimeoutMs?: number;
 }
 
-/** Redeliveries a quorum queue allows a message before dead-lettering it. */
-export const DELIVERY_LIMIT = 20;
+/** How long close() waits for the broker to answer the consume channel's close. */
+const CLOSE_WAIT_MS = 2000;
 
 export class Broker {
   private connection?: RecoveringChannelModel;
@@ -80,6 +68,8 @@ export class Broker {
   private consumer?: { handler: JobHandler; prefetch: number; channel?: Channel; tag?: string; stopped: boolean };
   private subscriptions: Subscription[] = [];
   private inFlight = 0;
+  /** Told each time the last job in hand settles (stopConsuming waits on it). */
+  private idleListeners: (() => void)[] = [];
   private everConnected = false;
   private connectedListeners: (() => void)[] = [];
   private readonly address: string;
@@ -91,11 +81,11 @@ export class Broker {
   }
 
   get eventsExchange(): string {
-    return `${this.options.queueName}.events`;
+    return eventsExchangeName(this.options.queueName);
   }
 
   get deadLetterQueue(): string {
-    return `${this.options.queueName}.dead`;
+    return deadLetterQueueName(this.options.queueName);
   }
 
   /** The retry queue for a wait: the smallest bucket that holds it. */
@@ -154,31 +144,11 @@ export class Broker {
   }
 
   private async setup(model: ChannelModel): Promise<void> {
-    const { queueName, retry } = this.options;
     this.live = model;
     this.liveChannels.clear();
     const publisher = await model.createConfirmChannel();
     this.watchChannel(publisher, "publish");
-    const quorum = this.options.queueType === "quorum";
-    const type = quorum ? { "x-queue-type": "quorum" } : {};
-    await publisher.assertQueue(this.deadLetterQueue, { durable: true, arguments: type });
-    await publisher.assertQueue(queueName, {
-      durable: true,
-      arguments: {
-        ...type,
-        "x-dead-letter-exchange": "",
-        "x-dead-letter-routing-key": this.deadLetterQueue,
-        // A message that keeps coming back (its worker crashes on it) is dead-lettered.
-        ...(quorum ? { "x-delivery-limit": DELIVERY_LIMIT } : {}),
-      },
-    });
-    for (const name of retryQueueNames(queueName, retry.baseMs, retry.maxMs)) {
-      await publisher.assertQueue(name, {
-        durable: true,
-        arguments: { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queueName },
-      });
-    }
-    await publisher.assertExchange(this.eventsExchange, "topic", { durable: true });
+    await declareTopology(publisher, this.options);
 
     for (const subscription of this.subscriptions) await this.subscribeOn(model, subscription);
     if (this.consumer && !this.consumer.stopped) await this.consumeOn(model);
@@ -313,6 +283,7 @@ export class Broker {
       }
     } finally {
       this.inFlight -= 1;
+      if (this.inFlight === 0) for (const idle of this.idleListeners.splice(0)) idle();
     }
   }
 
@@ -333,9 +304,14 @@ export class Broker {
         // the connection is gone; nothing more will be delivered anyway
       }
     }
-    const deadline = Date.now() + timeoutMs;
-    while (this.inFlight > 0 && Date.now() < deadline) await sleep(25);
-    return this.inFlight === 0;
+    if (this.inFlight === 0) return true;
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.idleListeners.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
   }
 
   // ---- events -------------------------------------------------------------
@@ -410,35 +386,20 @@ export class Broker {
 
   async close(): Promise<void> {
     const connection = this.connection;
+    const consuming = this.consumer?.channel;
     this.connection = undefined;
     this.live = undefined;
     this.liveChannels.clear();
     this.publisher = undefined;
+    // The consume channel first: its close goes out behind the acks still queued on it and
+    // waits for the broker's answer, so no ack is cut off by the connection's close. Not for
+    // long: a broker that stopped answering must not hold the shutdown.
+    if (consuming) await Promise.race([consuming.close().catch(() => {}), new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())]);
     await connection?.close().catch(() => {});
   }
-}
-
-/** Retry waits round up to a power of two of milliseconds; each size has its own queue. */
-export function retryBucket(delayMs: number): number {
-  return 2 ** Math.ceil(Math.log2(Math.max(1, delayMs)));
-}
-
-export function retryQueueName(queueName: string, bucketMs: number): string {
-  return `${queueName}.retry.${bucketMs}ms`;
-}
-
-/** Every retry queue a policy can use: from half the base delay (the smallest jittered wait) to the cap. */
-export function retryQueueNames(queueName: string, baseMs: number, maxMs: number): string[] {
-  const names: string[] = [];
-  for (let bucket = retryBucket(baseMs / 2); bucket <= retryBucket(maxMs); bucket *= 2) names.push(retryQueueName(queueName, bucket));
-  return names;
 }
 
 function withHeartbeat(url: string): string {
   // A short heartbeat notices a silently dead connection in seconds, not minutes.
   return /[?&]heartbeat=/.test(url) ? url : `${url}${url.includes("?") ? "&" : "?"}heartbeat=5`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,6 +1,6 @@
 // A task's life on the real parts: retries that wait in RabbitMQ, permanent failures,
 // dead letters, poison messages, redelivered jobs, shared photos and cancellation.
-import { retryBucket, retryQueueName, retryQueueNames } from "../tasks/queue.ts";
+import { retryBucket, retryQueueName, retryQueueNames } from "../tasks/topology.ts";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";

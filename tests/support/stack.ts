@@ -14,7 +14,7 @@ import type { TaskDeps } from "../../lib/useCases.ts";
 import { createLogger } from "../../lib/logger.ts";
 import { startWeb } from "../../web.ts";
 import { startWorker } from "../../tasks/worker.ts";
-import { retryQueueNames } from "../../tasks/queue.ts";
+import { retryQueueNames } from "../../tasks/topology.ts";
 import { startFakeDogApi, type FakeDogApi } from "../../dev/fake-dog-api.ts";
 import { freshDatabase, type TestDatabase } from "./database.ts";
 
