@@ -7,8 +7,7 @@ import { cachedBreedCatalog } from "./lib/breeds.ts";
 import type { Config } from "./lib/config.ts";
 import { createDogApi } from "./lib/dogApi.ts";
 import { EventHub } from "./lib/eventHub.ts";
-import type { EventSink } from "./lib/events.ts";
-import { relayEvents } from "./lib/eventRelay.ts";
+import { relayEvents, webEvents } from "./lib/eventRelay.ts";
 import type { Logger } from "./lib/logger.ts";
 import { createLifecycle } from "./lib/lifecycle.ts";
 import { openMigratedDatabase } from "./lib/db.ts";
@@ -35,23 +34,9 @@ export async function startWeb(config: Config, logger: Logger) {
   const hub = new EventHub();
   const workers = new WorkerRegistry();
 
-  // Events from this process go straight to its browsers and, through the exchange, to
-  // other web processes (the queue layer keeps them from coming back here).
-  const events: EventSink = {
-    emit(event, scope) {
-      hub.publish(event);
-      if (scope !== "local") broker.publishEvent(`task.${event.type}`, event);
-    },
-  };
+  const events = webEvents(hub, broker);
   const lifecycle = createLifecycle(store, events);
   const relay = await relayEvents({ broker, hub, workers, logger });
-  // Events published while this process was away from the broker are gone: tell the
-  // open pages to reload what they show.
-  let connectedBefore = false;
-  broker.onConnected(() => {
-    if (connectedBefore) hub.publish({ type: "resync" });
-    connectedBefore = true;
-  });
   await broker.start();
 
   const outbox = new OutboxRelay({ lifecycle, broker, logger });

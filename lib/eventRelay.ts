@@ -5,7 +5,7 @@
 // last one leaving stops them a little later, and the hub then starts a new epoch, since
 // it missed what came meanwhile.
 import type { EventHub } from "./eventHub.ts";
-import { isAppEvent } from "./events.ts";
+import { isAppEvent, type EventSink } from "./events.ts";
 import type { Logger } from "./logger.ts";
 import { parseHeartbeat, type WorkerRegistry } from "./workers.ts";
 
@@ -15,7 +15,31 @@ export interface EventSource {
   subscribeEvents(pattern: string, listener: (routingKey: string, payload: unknown) => void): Promise<Unsubscribe>;
 }
 
+export interface EventPublisher {
+  publishEvent(routingKey: string, payload: unknown): void;
+  onConnected(listener: () => void): void;
+}
+
 const LINGER_MS = 30_000;
+
+/**
+ * The web's own events: straight to its browsers and, through the exchange, to the other
+ * webs (the queue layer keeps them from coming back here). After a reconnect the open
+ * pages are told to reload what they show: events published meanwhile are gone.
+ */
+export function webEvents(hub: EventHub, broker: EventPublisher): EventSink {
+  let connectedBefore = false;
+  broker.onConnected(() => {
+    if (connectedBefore) hub.publish({ type: "resync" });
+    connectedBefore = true;
+  });
+  return {
+    emit(event, scope) {
+      hub.publish(event);
+      if (scope !== "local") broker.publishEvent(`task.${event.type}`, event);
+    },
+  };
+}
 
 export async function relayEvents(deps: { broker: EventSource; hub: EventHub; workers: WorkerRegistry; logger: Logger }, lingerMs = LINGER_MS) {
   const { broker, hub, workers, logger } = deps;
