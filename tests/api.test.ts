@@ -182,8 +182,15 @@ describe("the JSON API", () => {
     });
 
     test("when the breed filter names a sub-breed, then only that sub-breed's tasks are listed", async () => {
+      // Its own tasks: one of the sub-breed, and two of the same breed that must not show.
+      const afghan = await submit(stack, { breed: "hound", subBreed: "afghan", limit: 1 });
+      await submit(stack, { breed: "hound", subBreed: "basset", limit: 1 });
+      await submit(stack, { breed: "hound", limit: 1 });
       const { body } = await stack.http().get("/api/tasks?breed=hound/afghan").expect(200);
-      assert.ok(body.tasks.length >= 1);
+      assert.ok(
+        body.tasks.some((t: { id: string }) => t.id === afghan),
+        "the afghan task is listed",
+      );
       assert.ok(body.tasks.every((t: { breed: string; subBreed: string }) => t.breed === "hound" && t.subBreed === "afghan"));
     });
 
