@@ -5,7 +5,7 @@ import { pathToFileURL } from "node:url";
 import { createApp } from "./app.ts";
 import { cachedBreedCatalog } from "./lib/breeds.ts";
 import type { Config } from "./lib/config.ts";
-import { createDogApi } from "./lib/dogApi.ts";
+import { dogApiFromConfig } from "./lib/dogApi.ts";
 import { EventHub } from "./lib/eventHub.ts";
 import { relayEvents, webEvents } from "./lib/eventRelay.ts";
 import type { Logger } from "./lib/logger.ts";
@@ -21,15 +21,7 @@ import { Broker } from "./tasks/queue.ts";
 export async function startWeb(config: Config, logger: Logger) {
   const db = await openMigratedDatabase(config.databaseUrl);
   const store = await openStore(config.databaseUrl);
-  // The web asks dog.ceo only for the breed list (cached); the same timeouts as the worker's.
-  const timeoutMs = config.dogApiTimeoutMs;
-  const dogApi = createDogApi({
-    baseUrl: config.dogApiUrl,
-    connectTimeoutMs: Math.min(timeoutMs, 3000),
-    headersTimeoutMs: timeoutMs,
-    bodyTimeoutMs: timeoutMs,
-    maxRps: config.dogApiMaxRps,
-  });
+  const dogApi = dogApiFromConfig(config);
   const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, queueType: config.queueType, retry: config.retry, logger });
   const hub = new EventHub();
   const workers = new WorkerRegistry();

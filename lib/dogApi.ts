@@ -204,3 +204,15 @@ export function createDogApi(opts: DogApiOptions): DogApi {
     },
   };
 }
+
+/** The client web and worker use: DOG_API_URL, DOG_API_TIMEOUT_MS (connecting within at most 3 s of it) and DOG_API_MAX_RPS. */
+export function dogApiFromConfig(config: { dogApiUrl: string; dogApiTimeoutMs: number; dogApiMaxRps: number }): DogApi {
+  const timeoutMs = config.dogApiTimeoutMs;
+  return createDogApi({
+    baseUrl: config.dogApiUrl,
+    connectTimeoutMs: Math.min(timeoutMs, 3000),
+    headersTimeoutMs: timeoutMs,
+    bodyTimeoutMs: timeoutMs,
+    maxRps: config.dogApiMaxRps,
+  });
+}

@@ -6,34 +6,24 @@
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { databaseFile, databaseUrl, isPostgresUrl, projectRoot } from "../lib/config.ts";
+import { projectRoot } from "../lib/config.ts";
+import { fail, sqliteFileOrExit } from "./sqliteFile.ts";
 
-const fail = (text: string, code = 1): never => {
-  console.error(`gendog: ${text}`);
-  process.exit(code);
-};
-
-let url = "";
-try {
-  url = databaseUrl();
-} catch (err) {
-  fail((err as Error).message);
-}
-if (isPostgresUrl(url)) fail("db:backup copies SQLite databases; for PostgreSQL use pg_dump -Fc (and pg_restore to restore): see the README", 2);
-if (!existsSync(databaseFile(url))) fail(`no database at ${databaseFile(url)}; nothing to back up`);
+const source = sqliteFileOrExit("db:backup copies SQLite databases; for PostgreSQL use pg_dump -Fc (and pg_restore to restore): see the README");
+if (!existsSync(source)) fail(`no database at ${source}; nothing to back up`);
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const target = path.resolve(process.argv[2] ?? path.join(projectRoot, "backups", `gendog-${stamp}.db`));
 mkdirSync(path.dirname(target), { recursive: true });
 
-const source = new Database(databaseFile(url), { readonly: true, fileMustExist: true });
+const db = new Database(source, { readonly: true, fileMustExist: true });
 try {
   // All remaining pages in one step: a read snapshot (WAL lets writers go on meanwhile).
-  await source.backup(target, { progress: () => 0x7fffffff });
+  await db.backup(target, { progress: () => 0x7fffffff });
 } finally {
-  source.close();
+  db.close();
 }
 const check = new Database(target, { readonly: true });
 const verdict = check.pragma("integrity_check", { simple: true });
 check.close();
 if (verdict !== "ok") fail(`the backup at ${target} fails SQLite's integrity check: ${String(verdict)}`);
-console.log(`backed up ${databaseFile(url)} to ${target} (${statSync(target).size} bytes)`);
+console.log(`backed up ${source} to ${target} (${statSync(target).size} bytes)`);

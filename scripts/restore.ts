@@ -6,20 +6,9 @@
 import { existsSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { databaseFile, databaseUrl, isPostgresUrl } from "../lib/config.ts";
+import { fail, sqliteFileOrExit } from "./sqliteFile.ts";
 
-const fail = (text: string, code = 1): never => {
-  console.error(`gendog: ${text}`);
-  process.exit(code);
-};
-
-let url = "";
-try {
-  url = databaseUrl();
-} catch (err) {
-  fail((err as Error).message);
-}
-if (isPostgresUrl(url)) fail("db:restore restores SQLite backups; for PostgreSQL use pg_restore (see the README)", 2);
+const target = sqliteFileOrExit("db:restore restores SQLite backups; for PostgreSQL use pg_restore (see the README)");
 const file = process.argv[2] ? path.resolve(process.argv[2]) : fail("usage: npm run db:restore -- <backup file>");
 if (!existsSync(file)) fail(`no backup at ${file}`);
 
@@ -34,7 +23,6 @@ try {
   backup?.close();
   fail(`${file} is not a GenDog database backup: ${(err as Error).message.split("\n")[0]}; nothing was changed`);
 }
-const target = databaseFile(url);
 const copy = `${target}.restoring`;
 rmSync(copy, { force: true }); // left by a restore that crashed
 try {

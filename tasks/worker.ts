@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { pathToFileURL } from "node:url";
 import type { Config } from "../lib/config.ts";
-import { createDogApi } from "../lib/dogApi.ts";
+import { dogApiFromConfig } from "../lib/dogApi.ts";
 import type { EventSink } from "../lib/events.ts";
 import type { Logger } from "../lib/logger.ts";
 import { openStore } from "../lib/store/index.ts";
@@ -26,14 +26,7 @@ export async function startWorker(config: Config, logger: Logger) {
   const log = logger.child({ worker: id });
   await migrateIfNeeded(config.databaseUrl);
   const store = await openStore(config.databaseUrl);
-  const timeoutMs = config.dogApiTimeoutMs;
-  const dogApi = createDogApi({
-    baseUrl: config.dogApiUrl,
-    connectTimeoutMs: Math.min(timeoutMs, 3000),
-    headersTimeoutMs: timeoutMs,
-    bodyTimeoutMs: timeoutMs,
-    maxRps: config.dogApiMaxRps,
-  });
+  const dogApi = dogApiFromConfig(config);
   const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, queueType: config.queueType, retry: config.retry, logger: log });
   // A worker has no pages of its own: every event it makes is for the web processes.
   const events: EventSink = { emit: (event, scope) => scope !== "local" && broker.publishEvent(`task.${event.type}`, event) };
