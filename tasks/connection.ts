@@ -1,0 +1,140 @@
+// One RabbitMQ connection that heals itself, shared by the queue layer's parts (publishing,
+// consuming, event subscriptions). Only the queue layer (tasks/queue.ts and the modules it
+// builds on) touches amqplib.
+//
+// Connection loss is handled by amqplib's own opt-in recovery: it reconnects with backoff
+// and calls `setup` after every (re)connect, where each part opens its channels again, in
+// the order the parts were added. A channel the broker closes while the connection stays
+// up (a deleted queue, a cancelled consumer) is recovered the same way, by closing the
+// connection and letting recovery build everything again.
+import amqplib, { type Channel, type ChannelModel, type RecoveringChannelModel } from "amqplib";
+import { maskUrl } from "../lib/config.ts";
+import type { Logger } from "../lib/logger.ts";
+
+/** A live connection or the recovering one: both open channels on the current socket. */
+export type ChannelFactory = Pick<ChannelModel, "createChannel" | "createConfirmChannel">;
+
+/** A part of the queue layer with channels of its own on the shared connection. */
+export interface ConnectionPart {
+  /** Opens this part's channels on a fresh connection. */
+  attach(model: ChannelFactory): Promise<void>;
+  /** The connection is gone, and its channels with it. */
+  detach(): void;
+}
+
+export class BrokerConnection {
+  private connection?: RecoveringChannelModel;
+  /** The live connection under the recovering one, to force a rebuild after a channel loss. */
+  private live?: ChannelModel;
+  /** The channels set up on the live connection; a close of one of these is unexpected. */
+  private liveChannels = new Set<Channel>();
+  private parts: ConnectionPart[] = [];
+  private attached = false;
+  private everConnected = false;
+  private connectedListeners: (() => void)[] = [];
+  readonly address: string;
+
+  constructor(
+    private readonly url: string,
+    private readonly logger: Logger,
+  ) {
+    this.address = maskUrl(url);
+  }
+
+  /** Parts attach in the order added, so the first can declare what the others use. */
+  add(part: ConnectionPart): void {
+    this.parts.push(part);
+  }
+
+  /** The connection to open channels on, once every part has attached; until then a part waits for its attach. */
+  get ready(): ChannelFactory | undefined {
+    return this.attached ? this.connection : undefined;
+  }
+
+  onConnected(listener: () => void): void {
+    this.connectedListeners.push(listener);
+  }
+
+  /** Starts connecting in the background and resolves at once; onConnected tells when it is up. */
+  async start(): Promise<void> {
+    const log = this.logger;
+    this.connection = await amqplib.connect(withHeartbeat(this.url), {
+      // Without it Nagle holds pipelined publishes and confirms back ~40 ms each.
+      noDelay: true,
+      recovery: { waitForConnect: false, initialDelay: 250, maxDelay: 10_000, maxRetries: Infinity, setup: (model: ChannelModel) => this.setup(model) },
+    });
+    let failures = 0;
+    this.connection.on("connect", () => {
+      failures = 0;
+      log.info({ broker: this.address }, this.everConnected ? "reconnected to RabbitMQ" : "connected to RabbitMQ");
+      this.everConnected = true;
+      for (const listener of this.connectedListeners) listener();
+    });
+    this.connection.on("disconnect", (err: Error) => {
+      this.attached = false;
+      this.live = undefined;
+      this.liveChannels.clear();
+      for (const part of this.parts) part.detach();
+      log.warn({ broker: this.address, reason: err?.message }, "lost the connection to RabbitMQ; reconnecting");
+    });
+    this.connection.on("connect-failed", (err: Error) => {
+      failures += 1;
+      // One clear line, then quiet retries: a missing broker is a set-up step, not a crash.
+      if (failures !== 1 && failures % 20 !== 0) return;
+      log.error(
+        this.everConnected
+          ? `RabbitMQ at ${this.address} is still unreachable (${err.message}). Retrying...`
+          : `RabbitMQ is not reachable at ${this.address} (${err.message}); start one with \`docker compose up -d rabbitmq\`. Retrying...`,
+      );
+    });
+    this.connection.on("error", (err: Error) => log.warn({ err }, "RabbitMQ connection error"));
+  }
+
+  private async setup(model: ChannelModel): Promise<void> {
+    this.live = model;
+    this.liveChannels.clear();
+    for (const part of this.parts) await part.attach(model);
+    this.attached = true;
+  }
+
+  /** Watches a part's channel: if the broker closes it, the whole connection is rebuilt. */
+  watch(channel: Channel, purpose: string, onClose?: () => void): void {
+    this.liveChannels.add(channel);
+    channel.on("error", (err: Error) => this.logger.warn({ err }, `${purpose} channel error`));
+    channel.on("close", () => {
+      onClose?.();
+      this.rebuild(channel, `the ${purpose} channel closed`);
+    });
+  }
+
+  /** A channel about to be closed on purpose: its close is not a reason to rebuild. */
+  release(channel: Channel): void {
+    this.liveChannels.delete(channel);
+  }
+
+  rebuild(channel: Channel, reason: string): void {
+    // Closes after a connection loss, or on purpose (shutdown), are not news.
+    if (!this.liveChannels.delete(channel) || !this.live || !this.connection) return;
+    this.logger.warn({ reason }, "rebuilding the RabbitMQ connection");
+    const model = this.live;
+    this.live = undefined;
+    this.liveChannels.clear();
+    model.close().catch(() => {});
+  }
+
+  /** Closes the connection after `first` (a part's own orderly close) has run. */
+  async close(first?: () => Promise<void>): Promise<void> {
+    const connection = this.connection;
+    this.connection = undefined;
+    this.attached = false;
+    this.live = undefined;
+    this.liveChannels.clear();
+    await first?.();
+    await connection?.close().catch(() => {});
+  }
+}
+
+function withHeartbeat(url: string): string {
+  // A short heartbeat notices a silently dead connection in seconds, not minutes.
+  return /[?&]heartbeat=/.test(url) ? url : `${url}${url.includes("?") ? "&" : "?"}heartbeat=5`;
+}

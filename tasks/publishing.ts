@@ -1,0 +1,88 @@
+// Publishing: jobs wait for the broker's confirm, events are fire-and-forget. The confirm
+// channel is opened first on every connect, and declares the topology the other parts use.
+import { randomBytes } from "node:crypto";
+import type { ConfirmChannel } from "amqplib";
+import type { Logger } from "../lib/logger.ts";
+import type { BrokerConnection, ChannelFactory, ConnectionPart } from "./connection.ts";
+import { declareTopology, eventsExchangeName, type Topology } from "./topology.ts";
+
+/** The broker did not take a message or answer a question; callers never show it to a person as such. */
+export class QueueUnavailableError extends Error {
+  constructor(reason: string) {
+    super(`the job queue is not reachable (${reason})`);
+    this.name = "QueueUnavailableError";
+  }
+}
+
+export interface PersistentMessage {
+  queue: string;
+  content: Buffer;
+  messageId: string;
+  attempt: number;
+  /** A wait in a retry queue: the message dead-letters onward when it expires. */
+  expirationMs?: number;
+}
+
+export class Publisher implements ConnectionPart {
+  private channel?: ConfirmChannel;
+  /** Tags this process's events, so its own subscriptions skip them. */
+  readonly appId = randomBytes(6).toString("hex");
+
+  constructor(
+    private readonly connection: BrokerConnection,
+    private readonly topology: Topology,
+    private readonly logger: Logger,
+    private readonly timeoutMs: number,
+  ) {}
+
+  get hasChannel(): boolean {
+    return this.channel !== undefined;
+  }
+
+  async attach(model: ChannelFactory): Promise<void> {
+    const channel = await model.createConfirmChannel();
+    this.connection.watch(channel, "publish", () => {
+      if (this.channel === channel) this.channel = undefined;
+    });
+    await declareTopology(channel, this.topology);
+    this.channel = channel;
+  }
+
+  detach(): void {
+    this.channel = undefined;
+  }
+
+  /** Resolves only when the broker has confirmed the persistent message. */
+  async confirmed(message: PersistentMessage): Promise<void> {
+    const channel = this.channel;
+    if (!channel) throw new QueueUnavailableError(`not connected to ${this.connection.address}`);
+    const { queue, content, messageId, attempt, expirationMs } = message;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new QueueUnavailableError(`no confirm within ${this.timeoutMs} ms`)), this.timeoutMs);
+      const settle = (err: unknown) => {
+        clearTimeout(timer);
+        if (err) reject(new QueueUnavailableError(`the broker refused the message: ${String((err as Error)?.message ?? err)}`));
+        else resolve();
+      };
+      const expiration = expirationMs !== undefined ? { expiration: String(Math.max(0, Math.round(expirationMs))) } : {};
+      try {
+        channel.publish("", queue, content, { persistent: true, contentType: "application/json", messageId, headers: { "x-attempt": attempt }, ...expiration }, settle);
+      } catch (err) {
+        clearTimeout(timer);
+        reject(new QueueUnavailableError((err as Error).message));
+      }
+    });
+  }
+
+  /** Best effort: events are hints for live pages, which resync from the database. */
+  event(routingKey: string, payload: unknown): void {
+    const channel = this.channel;
+    if (!channel) return;
+    try {
+      const content = Buffer.from(JSON.stringify(payload));
+      channel.publish(eventsExchangeName(this.topology.queueName), routingKey, content, { contentType: "application/json", appId: this.appId }, () => {});
+    } catch (err) {
+      this.logger.debug({ err }, "event not published");
+    }
+  }
+}
