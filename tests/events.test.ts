@@ -92,10 +92,25 @@ const isTaskEvent = (taskId: string) => (b: Block) => b.event === "task" && data
 const seq = (id: string | undefined) => Number(id?.split("-")[1]);
 const RANK: Record<string, number> = { PENDING: 0, STARTED: 1, RETRY: 1, SUCCESS: 2, FAILURE: 2, REVOKED: 2 };
 
+/** Submits a task while a stream watches, and returns what the stream saw up to its photos. */
+async function watchTaskRun(stack: Stack) {
+  const stream = await connect(stack.url);
+  try {
+    const snapshot = await stream.next((b) => b.event === "snapshot");
+    const { body } = await stack.http().post("/api/tasks").send({ breed: "hound", subBreed: "afghan", limit: 4 }).expect(202);
+    const taskId: string = body.id;
+    const success = await stream.next((b) => isTaskEvent(taskId)(b) && data(b).task.state === "SUCCESS");
+    const photos = await stream.next((b) => b.event === "photos" && data(b).taskId === taskId);
+    const events = stream.blocks.filter((b) => b.event && b.event !== "snapshot");
+    const created = stream.blocks.find(isTaskEvent(taskId))!;
+    return { taskId, blocks: [...stream.blocks], snapshot, success, photos, events, created, after: events.slice(events.indexOf(created) + 1) };
+  } finally {
+    stream.close();
+  }
+}
+
 describe("the live event stream", () => {
   let stack: Stack;
-  /** What the first test saw, for the reconnect tests. */
-  let seen: { taskId: string; created: Block; after: Block[] };
   before(async () => {
     stack = await startStack({ workers: 1 });
   });
@@ -106,6 +121,7 @@ describe("the live event stream", () => {
   });
 
   test("when a browser connects, then it gets a retry hint and then a snapshot of the recent tasks", async () => {
+    const { body: earlier } = await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202);
     const stream = await connect(stack.url);
     try {
       assert.match(String(stream.headers["content-type"]), /^text\/event-stream/);
@@ -115,59 +131,46 @@ describe("the live event stream", () => {
       assert.equal(stream.blocks[1], snapshot);
       assert.equal(snapshot.event, "snapshot");
       assert.match(snapshot.id ?? "", /^[0-9a-z]+-\d+$/);
-      assert.deepEqual(data(snapshot), { type: "snapshot", tasks: [] });
+      assert.equal(data(snapshot).type, "snapshot");
+      assert.equal(data(snapshot).tasks[0]?.id, earlier.id, "the newest task first");
     } finally {
       stream.close();
     }
   });
 
   test("when a task runs, then the stream tells its states in order and its photos", async () => {
-    const stream = await connect(stack.url);
-    try {
-      const snapshot = await stream.next((b) => b.event === "snapshot");
-      const { body } = await stack.http().post("/api/tasks").send({ breed: "hound", subBreed: "afghan", limit: 4 }).expect(202);
-      const taskId: string = body.id;
+    const { taskId, blocks, snapshot, success, photos, events, after } = await watchTaskRun(stack);
+    const states = blocks.filter(isTaskEvent(taskId)).map((b) => data(b).task.state as string);
+    assert.equal(states[0], "PENDING", `created as PENDING: ${states}`);
+    assert.ok(states.includes("STARTED"), `went through STARTED: ${states}`);
+    assert.equal(states.at(-1), "SUCCESS");
+    const ranks = states.map((s) => RANK[s]!);
+    assert.deepEqual(
+      ranks,
+      [...ranks].sort((a, b) => a - b),
+      `states never go back: ${states}`,
+    );
+    assert.equal(data(success).task.photoCount, 4);
 
-      const success = await stream.next((b) => isTaskEvent(taskId)(b) && data(b).task.state === "SUCCESS");
-      const photos = await stream.next((b) => b.event === "photos" && data(b).taskId === taskId);
-      const states = stream.blocks.filter(isTaskEvent(taskId)).map((b) => data(b).task.state as string);
-      assert.equal(states[0], "PENDING", `created as PENDING: ${states}`);
-      assert.ok(states.includes("STARTED"), `went through STARTED: ${states}`);
-      assert.equal(states.at(-1), "SUCCESS");
-      const ranks = states.map((s) => RANK[s]!);
-      assert.deepEqual(
-        ranks,
-        [...ranks].sort((a, b) => a - b),
-        `states never go back: ${states}`,
-      );
-      assert.equal(data(success).task.photoCount, 4);
+    const links = await stack.db.taskPhoto.findMany({ where: { taskId }, include: { photo: true }, orderBy: { position: "asc" } });
+    assert.deepEqual(
+      data(photos).photos.map((p: { url: string }) => p.url),
+      links.map((l) => l.photo.url),
+    );
+    assert.equal((await waitForTaskState(stack.db, taskId, ["SUCCESS"])).photoCount, 4);
 
-      const links = await stack.db.taskPhoto.findMany({ where: { taskId }, include: { photo: true }, orderBy: { position: "asc" } });
-      assert.deepEqual(
-        data(photos).photos.map((p: { url: string }) => p.url),
-        links.map((l) => l.photo.url),
-      );
-      assert.equal((await waitForTaskState(stack.db, taskId, ["SUCCESS"])).photoCount, 4);
-
-      // Ids share the process's epoch and grow one by one after the snapshot's.
-      const events = stream.blocks.filter((b) => b.event && b.event !== "snapshot");
-      const epoch = snapshot.id!.split("-")[0];
-      assert.ok(events.every((b) => b.id!.split("-")[0] === epoch));
-      assert.deepEqual(
-        events.map((b) => seq(b.id)),
-        events.map((_, i) => seq(snapshot.id) + i + 1),
-      );
-
-      const created = stream.blocks.find(isTaskEvent(taskId))!;
-      seen = { taskId, created, after: events.slice(events.indexOf(created) + 1) };
-      assert.ok(seen.after.length >= 3, "more events followed the first");
-    } finally {
-      stream.close();
-    }
+    // Ids share the process's epoch and grow one by one after the snapshot's.
+    const epoch = snapshot.id!.split("-")[0];
+    assert.ok(events.every((b) => b.id!.split("-")[0] === epoch));
+    assert.deepEqual(
+      events.map((b) => seq(b.id)),
+      events.map((_, i) => seq(snapshot.id) + i + 1),
+    );
+    assert.ok(after.length >= 3, "more events followed the first");
   });
 
   test("when a browser reconnects with Last-Event-ID, then it gets the events after that one and no snapshot", async () => {
-    assert.ok(seen, "runs after the task test");
+    const seen = await watchTaskRun(stack);
     const last = seen.after.at(-1)!;
     // The header, as EventSource sends it; the query string, for clients that cannot set headers.
     const ways: [Record<string, string>, string][] = [
@@ -188,7 +191,7 @@ describe("the live event stream", () => {
   });
 
   test("when Last-Event-ID is unknown or from another process, then the browser gets a fresh snapshot", async () => {
-    assert.ok(seen, "runs after the task test");
+    const seen = await watchTaskRun(stack);
     for (const lastEventId of ["zzz-5", "garbage", `${seen.created.id!.split("-")[0]}-999999`]) {
       const stream = await connect(stack.url, { "Last-Event-ID": lastEventId });
       try {
@@ -203,6 +206,7 @@ describe("the live event stream", () => {
   });
 
   test("when the gallery is cleared, then the stream says how many photos went", async () => {
+    await watchTaskRun(stack);
     const stream = await connect(stack.url);
     try {
       await stream.next((b) => b.event === "snapshot");
