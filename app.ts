@@ -8,6 +8,7 @@ import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { taskCreationLimit } from "./routes/limits.ts";
 import { pageRoutes } from "./routes/pages.ts";
+import { setUpCompression } from "./routes/setup/compression.ts";
 import { errorHandler, notFound } from "./routes/setup/errors.ts";
 import { setUpForms } from "./routes/setup/forms.ts";
 import { setUpSecurityHeaders } from "./routes/setup/security.ts";
@@ -24,7 +25,8 @@ export function createApp(deps: AppDeps) {
   setUpViews(app, deps.config.env !== "development");
   app.use(requestLogging(deps.logger));
   app.use(setUpSecurityHeaders(deps.config));
-  app.use(setUpStaticFiles(deps.config));
+  app.use(setUpCompression());
+  app.use(setUpStaticFiles());
 
   const createLimit = taskCreationLimit(deps.config.rateLimitPerMinute);
   const events = eventRoutes(deps);

@@ -4,10 +4,12 @@ import path from "node:path";
 import type express from "express";
 import nunjucks from "nunjucks";
 import { projectRoot } from "../../lib/config.ts";
+import { assetUrl } from "./assets.ts";
 
 export function setUpViews(app: express.Express, cache: boolean): void {
   const env = nunjucks.configure(path.join(projectRoot, "views"), { autoescape: true, express: app, noCache: !cache });
   env.addFilter("datetime", (iso: string | null) => (iso ? iso.replace("T", " ").slice(0, 19) + " UTC" : "—"));
+  env.addGlobal("asset", assetUrl);
   env.addFilter("duration", (ms: number | null) => formatDuration(ms));
   app.set("view engine", "njk");
 }
