@@ -1,6 +1,7 @@
 // The HTML pages: the form and gallery, the task monitor, and a task's own page.
 import { Router, type Request, type RequestHandler } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
+import type { BreedCatalog } from "../lib/breeds.ts";
 import { RateLimitedError, ValidationError } from "../lib/errors.ts";
 import { clearPhotos, galleryPage } from "../lib/gallery.ts";
 import { cancelTask, getTaskDetail, listTasks, submitTask } from "../lib/useCases.ts";
@@ -21,7 +22,7 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler) {
       if (!(err instanceof RateLimitedError)) return next(err);
       res.set("Retry-After", String(err.retryAfterSeconds));
       homeContext(deps, req)
-        .then((context) => res.status(429).render("index", { ...context, form: formOf(req), flash: { kind: "warning", text: err.message } }))
+        .then((context) => res.status(429).render("index", { ...context, form: formOf(req.body), flash: { kind: "warning", text: err.message } }))
         .catch(next);
     });
 
@@ -33,7 +34,9 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler) {
       res.redirect(303, `/?submitted=${task.id}`);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      res.status(400).render("index", { ...(await homeContext(deps, req)), form: formOf(req), errors: err.fields });
+      // Post/redirect/get: the form comes back at "/", where a reload does not post it again;
+      // the home page checks what was typed and says what is wrong beside each field.
+      res.redirect(303, `/?${draftParams(req.body)}#task-form`);
     }
   });
 
@@ -68,9 +71,36 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler) {
   return router;
 }
 
-/** What the person sent, to show it again. */
-function formOf(req: Request) {
-  return { breed: String(req.body?.breed ?? "").slice(0, 100), limit: String(req.body?.limit ?? "").slice(0, 20) };
+/** What the person typed, to show it again (cut short: it travels in a URL). */
+function formOf(fields: Record<string, unknown> | undefined) {
+  return { breed: String(fields?.breed ?? "").slice(0, 100), limit: String(fields?.limit ?? "").slice(0, 20) };
+}
+
+/** The fields of a refused form as they came (a repeated field stays repeated, so it is refused again for the same reason), each cut short. */
+function draftParams(body: Record<string, unknown> | undefined): URLSearchParams {
+  const params = new URLSearchParams();
+  for (const field of ["breed", "subBreed", "limit"]) {
+    const value = body?.[field];
+    for (const item of Array.isArray(value) ? value.slice(0, 5) : [value]) {
+      if (typeof item === "string") params.append(field, item.slice(0, 100));
+    }
+    // A missing field comes back empty, so "/" still knows a form was refused.
+    if (field !== "subBreed" && !params.has(field)) params.append(field, "");
+  }
+  return params;
+}
+
+/** A form sent back to "/" after it failed (or a link that fills it in): what it holds, and what is wrong with it. */
+function draftOf(req: Request, catalog: BreedCatalog) {
+  if (req.query.breed === undefined && req.query.limit === undefined) return null;
+  const form = formOf(req.query as Record<string, unknown>);
+  try {
+    parseTaskInput(req.query, catalog, "form");
+    return { form, errors: {} };
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    return { form, errors: err.fields };
+  }
 }
 
 async function homeContext(deps: AppDeps, req: Request) {
@@ -78,11 +108,12 @@ async function homeContext(deps: AppDeps, req: Request) {
   const [catalog, gallery, recent, flash] = await Promise.all([deps.breeds.get(), galleryPage(deps.db, page), listTasks(deps.db, { limit: 10 }), flashMessage(deps, req)]);
   // After a submit, keep the person's choice in the form for the next one.
   const last = flash?.task;
+  const draft = draftOf(req, catalog);
   return {
     title: "GenDog",
     breedOptions: catalog.options,
-    form: last ? { breed: last.subBreed ? `${last.breed}/${last.subBreed}` : last.breed, limit: String(last.limit) } : { breed: "", limit: "5" },
-    errors: {},
+    form: draft?.form ?? (last ? { breed: last.subBreed ? `${last.breed}/${last.subBreed}` : last.breed, limit: String(last.limit) } : { breed: "", limit: "5" }),
+    errors: draft?.errors ?? {},
     flash,
     gallery,
     recentTasks: recent.tasks,

@@ -72,21 +72,29 @@ describe("bad input", () => {
   describe("through the form", () => {
     for (const c of cases) {
       const fields = Object.keys(c.errors).join(" and ");
-      test(`when ${c.name}, the form answers 400 and says so beside the ${fields} field, and nothing is queued`, async () => {
+      test(`when ${c.name}, the form comes back at / (a reload does not post it again), says so beside the ${fields} field, and nothing is queued`, async () => {
         const agent = stack.agent();
         const token = csrfTokenFrom((await agent.get("/").expect(200)).text);
-        const res = await agent
+        const posted = await agent
           .post("/tasks")
           .type("form")
           .send({ ...c.fields, _csrf: token });
+        assert.equal(posted.status, 303);
+        const location = new URL(posted.headers.location ?? "", stack.url);
+        assert.equal(location.pathname, "/");
+        assert.equal(location.hash, "#task-form");
+        const res = await agent.get(`${location.pathname}${location.search}`);
 
-        assert.equal(res.status, 400);
+        assert.equal(res.status, 200);
         assert.match(res.headers["content-type"] ?? "", /^text\/html/);
         for (const field of ["breed", "limit"]) {
           assert.equal(fieldError(res.text, field), c.errors[field], `the message beside ${field}`);
           const control = new RegExp(`<(?:select|input)[^>]*name="${field}"[^>]*aria-invalid="true"`);
           assert.equal(control.test(res.text), field in c.errors, `${field} marked invalid`);
         }
+        // Focus starts on the first field that needs fixing, without any script.
+        const focused = [...res.text.matchAll(/<(?:select|input)[^>]*name="(\w+)"[^>]*autofocus/g)].map((m) => m[1]);
+        assert.deepEqual(focused, [["breed", "limit"].find((f) => f in c.errors)]);
         assert.ok(!res.text.includes(XSS), "no raw script tag in the page");
         if (c.fields.limit === XSS) assert.match(res.text, /value="&lt;script&gt;alert\(1\)&lt;\/s/, "the typed limit is shown back (cut to 20 characters), escaped");
         // The page is still a usable form with a fresh token.

@@ -107,7 +107,9 @@ describe("security headers and pages", () => {
   test("when a form is refused, the page with the messages is inline-free too", async () => {
     const agent = stack.agent();
     const token = csrfTokenFrom((await agent.get("/").expect(200)).text);
-    const res = await agent.post("/tasks").type("form").send({ breed: "", limit: "0", _csrf: token }).expect(400);
+    const posted = await agent.post("/tasks").type("form").send({ breed: "", limit: "0", _csrf: token }).expect(303);
+    const res = await agent.get(posted.headers.location!.replace(/#.*/, "")).expect(200);
+    assert.match(res.text, /aria-invalid="true"/);
     assertInlineFree(res.text, "the refused form");
   });
 
