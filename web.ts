@@ -13,6 +13,7 @@ import { createLifecycle } from "./lib/lifecycle.ts";
 import { openMigratedDatabase } from "./lib/db.ts";
 import { openStore } from "./lib/store/index.ts";
 import { queueMonitor } from "./lib/monitor.ts";
+import { startMonitorFeed } from "./lib/monitorFeed.ts";
 import { runProcess, runSteps } from "./lib/shutdown.ts";
 import { WorkerRegistry } from "./lib/workers.ts";
 import { OutboxRelay } from "./tasks/outbox.ts";
@@ -35,6 +36,8 @@ export async function startWeb(config: Config, logger: Logger) {
   outbox.start();
   const breeds = cachedBreedCatalog(dogApi, logger);
   void breeds.get(); // warm the breed list so the first visitor does not wait for dog.ceo
+  const monitor = queueMonitor({ queue: broker, outbox, workers });
+  const monitorFeed = startMonitorFeed({ hub, monitor, workers });
   const { app, eventStreams } = createApp({
     config,
     logger,
@@ -44,7 +47,7 @@ export async function startWeb(config: Config, logger: Logger) {
     hub,
     workers,
     queue: broker,
-    monitor: queueMonitor({ queue: broker, outbox, workers }),
+    monitor,
   });
 
   // Deliberate timeouts, checked every second (Node's default is every 30 s): a client that
@@ -78,7 +81,7 @@ export async function startWeb(config: Config, logger: Logger) {
       clearTimeout(forced);
       await runSteps(logger, [
         ["stop outbox relay", () => outbox.stop()],
-        ["stop hearing events", () => relay.stop()],
+        ["stop hearing events", () => (monitorFeed.stop(), relay.stop())],
         ["close broker", () => broker.close()],
         ["close dog.ceo client", () => dogApi.close()],
         [

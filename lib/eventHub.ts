@@ -42,6 +42,21 @@ export class EventHub {
     };
   }
 
+  /**
+   * Counts as a watcher for a while: a page about to load its script holds the hub, so this
+   * web is already hearing every event when the page says which one it was made after.
+   */
+  async hold(ms: number): Promise<void> {
+    const release = this.subscribe(() => {});
+    setTimeout(release, ms).unref();
+    await this.live;
+  }
+
+  /** Is any browser connected? */
+  get watched(): boolean {
+    return this.subscribers.size > 0;
+  }
+
   /** Told when the first browser starts watching (true) and when the last one leaves (false). */
   onAudience(listener: (watching: boolean) => Promise<void> | void): void {
     this.audience = listener;

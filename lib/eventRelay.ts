@@ -64,6 +64,9 @@ export async function relayEvents(deps: { broker: EventSource; hub: EventHub; wo
       linger.unref();
       return;
     }
+    // Starting to hear after a time of not hearing: a page made meanwhile says it saw up to
+    // an id after which events went unheard, so its first connect must take a snapshot.
+    if (!tasks) hub.restart();
     tasks ??= broker.subscribeEvents("task.*", (_routingKey, payload) => {
       if (isAppEvent(payload)) hub.publish(payload);
     });

@@ -8,7 +8,9 @@ export type AppEvent =
   | { type: "task"; task: TaskView; photos?: PhotoView[] }
   | { type: "photos"; taskId: string; photos: PhotoView[] }
   | { type: "photos-cleared"; deleted: number }
-  | { type: "resync" };
+  | { type: "resync" }
+  /** The monitor's queue or workers numbers changed (lib/monitorFeed.ts); only ever local. */
+  | { type: "monitor" };
 
 export interface EventSink {
   /** "local": only this process's pages need it; otherwise every web process hears it. */

@@ -9,8 +9,21 @@ import { isUuid, parseTaskInput } from "../lib/validation.ts";
 import { TASK_STATES, toTaskView, type TaskView } from "../lib/shapes.ts";
 import { queryText } from "./query.ts";
 
+/** Long enough for a page's script to load and connect to /events. */
+const PAGE_HOLD_MS = 15_000;
+
 export function pageRoutes(deps: AppDeps, createLimit: RequestHandler) {
   const router = Router();
+
+  // Where this page's live updates start: events from here on are replayed to it when its
+  // script connects, so it need not fetch itself again to catch up. The id is taken while
+  // this web hears every event, and before reading what the page shows.
+  router.use(async (req, res, next) => {
+    if (req.method !== "GET") return next();
+    await deps.hub.hold(PAGE_HOLD_MS);
+    res.locals.liveFrom = `${deps.hub.epoch}-${deps.hub.lastId}`;
+    next();
+  });
 
   router.get("/", async (req, res) => {
     res.render("index", await homeContext(deps, req));
@@ -121,10 +134,28 @@ async function homeContext(deps: AppDeps, req: Request) {
 }
 
 interface Flash {
-  kind: "success" | "warning" | "info";
+  kind: "success" | "warning" | "info" | "danger";
   text: string;
   taskId?: string;
   task?: TaskView;
+}
+
+/** The banner after a submit follows its task (static/app.js refreshes it), so it never says "queued" of a finished one. */
+function submittedNews(task: TaskView): Pick<Flash, "kind" | "text"> {
+  const what = `${task.limit} × ${task.label} (task ${task.id.slice(0, 8)})`;
+  if (task.waitingForQueue) return { kind: "warning", text: `Saved ${what}, waiting for the job queue: it runs as soon as RabbitMQ is reachable.` };
+  switch (task.state) {
+    case "SUCCESS":
+      return { kind: "success", text: `Done: ${task.photoCount} photo${task.photoCount === 1 ? "" : "s"} of ${task.label} fetched (task ${task.id.slice(0, 8)}).` };
+    case "FAILURE":
+      return { kind: "danger", text: `Could not fetch ${what}: ${task.error ?? "it failed"}.` };
+    case "REVOKED":
+      return { kind: "info", text: `Cancelled ${what}.` };
+    case "RETRY":
+      return { kind: "info", text: `Fetching ${what}: dog.ceo did not answer well, trying again shortly.` };
+    default:
+      return { kind: "info", text: `Fetching ${what}…` };
+  }
 }
 
 async function flashMessage(deps: AppDeps, req: Request): Promise<Flash | null> {
@@ -133,15 +164,7 @@ async function flashMessage(deps: AppDeps, req: Request): Promise<Flash | null> 
     const row = await deps.db.task.findUnique({ where: { id: submitted } });
     if (!row) return null;
     const task = toTaskView(row);
-    const what = `${task.limit} × ${task.label}`;
-    return {
-      kind: task.waitingForQueue ? "warning" : "success",
-      taskId: task.id,
-      task,
-      text: task.waitingForQueue
-        ? `Task ${task.id} (${what}) is saved and waiting for the job queue; it will run as soon as RabbitMQ is reachable.`
-        : `Task ${task.id} queued: ${what}.`,
-    };
+    return { taskId: task.id, task, ...submittedNews(task) };
   }
   const cleared = queryText(req.query.cleared);
   if (cleared && /^\d+$/.test(cleared)) return { kind: "info", text: `Cleared ${cleared} photo${cleared === "1" ? "" : "s"} from the gallery.` };

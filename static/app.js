@@ -5,15 +5,20 @@
 (() => {
   "use strict";
 
-  // Regions replaced by id on each refresh; forms and #flash are left alone.
+  // Regions replaced by id on each refresh; forms are left alone.
   const REGIONS = {
-    home: ["recent-tasks", "gallery", "gallery-count", "gallery-pages"],
+    home: ["flash", "recent-tasks", "gallery", "gallery-count", "gallery-pages"],
     tasks: ["tasks-list", "queue-panel", "workers-panel"],
     task: ["task-detail"],
   };
-  const EVENTS = ["task", "photos", "photos-cleared", "snapshot", "resync"];
+  // The gallery and its numbers change together, and wait together while someone reads.
+  const GALLERY = ["gallery", "gallery-count", "gallery-pages"];
+  const EVENTS = {
+    home: ["task", "photos", "photos-cleared", "snapshot", "resync"],
+    tasks: ["task", "snapshot", "resync", "monitor"],
+    task: ["task", "photos", "photos-cleared", "snapshot", "resync"],
+  };
   const DEBOUNCE_MS = 250;
-  const POLL_MS = 3000; // the queue numbers and workers on /tasks have no events
   const INDICATOR = {
     connecting: ["is-light", "connecting…"],
     live: ["is-success", "live"],
@@ -21,9 +26,51 @@
   };
 
   document.addEventListener("submit", (event) => {
-    const message = event.target instanceof HTMLFormElement && event.target.dataset.confirm;
-    if (message && !window.confirm(message)) event.preventDefault();
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement)) return;
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return event.preventDefault();
+    // One press sends one task: the button shows it is busy until the next page.
+    const button = form.querySelector("button[type=submit][data-busy]");
+    if (!button) return;
+    if (form.dataset.sending) return event.preventDefault();
+    form.dataset.sending = "yes";
+    button.classList.add("is-loading");
+    button.setAttribute("aria-disabled", "true");
   });
+  window.addEventListener("pageshow", () => {
+    for (const form of document.querySelectorAll("form[data-sending]")) {
+      delete form.dataset.sending;
+      const button = form.querySelector("button[data-busy]");
+      button.classList.remove("is-loading");
+      button.removeAttribute("aria-disabled");
+    }
+  });
+
+  // ---------------------------------------------------------------- times
+
+  // Times arrive in UTC; show them in the reader's zone, as "3 min ago" when recent.
+  const clock = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+  function showTimes(root) {
+    const now = Date.now();
+    for (const node of root.querySelectorAll("time[data-relative]")) {
+      const at = Date.parse(node.getAttribute("datetime"));
+      if (Number.isNaN(at)) continue;
+      const seconds = Math.round((now - at) / 1000);
+      node.textContent =
+        seconds < 5
+          ? "just now"
+          : seconds < 60
+            ? `${seconds} s ago`
+            : seconds < 3600
+              ? `${Math.floor(seconds / 60)} min ago`
+              : seconds < 86400
+                ? `${Math.floor(seconds / 3600)} h ago`
+                : clock.format(at);
+      node.title = `${clock.format(at)} (${node.getAttribute("datetime").replace("T", " ").slice(0, 19)} UTC)`;
+    }
+  }
+  showTimes(document);
+  setInterval(() => document.hidden || showTimes(document), 10_000);
 
   const page = document.body.dataset.page;
   if (!REGIONS[page] || typeof window.EventSource !== "function") return;
@@ -31,8 +78,12 @@
   // Later gallery pages stay put while someone looks at them; only the task list follows.
   const laterPage = page === "home" && Number(new URLSearchParams(location.search).get("page")) > 1;
   const regions = laterPage ? ["recent-tasks"] : REGIONS[page];
-  // A form that failed validation renders the home page at POST /tasks: follow "/" then.
-  const url = page === "home" && location.pathname !== "/" ? "/" : location.href;
+  // The page keeps following what it was opened for (the banner of a submitted task), but a
+  // reload shows a plain page: the one-time parts leave the address bar.
+  const url = location.href;
+  const plain = new URL(location.href);
+  for (const once of ["submitted", "cleared"]) plain.searchParams.delete(once);
+  if (plain.href !== location.href) history.replaceState(history.state, "", plain.href);
 
   // ---------------------------------------------------------------- fetch and swap
 
@@ -52,7 +103,7 @@
       const res = await fetch(url, { headers: { Accept: "text/html" }, cache: "no-store" });
       if (res.ok) swap(new DOMParser().parseFromString(await res.text(), "text/html"));
     } catch {
-      // Offline for a moment: the next event or poll tries again.
+      // Offline for a moment: the next event tries again.
     } finally {
       inFlight = false;
       if (again) {
@@ -63,15 +114,25 @@
   }
 
   function swap(fresh) {
+    const focus = focusedIn(regions);
     const shownBefore = new Set([...document.querySelectorAll("figure[data-photo-id]")].map((f) => f.dataset.photoId));
+    const holdGallery = regions.includes("gallery") && readerIsBelow("gallery");
     for (const id of regions) {
-      const current = document.getElementById(id);
       const incoming = fresh.getElementById(id);
-      if (!current || !incoming || current.isEqualNode(incoming)) continue;
-      const next = document.importNode(incoming, true);
-      keepPhotos(current, next, shownBefore);
-      current.replaceWith(next);
+      if (holdGallery && GALLERY.includes(id)) held.set(id, incoming);
+      else replace(id, incoming, shownBefore);
     }
+    if (holdGallery) offerHeld(shownBefore);
+    showTimes(document);
+    if (focus) restoreFocus(focus);
+  }
+
+  function replace(id, incoming, shownBefore) {
+    const current = document.getElementById(id);
+    if (!current || !incoming || current.isEqualNode(incoming)) return;
+    const next = document.importNode(incoming, true);
+    keepPhotos(current, next, shownBefore);
+    current.replaceWith(next);
   }
 
   /** Reuses figures whose image is unchanged (no reload, no flicker); fades in new ones. */
@@ -93,6 +154,57 @@
     return img ? img.getAttribute("src") : null;
   }
 
+  // ---------------------------------------------------------------- focus
+
+  /** How to find the focused element again in fresh markup: by id, or by the link it is. */
+  function focusedIn(ids) {
+    const active = document.activeElement;
+    if (!active || active === document.body || !ids.some((id) => document.getElementById(id)?.contains(active))) return null;
+    if (active.id) return `#${CSS.escape(active.id)}`;
+    const href = active.getAttribute("href");
+    return href ? `a[href="${CSS.escape(href)}"]` : null;
+  }
+
+  function restoreFocus(selector) {
+    if (document.activeElement && document.activeElement !== document.body) return;
+    const target = document.querySelector(selector);
+    if (target) target.focus({ preventScroll: true });
+  }
+
+  // ---------------------------------------------------------------- a reader scrolled down
+
+  // New photos go in at the top of the gallery. Someone scrolled down into it would see what
+  // they look at pushed away, so the fresh gallery waits behind a prompt until they ask.
+  const held = new Map();
+
+  function readerIsBelow(id) {
+    const region = document.getElementById(id);
+    return Boolean(region) && region.getBoundingClientRect().top < -40;
+  }
+
+  function offerHeld(shownBefore) {
+    const gallery = held.get("gallery");
+    if (!gallery) return;
+    const fresh = [...gallery.querySelectorAll("figure[data-photo-id]")].filter((f) => !shownBefore.has(f.dataset.photoId)).length;
+    const current = document.getElementById("gallery");
+    if (fresh === 0 && (!current || current.isEqualNode(gallery))) return held.clear();
+    const prompt = document.getElementById("new-photos");
+    if (!prompt) return;
+    prompt.querySelector("[data-count]").textContent = fresh === 1 ? "1 new photo" : fresh > 1 ? `${fresh} new photos` : "The gallery changed";
+    prompt.hidden = false;
+  }
+
+  document.getElementById("new-photos")?.addEventListener("click", () => {
+    const shownBefore = new Set([...document.querySelectorAll("figure[data-photo-id]")].map((f) => f.dataset.photoId));
+    for (const [id, incoming] of held) replace(id, incoming, shownBefore);
+    held.clear();
+    document.getElementById("new-photos").hidden = true;
+    const gallery = document.getElementById("gallery");
+    gallery?.scrollIntoView({ block: "start" });
+    gallery?.querySelector("figure[data-photo-id]")?.focus({ preventScroll: true });
+    showTimes(document);
+  });
+
   // ---------------------------------------------------------------- live events
 
   function indicate(state) {
@@ -104,10 +216,31 @@
     node.dataset.state = state;
   }
 
-  // The browser reconnects by itself; after a reconnect the server replays what was
-  // missed or sends a snapshot, and either one triggers a refresh. Only when the browser
-  // gives up (an error answer) do we open a new stream ourselves: when the server says
-  // it may (a refused stream's Retry-After), or after a pause.
+  // A task this page is about (its own page, or the one just submitted) is announced when
+  // its state changes, for readers who do not see the redraw.
+  const followed = document.querySelector("[data-follow-task]")?.dataset.followTask;
+  const announced = new Map();
+  function announce(event) {
+    if (!followed || event.type !== "task") return;
+    let task;
+    try {
+      task = JSON.parse(event.data).task;
+    } catch {
+      return;
+    }
+    if (task?.id !== followed || announced.get(task.id) === task.state) return;
+    announced.set(task.id, task.state);
+    const words = { STARTED: "started", RETRY: "will try again", SUCCESS: `finished with ${task.photoCount} photos`, FAILURE: "failed", REVOKED: "was cancelled" };
+    const announcer = document.getElementById("announcer");
+    if (announcer && words[task.state]) announcer.textContent = `${task.label} task ${words[task.state]}.`;
+  }
+
+  // The page says which event it was made after, so the first connect replays only what
+  // happened since (usually nothing) instead of a snapshot that makes it fetch itself again.
+  // The browser reconnects by itself with Last-Event-ID; only when it gives up (an error
+  // answer) do we open a new stream ourselves: when the server says it may (a refused
+  // stream's Retry-After), or after a pause.
+  let lastEventId = document.body.dataset.liveFrom || "";
   let source = null;
   let retry = null;
 
@@ -115,13 +248,19 @@
     clearTimeout(retry);
     if (source) source.close();
     indicate("connecting");
-    source = new EventSource("/events");
+    source = new EventSource(lastEventId ? `/events?lastEventId=${encodeURIComponent(lastEventId)}` : "/events");
     source.onopen = () => indicate("live");
     source.onerror = () => {
       indicate("reconnecting");
       if (source.readyState === EventSource.CLOSED) reconnectWhenAllowed();
     };
-    for (const type of EVENTS) source.addEventListener(type, schedule);
+    for (const type of EVENTS[page]) {
+      source.addEventListener(type, (event) => {
+        if (event.lastEventId) lastEventId = event.lastEventId;
+        announce(event);
+        schedule();
+      });
+    }
   }
 
   function reconnectWhenAllowed() {
@@ -144,9 +283,4 @@
   window.addEventListener("pageshow", (event) => {
     if (event.persisted) connect();
   });
-
-  if (page === "tasks") {
-    setInterval(() => document.hidden || schedule(), POLL_MS);
-    document.addEventListener("visibilitychange", () => document.hidden || schedule());
-  }
 })();

@@ -44,8 +44,10 @@ describe("in a real browser", { skip: existsSync(CHROMIUM) ? false : `no browser
     await page.selectOption("#breed", "hound/afghan");
     await page.fill("#limit", "5");
     await page.click("#task-form button[type=submit]");
-    await page.waitForURL(/submitted=/);
-    const taskId = new URL(page.url()).searchParams.get("submitted")!;
+    const banner = await page.waitForSelector("[data-follow-task]");
+    const taskId = (await banner.getAttribute("data-follow-task"))!;
+    // The banner is for this visit: a reload shows the plain page.
+    assert.equal(new URL(page.url()).search, "");
     const navigations: string[] = [];
     page.on("framenavigated", (frame) => frame === page.mainFrame() && navigations.push(frame.url()));
 

@@ -32,10 +32,14 @@ describe("the GenDog journey", () => {
     const taskId = taskIdFrom(res.headers.location!);
 
     const flash = await agent.get(res.headers.location!).expect(200);
-    assert.match(flash.text, new RegExp(`Task ${taskId}`));
+    assert.match(flash.text, new RegExp(`task ${taskId.slice(0, 8)}\\)`));
+    assert.match(flash.text, new RegExp(`href="/tasks/${taskId}"`));
 
     const task = await waitForTaskState(stack.db, taskId, ["SUCCESS", "FAILURE"]);
     assert.equal(task.state, "SUCCESS");
+    // The banner follows its task: once done it says so, never "fetching" of a finished task.
+    const banner = (html: string) => /id="flash">\s*([^<]*)/.exec(html)?.[1]?.trim();
+    assert.equal(banner((await agent.get(res.headers.location!).expect(200)).text), `Done: 5 photos of hound (afghan) fetched (task ${taskId.slice(0, 8)}).`);
     assert.equal(task.photoCount, 5);
     assert.ok(task.startedAt && task.finishedAt && task.queuedAt);
 

@@ -1,0 +1,39 @@
+// The monitor's queue and workers panels have no events of their own: their numbers live in
+// the broker and in worker heartbeats. Rather than every open /tasks page fetching itself
+// every few seconds, the web looks every few seconds while anyone watches, and tells the
+// pages (a "monitor" event) only when something they show has changed.
+import type { EventHub } from "./eventHub.ts";
+import type { QueueOverview } from "./monitor.ts";
+import type { WorkerRegistry } from "./workers.ts";
+
+export interface MonitorFeedDeps {
+  hub: EventHub;
+  monitor: () => Promise<QueueOverview>;
+  workers: WorkerRegistry;
+  intervalMs?: number;
+}
+
+export function startMonitorFeed({ hub, monitor, workers, intervalMs = 3000 }: MonitorFeedDeps) {
+  let shown: string | undefined;
+  let looking = false;
+  const look = async () => {
+    if (looking || !hub.watched) return;
+    looking = true;
+    try {
+      const overview = await monitor().catch(() => null);
+      // What the panels show, without the heartbeat times the page counts itself.
+      const digest = JSON.stringify([overview, workers.list().map((w) => [w.id, w.alive, w.ready, w.concurrency, w.inFlight, w.done, w.failed, w.skipped])]);
+      if (shown !== undefined && digest !== shown) hub.publish({ type: "monitor" });
+      shown = digest;
+    } finally {
+      looking = false;
+    }
+  };
+  const timer = setInterval(() => void look(), intervalMs);
+  timer.unref();
+  return {
+    stop(): void {
+      clearInterval(timer);
+    },
+  };
+}
