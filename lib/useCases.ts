@@ -42,7 +42,10 @@ export interface TaskFilter {
   limit?: number;
 }
 
-export async function listTasks(db: Db, filter: TaskFilter = {}): Promise<{ tasks: TaskView[]; nextCursor: string | null }> {
+/** A task in a list, with how many of its photos the gallery still holds ("Clear photos" empties it; the task keeps its count). */
+export type ListedTask = TaskView & { photosInGallery: number };
+
+export async function listTasks(db: Db, filter: TaskFilter = {}): Promise<{ tasks: ListedTask[]; nextCursor: string | null }> {
   const take = filter.limit ?? 20;
   if (!Number.isInteger(take) || take < 1 || take > 100) throw new ValidationError({ limit: "The page size must be a whole number from 1 to 100." });
   if (filter.state && !TASK_STATES.includes(filter.state as TaskState)) {
@@ -68,9 +71,11 @@ export async function listTasks(db: Db, filter: TaskFilter = {}): Promise<{ task
     },
     orderBy: [{ createdAt: "desc" }, { id: "desc" }],
     take: take + 1,
+    include: { _count: { select: { photos: true } } },
   });
   const page = rows.slice(0, take);
-  return { tasks: page.map(toTaskView), nextCursor: rows.length > take ? page[page.length - 1]!.id : null };
+  const tasks = page.map(({ _count, ...task }) => ({ ...toTaskView(task), photosInGallery: _count.photos }));
+  return { tasks, nextCursor: rows.length > take ? page[page.length - 1]!.id : null };
 }
 
 export async function getTaskDetail(db: Db, id: string) {

@@ -2,7 +2,7 @@
 import { Router, type Request, type RequestHandler } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
 import type { BreedCatalog } from "../lib/breeds.ts";
-import { RateLimitedError, ValidationError } from "../lib/errors.ts";
+import { ConflictError, RateLimitedError, ValidationError } from "../lib/errors.ts";
 import { clearPhotos, galleryPage } from "../lib/gallery.ts";
 import { cancelTask, getTaskDetail, listTasks, submitTask } from "../lib/useCases.ts";
 import { isUuid, parseTaskInput } from "../lib/validation.ts";
@@ -73,15 +73,35 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler) {
 
   router.get("/tasks/:id", async (req, res) => {
     const detail = await getTaskDetail(deps.db, req.params.id ?? "");
-    res.render("task", { title: `Task ${detail.task.id.slice(0, 8)}`, ...detail });
+    const notice = req.query.cancel === "too-late" ? tooLateToCancel(detail.task) : undefined;
+    res.render("task", { title: `Task ${detail.task.id.slice(0, 8)}`, ...detail, notice });
   });
 
   router.post("/tasks/:id/cancel", async (req, res) => {
-    await cancelTask(deps.tasks, req.params.id ?? "");
-    res.redirect(303, `/tasks/${req.params.id}`);
+    const id = req.params.id ?? "";
+    try {
+      await cancelTask(deps.tasks, id);
+      res.redirect(303, `/tasks/${id}`);
+    } catch (err) {
+      // A worker took it (or it finished) between the page and the click: news, not an error.
+      if (!(err instanceof ConflictError)) throw err;
+      res.redirect(303, `/tasks/${id}?cancel=too-late`);
+    }
   });
 
   return router;
+}
+
+/** Why a cancel did nothing, in the words of what happened to the task meanwhile. */
+function tooLateToCancel(task: TaskView): string | undefined {
+  const happened: Partial<Record<TaskView["state"], string>> = {
+    STARTED: "a worker had already started it",
+    SUCCESS: "it had already finished",
+    FAILURE: "it had already failed",
+    REVOKED: "it was already cancelled",
+  };
+  const what = happened[task.state];
+  return what ? `Not cancelled: ${what} when your cancel arrived.` : undefined;
 }
 
 /** What the person typed, to show it again (cut short: it travels in a URL). */

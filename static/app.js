@@ -20,7 +20,7 @@
   };
   const DEBOUNCE_MS = 250;
   const INDICATOR = {
-    connecting: ["is-light", "connecting…"],
+    connecting: ["is-neutral", "connecting…"],
     live: ["is-success", "live"],
     reconnecting: ["is-warning", "reconnecting…"],
   };
@@ -55,22 +55,38 @@
     for (const node of root.querySelectorAll("time[data-relative]")) {
       const at = Date.parse(node.getAttribute("datetime"));
       if (Number.isNaN(at)) continue;
-      const seconds = Math.round((now - at) / 1000);
-      node.textContent =
-        seconds < 5
-          ? "just now"
-          : seconds < 60
-            ? `${seconds} s ago`
-            : seconds < 3600
-              ? `${Math.floor(seconds / 60)} min ago`
-              : seconds < 86400
-                ? `${Math.floor(seconds / 3600)} h ago`
-                : clock.format(at);
+      node.textContent = relative(Math.round((now - at) / 1000), at);
       node.title = `${clock.format(at)} (${node.getAttribute("datetime").replace("T", " ").slice(0, 19)} UTC)`;
     }
   }
+  function relative(seconds, at) {
+    if (seconds < 0) return `in ${Math.max(1, -seconds)} s`; // a retry that is due
+    if (seconds < 5) return "just now";
+    if (seconds < 60) return `${seconds} s ago`;
+    if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+    if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+    return clock.format(at);
+  }
   showTimes(document);
   setInterval(() => document.hidden || showTimes(document), 10_000);
+
+  // ---------------------------------------------------------------- a photo, large
+
+  // Without this a photo's link simply opens the image. The dialog closes with Esc, its
+  // close button or a click beside the photo, and gives focus back to the photo's link.
+  const viewer = document.getElementById("photo-viewer");
+  document.addEventListener("click", (event) => {
+    const link = event.target instanceof Element ? event.target.closest("a.photo-link") : null;
+    if (!link || !viewer || typeof viewer.showModal !== "function" || event.metaKey || event.ctrlKey || event.shiftKey) return;
+    event.preventDefault();
+    const alt = link.querySelector("img")?.alt ?? "";
+    const large = viewer.querySelector("img");
+    large.src = link.href;
+    large.alt = alt;
+    viewer.querySelector(".photo-viewer-caption").textContent = alt;
+    viewer.showModal();
+  });
+  viewer?.addEventListener("click", (event) => event.target === viewer && viewer.close());
 
   const page = document.body.dataset.page;
   if (!REGIONS[page] || typeof window.EventSource !== "function") return;

@@ -11,6 +11,8 @@ export function setUpViews(app: express.Express, cache: boolean): void {
   env.addFilter("datetime", (iso: string | null) => (iso ? iso.replace("T", " ").slice(0, 19) + " UTC" : "—"));
   env.addGlobal("asset", assetUrl);
   env.addFilter("duration", (ms: number | null) => formatDuration(ms));
+  // "n02088094_1003" from ".../hound-afghan/n02088094_1003.jpg": tells photos of one breed apart.
+  env.addFilter("photoName", (url: string) => decodeURIComponent(url.split(/[?#]/)[0]!.split("/").pop() ?? "").replace(/\.[a-z0-9]+$/i, "") || "?");
   app.set("view engine", "njk");
 }
 

@@ -1,0 +1,92 @@
+// What the pages say about a task after things happen to it: a cancel that came too late,
+// a cancel while it waits to retry, photos cleared from the gallery, and the gallery's
+// count of photos that several tasks found.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { PHOTOS_PER_PAGE } from "../lib/gallery.ts";
+import { csrfTokenFrom, startStack, waitForTaskState, type Stack } from "./support/stack.ts";
+
+const FINISHED = ["SUCCESS", "FAILURE", "REVOKED"];
+const submit = async (stack: Stack, body: object) => (await stack.http().post("/api/tasks").send(body).expect(202)).body.id as string;
+/** The page's text without tags, spaces collapsed. */
+const text = (html: string) =>
+  html
+    .replace(/<[^>]+>/g, " ")
+    .replace(/&amp;/g, "&")
+    .replace(/\s+/g, " ");
+
+describe("a task's pages after what happened to it", () => {
+  let stack: Stack;
+  before(async () => {
+    // Retries wait a minute, so a task stays in RETRY while the test looks at it.
+    stack = await startStack({ workers: 1, env: { RETRY_BASE_MS: "60000", RETRY_MAX_MS: "120000", RETRY_MAX_ATTEMPTS: "3" } });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test("when a person cancels a task that finished meanwhile, then they land on its page told it was too late, not on an error page", async () => {
+    const taskId = await submit(stack, { breed: "pug", limit: 2 });
+    const agent = stack.agent();
+    // The page as the person saw it, while the task could still be cancelled...
+    const token = csrfTokenFrom((await agent.get("/").expect(200)).text);
+    assert.equal((await waitForTaskState(stack.db, taskId, FINISHED)).state, "SUCCESS");
+    // ...and their click, after it finished.
+    const res = await agent.post(`/tasks/${taskId}/cancel`).type("form").send({ _csrf: token }).expect(303);
+    assert.equal(res.headers.location, `/tasks/${taskId}?cancel=too-late`);
+    const page = await agent.get(res.headers.location!).expect(200);
+    assert.match(text(page.text), /Not cancelled: it had already finished when your cancel arrived\./);
+    assert.doesNotMatch(page.text, /Something went wrong/);
+    assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id: taskId } })).state, "SUCCESS");
+  });
+
+  test("when a task that already ran is cancelled while it waits to retry, then its page says so and promises no next try", async () => {
+    stack.fake.failNext("http500", 1);
+    const taskId = await submit(stack, { breed: "pug", limit: 2 });
+    assert.equal((await waitForTaskState(stack.db, taskId, ["RETRY", ...FINISHED])).state, "RETRY");
+    const before = text((await stack.http().get(`/tasks/${taskId}`).expect(200)).text);
+    assert.match(before, /next try in/);
+
+    await stack.http().post(`/api/tasks/${taskId}/cancel`).set("Content-Type", "application/json").expect(200);
+    const page = text((await stack.http().get(`/tasks/${taskId}`).expect(200)).text);
+    assert.doesNotMatch(page, /next try in/);
+    assert.match(page, /cancelled before the next try/);
+    assert.match(page, /1 attempt\b/);
+  });
+
+  test("when the gallery is cleared, then the task's pages say its photos were cleared instead of promising them", async () => {
+    const taskId = await submit(stack, { breed: "kelpie", limit: 3 });
+    assert.equal((await waitForTaskState(stack.db, taskId, FINISHED)).state, "SUCCESS");
+    const row = (html: string) => new RegExp(`<tr data-task-id="${taskId}">([\\s\\S]*?)</tr>`).exec(html)?.[1] ?? "";
+    assert.doesNotMatch(text(row((await stack.http().get("/").expect(200)).text)), /cleared/);
+
+    await stack.http().delete("/api/photos").set("Content-Type", "application/json").expect(200);
+    const page = text((await stack.http().get(`/tasks/${taskId}`).expect(200)).text);
+    assert.match(page, /3 of 3 photos \(cleared from the gallery\)/);
+    assert.match(page, /Its 3 photos were cleared from the gallery\./);
+    assert.doesNotMatch(page, /yet/);
+    assert.match(text(row((await stack.http().get("/").expect(200)).text)), /3 photos \(cleared\)/);
+    assert.match(text(row((await stack.http().get("/tasks").expect(200)).text)), /3 \(cleared\)/);
+    const { body } = await stack.http().get(`/api/tasks?id=${taskId}`).expect(200);
+    assert.deepEqual([body.tasks[0].photoCount, body.tasks[0].photosInGallery], [3, 0]);
+  });
+
+  test("when a task ends without photos, then its page says it found none, not that they are coming", async () => {
+    stack.fake.failNext("http500", 1);
+    const taskId = await submit(stack, { breed: "pug", limit: 2 });
+    assert.equal((await waitForTaskState(stack.db, taskId, ["RETRY", ...FINISHED])).state, "RETRY");
+    assert.match(text((await stack.http().get(`/tasks/${taskId}`).expect(200)).text), /No photos from this task yet\./);
+    await stack.http().post(`/api/tasks/${taskId}/cancel`).set("Content-Type", "application/json").expect(200);
+    const page = text((await stack.http().get(`/tasks/${taskId}`).expect(200)).text);
+    assert.match(page, /This task found no photos\./);
+    assert.doesNotMatch(page, /No photos from this task yet/);
+  });
+
+  test("when several tasks fetch the same photos, then the gallery's count says each photo shows once", async () => {
+    const ids = [await submit(stack, { breed: "kelpie", limit: 8 }), await submit(stack, { breed: "kelpie", limit: 8 })];
+    for (const id of ids) assert.equal((await waitForTaskState(stack.db, id, FINISHED)).state, "SUCCESS");
+    const count = /id="gallery-count">([^]*?)<\/p>/.exec((await stack.http().get("/").expect(200)).text)?.[1] ?? "";
+    const total = await stack.db.photo.count();
+    assert.match(text(count), new RegExp(`Showing ${Math.min(total, PHOTOS_PER_PAGE)} of ${total} photos each shown once, however many tasks fetched it`));
+  });
+});
