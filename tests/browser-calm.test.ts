@@ -98,17 +98,40 @@ describe("calm live pages in a real browser", { skip: existsSync(CHROMIUM) ? fal
   test("when a person submits, then the banner follows the task to the end, the news is announced, and a double press sends one task", async () => {
     const { page, problems } = await open("/");
     const before = await stack.db.task.count();
-    stack.fake.failNext("slow", 1, { delayMs: 1000 });
+    stack.fake.failNext("slow", 1, { delayMs: 2000 });
     await page.selectOption("#breed", "pug");
     await page.fill("#limit", "3");
     // Two presses in a row, as an impatient person (or a bouncing key) makes them.
     await Promise.all([page.waitForNavigation(), page.evaluate(() => [1, 2].forEach(() => document.querySelector<HTMLFormElement>("#task-form")!.requestSubmit()))]);
     const taskId = (await page.getAttribute("[data-follow-task]", "data-follow-task"))!;
     assert.match(await page.textContent("#flash").then((t) => t ?? ""), /Fetching 3 × pug/);
+    // Where its photos will go, until they come.
+    assert.equal(await page.locator("#gallery .is-placeholder").count(), 3);
+    assert.equal(await page.textContent(`[data-progress-for="${taskId}"]`), "pug: 0 of 3 photos so far");
     await page.waitForFunction(() => document.getElementById("flash")?.textContent?.includes("Done: 3 photos"), undefined, { timeout: 10_000 });
     await page.waitForFunction(() => document.getElementById("announcer")?.textContent === "pug task finished with 3 photos.", undefined, { timeout: 5000 });
+    assert.equal(await page.locator("#gallery .is-placeholder").count(), 0, "the placeholders gave way to the photos");
     assert.equal(await stack.db.task.count(), before + 1, "one task for two presses");
     assert.equal((await waitForTaskState(stack.db, taskId, ["SUCCESS"])).photoCount, 3);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test("when a person opens a photo, then it shows large in a dialog that Esc closes, and focus returns to the photo", async () => {
+    const taskId = await submit("kelpie", 2);
+    await waitForTaskState(stack.db, taskId, ["SUCCESS"]);
+    const { page, problems } = await open(`/tasks/${taskId}`);
+    const link = page.locator("#gallery a.photo-link").first();
+    const url = await link.getAttribute("href");
+    await link.focus();
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("#photo-viewer[open]");
+    assert.equal(await page.getAttribute("#photo-viewer img", "src"), url);
+    assert.match((await page.textContent(".photo-viewer-caption")) ?? "", /^kelpie, photo \S+$/);
+    await page.keyboard.press("Escape");
+    await page.waitForSelector("#photo-viewer:not([open])", { state: "attached" });
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("href")), url);
+    assert.equal(new URL(page.url()).pathname, `/tasks/${taskId}`, "the page stayed");
     assert.deepEqual(problems, []);
     await page.close();
   });
