@@ -40,7 +40,7 @@ export function seed(file: string, photos: number, tasks: number): void {
   const db = new Database(file);
   const base = Date.now() - (photos + tasks) * 1000; // one second apart, oldest first, all in the past
   const photo = db.prepare("INSERT INTO Photo (url, breed, subBreed, createdAt) VALUES (?, 'hound', 'afghan', ?)");
-  const task = db.prepare(`INSERT INTO Task (id, breed, subBreed, "limit", state, photoCount, attempts, createdAt, queuedAt, startedAt, finishedAt, updatedAt)
+  const task = db.prepare(`INSERT INTO Task (id, breed, subBreed, "limit", state, photoCount, attemptCount, createdAt, queuedAt, startedAt, finishedAt, updatedAt)
     VALUES (@id, 'hound', 'afghan', 5, 'SUCCESS', @count, 1, @at, @at, @at, @at, @at)`);
   const link = db.prepare("INSERT INTO TaskPhoto (taskId, photoId, position) VALUES (?, ?, ?)");
   const attempt = db.prepare("INSERT INTO Attempt (taskId, number, workerId, startedAt, finishedAt, outcome) VALUES (?, 1, 'bench-seed', ?, ?, 'SUCCESS')");

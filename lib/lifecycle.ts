@@ -104,7 +104,7 @@ export function createLifecycle(store: TaskStore, events: EventSink) {
      * only, to be sent to the work queue again.
      */
     async recover(graceMs: number, limit = 100, pendingAfterMs = graceMs * PENDING_AFTER_GRACES): Promise<{ task: Task; attempt: number }[]> {
-      return (await store.recover(graceMs, limit, pendingAfterMs)).map((row) => ({ task: row, attempt: row.attempts + 1 }));
+      return (await store.recover(graceMs, limit, pendingAfterMs)).map((row) => ({ task: row, attempt: row.attemptCount + 1 }));
     },
 
     /**

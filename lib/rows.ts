@@ -10,7 +10,7 @@ export interface TaskRow {
   state: string;
   error: string | null;
   photoCount: number;
-  attempts: number;
+  attemptCount: number;
   createdAt: string;
   queuedAt: string | null;
   startedAt: string | null;

@@ -17,7 +17,8 @@ export interface TaskView {
   state: TaskState;
   error: string | null;
   photoCount: number;
-  attempts: number;
+  /** How many times a worker has taken it up (the attempts themselves are in the task detail). */
+  attemptCount: number;
   createdAt: string;
   queuedAt: string | null;
   startedAt: string | null;
@@ -45,7 +46,7 @@ export function toTaskView(task: Task): TaskView {
     state,
     error: task.error,
     photoCount: task.photoCount,
-    attempts: task.attempts,
+    attemptCount: task.attemptCount,
     createdAt: task.createdAt.toISOString(),
     queuedAt: iso(task.queuedAt),
     startedAt: iso(task.startedAt),

@@ -83,14 +83,14 @@ export async function getTaskDetail(db: Db, id: string) {
   const task = await db.task.findUnique({
     where: { id },
     include: {
-      runs: { orderBy: { id: "asc" } },
+      attempts: { orderBy: { id: "asc" } },
       photos: { orderBy: { position: "asc" }, include: { photo: true } },
     },
   });
   if (!task) throw new NotFoundError("There is no task with that id.");
   return {
     task: toTaskView(task),
-    attempts: task.runs.map((run) => ({
+    attempts: task.attempts.map((run) => ({
       number: run.number,
       workerId: run.workerId,
       startedAt: run.startedAt.toISOString(),

@@ -68,7 +68,7 @@ async function settle(db: Db, ids: string[], timeoutMs: number): Promise<boolean
 async function audit(db: Db, ids: string[]) {
   const tasks = await db.task.findMany({
     where: { id: { in: ids } },
-    include: { photos: { include: { photo: true }, orderBy: { position: "asc" } }, runs: { orderBy: { id: "asc" } } },
+    include: { photos: { include: { photo: true }, orderBy: { position: "asc" } }, attempts: { orderBy: { id: "asc" } } },
   });
   let lost = ids.length - tasks.length;
   let duplicated = 0;
@@ -79,7 +79,7 @@ async function audit(db: Db, ids: string[]) {
     const doubled = new Set(urls).size !== urls.length || positions.size !== urls.length;
     const miscounted = task.state === "SUCCESS" && (urls.length !== task.limit || task.photoCount !== task.limit);
     // Exactly one result: one run finished the task, whatever was redelivered or duplicated.
-    const finishingRuns = task.runs.filter((run) => run.outcome === "SUCCESS" || run.outcome === "FAILURE").length;
+    const finishingRuns = task.attempts.filter((run) => run.outcome === "SUCCESS" || run.outcome === "FAILURE").length;
     const ranTwice = FINISHED.includes(task.state) && task.state !== "REVOKED" && finishingRuns !== 1;
     if (doubled || miscounted || ranTwice) duplicated += 1;
   }
@@ -247,7 +247,7 @@ describe("when a worker is killed with SIGKILL mid-batch", () => {
     for (const task of tasks) {
       assert.equal(task.photos.length, task.limit);
       if (!interrupted.has(task.id)) continue;
-      const outcomes = task.runs.map((run) => `${run.outcome}@${run.workerId.includes(`-${first.pid}-`) ? "killed" : "other"}`);
+      const outcomes = task.attempts.map((run) => `${run.outcome}@${run.workerId.includes(`-${first.pid}-`) ? "killed" : "other"}`);
       const lostAt = outcomes.indexOf("LOST@killed");
       assert.ok(lostAt >= 0, `task ${task.id}: ${outcomes.join(", ")}`);
       assert.ok(outcomes.slice(lostAt + 1).includes("SUCCESS@other"), `task ${task.id}: ${outcomes.join(", ")}`);
@@ -309,7 +309,7 @@ describe("when 1,000 jobs arrive from 10 clients at once while a worker is kille
     const requests = stack.fake.requests;
     const injected = Object.values(injectedFaults(rates, 7, requests)).reduce((a, b) => a + b, 0);
     summary.faultsInjected += injected;
-    const lostRuns = tasks.flatMap((t) => t.runs).filter((r) => r.outcome === "LOST").length;
+    const lostRuns = tasks.flatMap((t) => t.attempts).filter((r) => r.outcome === "LOST").length;
     console.log(`faults at load: jobs=1000, dog.ceo requests=${requests}, faults injected=${injected}, runs lost to the kill=${lostRuns}, lost=${lost}, duplicated=${duplicated}`);
   });
 });
@@ -341,7 +341,7 @@ describe("when dog.ceo misbehaves at random", () => {
     for (const task of succeeded) assert.equal(task.photos.length, task.limit);
     for (const task of failed) {
       assert.match(task.error ?? "", /^gave up after 5 attempts: /);
-      assert.equal(task.runs.length, 5);
+      assert.equal(task.attempts.length, 5);
     }
     const deadQueue = `${stack.config.queueName}.dead`;
     await waitFor("the failed jobs to reach the dead-letter queue", async () => (await queueDepth(deadQueue)) === failed.length, 10_000);
@@ -351,7 +351,7 @@ describe("when dog.ceo misbehaves at random", () => {
     const requests = stack.fake.requests;
     const faults = injectedFaults(rates, seed, requests);
     const hardFaults = faults.http500 + faults.hang + faults.badJson + faults.truncated;
-    const runs = tasks.flatMap((t) => t.runs);
+    const runs = tasks.flatMap((t) => t.attempts);
     const retries = runs.filter((r) => r.outcome === "RETRY").length;
     const failedRuns = retries + runs.filter((r) => r.outcome === "FAILURE").length;
     assert.equal(runs.filter((r) => r.outcome === "LOST" || r.outcome === null).length, 0);
@@ -412,7 +412,7 @@ describe("when a worker or the web is asked to stop with SIGTERM", () => {
     );
     for (const task of tasks)
       assert.deepEqual(
-        task.runs.map((r) => r.outcome),
+        task.attempts.map((r) => r.outcome),
         ["SUCCESS"],
       );
     // Acked before the connection closed: nothing was handed back for redelivery.
@@ -448,7 +448,7 @@ describe("when a worker or the web is asked to stop with SIGTERM", () => {
     );
     for (const task of tasks)
       assert.deepEqual(
-        task.runs.map((r) => r.outcome),
+        task.attempts.map((r) => r.outcome),
         ["LOST", "SUCCESS"],
       );
   });

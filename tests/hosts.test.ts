@@ -87,7 +87,7 @@ describe("when a web and two workers run on three hosts against one PostgreSQL a
       () => true,
       () => false,
     );
-    const tasks = await db.task.findMany({ include: { runs: true, photos: true } });
+    const tasks = await db.task.findMany({ include: { attempts: true, photos: true } });
     const open = tasks.filter((t) => t.state !== "SUCCESS");
     assert.ok(
       settled && open.length === 0,
@@ -98,17 +98,17 @@ describe("when a web and two workers run on three hosts against one PostgreSQL a
     );
     assert.equal(tasks.length, JOBS);
     for (const task of tasks) {
-      const finishing = task.runs.filter((r) => r.outcome === "SUCCESS").length;
+      const finishing = task.attempts.filter((r) => r.outcome === "SUCCESS").length;
       assert.equal(finishing, 1, `task ${task.id} finished by ${finishing} runs`);
       assert.equal(task.photos.length, task.limit, `task ${task.id} has ${task.photos.length} photo links for limit ${task.limit}`);
       assert.equal(new Set(task.photos.map((p) => p.photoId)).size, task.photos.length);
     }
     assert.equal(await db.outboxMessage.count({ where: { sentAt: null } }), 0);
-    const byWorker = new Set(tasks.flatMap((t) => t.runs.filter((r) => r.outcome === "SUCCESS").map((r) => r.workerId.split("-").at(-2))));
+    const byWorker = new Set(tasks.flatMap((t) => t.attempts.filter((r) => r.outcome === "SUCCESS").map((r) => r.workerId.split("-").at(-2))));
     assert.equal(byWorker.size, 2, "both worker hosts did work");
     assert.ok(heldByB > 0);
     console.log(
-      `hosts: ${JOBS} jobs on PostgreSQL, web + 2 worker hosts, one cut off 15 s holding ${heldByB} jobs: all SUCCESS once, ${tasks.flatMap((t) => t.runs).filter((r) => r.outcome === "LOST" || r.outcome === "SKIPPED").length} runs lost or overtaken`,
+      `hosts: ${JOBS} jobs on PostgreSQL, web + 2 worker hosts, one cut off 15 s holding ${heldByB} jobs: all SUCCESS once, ${tasks.flatMap((t) => t.attempts).filter((r) => r.outcome === "LOST" || r.outcome === "SKIPPED").length} runs lost or overtaken`,
     );
   });
 });

@@ -53,7 +53,14 @@ describe("the GenDog journey", () => {
 
     const page = await stack.http().get("/").expect(200);
     assert.deepEqual(new Set(galleryImages(page.text)), new Set(links.map((l) => l.photo.url)));
-    assert.match(page.text, /alt="hound \(afghan\)"/);
+    // Alt text names the breed and tells the photos apart.
+    const alts = [...page.text.matchAll(/<img src="[^"]*" alt="([^"]*)" loading="lazy"/g)].map((m) => m[1]);
+    assert.equal(alts.length, 5);
+    assert.ok(
+      alts.every((alt) => /^hound \(afghan\), photo \S+$/.test(alt!)),
+      String(alts),
+    );
+    assert.equal(new Set(alts).size, 5, "no two photos share their alt text");
     assert.match(page.text, /loading="lazy"/);
   });
 
@@ -73,7 +80,7 @@ describe("the GenDog journey", () => {
     const done = await waitForTaskState(stack.db, task.id, ["SUCCESS", "FAILURE"]);
     assert.equal(done.state, "FAILURE");
     assert.equal(done.error, "dog.ceo: Breed not found (main breed does not exist)");
-    assert.equal(done.attempts, 1, "a permanent failure is not retried");
+    assert.equal(done.attemptCount, 1, "a permanent failure is not retried");
 
     const page = await stack.http().get(`/tasks/${task.id}`).expect(200);
     assert.match(page.text, /Breed not found \(main breed does not exist\)/);

@@ -81,7 +81,7 @@ describe("task lifecycle", () => {
       const task = await waitForTaskState(stack.db, taskId, FINISHED, 15_000);
 
       assert.equal(task.state, "SUCCESS");
-      assert.equal(task.attempts, 3);
+      assert.equal(task.attemptCount, 3);
       assert.equal(task.photoCount, 3);
       assert.equal(task.error, null, "a success clears the last retry's error");
       const runs = await attemptsOf(stack, taskId);
@@ -154,7 +154,7 @@ describe("task lifecycle", () => {
 
     assert.equal(task.state, "FAILURE");
     assert.equal(task.error, "dog.ceo: Breed not found (main breed does not exist)");
-    assert.equal(task.attempts, 1);
+    assert.equal(task.attemptCount, 1);
     const runs = await attemptsOf(stack, created.id);
     assert.deepEqual(
       runs.map((r) => [r.outcome, r.retryDelayMs]),
@@ -181,7 +181,7 @@ describe("task lifecycle", () => {
 
       assert.equal(task.state, "FAILURE");
       assert.match(task.error ?? "", /gave up after 3 attempts: dog\.ceo answered 500/);
-      assert.equal(task.attempts, 3);
+      assert.equal(task.attemptCount, 3);
       const runs = await attemptsOf(stack, taskId);
       assert.deepEqual(
         runs.map((r) => r.outcome),

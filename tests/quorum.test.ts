@@ -40,7 +40,7 @@ describe("when QUEUE_TYPE=quorum", () => {
     const res = await stack.http().post("/api/tasks").send({ breed: "pug", limit: 3 }).expect(202);
     const task = await waitForTaskState(stack.db, res.body.id, ["SUCCESS", "FAILURE"], 15_000);
     assert.equal(task.state, "SUCCESS");
-    assert.equal(task.attempts, 2);
+    assert.equal(task.attemptCount, 2);
     assert.equal(task.photoCount, 3);
   });
 

@@ -32,7 +32,7 @@ describe("when a task's next run never reached the broker", () => {
     const ids = Array.from({ length: 20 }, () => randomUUID());
     const overdue = new Date(Date.now() - 5 * GRACE_MS);
     for (const id of ids) {
-      await stack.db.task.create({ data: { id, breed: "hound", limit: 2, state: "RETRY", attempts: 1, retryAt: overdue, error: "dog.ceo answered 503" } });
+      await stack.db.task.create({ data: { id, breed: "hound", limit: 2, state: "RETRY", attemptCount: 1, retryAt: overdue, error: "dog.ceo answered 503" } });
       await stack.db.attempt.create({ data: { taskId: id, number: 1, workerId: "w-old", outcome: "RETRY", finishedAt: overdue } });
     }
     for (const id of ids) assert.equal((await waitForTaskState(stack.db, id, FINAL, 15_000)).state, "SUCCESS");
@@ -43,7 +43,7 @@ describe("when a task's next run never reached the broker", () => {
   test("then a STARTED task whose worker went silent is run again, its lost run marked LOST", async () => {
     const id = randomUUID();
     const longAgo = new Date(Date.now() - 5 * GRACE_MS);
-    await stack.db.task.create({ data: { id, breed: "pug", limit: 3, state: "STARTED", attempts: 1, startedAt: longAgo } });
+    await stack.db.task.create({ data: { id, breed: "pug", limit: 3, state: "STARTED", attemptCount: 1, startedAt: longAgo } });
     await stack.db.attempt.create({ data: { taskId: id, number: 1, workerId: "w-gone", startedAt: longAgo } });
     const task = await waitForTaskState(stack.db, id, FINAL, 15_000);
     assert.equal(task.state, "SUCCESS");
@@ -62,7 +62,7 @@ describe("when a task's next run never reached the broker", () => {
     const id = randomUUID();
     const longAgo = new Date(Date.now() - 5 * GRACE_MS);
     const worker = stack.workers[0]!;
-    await stack.db.task.create({ data: { id, breed: "pug", limit: 3, state: "STARTED", attempts: 1, startedAt: longAgo } });
+    await stack.db.task.create({ data: { id, breed: "pug", limit: 3, state: "STARTED", attemptCount: 1, startedAt: longAgo } });
     await stack.db.attempt.create({ data: { taskId: id, number: 1, workerId: worker.id, startedAt: longAgo } });
     await new Promise((resolve) => setTimeout(resolve, 4 * GRACE_MS));
     assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id } })).state, "STARTED");
@@ -75,7 +75,7 @@ describe("when a task's next run never reached the broker", () => {
     await stack.db.task.create({ data: { id, breed: "pug", limit: 2, state: "PENDING", createdAt: longAgo, queuedAt: longAgo } });
     await stack.db.outboxMessage.create({ data: { taskId: id, body: "{}", createdAt: longAgo, sentAt: longAgo, tries: 1 } });
     const task = await waitForTaskState(stack.db, id, FINAL, 15_000);
-    assert.deepEqual([task.state, task.photoCount, task.attempts], ["SUCCESS", 2, 1]);
+    assert.deepEqual([task.state, task.photoCount, task.attemptCount], ["SUCCESS", 2, 1]);
   });
 
   test("then a PENDING task queued a short while ago, or a RETRY task still within its own delay, is left waiting", async () => {
@@ -85,17 +85,17 @@ describe("when a task's next run never reached the broker", () => {
     await stack.db.task.create({ data: { id: pending, breed: "pug", limit: 2, state: "PENDING", createdAt: recently, queuedAt: recently } });
     // Its retry was scheduled with a long delay (a queue's head may hold it up to that long again): due 2 graces ago, but not lost.
     const due = new Date(Date.now() - 2 * GRACE_MS);
-    await stack.db.task.create({ data: { id: retrying, breed: "pug", limit: 2, state: "RETRY", attempts: 1, retryAt: due } });
+    await stack.db.task.create({ data: { id: retrying, breed: "pug", limit: 2, state: "RETRY", attemptCount: 1, retryAt: due } });
     await stack.db.$executeRawUnsafe(
       stack.config.databaseUrl.startsWith("postgres") ? `UPDATE "Task" SET "updatedAt" = $1 WHERE id = $2` : `UPDATE Task SET updatedAt = ? WHERE id = ?`,
       new Date(due.getTime() - 10 * GRACE_MS),
       retrying,
     );
     await new Promise((resolve) => setTimeout(resolve, 4 * GRACE_MS));
-    const states = await stack.db.task.findMany({ where: { id: { in: [pending, retrying] } }, orderBy: { state: "asc" }, select: { state: true, attempts: true } });
+    const states = await stack.db.task.findMany({ where: { id: { in: [pending, retrying] } }, orderBy: { state: "asc" }, select: { state: true, attemptCount: true } });
     assert.deepEqual(states, [
-      { state: "PENDING", attempts: 0 },
-      { state: "RETRY", attempts: 1 },
+      { state: "PENDING", attemptCount: 0 },
+      { state: "RETRY", attemptCount: 1 },
     ]);
     await stack.db.task.updateMany({ where: { id: { in: [pending, retrying] } }, data: { state: "FAILURE" } });
   });

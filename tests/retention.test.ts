@@ -35,7 +35,7 @@ async function taskFrom(daysAgo: number, state: "SUCCESS" | "FAILURE" | "REVOKED
   const id = randomUUID();
   const at = new Date(Date.now() - daysAgo * DAY);
   const finished = state !== "RETRY";
-  await db.task.create({ data: { id, breed: "pug", limit: 1, state, attempts: 1, createdAt: at, finishedAt: finished ? at : null, photoCount: 1 } });
+  await db.task.create({ data: { id, breed: "pug", limit: 1, state, attemptCount: 1, createdAt: at, finishedAt: finished ? at : null, photoCount: 1 } });
   await db.attempt.create({
     data: { taskId: id, number: 1, workerId: "w", startedAt: at, finishedAt: at, outcome: state === "RETRY" ? "RETRY" : state === "REVOKED" ? "LOST" : state },
   });

@@ -54,7 +54,7 @@ test("when three workers store photos while the web is busy, every write lands a
   );
   // A database error would have sent the job round again: one attempt each means none happened.
   assert.deepEqual(
-    tasks.filter((t) => t.attempts !== 1).map((t) => t.id),
+    tasks.filter((t) => t.attemptCount !== 1).map((t) => t.id),
     [],
   );
   for (const task of tasks) assert.equal(await stack.db.taskPhoto.count({ where: { taskId: task.id } }), task.photoCount);

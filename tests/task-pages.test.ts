@@ -51,6 +51,8 @@ describe("a task's pages after what happened to it", () => {
     const page = text((await stack.http().get(`/tasks/${taskId}`).expect(200)).text);
     assert.doesNotMatch(page, /next try in/);
     assert.match(page, /cancelled before the next try/);
+    assert.match(page, /cancelled while it waited to try again/);
+    assert.doesNotMatch(page, /cancelled before it ran/);
     assert.match(page, /1 attempt\b/);
   });
 
@@ -88,5 +90,17 @@ describe("a task's pages after what happened to it", () => {
     const count = /id="gallery-count">([^]*?)<\/p>/.exec((await stack.http().get("/").expect(200)).text)?.[1] ?? "";
     const total = await stack.db.photo.count();
     assert.match(text(count), new RegExp(`Showing ${Math.min(total, PHOTOS_PER_PAGE)} of ${total} photos each shown once, however many tasks fetched it`));
+  });
+
+  test("when thirty tasks run at once, then every task's timeline reads in order", async () => {
+    const ids = await Promise.all(Array.from({ length: 30 }, () => submit(stack, { breed: "pug", limit: 1 })));
+    for (const id of ids) assert.equal((await waitForTaskState(stack.db, id, FINISHED)).state, "SUCCESS");
+    const out: string[] = [];
+    for (const id of ids) {
+      const { task } = (await stack.http().get(`/api/tasks/${id}`).expect(200)).body;
+      const times = ["createdAt", "queuedAt", "startedAt", "finishedAt"].map((k) => Date.parse(task[k]));
+      if (!times.every((t, i) => !Number.isNaN(t) && (i === 0 || times[i - 1]! <= t))) out.push(`${id}: ${times.map((t) => new Date(t).toISOString()).join(" ")}`);
+    }
+    assert.deepEqual(out, []);
   });
 });

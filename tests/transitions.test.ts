@@ -36,7 +36,7 @@ after(async () => {
 /** A task in `state` whose first run (attempt 1) is open, as a worker would hold it. */
 async function taskIn(state: TaskState) {
   const id = randomUUID();
-  await db.task.create({ data: { id, breed: "pug", limit: 2, state, attempts: 1, retryAt: state === "RETRY" ? new Date() : null } });
+  await db.task.create({ data: { id, breed: "pug", limit: 2, state, attemptCount: 1, retryAt: state === "RETRY" ? new Date() : null } });
   const attempt = await db.attempt.create({ data: { taskId: id, number: 1, workerId: "w" } });
   return { taskId: id, attemptId: attempt.id, number: 1 };
 }
@@ -112,7 +112,7 @@ describe("the task lifecycle's transitions", () => {
         [2, "w2", null],
       ],
     );
-    assert.equal((await db.task.findUniqueOrThrow({ where: { id: run.taskId } })).attempts, 2);
+    assert.equal((await db.task.findUniqueOrThrow({ where: { id: run.taskId } })).attemptCount, 2);
   });
 
   test("a run whose task was finished meanwhile records its retry or failure as skipped, not as what it wanted", async () => {
@@ -139,6 +139,31 @@ describe("the task lifecycle's transitions", () => {
     const task = await db.task.findUniqueOrThrow({ where: { id } });
     assert.ok(task.queuedAt && task.startedAt && task.queuedAt <= task.startedAt, `queued ${task.queuedAt?.toISOString()}, started ${task.startedAt?.toISOString()}`);
     assert.equal((await db.outboxMessage.findFirstOrThrow({ where: { taskId: id } })).sentAt !== null, true);
+  });
+
+  test("when the relay's queued time lands after the worker's start (clocks a hair apart), the claim brings it back to the start", async () => {
+    const id = randomUUID();
+    const { job } = await lifecycle.accept({ id, breed: "pug", subBreed: null, limit: 1 }, "{}", 0);
+    await lifecycle.markQueued([job]);
+    // As if the relay's host ran a second ahead of the worker's.
+    await db.task.update({ where: { id }, data: { queuedAt: new Date(Date.now() + 1000) } });
+    await lifecycle.claim({ taskId: id, attempt: 1, redelivered: false, workerId: "w" });
+    const task = await db.task.findUniqueOrThrow({ where: { id } });
+    assert.ok(task.queuedAt && task.startedAt && task.queuedAt <= task.startedAt, `queued ${task.queuedAt?.toISOString()}, started ${task.startedAt?.toISOString()}`);
+  });
+
+  test("when a task that already ran is cancelled, its reason says it waited to try again, not that it never ran", async () => {
+    const fresh = randomUUID();
+    await lifecycle.accept({ id: fresh, breed: "pug", subBreed: null, limit: 1 }, "{}", 0);
+    const ran = randomUUID();
+    await db.task.create({ data: { id: ran, breed: "pug", limit: 2, state: "RETRY", attemptCount: 1, retryAt: new Date() } });
+    assert.equal((await lifecycle.revoke(fresh)).kind, "revoked");
+    assert.equal((await lifecycle.revoke(ran)).kind, "revoked");
+    const reasons = await db.task.findMany({ where: { id: { in: [fresh, ran] } }, select: { id: true, error: true } });
+    assert.deepEqual(Object.fromEntries(reasons.map((r) => [r.id === fresh ? "fresh" : "ran", r.error])), {
+      fresh: "cancelled before it ran",
+      ran: "cancelled while it waited to try again",
+    });
   });
 
   test("claim of a task that does not exist says so", async () => {

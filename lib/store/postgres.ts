@@ -60,7 +60,7 @@ export function postgresStore(pool: pg.Pool): TaskStore {
     accept: (input: NewTask, body: string, leaseMs: number) =>
       transaction(async (q) => {
         const [row] = await q(
-          `INSERT INTO "Task" (id, breed, "subBreed", "limit", state, "photoCount", attempts, "createdAt", "updatedAt")
+          `INSERT INTO "Task" (id, breed, "subBreed", "limit", state, "photoCount", "attemptCount", "createdAt", "updatedAt")
            VALUES ($1, $2, $3, $4, '${PENDING}', 0, 0, ${NOW}, ${NOW}) RETURNING *`,
           [input.id, input.breed, input.subBreed, input.limit],
         );
@@ -75,8 +75,9 @@ export function postgresStore(pool: pg.Pool): TaskStore {
       transaction(async (q): Promise<Claim> => {
         // A redelivered job takes over a STARTED task only if no later run has begun since.
         const [row] = await q(
-          `UPDATE "Task" SET state = '${STARTED}', attempts = attempts + 1, "retryAt" = NULL, "startedAt" = COALESCE("startedAt", ${NOW}), "updatedAt" = ${NOW}
-           WHERE id = $1 AND ((${guard("claim")} AND attempts < $2) OR ($3 AND state = '${STARTED}' AND attempts <= $2)) RETURNING *`,
+          `UPDATE "Task" SET state = '${STARTED}', "attemptCount" = "attemptCount" + 1, "retryAt" = NULL, "startedAt" = COALESCE("startedAt", ${NOW}), "updatedAt" = ${NOW},
+             "queuedAt" = CASE WHEN "queuedAt" > ${NOW} THEN ${NOW} ELSE "queuedAt" END
+           WHERE id = $1 AND ((${guard("claim")} AND "attemptCount" < $2) OR ($3 AND state = '${STARTED}' AND "attemptCount" <= $2)) RETURNING *`,
           [job.taskId, job.attempt, job.redelivered],
         );
         if (!row) {
@@ -91,17 +92,17 @@ export function postgresStore(pool: pg.Pool): TaskStore {
         );
         const [attempt] = await q(`INSERT INTO "Attempt" ("taskId", number, "workerId", "startedAt") VALUES ($1, $2, $3, ${NOW}) RETURNING id`, [
           job.taskId,
-          row.attempts,
+          row.attemptCount,
           job.workerId,
         ]);
-        return { kind: "run", task: task(row)!, taskId: job.taskId, attemptId: attempt!.id as number, number: row.attempts as number };
+        return { kind: "run", task: task(row)!, taskId: job.taskId, attemptId: attempt!.id as number, number: row.attemptCount as number };
       }),
 
     succeed: (run: OpenRun, breed: string, subBreed: string | null, urls: string[]) =>
       transaction(async (q) => {
         const [row] = await q(
           `UPDATE "Task" SET state = '${SUCCESS}', "photoCount" = $3, "finishedAt" = ${NOW}, error = NULL, "updatedAt" = ${NOW}
-           WHERE id = $1 AND ${guard("succeed")} AND attempts = $2 RETURNING *`,
+           WHERE id = $1 AND ${guard("succeed")} AND "attemptCount" = $2 RETURNING *`,
           [run.taskId, run.number, urls.length],
         );
         if (!row) {
@@ -133,11 +134,11 @@ export function postgresStore(pool: pg.Pool): TaskStore {
         const [row] =
           outcome === "RETRY"
             ? await q(
-                `UPDATE "Task" SET state = '${RETRY}', error = $3, "retryAt" = ${nowPlus(4)}, "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("retry")} AND attempts = $2 RETURNING *`,
+                `UPDATE "Task" SET state = '${RETRY}', error = $3, "retryAt" = ${nowPlus(4)}, "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("retry")} AND "attemptCount" = $2 RETURNING *`,
                 [run.taskId, run.number, error, retryDelayMs ?? 0],
               )
             : await q(
-                `UPDATE "Task" SET state = '${FAILURE}', error = $3, "finishedAt" = ${NOW}, "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("fail")} AND attempts = $2 RETURNING *`,
+                `UPDATE "Task" SET state = '${FAILURE}', error = $3, "finishedAt" = ${NOW}, "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("fail")} AND "attemptCount" = $2 RETURNING *`,
                 [run.taskId, run.number, error],
               );
         if (!row) {
@@ -162,7 +163,7 @@ export function postgresStore(pool: pg.Pool): TaskStore {
       task(
         (
           await query(
-            `UPDATE "Task" SET state = '${REVOKED}', "finishedAt" = ${NOW}, "retryAt" = NULL, error = 'cancelled before it ran', "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("revoke")} RETURNING *`,
+            `UPDATE "Task" SET state = '${REVOKED}', "finishedAt" = ${NOW}, "retryAt" = NULL, error = CASE WHEN "attemptCount" > 0 THEN 'cancelled while it waited to try again' ELSE 'cancelled before it ran' END, "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("revoke")} RETURNING *`,
             [taskId],
           )
         )[0],
@@ -210,7 +211,7 @@ export function postgresStore(pool: pg.Pool): TaskStore {
         // Locks the task too, so the attempt number read below is the one the sweep saw.
         const lost = await q(
           `UPDATE "Attempt" SET outcome = 'LOST', "finishedAt" = ${NOW}, error = COALESCE(error, 'the worker stopped sending heartbeats; the job was sent again') WHERE id IN (
-             SELECT a.id FROM "Task" t JOIN "Attempt" a ON a."taskId" = t.id AND a.number = t.attempts LEFT JOIN "Worker" w ON w.id = a."workerId"
+             SELECT a.id FROM "Task" t JOIN "Attempt" a ON a."taskId" = t.id AND a.number = t."attemptCount" LEFT JOIN "Worker" w ON w.id = a."workerId"
              WHERE t.state = '${STARTED}' AND ((a.outcome IS NULL AND a."startedAt" < ${cutoff} AND (w."lastSeenAt" IS NULL OR w."lastSeenAt" < ${cutoff}))
                OR (a.outcome = 'LOST' AND a."finishedAt" < ${cutoff}))
              LIMIT $2 FOR UPDATE OF t, a SKIP LOCKED) RETURNING "taskId"`,

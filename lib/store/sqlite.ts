@@ -44,8 +44,8 @@ export function sqliteStore(sql: Sql): TaskStore {
     }
     // A run still open here belonged to a worker that died mid-job.
     attempt.loseOpen.run({ taskId: job.taskId, now: at });
-    const { id } = attempt.open.get(job.taskId, row.attempts, job.workerId, at) as { id: number };
-    return { kind: "run", task: taskFromRow(row), taskId: job.taskId, attemptId: id, number: row.attempts };
+    const { id } = attempt.open.get(job.taskId, row.attemptCount, job.workerId, at) as { id: number };
+    return { kind: "run", task: taskFromRow(row), taskId: job.taskId, attemptId: id, number: row.attemptCount };
   });
 
   const succeed = writer(sql, (run: OpenRun, breed: string, subBreed: string | null, urls: string[]) => {

@@ -12,23 +12,26 @@ const guard = (name: Transition) => `state IN (${inList(TRANSITIONS[name].from)}
 
 export function prepareStatements(sql: Sql) {
   const task = {
-    insert: sql.prepare(`INSERT INTO Task (id, breed, subBreed, "limit", state, photoCount, attempts, createdAt, updatedAt)
+    insert: sql.prepare(`INSERT INTO Task (id, breed, subBreed, "limit", state, photoCount, attemptCount, createdAt, updatedAt)
       VALUES (?, ?, ?, ?, '${PENDING}', 0, 0, ?, ?) RETURNING *`),
     get: sql.prepare("SELECT * FROM Task WHERE id = ?"),
     // A redelivered job takes over a STARTED task (its worker died) only if no later run has
     // begun since: an old attempt's message must not cut a newer healthy run short.
-    claim: sql.prepare(`UPDATE Task SET state = '${STARTED}', attempts = attempts + 1, retryAt = NULL,
-        startedAt = COALESCE(startedAt, @now), updatedAt = @now
-      WHERE id = @taskId AND ((${guard("claim")} AND attempts < @attempt) OR (@redelivered = 1 AND state = '${STARTED}' AND attempts <= @attempt)) RETURNING *`),
+    claim: sql.prepare(`UPDATE Task SET state = '${STARTED}', attemptCount = attemptCount + 1, retryAt = NULL,
+        startedAt = COALESCE(startedAt, @now), updatedAt = @now,
+        -- A job is in the queue before a worker takes it, whenever the relay hears the confirm.
+        queuedAt = CASE WHEN queuedAt > @now THEN @now ELSE queuedAt END
+      WHERE id = @taskId AND ((${guard("claim")} AND attemptCount < @attempt) OR (@redelivered = 1 AND state = '${STARTED}' AND attemptCount <= @attempt)) RETURNING *`),
     succeed: sql.prepare(`UPDATE Task SET state = '${SUCCESS}', photoCount = @photoCount, finishedAt = @now, error = NULL, updatedAt = @now
-      WHERE id = @taskId AND ${guard("succeed")} AND attempts = @number RETURNING *`),
+      WHERE id = @taskId AND ${guard("succeed")} AND attemptCount = @number RETURNING *`),
     fail: sql.prepare(`UPDATE Task SET state = '${FAILURE}', error = @error, finishedAt = @now, updatedAt = @now
-      WHERE id = @taskId AND ${guard("fail")} AND attempts = @number RETURNING *`),
+      WHERE id = @taskId AND ${guard("fail")} AND attemptCount = @number RETURNING *`),
     retry: sql.prepare(`UPDATE Task SET state = '${RETRY}', error = @error, retryAt = @retryAt, updatedAt = @now
-      WHERE id = @taskId AND ${guard("retry")} AND attempts = @number RETURNING *`),
+      WHERE id = @taskId AND ${guard("retry")} AND attemptCount = @number RETURNING *`),
     failPoison: sql.prepare(`UPDATE Task SET state = '${FAILURE}', error = @error, finishedAt = @now, retryAt = NULL, updatedAt = @now
       WHERE id = @taskId AND ${guard("failPoison")} RETURNING *`),
-    revoke: sql.prepare(`UPDATE Task SET state = '${REVOKED}', finishedAt = @now, retryAt = NULL, error = 'cancelled before it ran', updatedAt = @now
+    revoke:
+      sql.prepare(`UPDATE Task SET state = '${REVOKED}', finishedAt = @now, retryAt = NULL, error = CASE WHEN attemptCount > 0 THEN 'cancelled while it waited to try again' ELSE 'cancelled before it ran' END, updatedAt = @now
       WHERE id = @taskId AND ${guard("revoke")} RETURNING *`),
   };
   const attempt = {
@@ -83,7 +86,7 @@ export function prepareStatements(sql: Sql) {
     // marked lost whose re-send never started; finishedAt is the lease.
     lostRuns: sql.prepare(`UPDATE Attempt SET outcome = 'LOST', finishedAt = @now,
         error = COALESCE(error, 'the worker stopped sending heartbeats; the job was sent again') WHERE id IN (
-        SELECT a.id FROM Task t JOIN Attempt a ON a.taskId = t.id AND a.number = t.attempts
+        SELECT a.id FROM Task t JOIN Attempt a ON a.taskId = t.id AND a.number = t.attemptCount
         LEFT JOIN Worker w ON w.id = a.workerId
         WHERE t.state = '${STARTED}' AND (
           (a.outcome IS NULL AND a.startedAt < @cutoff AND (w.lastSeenAt IS NULL OR w.lastSeenAt < @cutoff))
