@@ -394,13 +394,14 @@ describe("when a worker or the web is asked to stop with SIGTERM", () => {
 
     const ids = (await submitMany(stack, 4, 0)).map((t) => t.id);
     await waitFor("all four tasks to be STARTED", async () => (await stack.db.task.count({ where: { id: { in: ids }, state: "STARTED" } })) === 4, 20_000);
-    const signalledAt = Date.now();
     worker.kill("SIGTERM");
-    const exit = await Promise.race([worker.exited, sleep(shutdownTimeoutMs + 5000).then(() => undefined)]);
-    const tookMs = Date.now() - signalledAt;
-    assert.ok(exit, `the worker did not exit within ${shutdownTimeoutMs + 5000} ms:\n${worker.output()}`);
+    // A bound on the wait, not a claim about speed: the claim is what the worker says below.
+    const exit = await Promise.race([worker.exited, sleep(shutdownTimeoutMs + 30_000).then(() => undefined)]);
+    assert.ok(exit, `the worker did not exit:\n${worker.output()}`);
     assert.deepEqual(exit, { code: 0, signal: null }, worker.output());
-    assert.ok(tookMs < shutdownTimeoutMs, `the worker took ${tookMs} ms to stop`);
+    // It stopped because the jobs were done, not because the shutdown timeout ran out.
+    assert.doesNotMatch(worker.output(), /jobs still running at the shutdown timeout/);
+    assert.match(worker.output(), /worker stopped/);
     summary.faultsInjected += Math.min(stack.fake.requests, 4);
 
     const { tasks, lost, duplicated } = await audit(stack.db, ids);
@@ -420,20 +421,25 @@ describe("when a worker or the web is asked to stop with SIGTERM", () => {
   });
 
   test("then a second signal exits at once, and the jobs it dropped run again on another worker", async () => {
-    stack.fake.failNext("slow", 3, { delayMs: 4000 });
+    stack.fake.failNext("slow", 3, { delayMs: 10_000 });
     const impatient = spawnWorker(configEnv(stack.config, { WORKER_CONCURRENCY: "3" }));
     children.push(impatient);
     await impatient.waitForOutput(/connected to RabbitMQ/, 30_000);
     const ids = (await submitMany(stack, 3, 0)).map((t) => t.id);
     await waitFor("all three tasks to be STARTED", async () => (await stack.db.task.count({ where: { id: { in: ids }, state: "STARTED" } })) === 3, 20_000);
 
-    const signalledAt = Date.now();
     impatient.kill("SIGTERM");
-    await impatient.waitForOutput(/shutting down/, 5000);
+    await impatient.waitForOutput(/shutting down/, 10_000);
     impatient.kill("SIGINT");
-    const exit = await Promise.race([impatient.exited, sleep(3000).then(() => undefined)]);
+    const exit = await Promise.race([impatient.exited, sleep(30_000).then(() => undefined)]);
     assert.ok(exit && exit.code === 130, `exit ${JSON.stringify(exit)}:\n${impatient.output()}`);
-    assert.ok(Date.now() - signalledAt < 3000, "it did not wait for the jobs in hand");
+    // It did not wait for the jobs in hand: when it was gone, none of them had finished.
+    const states = await stack.db.task.findMany({ where: { id: { in: ids } }, select: { state: true } });
+    assert.deepEqual(
+      states.map((t) => t.state),
+      ["STARTED", "STARTED", "STARTED"],
+    );
+    assert.doesNotMatch(impatient.output(), /worker stopped/);
 
     // The unacked jobs go back to the queue; another worker finishes them, once each.
     const next = spawnWorker(configEnv(stack.config));

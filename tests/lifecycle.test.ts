@@ -9,7 +9,7 @@ import type { FaultKind } from "../dev/fake-dog-api.ts";
 import { createLogger } from "../lib/logger.ts";
 import { submitTask } from "../lib/useCases.ts";
 import { startWorker } from "../tasks/worker.ts";
-import { AMQP_URL, csrfTokenFrom, publishRaw, queueDepth, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
+import { AMQP_URL, csrfTokenFrom, endRetryWaits, publishRaw, purgeQueue, queueDepth, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 
 const FINISHED = ["SUCCESS", "FAILURE", "REVOKED"];
 
@@ -285,61 +285,58 @@ describe("a retry waits in RabbitMQ, not in the worker", () => {
   let stack: Stack;
   let q: string;
   before(async () => {
-    // A long backoff (band [2.5 s, 5 s]) leaves time to look while the job waits, and for a heartbeat.
-    stack = await startStack({ workers: 1, env: { RETRY_BASE_MS: "5000", RETRY_MAX_MS: "10000" } });
+    // Waits of 30 to 60 s: far longer than the test looks, so what it sees while the job
+    // waits does not depend on how fast this machine is. The test ends each wait itself.
+    stack = await startStack({ workers: 1, env: { RETRY_BASE_MS: "60000", RETRY_MAX_MS: "120000" } });
     q = stack.config.queueName;
   });
   after(async () => {
     await stack?.stop();
   });
 
-  test("when a task is in RETRY, then its job sits in the retry queue for its wait and no worker holds it", async () => {
-    stack.fake.failNext("http500", 1);
-    const taskId = await submitViaApi(stack, { breed: "pug", limit: 2 });
-
-    const retrying = await waitForTaskState(stack.db, taskId, ["RETRY", ...FINISHED]);
-    assert.equal(retrying.state, "RETRY");
-    assert.ok(retrying.retryAt, "the task says when it is due");
-    const { retryDelayMs } = (await attemptsOf(stack, taskId))[0]!;
-    const retryQueue = retryQueueName(q, retryBucket(retryDelayMs!));
-    await waitFor(`the job in ${retryQueue}`, async () => (await queueDepth(retryQueue)) === 1, 2000);
-    assert.equal(await queueDepth(q), 0);
-    const lookedAt = Date.now();
-
-    const worker = await waitFor(
-      "a heartbeat after the retry was scheduled",
-      async () => {
-        const { body } = await stack.http().get("/api/workers").expect(200);
-        const seen = body.workers.find((w: { lastSeen: string }) => Date.parse(w.lastSeen) > lookedAt);
-        return seen as { inFlight: number } | undefined;
-      },
-      4000,
-    );
-    assert.equal(worker.inFlight, 0, "the worker holds nothing while the job waits");
-    const { body: overview } = await stack.http().get("/api/queue").expect(200);
-    assert.deepEqual({ ready: overview.ready, unacked: overview.unacked, retrying: overview.retrying }, { ready: 0, unacked: 0, retrying: 1 });
-    assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id: taskId } })).state, "RETRY", "still waiting when we looked");
-
-    const done = await waitForTaskState(stack.db, taskId, FINISHED, 10_000);
-    assert.equal(done.state, "SUCCESS");
-    const runs = await attemptsOf(stack, taskId);
-    assert.deepEqual(
-      runs.map((r) => r.outcome),
-      ["RETRY", "SUCCESS"],
-    );
-    const delay = runs[0]!.retryDelayMs!;
-    assert.ok(delay >= 2500 && delay <= 5000, `delay ${delay} within [2500, 5000]`);
-    assert.ok(runs[1]!.startedAt.getTime() - runs[0]!.finishedAt!.getTime() >= delay);
-    assert.equal(await retryDepth(stack), 0);
-  });
-
-  test("when a task waiting to retry is cancelled, then its job comes back from the retry queue and is acked without running", async () => {
+  /** Fails the next call, submits, and waits until the job sits in its retry queue. */
+  async function taskWaitingToRetry(): Promise<{ taskId: string; retryQueue: string; retryDelayMs: number }> {
     stack.fake.failNext("http500", 1);
     const taskId = await submitViaApi(stack, { breed: "pug", limit: 2 });
     assert.equal((await waitForTaskState(stack.db, taskId, ["RETRY", ...FINISHED])).state, "RETRY");
     const { retryDelayMs } = (await attemptsOf(stack, taskId))[0]!;
     const retryQueue = retryQueueName(q, retryBucket(retryDelayMs!));
-    await waitFor(`the job in ${retryQueue}`, async () => (await queueDepth(retryQueue)) === 1, 2000);
+    await waitFor(`the job in ${retryQueue}`, async () => (await queueDepth(retryQueue)) === 1);
+    return { taskId, retryQueue, retryDelayMs: retryDelayMs! };
+  }
+
+  test("when a task is in RETRY, then its job sits in the retry queue for its wait and no worker holds it", async () => {
+    const { taskId, retryQueue, retryDelayMs } = await taskWaitingToRetry();
+    assert.ok(retryDelayMs >= 30_000 && retryDelayMs <= 60_000, `delay ${retryDelayMs} within [30000, 60000]`);
+    const task = await stack.db.task.findUniqueOrThrow({ where: { id: taskId } });
+    assert.ok(task.retryAt && task.retryAt.getTime() > Date.now(), "the task says when it is due, and that is still ahead");
+    assert.equal(await queueDepth(q), 0);
+    const lookedAt = Date.now();
+
+    const worker = await waitFor("a heartbeat after the retry was scheduled", async () => {
+      const { body } = await stack.http().get("/api/workers").expect(200);
+      const seen = body.workers.find((w: { lastSeen: string }) => Date.parse(w.lastSeen) > lookedAt);
+      return seen as { inFlight: number } | undefined;
+    });
+    assert.equal(worker.inFlight, 0, "the worker holds nothing while the job waits");
+    const { body: overview } = await stack.http().get("/api/queue").expect(200);
+    assert.deepEqual({ ready: overview.ready, unacked: overview.unacked, retrying: overview.retrying }, { ready: 0, unacked: 0, retrying: 1 });
+    assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id: taskId } })).state, "RETRY", "still waiting when we looked");
+    assert.equal(await queueDepth(retryQueue), 1);
+
+    // The wait is over: the job goes back to the work queue, as its expiry would send it.
+    assert.equal(await endRetryWaits(retryQueue, q), 1);
+    const done = await waitForTaskState(stack.db, taskId, FINISHED);
+    assert.equal(done.state, "SUCCESS");
+    assert.deepEqual(
+      (await attemptsOf(stack, taskId)).map((r) => r.outcome),
+      ["RETRY", "SUCCESS"],
+    );
+    assert.equal(await retryDepth(stack), 0);
+  });
+
+  test("when a task waiting to retry is cancelled, then its job comes back from the retry queue and is acked without running", async () => {
+    const { taskId, retryQueue } = await taskWaitingToRetry();
     const requestsBefore = stack.fake.requests;
     const skippedBefore = stack.workers[0]!.counters.skipped;
 
@@ -347,7 +344,8 @@ describe("a retry waits in RabbitMQ, not in the worker", () => {
     assert.equal(body.state, "REVOKED");
     assert.equal(body.retryAt, null);
 
-    await waitFor("the worker to ack the returning job", () => stack.workers[0]!.counters.skipped === skippedBefore + 1, 8000);
+    assert.equal(await endRetryWaits(retryQueue, q), 1);
+    await waitFor("the worker to ack the returning job", () => stack.workers[0]!.counters.skipped === skippedBefore + 1);
     assert.equal(await retryDepth(stack), 0);
     assert.equal(await queueDepth(q), 0);
     assert.equal(await queueDepth(`${q}.dead`), 0);
@@ -365,7 +363,6 @@ describe("cancelling a task", () => {
   let stack: Stack;
   let q: string;
   let lateWorker: Awaited<ReturnType<typeof startWorker>> | undefined;
-  const revoked: string[] = [];
   before(async () => {
     stack = await startStack({ workers: 0 });
     q = stack.config.queueName;
@@ -384,7 +381,6 @@ describe("cancelling a task", () => {
     const row = await stack.db.task.findUniqueOrThrow({ where: { id: taskId } });
     assert.equal(row.state, "REVOKED");
     assert.ok(row.finishedAt);
-    revoked.push(taskId);
   });
 
   test("when a person cancels with the task page's form, then it is REVOKED and they are sent back to the page", async () => {
@@ -402,18 +398,26 @@ describe("cancelling a task", () => {
     const reloaded = await agent.get(`/tasks/${taskId}`).expect(200);
     assert.match(reloaded.text, /REVOKED/);
     assert.doesNotMatch(reloaded.text, /id="cancel-form"/);
-    revoked.push(taskId);
   });
 
   test("when the form is posted without a CSRF token, then nothing is cancelled", async () => {
     const taskId = await submitViaApi(stack, { breed: "pug", limit: 1 });
     await stack.http().post(`/tasks/${taskId}/cancel`).type("form").send({}).expect(403);
     assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id: taskId } })).state, "PENDING");
-    await stack.http().post(`/api/tasks/${taskId}/cancel`).set("Content-Type", "application/json").expect(200); // tidy: keep the queue of revoked jobs only
-    revoked.push(taskId);
+    await stack.http().post(`/api/tasks/${taskId}/cancel`).set("Content-Type", "application/json").expect(200); // tidy: leave no job to run
   });
 
   test("when a worker later receives a cancelled task's job, then it acks it without running it", async () => {
+    // No worker while the tasks are cancelled, and only this test's jobs in the queue.
+    await lateWorker?.stop();
+    lateWorker = undefined;
+    await purgeQueue(q);
+    const revoked: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const taskId = await submitViaApi(stack, { breed: "pug", limit: 2 });
+      await stack.http().post(`/api/tasks/${taskId}/cancel`).set("Content-Type", "application/json").expect(200);
+      revoked.push(taskId);
+    }
     assert.equal(await queueDepth(q), revoked.length, "the revoked jobs are still queued");
     const requestsBefore = stack.fake.requests;
 
@@ -436,7 +440,7 @@ describe("cancelling a task", () => {
   });
 
   test("when a finished task is cancelled, then the API answers 409 and the task stays SUCCESS", async () => {
-    assert.ok(lateWorker, "runs after the late worker started");
+    lateWorker ??= await startWorker(stack.config, createLogger(stack.config.logLevel, "late-worker"));
     const taskId = await submitViaApi(stack, { breed: "pug", limit: 1 });
     assert.equal((await waitForTaskState(stack.db, taskId, FINISHED)).state, "SUCCESS");
     const res = await stack.http().post(`/api/tasks/${taskId}/cancel`).set("Content-Type", "application/json").expect(409).expect("Content-Type", /json/);

@@ -114,6 +114,40 @@ export async function publishRaw(queue: string, content: Buffer | string, header
   }
 }
 
+/** Empties a queue, so a test starts from only the messages it makes. */
+export async function purgeQueue(queue: string): Promise<void> {
+  const connection = await amqplib.connect(AMQP_URL);
+  try {
+    const channel = await connection.createChannel();
+    await channel.purgeQueue(queue);
+  } finally {
+    await connection.close().catch(() => {});
+  }
+}
+
+/**
+ * Moves every message waiting in a retry queue on to the work queue, as its expiry would
+ * (same body, id and headers): a test's "the wait is over now", instead of sleeping it out.
+ */
+export async function endRetryWaits(retryQueue: string, workQueue: string): Promise<number> {
+  const connection = await amqplib.connect(AMQP_URL);
+  try {
+    const channel = await connection.createConfirmChannel();
+    let moved = 0;
+    for (let msg = await channel.get(retryQueue); msg; msg = await channel.get(retryQueue)) {
+      const { messageId, headers, contentType } = msg.properties;
+      channel.sendToQueue(workQueue, msg.content, { persistent: true, messageId, headers, contentType });
+      await channel.waitForConfirms();
+      channel.ack(msg);
+      moved += 1;
+      if (moved >= 1000) break; // bounded: a test never waits on more than a handful
+    }
+    return moved;
+  } finally {
+    await connection.close().catch(() => {});
+  }
+}
+
 export async function deleteQueues(queue: string, retry: { baseMs: number; maxMs: number }): Promise<void> {
   const connection = await amqplib.connect(AMQP_URL);
   try {
