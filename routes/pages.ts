@@ -49,7 +49,7 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler) {
       if (!(err instanceof ValidationError)) throw err;
       // Post/redirect/get: the form comes back at "/", where a reload does not post it again;
       // the home page checks what was typed and says what is wrong beside each field.
-      res.redirect(303, `/?${draftParams(req.body)}#task-form`);
+      res.redirect(303, `/?${draftParams(req.body)}`);
     }
   });
 

@@ -82,7 +82,7 @@ describe("bad input", () => {
         assert.equal(posted.status, 303);
         const location = new URL(posted.headers.location ?? "", stack.url);
         assert.equal(location.pathname, "/");
-        assert.equal(location.hash, "#task-form");
+        assert.equal(location.hash, "", "no fragment: it would stop the browser focusing the first field to fix");
         const res = await agent.get(`${location.pathname}${location.search}`);
 
         assert.equal(res.status, 200);

@@ -135,4 +135,42 @@ describe("calm live pages in a real browser", { skip: existsSync(CHROMIUM) ? fal
     assert.deepEqual(problems, []);
     await page.close();
   });
+
+  test("when a form is refused, then it comes back at / with focus on the first field to fix, and a reload does not post it again", async () => {
+    const { page, problems } = await open("/");
+    const before = await stack.db.task.count();
+    await page.fill("#limit", "0");
+    await Promise.all([page.waitForNavigation(), page.click("#task-form button[type=submit]")]);
+    assert.equal(new URL(page.url()).pathname, "/");
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "breed", "focus is on the first field to fix");
+    assert.equal(await page.getAttribute("#breed", "aria-invalid"), "true");
+    assert.equal(await page.getAttribute("nav a[aria-current=page]", "href"), "/", "the nav says Gallery");
+    const reload = await page.reload();
+    assert.equal(reload?.request().method(), "GET");
+    assert.equal(await stack.db.task.count(), before, "nothing was sent");
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test("when a person on a phone submits, then the gallery starts within the first screen", async () => {
+    const { page, problems } = await open("/", { width: 390, height: 844 });
+    await page.selectOption("#breed", "pug");
+    await page.fill("#limit", "2");
+    await Promise.all([page.waitForNavigation(), page.click("#task-form button[type=submit]")]);
+    await page.waitForSelector("#flash");
+    const top = await page.evaluate(() => document.getElementById("gallery")!.getBoundingClientRect().top);
+    assert.ok(top < 844, `the gallery starts ${Math.round(top)} px down a 844 px screen`);
+    const wide = await page.evaluate(() =>
+      [...document.querySelectorAll("body *")]
+        .filter((e) => e.getBoundingClientRect().right > 390.5)
+        .map((e) => `${e.tagName}.${e.className}: ${Math.round(e.getBoundingClientRect().right)}`),
+    );
+    assert.deepEqual(wide, [], "nothing reaches past the screen's edge");
+    // Nor when the live tag says its longest ("reconnecting…"), on a narrower phone too.
+    await page.setViewportSize({ width: 360, height: 780 });
+    await page.evaluate(() => (document.getElementById("live-indicator")!.textContent = "reconnecting…"));
+    assert.equal(await page.evaluate(() => document.documentElement.scrollWidth), 360);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
 });

@@ -294,7 +294,7 @@ describe("hostile input", () => {
         let res = posted;
         if (c.status === 400) {
           assert.equal(posted.status, 303);
-          assert.match(posted.headers.location ?? "", /^\/\?breed=.*#task-form$/);
+          assert.match(posted.headers.location ?? "", /^\/\?breed=/);
           res = await agent.get(posted.headers.location!.replace(/#.*/, "")).expect(200);
         } else {
           assert.equal(res.status, c.status);
