@@ -2,10 +2,13 @@
 // listens (web.ts does).
 import express from "express";
 import type { AppDeps } from "./lib/appDeps.ts";
+import { webMetrics } from "./lib/metrics.ts";
 import { requestLogging } from "./lib/requestLog.ts";
+import { countTasksByState } from "./lib/useCases.ts";
 import { apiRoutes } from "./routes/api.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
 import { taskCreationLimit } from "./routes/limits.ts";
 import { pageRoutes } from "./routes/pages.ts";
 import { setUpCompression } from "./routes/setup/compression.ts";
@@ -31,6 +34,9 @@ export function createApp(deps: AppDeps) {
   const createLimit = taskCreationLimit(deps.config.rateLimitPerMinute);
   const events = eventRoutes(deps);
   app.use(healthRoutes(deps));
+  app.use(
+    metricsRoutes(webMetrics({ taskCounts: () => countTasksByState(deps.db), monitor: deps.monitor, openStreams: () => events.openStreams(), workers: () => deps.workers.list() })),
+  );
   app.use("/api", apiRoutes(deps, createLimit));
   app.use(events);
   app.use(setUpForms(deps.config));

@@ -51,6 +51,8 @@ export interface Config {
   http: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number };
   /** Sent outbox rows and the attempts of tasks finished longer ago than this are deleted (tasks and photos stay). */
   retentionDays: number;
+  /** A worker serves its Prometheus metrics on this port (0: it does not); the web serves them at /metrics. */
+  metricsPort: number;
   /** Live event streams (/events): at most this many open, and per client address; each ends after maxAgeMs (the browser reconnects). */
   streams: { max: number; perClient: number; maxAgeMs: number };
 }
@@ -95,6 +97,7 @@ export function loadConfig(env: Env = process.env): Config {
     csrfSecret: csrfSecret(env),
     secureCookies: oneOf(env, "SECURE_COOKIES", ["true", "false"], nodeEnv === "production" ? "true" : "false") === "true",
     retentionDays: integer(env, "RETENTION_DAYS", 30, 1, 3650),
+    metricsPort: integer(env, "METRICS_PORT", 0, 0, 65535),
     http: {
       headersTimeoutMs,
       requestTimeoutMs,

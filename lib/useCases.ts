@@ -104,6 +104,12 @@ export async function getTaskDetail(db: Db, id: string) {
   };
 }
 
+/** How many tasks are in each state, for the metrics and the monitor's totals. */
+export async function countTasksByState(db: Db): Promise<Partial<Record<TaskState, number>>> {
+  const groups = await db.task.groupBy({ by: ["state"], _count: { _all: true } });
+  return Object.fromEntries(groups.map((g) => [g.state, g._count._all]));
+}
+
 /** A task that has not started (PENDING or waiting to retry) can be revoked; no worker runs it after. */
 export async function cancelTask(deps: Pick<TaskDeps, "lifecycle">, id: string): Promise<TaskView> {
   if (!isUuid(id)) throw new NotFoundError("There is no task with that id.");

@@ -6,6 +6,7 @@
 import { DogApiError, type DogApi } from "../lib/dogApi.ts";
 import type { Lifecycle, OpenRun } from "../lib/lifecycle.ts";
 import type { Logger } from "../lib/logger.ts";
+import { noMetrics, type AttemptOutcome, type WorkMetrics } from "../lib/metrics.ts";
 import { InvalidMessageError, parseJobMessage, type JobMessage } from "./messages.ts";
 import type { Delivery, Outcome } from "./queue.ts";
 
@@ -24,6 +25,7 @@ export interface JobDeps {
   /** Links from anywhere else are dropped: only these origins' images are stored. */
   imageOrigins: string[];
   random?: () => number;
+  metrics?: WorkMetrics;
 }
 
 /** For heartbeats: jobs this worker finished SUCCESS; FAILURE or dead-lettered; acked without running (already finished or cancelled). */
@@ -63,7 +65,12 @@ export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 
         return { action: "ack" };
       }
       run = claim;
-      return await runTask(deps, claim, log, counters);
+      const metrics = deps.metrics ?? noMetrics;
+      if (claim.number === 1 && claim.task.startedAt) metrics.queueWait((claim.task.startedAt.getTime() - (claim.task.queuedAt ?? claim.task.createdAt).getTime()) / 1000);
+      const began = performance.now();
+      const { outcome, attempt } = await runTask(deps, claim, log, counters);
+      metrics.attemptFinished(attempt, (performance.now() - began) / 1000);
+      return outcome;
     } catch (err) {
       // The database itself failed, or something unforeseen: try again later through the
       // retry queue (never an immediate redelivery loop), spending the retry budget.
@@ -85,7 +92,10 @@ export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 
   };
 }
 
-async function runTask(deps: JobDeps, claim: Extract<Awaited<ReturnType<Lifecycle["claim"]>>, { kind: "run" }>, log: Logger, counters: JobCounters): Promise<Outcome> {
+/** What to do with the message, and how the attempt ended. */
+type RunResult = { outcome: Outcome; attempt: AttemptOutcome };
+
+async function runTask(deps: JobDeps, claim: Extract<Awaited<ReturnType<Lifecycle["claim"]>>, { kind: "run" }>, log: Logger, counters: JobCounters): Promise<RunResult> {
   const { task, number } = claim;
   log.info({ breed: task.breed, subBreed: task.subBreed, limit: task.limit, run: number }, "task started");
 
@@ -95,30 +105,33 @@ async function runTask(deps: JobDeps, claim: Extract<Awaited<ReturnType<Lifecycl
     await deps.lifecycle.fail(claim, reason);
     counters.failed += 1;
     log.warn({ reason }, "task failed: retries used up; dead-lettering the job");
-    return { action: "dead-letter" };
+    return { outcome: { action: "dead-letter" }, attempt: "FAILURE" };
   }
 
   let links: string[];
+  const asked = performance.now();
   try {
     links = await deps.dogApi.randomImages(task.breed, task.subBreed ?? undefined, task.limit);
+    deps.metrics?.dogApiCall((performance.now() - asked) / 1000);
   } catch (err) {
     const error = err instanceof DogApiError ? err : new DogApiError("transient", (err as Error).message);
+    deps.metrics?.dogApiCall((performance.now() - asked) / 1000, error);
     if (error.kind !== "transient") {
       await deps.lifecycle.fail(claim, `dog.ceo: ${error.message}`);
       counters.failed += 1;
       log.warn({ reason: error.message.slice(0, 500) }, "task failed: dog.ceo refused it");
-      return { action: "ack" };
+      return { outcome: { action: "ack" }, attempt: "FAILURE" };
     }
     if (number >= deps.retry.maxAttempts) {
       await deps.lifecycle.fail(claim, `gave up after ${number} attempts: ${error.message}`);
       counters.failed += 1;
       log.warn({ reason: error.message.slice(0, 500) }, "task failed: retries used up; dead-lettering the job");
-      return { action: "dead-letter" };
+      return { outcome: { action: "dead-letter" }, attempt: "FAILURE" };
     }
     const delayMs = backoffDelay(deps.retry, number, error.retryAfterMs, deps.random);
     await deps.lifecycle.retry(claim, error.message, delayMs);
     log.warn({ reason: error.message.slice(0, 500), delayMs }, "transient failure; retry scheduled");
-    return { action: "retry", attempt: number + 1, delayMs };
+    return { outcome: { action: "retry", attempt: number + 1, delayMs }, attempt: "RETRY" };
   }
 
   // dog.ceo's answer never decides how much is stored: at most the task's limit.
@@ -127,11 +140,11 @@ async function runTask(deps: JobDeps, claim: Extract<Awaited<ReturnType<Lifecycl
   if (stored === undefined) {
     counters.skipped += 1;
     log.info("a later run of this task took over; leaving the result to it");
-  } else {
-    counters.done += 1;
-    log.info({ photos: stored.photos.length }, "task succeeded");
+    return { outcome: { action: "ack" }, attempt: "SKIPPED" };
   }
-  return { action: "ack" };
+  counters.done += 1;
+  log.info({ photos: stored.photos.length }, "task succeeded");
+  return { outcome: { action: "ack" }, attempt: "SUCCESS" };
 }
 
 /** A poison message that still names a task fails that task, so nobody waits on it forever. */

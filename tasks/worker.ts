@@ -9,10 +9,12 @@ import type { EventSink } from "../lib/events.ts";
 import type { Logger } from "../lib/logger.ts";
 import { openStore } from "../lib/store/index.ts";
 import { createLifecycle } from "../lib/lifecycle.ts";
+import { workerMetrics } from "../lib/metrics.ts";
 import { migrateIfNeeded } from "../lib/migrate.ts";
 import type { Heartbeat } from "../lib/workers.ts";
 import { runProcess, runSteps } from "../lib/shutdown.ts";
 import { createJobHandler, type JobCounters } from "./job.ts";
+import { serveMetrics } from "./metricsServer.ts";
 import { Broker } from "./queue.ts";
 import { startRecoverySweep } from "./recovery.ts";
 import { startRetention } from "./retention.ts";
@@ -32,7 +34,9 @@ export async function startWorker(config: Config, logger: Logger) {
   const events: EventSink = { emit: (event, scope) => scope !== "local" && broker.publishEvent(`task.${event.type}`, event) };
   const lifecycle = createLifecycle(store, events);
   const counters: JobCounters = { done: 0, failed: 0, skipped: 0 };
-  const handler = createJobHandler({ lifecycle, dogApi, logger: log, workerId: id, retry: config.retry, imageOrigins: config.imageOrigins }, counters);
+  const { registry, metrics } = workerMetrics();
+  const handler = createJobHandler({ lifecycle, dogApi, logger: log, workerId: id, retry: config.retry, imageOrigins: config.imageOrigins, metrics }, counters);
+  const metricsServer = config.metricsPort > 0 ? await serveMetrics(registry, config.host, config.metricsPort, log) : undefined;
 
   const started = new Date();
   await lifecycle.workerSeen({ id, host, pid, startedAt: started });
@@ -60,6 +64,8 @@ export async function startWorker(config: Config, logger: Logger) {
   return {
     id,
     counters,
+    /** Where this worker serves /metrics, when METRICS_PORT is set. */
+    metricsPort: metricsServer?.port,
     async stop(): Promise<void> {
       clearInterval(beating);
       await recovery.stop();
@@ -70,6 +76,7 @@ export async function startWorker(config: Config, logger: Logger) {
       broker.publishEvent("worker.offline", { ...(await heartbeat()), ready: false });
       await runSteps(log, [
         ["close broker", () => broker.close()],
+        ["close metrics listener", () => metricsServer?.close() ?? Promise.resolve()],
         ["close dog.ceo client", () => dogApi.close()],
         ["close database", () => store.close()],
       ]);
