@@ -5,6 +5,7 @@ import type { AppDeps } from "./lib/appDeps.ts";
 import { webMetrics } from "./lib/metrics.ts";
 import { requestLogging } from "./lib/requestLog.ts";
 import { countTasksByState } from "./lib/useCases.ts";
+import { adminOnly } from "./routes/admin.ts";
 import { apiRoutes } from "./routes/api.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -32,15 +33,16 @@ export function createApp(deps: AppDeps) {
   app.use(setUpStaticFiles());
 
   const createLimit = taskCreationLimit(deps.config.rateLimitPerMinute);
+  const admin = adminOnly(deps.config.adminPassword);
   const events = eventRoutes(deps);
   app.use(healthRoutes(deps));
   app.use(
     metricsRoutes(webMetrics({ taskCounts: () => countTasksByState(deps.db), monitor: deps.monitor, openStreams: () => events.openStreams(), workers: () => deps.workers.list() })),
   );
-  app.use("/api", apiRoutes(deps, createLimit));
+  app.use("/api", apiRoutes(deps, createLimit, admin));
   app.use(events);
   app.use(setUpForms(deps.config));
-  app.use(pageRoutes(deps, createLimit));
+  app.use(pageRoutes(deps, createLimit, admin));
 
   app.use(notFound);
   app.use(errorHandler(deps));

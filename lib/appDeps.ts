@@ -11,7 +11,7 @@ import type { TaskDeps } from "./useCases.ts";
 import type { WorkerRegistry } from "./workers.ts";
 
 export interface AppDeps {
-  config: Pick<Config, "env" | "imageOrigins" | "rateLimitPerMinute" | "csrfSecret" | "secureCookies" | "streams">;
+  config: Pick<Config, "env" | "imageOrigins" | "rateLimitPerMinute" | "csrfSecret" | "secureCookies" | "streams" | "adminPassword">;
   logger: Logger;
   db: Db;
   breeds: BreedCatalogCache;

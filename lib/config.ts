@@ -53,6 +53,8 @@ export interface Config {
   retentionDays: number;
   /** A worker serves its Prometheus metrics on this port (0: it does not); the web serves them at /metrics. */
   metricsPort: number;
+  /** When set, actions that change or delete (clear, cancel, retry, requeue, purge, pause) ask for it; reading stays open. */
+  adminPassword?: string;
   /** Live event streams (/events): at most this many open, and per client address; each ends after maxAgeMs (the browser reconnects). */
   streams: { max: number; perClient: number; maxAgeMs: number };
 }
@@ -98,6 +100,7 @@ export function loadConfig(env: Env = process.env): Config {
     secureCookies: oneOf(env, "SECURE_COOKIES", ["true", "false"], nodeEnv === "production" ? "true" : "false") === "true",
     retentionDays: integer(env, "RETENTION_DAYS", 30, 1, 3650),
     metricsPort: integer(env, "METRICS_PORT", 0, 0, 65535),
+    ...adminPassword(env),
     http: {
       headersTimeoutMs,
       requestTimeoutMs,
@@ -141,6 +144,13 @@ export function isPostgresUrl(url: string): boolean {
 
 export function databaseFile(url: string): string {
   return url.slice("file:".length);
+}
+
+function adminPassword(env: Env): { adminPassword?: string } {
+  const raw = env.ADMIN_PASSWORD;
+  if (raw === undefined || raw === "") return {};
+  if (raw.length < 12) throw new ConfigError("ADMIN_PASSWORD", "must be at least 12 characters long (or unset, to leave the actions open)");
+  return { adminPassword: raw };
 }
 
 function csrfSecret(env: Env): string {

@@ -33,6 +33,13 @@ export class ConflictError extends AppError {
   }
 }
 
+/** An action that needs the admin password, asked without it or with a wrong one. */
+export class UnauthorizedError extends AppError {
+  constructor(message = "This action needs the admin password.") {
+    super(401, "unauthorized", message);
+  }
+}
+
 /** Too many of something from one client; says when it may try again. */
 export class RateLimitedError extends AppError {
   constructor(

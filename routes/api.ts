@@ -8,7 +8,8 @@ import { cancelTask, getTaskDetail, listTasks, submitTask } from "../lib/useCase
 import { parseTaskInput } from "../lib/validation.ts";
 import { queryText } from "./query.ts";
 
-export function apiRoutes(deps: AppDeps, createLimit: RequestHandler) {
+/** admin: what an action that changes or deletes must pass (routes/admin.ts). */
+export function apiRoutes(deps: AppDeps, createLimit: RequestHandler, admin: RequestHandler[] = []) {
   const router = Router();
   const json: RequestHandler[] = [requireJsonBody, express.json({ limit: "4kb", strict: true })];
 
@@ -32,7 +33,7 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler) {
     res.json(await getTaskDetail(deps.db, req.params.id ?? ""));
   });
 
-  router.post("/tasks/:id/cancel", ...json, async (req, res) => {
+  router.post("/tasks/:id/cancel", ...json, ...admin, async (req, res) => {
     res.json(await cancelTask(deps.tasks, String(req.params.id)));
   });
 
@@ -41,7 +42,7 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler) {
     res.json(await listPhotos(deps.db, { taskId: queryText(req.query.task), breed: queryText(req.query.breed), cursor: queryText(req.query.cursor), limit }));
   });
 
-  router.delete("/photos", ...json, async (_req, res) => {
+  router.delete("/photos", ...json, ...admin, async (_req, res) => {
     res.json({ deleted: await clearPhotos(deps.tasks) });
   });
 

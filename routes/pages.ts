@@ -12,7 +12,7 @@ import { queryText } from "./query.ts";
 /** Long enough for a page's script to load and connect to /events. */
 const PAGE_HOLD_MS = 15_000;
 
-export function pageRoutes(deps: AppDeps, createLimit: RequestHandler) {
+export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: RequestHandler[] = []) {
   const router = Router();
 
   // Where this page's live updates start: events from here on are replayed to it when its
@@ -53,7 +53,7 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler) {
     }
   });
 
-  router.post("/photos/clear", async (req, res) => {
+  router.post("/photos/clear", ...admin, async (req, res) => {
     // The checkbox is the confirmation that works without JavaScript.
     if (req.body?.confirm !== "yes") throw new ValidationError({ confirm: "Tick “Yes, delete every photo” to clear the gallery." });
     const deleted = await clearPhotos(deps.tasks);
@@ -77,8 +77,8 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler) {
     res.render("task", { title: `Task ${detail.task.id.slice(0, 8)}`, ...detail, notice });
   });
 
-  router.post("/tasks/:id/cancel", async (req, res) => {
-    const id = req.params.id ?? "";
+  router.post("/tasks/:id/cancel", ...admin, async (req, res) => {
+    const id = String(req.params.id ?? "");
     try {
       await cancelTask(deps.tasks, id);
       res.redirect(303, `/tasks/${id}`);

@@ -3,7 +3,7 @@
 // else is a 500 that shows nothing internal.
 import type { ErrorRequestHandler, NextFunction, Request, Response } from "express";
 import type { AppDeps } from "../../lib/appDeps.ts";
-import { AppError, NotFoundError, RateLimitedError } from "../../lib/errors.ts";
+import { AppError, NotFoundError, RateLimitedError, UnauthorizedError } from "../../lib/errors.ts";
 
 export function notFound(_req: Request, _res: Response, next: NextFunction) {
   next(new NotFoundError("There is no page here."));
@@ -18,6 +18,8 @@ export function errorHandler(deps: AppDeps): ErrorRequestHandler {
     const wantsJson = req.originalUrl.startsWith("/api/") || req.accepts(["html", "json"]) === "json";
     const retryAfterSeconds = err instanceof RateLimitedError ? err.retryAfterSeconds : undefined;
     if (retryAfterSeconds !== undefined) res.set("Retry-After", String(retryAfterSeconds));
+    // The browser asks the person for the admin password, then sends the same request again.
+    if (err instanceof UnauthorizedError) res.set("WWW-Authenticate", 'Basic realm="GenDog admin", charset="UTF-8"');
     if (wantsJson) {
       res.status(status).json({ error: { code, message, ...(field ? { field } : {}), ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}), requestId } });
     } else {
