@@ -47,7 +47,7 @@ export async function relayEvents(deps: { broker: EventSource; hub: EventHub; wo
     const beat = parseHeartbeat(payload);
     if (!beat) return; // forged or broken: never shown, never counted
     if (routingKey === "worker.heartbeat") workers.heartbeat(beat);
-    else if (routingKey === "worker.offline") workers.offline(beat.id);
+    else if (routingKey === "worker.offline") workers.offline(beat);
   });
   let tasks: Promise<Unsubscribe> | undefined;
   let linger: NodeJS.Timeout | undefined;

@@ -21,7 +21,7 @@ export interface WebMetricSources {
   taskCounts: () => Promise<Partial<Record<TaskState, number>>>;
   monitor: () => Promise<QueueOverview>;
   openStreams: () => number;
-  workers: () => { alive: boolean }[];
+  workers: () => { status: string }[];
 }
 
 export function webMetrics(sources: WebMetricSources): Registry {
@@ -66,14 +66,12 @@ export function webMetrics(sources: WebMetricSources): Registry {
   });
   new Gauge({
     name: "gendog_workers",
-    help: "Workers this web hears heartbeats from, by status",
+    help: "Workers this web has heard from in the last hour, by status (alive, offline: said goodbye, lost: went silent)",
     labelNames: ["status"],
     registers: [registry],
     collect() {
       const workers = sources.workers();
-      const alive = workers.filter((w) => w.alive).length;
-      this.set({ status: "alive" }, alive);
-      this.set({ status: "stale" }, workers.length - alive);
+      for (const status of ["alive", "offline", "lost"]) this.set({ status }, workers.filter((w) => w.status === status).length);
     },
   });
   return registry;

@@ -13,17 +13,28 @@ export interface Heartbeat {
   ready: boolean;
 }
 
+/**
+ * alive: heard from lately. offline: said goodbye (a graceful stop). lost: went silent
+ * without one (crashed, killed, cut off). The last two stay listed for an hour, so a
+ * worker that vanished is seen to have vanished.
+ */
+export type WorkerStatus = "alive" | "offline" | "lost";
+
 export interface WorkerView extends Heartbeat {
   lastSeen: string;
+  status: WorkerStatus;
+  /** Same as status === "alive", for clients of the first API. */
   alive: boolean;
 }
 
 /** Workers tracked at most: anyone who can publish on the events exchange can invent more. */
 export const MAX_TRACKED_WORKERS = 200;
+/** How long a stopped or lost worker stays listed. */
+const REMEMBER_MS = 60 * 60_000;
 
 export class WorkerRegistry {
   // In order of last heartbeat (each one moves its worker to the end), so the first is the stalest.
-  private readonly seen = new Map<string, { beat: Heartbeat; at: number }>();
+  private readonly seen = new Map<string, { beat: Heartbeat; at: number; said?: "goodbye" }>();
 
   constructor(
     private readonly staleAfterMs = 10_000,
@@ -36,19 +47,27 @@ export class WorkerRegistry {
     if (this.seen.size > this.maxTracked) this.seen.delete(this.seen.keys().next().value!);
   }
 
-  offline(id: string): void {
-    this.seen.delete(id);
+  /** The worker's goodbye: kept, as offline, with its last numbers. */
+  offline(beat: Heartbeat): void {
+    this.seen.delete(beat.id);
+    this.seen.set(beat.id, { beat: { ...beat, inFlight: 0 }, at: Date.now(), said: "goodbye" });
+    if (this.seen.size > this.maxTracked) this.seen.delete(this.seen.keys().next().value!);
   }
 
-  /** Workers heard from recently; ones silent for an hour are forgotten. */
+  /** Alive first, then offline and lost; each by id. Ones not heard from for an hour are forgotten. */
   list(): WorkerView[] {
     const now = Date.now();
     const views: WorkerView[] = [];
-    for (const [id, { beat, at }] of this.seen) {
-      if (now - at > 60 * 60_000) this.seen.delete(id);
-      else views.push({ ...beat, lastSeen: new Date(at).toISOString(), alive: now - at <= this.staleAfterMs });
+    for (const [id, { beat, at, said }] of this.seen) {
+      if (now - at > REMEMBER_MS) {
+        this.seen.delete(id);
+        continue;
+      }
+      const status: WorkerStatus = said ? "offline" : now - at <= this.staleAfterMs ? "alive" : "lost";
+      views.push({ ...beat, lastSeen: new Date(at).toISOString(), status, alive: status === "alive" });
     }
-    return views.sort((a, b) => a.id.localeCompare(b.id));
+    const rank = { alive: 0, offline: 1, lost: 2 };
+    return views.sort((a, b) => rank[a.status] - rank[b.status] || a.id.localeCompare(b.id));
   }
 
   /** Jobs the live workers hold right now (delivered but not yet acked). */

@@ -1,0 +1,72 @@
+// The monitor's workers: one that stops says goodbye and stays listed as offline; one that
+// goes silent stays listed as lost; neither counts toward the jobs held now.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createLogger } from "../lib/logger.ts";
+import { WorkerRegistry, type Heartbeat } from "../lib/workers.ts";
+import { startWorker } from "../tasks/worker.ts";
+import { startStack, waitFor, type Stack } from "./support/stack.ts";
+
+const beat = (id: string, inFlight = 0): Heartbeat => ({
+  id,
+  host: "h",
+  pid: 1,
+  concurrency: 4,
+  done: 3,
+  failed: 1,
+  skipped: 0,
+  inFlight,
+  startedAt: new Date().toISOString(),
+  ready: true,
+});
+
+describe("the workers a web knows of", () => {
+  test("when one worker says goodbye and another goes silent, then both stay listed, as offline and lost, after the live one", async () => {
+    const workers = new WorkerRegistry(50);
+    workers.heartbeat(beat("b-silent", 2));
+    workers.heartbeat(beat("c-leaving", 1));
+    workers.offline(beat("c-leaving", 1));
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    workers.heartbeat(beat("a-live", 5));
+    assert.deepEqual(
+      workers.list().map((w) => [w.id, w.status, w.alive, w.inFlight]),
+      [
+        ["a-live", "alive", true, 5],
+        ["c-leaving", "offline", false, 0],
+        ["b-silent", "lost", false, 2],
+      ],
+    );
+    assert.equal(workers.inFlight(), 5, "only the live worker's jobs are held now");
+    // A lost worker that comes back is alive again.
+    workers.heartbeat(beat("b-silent", 0));
+    assert.equal(workers.list().find((w) => w.id === "b-silent")?.status, "alive");
+  });
+
+  describe("through the API and the monitor page", () => {
+    let stack: Stack;
+    before(async () => {
+      stack = await startStack({ workers: 0 });
+    });
+    after(async () => {
+      await stack?.stop();
+    });
+
+    test("when a worker stops gracefully, then the monitor keeps it, marked offline, with its last numbers", async () => {
+      const worker = await startWorker(stack.config, createLogger("warn", "leaving-worker"));
+      await waitFor("its heartbeat", async () =>
+        (await stack.http().get("/api/workers")).body.workers.some((w: { id: string; status: string }) => w.id === worker.id && w.status === "alive"),
+      );
+      await worker.stop();
+      const listed = await waitFor("its goodbye", async () => {
+        const { body } = await stack.http().get("/api/workers").expect(200);
+        return body.workers.find((w: { id: string; status: string }) => w.id === worker.id && w.status === "offline");
+      });
+      assert.equal(listed.alive, false);
+      assert.equal(listed.inFlight, 0);
+      const page = (await stack.http().get("/tasks").expect(200)).text;
+      assert.match(page, new RegExp(`data-worker-id="${worker.id}" data-status="offline"`));
+      const { body: queue } = await stack.http().get("/api/queue").expect(200);
+      assert.equal(queue.unacked, 0);
+    });
+  });
+});
