@@ -4,7 +4,7 @@ import express from "express";
 import type { AppDeps } from "./lib/appDeps.ts";
 import { webMetrics } from "./lib/metrics.ts";
 import { requestLogging } from "./lib/requestLog.ts";
-import { countTasksByState } from "./lib/useCases.ts";
+import { countTasksByState } from "./lib/taskSearch.ts";
 import { adminOnly } from "./routes/admin.ts";
 import { apiRoutes } from "./routes/api.ts";
 import { eventRoutes } from "./routes/events.ts";

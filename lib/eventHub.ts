@@ -47,10 +47,23 @@ export class EventHub {
    * web is already hearing every event when the page says which one it was made after.
    */
   async hold(ms: number): Promise<void> {
-    const release = this.subscribe(() => {});
-    setTimeout(release, ms).unref();
+    // One hold, extended by each page: pages come by the thousand, and every subscriber is
+    // called for every event.
+    this.heldUntil = Math.max(this.heldUntil, Date.now() + ms);
+    if (!this.releaseHold) {
+      this.releaseHold = this.subscribe(() => {});
+      const check = () => {
+        const left = this.heldUntil - Date.now();
+        if (left > 0) return void setTimeout(check, left).unref();
+        this.releaseHold?.();
+        this.releaseHold = undefined;
+      };
+      setTimeout(check, ms).unref();
+    }
     await this.live;
   }
+  private heldUntil = 0;
+  private releaseHold?: () => void;
 
   /** Is any browser connected? */
   get watched(): boolean {

@@ -4,7 +4,8 @@ import express, { Router, type NextFunction, type Request, type RequestHandler, 
 import type { AppDeps } from "../lib/appDeps.ts";
 import { AppError } from "../lib/errors.ts";
 import { clearPhotos, listPhotos } from "../lib/gallery.ts";
-import { cancelTask, getTaskDetail, listTasks, submitTask } from "../lib/useCases.ts";
+import { listTasks } from "../lib/taskSearch.ts";
+import { cancelTask, getTaskDetail, submitTask } from "../lib/useCases.ts";
 import { parseTaskInput } from "../lib/validation.ts";
 import { queryText } from "./query.ts";
 
@@ -25,7 +26,16 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Req
   router.get("/tasks", async (req, res) => {
     const limit = req.query.limit === undefined ? undefined : Number(req.query.limit);
     res.json(
-      await listTasks(deps.db, { state: queryText(req.query.state), breed: queryText(req.query.breed), id: queryText(req.query.id), cursor: queryText(req.query.cursor), limit }),
+      await listTasks(deps.db, {
+        state: queryText(req.query.state),
+        breed: queryText(req.query.breed),
+        id: queryText(req.query.id),
+        error: queryText(req.query.error, 200),
+        from: queryText(req.query.from),
+        to: queryText(req.query.to),
+        cursor: queryText(req.query.cursor),
+        limit,
+      }),
     );
   });
 

@@ -6,7 +6,7 @@ import { Router, type Request, type Response } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
 import type { NumberedEvent } from "../lib/eventHub.ts";
 import { StreamQuota, type Admission } from "../lib/streamQuota.ts";
-import { listTasks } from "../lib/useCases.ts";
+import { listTasks } from "../lib/taskSearch.ts";
 
 const KEEPALIVE_MS = 15_000;
 /** Unsent bytes a stream may hold before its reader counts as gone: a few hundred events. */
@@ -73,7 +73,7 @@ export function eventRoutes(deps: AppDeps) {
         upTo = missed.at(-1)?.id ?? Number(last);
       } else {
         upTo = hub.lastId;
-        const { tasks } = await listTasks(deps.db, { limit: 20 });
+        const { tasks } = await listTasks(deps.db, { limit: 20 }, "none");
         write(`id: ${hub.epoch}-${upTo}\nevent: snapshot\ndata: ${JSON.stringify({ type: "snapshot", tasks })}\n\n`);
       }
       buffered.filter((e) => e.id > upTo).forEach(send);

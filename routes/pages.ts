@@ -4,7 +4,8 @@ import type { AppDeps } from "../lib/appDeps.ts";
 import type { BreedCatalog } from "../lib/breeds.ts";
 import { ConflictError, RateLimitedError, ValidationError } from "../lib/errors.ts";
 import { clearPhotos, galleryPage } from "../lib/gallery.ts";
-import { cancelTask, getTaskDetail, listTasks, submitTask } from "../lib/useCases.ts";
+import { countTasksByState, listTasks } from "../lib/taskSearch.ts";
+import { cancelTask, getTaskDetail, submitTask } from "../lib/useCases.ts";
 import { isUuid, parseTaskInput } from "../lib/validation.ts";
 import { TASK_STATES, toTaskView, type TaskView } from "../lib/shapes.ts";
 import { queryText } from "./query.ts";
@@ -65,10 +66,14 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
       state: queryText(req.query.state)?.toUpperCase(),
       breed: queryText(req.query.breed),
       id: queryText(req.query.id),
+      error: queryText(req.query.error, 200),
+      from: queryText(req.query.from),
+      to: queryText(req.query.to),
       cursor: queryText(req.query.cursor),
     };
-    const { tasks, nextCursor } = await listTasks(deps.db, { ...filter, limit: 25 });
-    res.render("tasks", { title: "Tasks", tasks, nextCursor, filter, states: TASK_STATES, overview: await deps.monitor(), workers: deps.workers.list() });
+    const [{ tasks, nextCursor, total }, counts] = await Promise.all([listTasks(deps.db, { ...filter, limit: 25 }), countTasksByState(deps.db)]);
+    const allTasks = Object.values(counts).reduce((sum, n) => sum + n, 0);
+    res.render("tasks", { title: "Tasks", tasks, nextCursor, total, counts, allTasks, filter, states: TASK_STATES, overview: await deps.monitor(), workers: deps.workers.list() });
   });
 
   router.get("/tasks/:id", async (req, res) => {
@@ -138,7 +143,7 @@ function draftOf(req: Request, catalog: BreedCatalog) {
 
 async function homeContext(deps: AppDeps, req: Request) {
   const page = Math.max(1, Math.min(10_000, Number.parseInt(queryText(req.query.page) ?? "1", 10) || 1));
-  const [catalog, gallery, recent, flash] = await Promise.all([deps.breeds.get(), galleryPage(deps.db, page), listTasks(deps.db, { limit: 10 }), flashMessage(deps, req)]);
+  const [catalog, gallery, recent, flash] = await Promise.all([deps.breeds.get(), galleryPage(deps.db, page), listTasks(deps.db, { limit: 10 }, "none"), flashMessage(deps, req)]);
   // After a submit, keep the person's choice in the form for the next one.
   const last = flash?.task;
   const draft = draftOf(req, catalog);

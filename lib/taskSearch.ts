@@ -1,0 +1,108 @@
+// Finding tasks across all of history, for the monitor and GET /api/tasks: by state, breed,
+// id prefix, error text and creation time, newest first, a page at a time (keyset paging),
+// with how many match in all.
+import type { Prisma } from "../generated/prisma/client.ts";
+import type { Db } from "./db.ts";
+import { ValidationError } from "./errors.ts";
+import { isUuid } from "./validation.ts";
+import { TASK_STATES, toTaskView, type TaskState, type TaskView } from "./shapes.ts";
+
+export interface TaskFilter {
+  state?: string;
+  breed?: string;
+  id?: string;
+  /** Words in the task's error ("500", "timeout"). */
+  error?: string;
+  /** Created at or after / before these times (ISO 8601, or a date: "2026-11-28"). */
+  from?: string;
+  to?: string;
+  cursor?: string;
+  limit?: number;
+}
+
+/** A task in a list, with how many of its photos the gallery still holds ("Clear photos" empties it; the task keeps its count). */
+export type ListedTask = TaskView & { photosInGallery: number };
+
+/**
+ * total: "none" for a list that shows no total (the home page's recent tasks, the live
+ * snapshot); otherwise a search counts its matches, and the unfiltered total comes from the
+ * counts by state, at most a second old, so a busy monitor does not count every row per view.
+ */
+export async function listTasks(db: Db, filter: TaskFilter = {}, total: "count" | "none" = "count"): Promise<{ tasks: ListedTask[]; nextCursor: string | null; total?: number }> {
+  const take = filter.limit ?? 20;
+  if (!Number.isInteger(take) || take < 1 || take > 100) throw new ValidationError({ limit: "The page size must be a whole number from 1 to 100." });
+  if (filter.cursor !== undefined && !isUuid(filter.cursor)) throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
+  const where = whereOf(filter);
+  // Keyset paging from the cursor task's place in the order, wherever that task is now:
+  // a task that changed state since the last page cannot make the next one skip a row.
+  const after = filter.cursor ? await db.task.findUnique({ where: { id: filter.cursor }, select: { id: true, createdAt: true } }) : undefined;
+  if (filter.cursor && !after) throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
+  const filtered = Object.keys(where).length > 0;
+  const counting = total === "none" ? undefined : filtered ? db.task.count({ where }) : countTasksByState(db).then(sum);
+  const [rows, matches] = await Promise.all([
+    db.task.findMany({
+      where: after ? { AND: [where, { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] }] } : where,
+      orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+      take: take + 1,
+      include: { _count: { select: { photos: true } } },
+    }),
+    counting,
+  ]);
+  const page = rows.slice(0, take);
+  const tasks = page.map(({ _count, ...task }) => ({ ...toTaskView(task), photosInGallery: _count.photos }));
+  return { tasks, nextCursor: rows.length > take ? page[page.length - 1]!.id : null, ...(matches === undefined ? {} : { total: matches }) };
+}
+
+type StateCounts = Partial<Record<TaskState, number>>;
+const COUNTS_TTL_MS = 1000;
+const countCache = new WeakMap<Db, { at: number; counts: Promise<StateCounts> }>();
+
+/** How many tasks are in each state, for the monitor's totals and the metrics: counted at most once a second per database. */
+export function countTasksByState(db: Db): Promise<StateCounts> {
+  const cached = countCache.get(db);
+  if (cached && Date.now() - cached.at < COUNTS_TTL_MS) return cached.counts;
+  const counts = db.task.groupBy({ by: ["state"], _count: { _all: true } }).then((groups) => Object.fromEntries(groups.map((g) => [g.state, g._count._all])) as StateCounts);
+  countCache.set(db, { at: Date.now(), counts });
+  counts.catch(() => countCache.delete(db));
+  return counts;
+}
+
+const sum = (counts: StateCounts) => Object.values(counts).reduce((a, b) => a + (b ?? 0), 0);
+
+function whereOf(filter: TaskFilter): Prisma.TaskWhereInput {
+  if (filter.state && !TASK_STATES.includes(filter.state as TaskState)) {
+    throw new ValidationError({ state: `The state must be one of ${TASK_STATES.join(", ")}.` });
+  }
+  const idPrefix = filter.id?.trim().toLowerCase();
+  // Only what an id can hold: LIKE would read % and _ as wildcards and match every task.
+  if (idPrefix && !/^[0-9a-f-]{1,36}$/.test(idPrefix)) throw new ValidationError({ id: "An id prefix holds only hex digits and dashes, like 3f2a or 3f2a9c1e-." });
+  const error = filter.error?.trim();
+  if (error && error.length > 100) throw new ValidationError({ error: "Search errors for at most 100 characters." });
+  // The database reads % as "anything" (and Prisma passes it on): it would match every task.
+  if (error && /[%\\]/.test(error)) throw new ValidationError({ error: "Search errors for words: % and \\ are not allowed." });
+  const from = time(filter.from, "from");
+  const to = time(filter.to, "to");
+  const breed = filter.breed?.trim().toLowerCase();
+  const [main, sub] = breed ? breed.split("/") : [];
+  return {
+    ...(filter.state ? { state: filter.state as TaskState } : {}),
+    ...(main ? { breed: main } : {}),
+    ...(sub ? { subBreed: sub } : {}),
+    ...(idPrefix ? { id: { startsWith: idPrefix } } : {}),
+    // contains is LIKE underneath: a _ in the words also matches any one character.
+    ...(error ? { error: { contains: error } } : {}),
+    ...(from || to ? { createdAt: { ...(from ? { gte: from } : {}), ...(to ? { lt: to } : {}) } } : {}),
+  };
+}
+
+function time(value: string | undefined, field: "from" | "to"): Date | undefined {
+  if (!value?.trim()) return undefined;
+  const text = value.trim();
+  const at = /^\d{4}-\d\d-\d\d$/.test(text)
+    ? new Date(`${text}T00:00:00Z`)
+    : /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)?$/.test(text)
+      ? new Date(text)
+      : undefined;
+  if (!at || Number.isNaN(at.getTime())) throw new ValidationError({ [field]: `"${field}" is a date or time like 2026-11-28 or 2026-11-28T14:30Z.` });
+  return at;
+}
