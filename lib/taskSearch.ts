@@ -26,7 +26,7 @@ export type ListedTask = TaskView & { photosInGallery: number };
 /**
  * total: "none" for a list that shows no total (the home page's recent tasks, the live
  * snapshot); otherwise a search counts its matches, and the unfiltered total comes from the
- * counts by state, at most a second old, so a busy monitor does not count every row per view.
+ * counts by state, at most 5 s old, so a busy monitor does not count every row per view.
  */
 export async function listTasks(db: Db, filter: TaskFilter = {}, total: "count" | "none" = "count"): Promise<{ tasks: ListedTask[]; nextCursor: string | null; total?: number }> {
   const take = filter.limit ?? 20;
@@ -44,20 +44,23 @@ export async function listTasks(db: Db, filter: TaskFilter = {}, total: "count" 
       where: after ? { AND: [where, { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] }] } : where,
       orderBy: [{ createdAt: "desc" }, { id: "desc" }],
       take: take + 1,
-      include: { _count: { select: { photos: true } } },
     }),
     counting,
   ]);
   const page = rows.slice(0, take);
-  const tasks = page.map(({ _count, ...task }) => ({ ...toTaskView(task), photosInGallery: _count.photos }));
+  // Counted for this page's tasks only, through the link table's index: Prisma's _count
+  // would aggregate every link in the gallery for each list.
+  const links = await db.taskPhoto.groupBy({ by: ["taskId"], where: { taskId: { in: page.map((t) => t.id) } }, _count: { _all: true } });
+  const shown = new Map(links.map((l) => [l.taskId, l._count._all]));
+  const tasks = page.map((task) => ({ ...toTaskView(task), photosInGallery: shown.get(task.id) ?? 0 }));
   return { tasks, nextCursor: rows.length > take ? page[page.length - 1]!.id : null, ...(matches === undefined ? {} : { total: matches }) };
 }
 
 type StateCounts = Partial<Record<TaskState, number>>;
-const COUNTS_TTL_MS = 1000;
+const COUNTS_TTL_MS = 5000;
 const countCache = new WeakMap<Db, { at: number; counts: Promise<StateCounts> }>();
 
-/** How many tasks are in each state, for the monitor's totals and the metrics: counted at most once a second per database. */
+/** How many tasks are in each state, for the monitor's totals and the metrics: counted at most once every 5 s per database (a GROUP BY over every task blocks the event loop for milliseconds on SQLite). */
 export function countTasksByState(db: Db): Promise<StateCounts> {
   const cached = countCache.get(db);
   if (cached && Date.now() - cached.at < COUNTS_TTL_MS) return cached.counts;

@@ -1,0 +1,98 @@
+// The home page's context: the form (refilled after a refusal, with what is wrong), the
+// gallery, the recent tasks, and the banner after a submit or a clear.
+import type { Request } from "express";
+import type { AppDeps } from "../lib/appDeps.ts";
+import type { BreedCatalog } from "../lib/breeds.ts";
+import { ValidationError } from "../lib/errors.ts";
+import { galleryPage } from "../lib/gallery.ts";
+import { toTaskView, type TaskView } from "../lib/shapes.ts";
+import { listTasks } from "../lib/taskSearch.ts";
+import { isUuid, parseTaskInput } from "../lib/validation.ts";
+import { queryText } from "./query.ts";
+
+/** What the person typed, to show it again (cut short: it travels in a URL). */
+export function formOf(fields: Record<string, unknown> | undefined) {
+  return { breed: String(fields?.breed ?? "").slice(0, 100), limit: String(fields?.limit ?? "").slice(0, 20) };
+}
+
+/** The fields of a refused form as they came (a repeated field stays repeated, so it is refused again for the same reason), each cut short. */
+export function draftParams(body: Record<string, unknown> | undefined): URLSearchParams {
+  const params = new URLSearchParams();
+  for (const field of ["breed", "subBreed", "limit"]) {
+    const value = body?.[field];
+    for (const item of Array.isArray(value) ? value.slice(0, 5) : [value]) {
+      if (typeof item === "string") params.append(field, item.slice(0, 100));
+    }
+    // A missing field comes back empty, so "/" still knows a form was refused.
+    if (field !== "subBreed" && !params.has(field)) params.append(field, "");
+  }
+  return params;
+}
+
+/** A form sent back to "/" after it failed (or a link that fills it in): what it holds, and what is wrong with it. */
+function draftOf(req: Request, catalog: BreedCatalog) {
+  if (req.query.breed === undefined && req.query.limit === undefined) return null;
+  const form = formOf(req.query as Record<string, unknown>);
+  try {
+    parseTaskInput(req.query, catalog, "form");
+    return { form, errors: {} };
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    return { form, errors: err.fields };
+  }
+}
+
+export async function homeContext(deps: AppDeps, req: Request) {
+  const page = Math.max(1, Math.min(10_000, Number.parseInt(queryText(req.query.page) ?? "1", 10) || 1));
+  const [catalog, gallery, recent, flash] = await Promise.all([deps.breeds.get(), galleryPage(deps.db, page), listTasks(deps.db, { limit: 10 }, "none"), flashMessage(deps, req)]);
+  // After a submit, keep the person's choice in the form for the next one.
+  const last = flash?.task;
+  const draft = draftOf(req, catalog);
+  return {
+    title: "GenDog",
+    breedOptions: catalog.options,
+    form: draft?.form ?? (last ? { breed: last.subBreed ? `${last.breed}/${last.subBreed}` : last.breed, limit: String(last.limit) } : { breed: "", limit: "5" }),
+    errors: draft?.errors ?? {},
+    flash,
+    gallery,
+    recentTasks: recent.tasks,
+  };
+}
+
+interface Flash {
+  kind: "success" | "warning" | "info" | "danger";
+  text: string;
+  taskId?: string;
+  task?: TaskView;
+}
+
+/** The banner after a submit follows its task (static/app.js refreshes it), so it never says "queued" of a finished one. */
+function submittedNews(task: TaskView): Pick<Flash, "kind" | "text"> {
+  const what = `${task.limit} × ${task.label} (task ${task.id.slice(0, 8)})`;
+  if (task.waitingForQueue) return { kind: "warning", text: `Saved ${what}, waiting for the job queue: it runs as soon as RabbitMQ is reachable.` };
+  switch (task.state) {
+    case "SUCCESS":
+      return { kind: "success", text: `Done: ${task.photoCount} photo${task.photoCount === 1 ? "" : "s"} of ${task.label} fetched (task ${task.id.slice(0, 8)}).` };
+    case "FAILURE":
+      return { kind: "danger", text: `Could not fetch ${what}: ${task.error ?? "it failed"}.` };
+    case "REVOKED":
+      return { kind: "info", text: `Cancelled ${what}.` };
+    case "RETRY":
+      return { kind: "info", text: `Fetching ${what}: dog.ceo did not answer well, trying again shortly.` };
+    default:
+      return { kind: "info", text: `Fetching ${what}…` };
+  }
+}
+
+async function flashMessage(deps: AppDeps, req: Request): Promise<Flash | null> {
+  const submitted = queryText(req.query.submitted);
+  if (submitted && isUuid(submitted)) {
+    const row = await deps.db.task.findUnique({ where: { id: submitted } });
+    if (!row) return null;
+    const task = toTaskView(row);
+    return { taskId: task.id, task, ...submittedNews(task) };
+  }
+  const cleared = queryText(req.query.cleared);
+  if (cleared && /^\d+$/.test(cleared)) return { kind: "info", text: `Cleared ${cleared} photo${cleared === "1" ? "" : "s"} from the gallery.` };
+  return null;
+}
