@@ -7,7 +7,7 @@ import { clearPhotos, listPhotos } from "../lib/gallery.ts";
 import { listTasks } from "../lib/taskSearch.ts";
 import { cancelTask, getTaskDetail, submitTask } from "../lib/useCases.ts";
 import { parseTaskInput } from "../lib/validation.ts";
-import { queryText } from "./query.ts";
+import { queryText, taskFilterFrom } from "./query.ts";
 
 /** admin: what an action that changes or deletes must pass (routes/admin.ts). */
 export function apiRoutes(deps: AppDeps, createLimit: RequestHandler, admin: RequestHandler[] = []) {
@@ -25,18 +25,7 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Req
 
   router.get("/tasks", async (req, res) => {
     const limit = req.query.limit === undefined ? undefined : Number(req.query.limit);
-    res.json(
-      await listTasks(deps.db, {
-        state: queryText(req.query.state),
-        breed: queryText(req.query.breed),
-        id: queryText(req.query.id),
-        error: queryText(req.query.error, 200),
-        from: queryText(req.query.from),
-        to: queryText(req.query.to),
-        cursor: queryText(req.query.cursor),
-        limit,
-      }),
-    );
+    res.json(await listTasks(deps.db, { ...taskFilterFrom(req.query), limit }));
   });
 
   router.get("/tasks/:id", async (req, res) => {

@@ -8,7 +8,7 @@ import { cancelTask, getTaskDetail, submitTask } from "../lib/useCases.ts";
 import { parseTaskInput } from "../lib/validation.ts";
 import { TASK_STATES, type TaskView } from "../lib/shapes.ts";
 import { draftParams, formOf, homeContext } from "./home.ts";
-import { queryText } from "./query.ts";
+import { taskFilterFrom } from "./query.ts";
 
 /** Long enough for a page's script to load and connect to /events. */
 const PAGE_HOLD_MS = 15_000;
@@ -62,15 +62,9 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
   });
 
   router.get("/tasks", async (req, res) => {
-    const filter = {
-      state: queryText(req.query.state)?.toUpperCase(),
-      breed: queryText(req.query.breed),
-      id: queryText(req.query.id),
-      error: queryText(req.query.error, 200),
-      from: queryText(req.query.from),
-      to: queryText(req.query.to),
-      cursor: queryText(req.query.cursor),
-    };
+    const asked = taskFilterFrom(req.query);
+    // The form's state list is upper case; a typed ?state=failure means the same.
+    const filter = { ...asked, state: asked.state?.toUpperCase() };
     const [{ tasks, nextCursor, total }, counts] = await Promise.all([listTasks(deps.db, { ...filter, limit: 25 }), countTasksByState(deps.db)]);
     const allTasks = Object.values(counts).reduce((sum, n) => sum + n, 0);
     res.render("tasks", { title: "Tasks", tasks, nextCursor, total, counts, allTasks, filter, states: TASK_STATES, overview: await deps.monitor(), workers: deps.workers.list() });
