@@ -35,7 +35,8 @@ function rawGet(url: string, headers: Record<string, string> = {}, { untilFirstC
   });
 }
 
-const assetsOf = (html: string) => [...html.matchAll(/(?:href|src)="(\/static\/[^"]+)"/g)].map((m) => m[1]!.replaceAll("&amp;", "&"));
+/** Each static file the page links, once (a browser fetches the icon once, however often it is used). */
+const assetsOf = (html: string) => [...new Set([...html.matchAll(/(?:href|src)="(\/static\/[^"]+)"/g)].map((m) => m[1]!.replaceAll("&amp;", "&")))];
 
 describe("page weight", () => {
   let stack: Stack;
