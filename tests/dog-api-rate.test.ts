@@ -38,6 +38,10 @@ const imagesPath = (count: number) => `/api/breed/pug/images/random/${count}`;
 describe("the dog.ceo client's ceiling on requests a second", () => {
   test("when 25 calls come at once with maxRps 10, then all succeed, spread over at least ~1.5 s, never more than burst + rate x time in any stretch", async () => {
     const dog = client({ maxRps: 10 });
+    // Connections opened first (and the bucket left to fill again): opening ten sockets at once
+    // delays the burst's arrivals on a busy machine, which would bunch them with the next ones.
+    await Promise.all(Array.from({ length: 10 }, () => dog.randomImages("pug", undefined, 1)));
+    await new Promise((resolve) => setTimeout(resolve, 1100));
 
     const { result, times } = await arrivalsDuring(() => Promise.all(Array.from({ length: 25 }, () => dog.randomImages("pug", undefined, 1))));
 
@@ -47,11 +51,11 @@ describe("the dog.ceo client's ceiling on requests a second", () => {
     times.sort((a, b) => a - b);
     // 10 at once (the burst), then the other 15 one every 100 ms.
     assert.ok(times.at(-1)! - times[0]! >= 1400, `arrivals spanned only ${times.at(-1)! - times[0]!} ms`);
-    // A request's trip to the stand-in varies by a few ms; allow 50 ms of that in each stretch.
+    // A request's trip to the stand-in varies (more on a busy machine); allow 100 ms of that in each stretch.
     for (let i = 0; i < times.length; i++) {
       for (let j = i; j < times.length; j++) {
         const elapsed = times[j]! - times[i]!;
-        const allowed = 10 + (10 * (elapsed + 50)) / 1000;
+        const allowed = 10 + (10 * (elapsed + 100)) / 1000;
         assert.ok(j - i + 1 <= allowed, `${j - i + 1} requests arrived within ${elapsed} ms (at most ${allowed.toFixed(1)} allowed)`);
       }
     }
