@@ -41,10 +41,6 @@ export async function startWorker(config: Config, logger: Logger) {
   const started = new Date();
   await lifecycle.workerSeen({ id, host, pid, startedAt: started });
   await lifecycle.forgetWorkersSilentFor(24 * 60 * 60_000);
-  await broker.start();
-  await broker.consumeJobs(handler, config.workerConcurrency);
-  const recovery = startRecoverySweep({ lifecycle, broker, logger: log, graceMs: config.recoveryGraceMs });
-  const retention = startRetention({ lifecycle, logger: log, retentionDays: config.retentionDays });
   const startedAt = started.toISOString();
   // Ready means it can do its job: the broker takes its acks and the database answers
   // (the sign of life other workers' recovery sweeps read is written here too).
@@ -56,9 +52,14 @@ export async function startWorker(config: Config, logger: Logger) {
     return { id, host, pid, concurrency: config.workerConcurrency, ...counters, inFlight: broker.jobsInFlight, startedAt, ready: broker.isConnected() && database };
   };
   const beat = () => void heartbeat().then((payload) => broker.publishEvent("worker.heartbeat", payload));
+  // Told before connecting: the first connect may come before start() is even awaited.
+  broker.onConnected(beat);
+  await broker.start();
+  await broker.consumeJobs(handler, config.workerConcurrency);
+  const recovery = startRecoverySweep({ lifecycle, broker, logger: log, graceMs: config.recoveryGraceMs });
+  const retention = startRetention({ lifecycle, logger: log, retentionDays: config.retentionDays });
   // Other workers' sweeps take a silence of recoveryGraceMs as death: beat well within it.
   const beating = setInterval(beat, Math.min(HEARTBEAT_MS, Math.floor(config.recoveryGraceMs / 3)));
-  broker.onConnected(beat);
   log.info({ queue: config.queueName, concurrency: config.workerConcurrency, dogApi: config.dogApiUrl }, "worker started");
 
   return {

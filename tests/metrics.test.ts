@@ -85,14 +85,16 @@ describe("metrics", () => {
       http.get(`${stack.url}/events`, { headers: { Accept: "text/event-stream" } }, resolve).on("error", reject),
     );
     try {
-      const text = (
-        await stack
+      const web = { process: "web" };
+      // The worker of the test before is heard from by its heartbeat, every 2 s.
+      const text = await waitFor("a scrape that counts the worker", async () => {
+        const res = await stack
           .http()
           .get("/metrics")
           .expect(200)
-          .expect("Content-Type", /^text\/plain/)
-      ).text;
-      const web = { process: "web" };
+          .expect("Content-Type", /^text\/plain/);
+        return sample(res.text, "gendog_workers", { ...web, status: "alive" }) === 1 ? res.text : undefined;
+      });
       for (const state of ["PENDING", "SUCCESS"] as const) {
         assert.equal(sample(text, "gendog_tasks", { ...web, state }), await stack.db.task.count({ where: { state } }), state);
       }

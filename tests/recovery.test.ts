@@ -175,7 +175,7 @@ describe("when the broker link stalls (open but silent) for 30 s while retries a
       () => true,
       () => false,
     );
-    const states = await stack.db.task.findMany({ where: { id: { in: ids } }, select: { state: true, attempts: true } });
+    const states = await stack.db.task.findMany({ where: { id: { in: ids } }, select: { state: true, attemptCount: true } });
     assert.ok(settled, `tasks left behind: ${JSON.stringify(states)}`);
     assert.deepEqual(new Set(states.map((t) => t.state)), new Set(["SUCCESS"]));
   });
