@@ -44,9 +44,10 @@ export function webMetrics(sources: WebMetricSources): Registry {
       registers: [registry],
       async collect() {
         const value = pick(await overview());
-        // Unknown while the broker is unreachable: left out rather than reported as 0.
-        this.reset();
-        if (value !== null) this.set(value);
+        // Unknown while the broker is unreachable: left out rather than reported as 0
+        // (removed, not reset: a gauge without labels that is reset still reports 0).
+        if (value === null) this.remove({});
+        else this.set(value);
       },
     });
   queue("gendog_broker_up", "1 while this web reaches RabbitMQ", (o) => (o.broker.connected ? 1 : 0));

@@ -6,6 +6,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError, loadConfig } from "../lib/config.ts";
 import { createLogger } from "../lib/logger.ts";
+import { webMetrics } from "../lib/metrics.ts";
 import { startWorker } from "../tasks/worker.ts";
 import { freePort } from "./support/faults.ts";
 import { queueDepth, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
@@ -108,5 +109,15 @@ describe("metrics", () => {
       stream.destroy();
     }
     await waitFor("the stream to close", async () => sample((await stack.http().get("/metrics")).text, "gendog_sse_clients") === 0);
+  });
+
+  test("when the broker cannot be asked, then the queue gauges are left out of the scrape, not reported as 0", async () => {
+    const down = { broker: { connected: false }, queue: null, ready: null, unacked: 0, consumers: null, retrying: null, dead: null, waitingInOutbox: 3 };
+    const registry = webMetrics({ taskCounts: async () => ({ PENDING: 2 }), monitor: async () => down, openStreams: () => 0, workers: () => [] });
+    const text = await registry.metrics();
+    assert.equal(sample(text, "gendog_broker_up"), 0);
+    for (const name of ["gendog_queue_ready", "gendog_queue_retrying", "gendog_queue_dead", "gendog_queue_consumers"]) assert.equal(sample(text, name), undefined, name);
+    assert.equal(sample(text, "gendog_outbox_backlog"), 3);
+    assert.equal(sample(text, "gendog_tasks", { state: "PENDING" }), 2);
   });
 });
