@@ -38,7 +38,7 @@ export async function listTasks(db: Db, filter: TaskFilter = {}, total: "count" 
   const after = filter.cursor ? await db.task.findUnique({ where: { id: filter.cursor }, select: { id: true, createdAt: true } }) : undefined;
   if (filter.cursor && !after) throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
   const filtered = Object.keys(where).length > 0;
-  const counting = total === "none" ? undefined : filtered ? db.task.count({ where }) : countTasksByState(db).then(sum);
+  const counting = total === "none" ? undefined : filtered ? db.task.count({ where }) : countTasksByState(db).then(totalOf);
   const [rows, matches] = await Promise.all([
     db.task.findMany({
       where: after ? { AND: [where, { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] }] } : where,
@@ -70,7 +70,8 @@ export function countTasksByState(db: Db): Promise<StateCounts> {
   return counts;
 }
 
-const sum = (counts: StateCounts) => Object.values(counts).reduce((a, b) => a + (b ?? 0), 0);
+/** Every task, from the counts by state. */
+export const totalOf = (counts: StateCounts) => Object.values(counts).reduce((a, b) => a + (b ?? 0), 0);
 
 function whereOf(filter: TaskFilter): Prisma.TaskWhereInput {
   if (filter.state && !TASK_STATES.includes(filter.state as TaskState)) {

@@ -3,7 +3,7 @@ import { Router, type RequestHandler } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
 import { ConflictError, RateLimitedError, ValidationError } from "../lib/errors.ts";
 import { clearPhotos } from "../lib/gallery.ts";
-import { countTasksByState, listTasks } from "../lib/taskSearch.ts";
+import { countTasksByState, listTasks, totalOf } from "../lib/taskSearch.ts";
 import { cancelTask, getTaskDetail, submitTask } from "../lib/useCases.ts";
 import { parseTaskInput } from "../lib/validation.ts";
 import { TASK_STATES, type TaskView } from "../lib/shapes.ts";
@@ -66,8 +66,18 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
     // The form's state list is upper case; a typed ?state=failure means the same.
     const filter = { ...asked, state: asked.state?.toUpperCase() };
     const [{ tasks, nextCursor, total }, counts] = await Promise.all([listTasks(deps.db, { ...filter, limit: 25 }), countTasksByState(deps.db)]);
-    const allTasks = Object.values(counts).reduce((sum, n) => sum + n, 0);
-    res.render("tasks", { title: "Tasks", tasks, nextCursor, total, counts, allTasks, filter, states: TASK_STATES, overview: await deps.monitor(), workers: deps.workers.list() });
+    res.render("tasks", {
+      title: "Tasks",
+      tasks,
+      nextCursor,
+      total,
+      counts,
+      allTasks: totalOf(counts),
+      filter,
+      states: TASK_STATES,
+      overview: await deps.monitor(),
+      workers: deps.workers.list(),
+    });
   });
 
   router.get("/tasks/:id", async (req, res) => {

@@ -109,13 +109,14 @@ async function runTask(deps: JobDeps, claim: Extract<Awaited<ReturnType<Lifecycl
   }
 
   let links: string[];
+  const metrics = deps.metrics ?? noMetrics;
   const asked = performance.now();
   try {
     links = await deps.dogApi.randomImages(task.breed, task.subBreed ?? undefined, task.limit);
-    deps.metrics?.dogApiCall((performance.now() - asked) / 1000);
+    metrics.dogApiCall((performance.now() - asked) / 1000);
   } catch (err) {
     const error = err instanceof DogApiError ? err : new DogApiError("transient", (err as Error).message);
-    deps.metrics?.dogApiCall((performance.now() - asked) / 1000, error);
+    metrics.dogApiCall((performance.now() - asked) / 1000, error);
     if (error.kind !== "transient") {
       await deps.lifecycle.fail(claim, `dog.ceo: ${error.message}`);
       counters.failed += 1;
