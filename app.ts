@@ -10,6 +10,7 @@ import { apiRoutes } from "./routes/api.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
+import { monitorActionRoutes } from "./routes/monitorActions.ts";
 import { taskCreationLimit } from "./routes/limits.ts";
 import { pageRoutes } from "./routes/pages.ts";
 import { setUpCompression } from "./routes/setup/compression.ts";
@@ -43,6 +44,7 @@ export function createApp(deps: AppDeps) {
   app.use(events);
   app.use(setUpForms(deps.config));
   app.use(pageRoutes(deps, createLimit, admin));
+  app.use(monitorActionRoutes(deps, admin));
 
   app.use(notFound);
   app.use(errorHandler(deps));

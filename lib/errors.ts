@@ -49,3 +49,13 @@ export class RateLimitedError extends AppError {
     super(429, "rate_limited", message);
   }
 }
+
+/** A bulk action confirmed for one count found another: nothing was done; `matched` is what it would touch now. */
+export class CountChangedError extends AppError {
+  constructor(
+    readonly matched: number,
+    expected: number,
+  ) {
+    super(409, "count_changed", `You confirmed ${expected}, but ${matched} match now. Nothing was done: check the new count and confirm again.`);
+  }
+}

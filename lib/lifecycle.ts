@@ -1,5 +1,5 @@
 // The task lifecycle: every change of a task's state goes through this module. The state
-// changes (claim, retry, succeed, fail, failPoison, revoke) are allowed only from the
+// changes (claim, retry, succeed, fail, failPoison, revoke, rerun) are allowed only from the
 // states lib/transitions.ts lists; accept creates a PENDING task, and markQueued and
 // recover change no state (they stamp queuedAt, or lease a task to be sent again). The guard is part of the store's
 // UPDATE, so two processes racing for one task cannot both win. After the commit it tells
@@ -69,6 +69,18 @@ export function createLifecycle(store: TaskStore, events: EventSink) {
       }
       const found = await store.task(taskId);
       return found ? { kind: "refused", task: found } : { kind: "missing" };
+    },
+
+    /**
+     * FAILURE or REVOKED tasks sent again by hand: PENDING, a new retry budget, the old
+     * attempts kept, `by` recorded; each with a new job leased to the caller for leaseMs.
+     * Tasks in other states are left alone and not returned.
+     */
+    async rerun(taskIds: string[], by: string, leaseMs = 30_000): Promise<{ task: Task; job: OutboxJob }[]> {
+      if (taskIds.length === 0) return [];
+      const rerun = await store.rerun(taskIds, by, leaseMs);
+      for (const { task } of rerun) emit(task);
+      return rerun;
     },
 
     /** Leases up to `limit` unsent outbox rows written at least minAgeMs ago, oldest first. */

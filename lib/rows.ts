@@ -16,6 +16,9 @@ export interface TaskRow {
   startedAt: string | null;
   finishedAt: string | null;
   retryAt: string | null;
+  attemptBase: number;
+  retriedAt: string | null;
+  retriedBy: string | null;
   updatedAt: string;
 }
 
@@ -35,6 +38,7 @@ export function taskFromRow(row: TaskRow): Task {
     startedAt: optionalTime(row.startedAt),
     finishedAt: optionalTime(row.finishedAt),
     retryAt: optionalTime(row.retryAt),
+    retriedAt: optionalTime(row.retriedAt),
     updatedAt: timeFromRow(row.updatedAt),
   };
 }

@@ -7,6 +7,20 @@ export { TaskState };
 export const TASK_STATES = Object.values(TaskState);
 /** What a person may cancel: a task no worker holds (lib/lifecycle.ts's revoke guard). */
 export const CANCELLABLE_STATES: readonly TaskState[] = [TaskState.PENDING, TaskState.RETRY];
+/** What a person may send again: a task that ended without its photos (lib/transitions.ts's rerun guard). */
+export const RETRIABLE_STATES: readonly TaskState[] = [TaskState.FAILURE, TaskState.REVOKED];
+
+/** The job message for a task (tasks/messages.ts reads it). firstAttempt: where a retry by hand's budget starts. */
+export function jobBody(task: Pick<Task, "id" | "breed" | "subBreed" | "limit"> & { attemptBase?: number }): string {
+  const firstAttempt = (task.attemptBase ?? 0) + 1;
+  return JSON.stringify({
+    taskId: task.id,
+    breed: task.breed,
+    ...(task.subBreed ? { subBreed: task.subBreed } : {}),
+    limit: task.limit,
+    ...(firstAttempt > 1 ? { firstAttempt } : {}),
+  });
+}
 
 export interface TaskView {
   id: string;
@@ -29,7 +43,12 @@ export interface TaskView {
   /** Still in the outbox: accepted, but the broker has not confirmed it yet. */
   waitingForQueue: boolean;
   cancellable: boolean;
-  /** From acceptance until a worker first started it. */
+  /** FAILURE or REVOKED: it can be sent again with a new retry budget. */
+  retriable: boolean;
+  /** The last time it was sent again by hand, and who did it (the admin user name or the client's address). */
+  retriedAt: string | null;
+  retriedBy: string | null;
+  /** From acceptance (or the last retry by hand) until a worker first started it. */
   waitMs: number | null;
   /** From the first start until it finished. */
   runtimeMs: number | null;
@@ -55,7 +74,10 @@ export function toTaskView(task: Task): TaskView {
     updatedAt: task.updatedAt.toISOString(),
     waitingForQueue: state === "PENDING" && task.queuedAt === null,
     cancellable: CANCELLABLE_STATES.includes(state),
-    waitMs: task.startedAt ? task.startedAt.getTime() - task.createdAt.getTime() : null,
+    retriable: RETRIABLE_STATES.includes(state),
+    retriedAt: iso(task.retriedAt),
+    retriedBy: task.retriedBy,
+    waitMs: task.startedAt ? task.startedAt.getTime() - (task.retriedAt ?? task.createdAt).getTime() : null,
     runtimeMs: task.startedAt && task.finishedAt ? task.finishedAt.getTime() - task.startedAt.getTime() : null,
   };
 }

@@ -2,7 +2,7 @@
 // in. Both stores (lib/store/sqliteSql.ts, lib/store/postgres.ts) build every guard from
 // this table; tests/transitions.test.ts tries each transition from every state.
 import { TaskState } from "../generated/prisma/enums.ts";
-import { CANCELLABLE_STATES } from "./shapes.ts";
+import { CANCELLABLE_STATES, RETRIABLE_STATES } from "./shapes.ts";
 
 const { PENDING, STARTED, RETRY, SUCCESS, FAILURE, REVOKED } = TaskState;
 
@@ -14,6 +14,8 @@ export const TRANSITIONS = {
   /** A job message that cannot be run fails its task, wherever it was. */
   failPoison: { from: [PENDING, STARTED, RETRY], to: FAILURE },
   revoke: { from: CANCELLABLE_STATES, to: REVOKED },
+  /** Sent again by hand, from the monitor or the API, with a new retry budget. */
+  rerun: { from: RETRIABLE_STATES, to: PENDING },
 } as const satisfies Record<string, { from: readonly TaskState[]; to: TaskState }>;
 
 export type Transition = keyof typeof TRANSITIONS;

@@ -6,7 +6,7 @@ import { ConflictError, NotFoundError } from "./errors.ts";
 import type { EventSink } from "./events.ts";
 import type { Lifecycle, OutboxJob } from "./lifecycle.ts";
 import { isUuid, type TaskInput } from "./validation.ts";
-import { toPhotoView, toTaskView, type TaskView } from "./shapes.ts";
+import { jobBody, toPhotoView, toTaskView, type TaskView } from "./shapes.ts";
 
 /** Hands an accepted task to the broker; queued once the broker confirmed it within waitMs. */
 export interface JobDispatcher {
@@ -28,8 +28,8 @@ export interface TaskDeps {
  */
 export async function submitTask(deps: TaskDeps, input: TaskInput): Promise<{ task: TaskView; queued: boolean }> {
   const id = randomUUID();
-  const job = { taskId: id, breed: input.breed, ...(input.subBreed ? { subBreed: input.subBreed } : {}), limit: input.limit };
-  const accepted = await deps.lifecycle.accept({ id, breed: input.breed, subBreed: input.subBreed ?? null, limit: input.limit }, JSON.stringify(job));
+  const fresh = { id, breed: input.breed, subBreed: input.subBreed ?? null, limit: input.limit };
+  const accepted = await deps.lifecycle.accept(fresh, jobBody(fresh));
   const { queued, task } = await deps.dispatcher.dispatch(accepted.job, deps.publishWaitMs);
   return { task: toTaskView(task ?? accepted.task), queued };
 }

@@ -24,7 +24,7 @@ export function adminOnly(password: string | undefined): RequestHandler[] {
     handler: (_req, _res, next) => next(new RateLimitedError("Too many wrong admin passwords from you. Try again in 15 minutes.", GUESS_WINDOW_MS / 1000)),
   });
   const check = (req: Request, _res: Response, next: NextFunction) => {
-    const given = basicPassword(req.headers.authorization);
+    const given = basicCredentials(req.headers.authorization)?.password;
     // Digests of equal length, so the comparison takes the same time whatever was sent.
     if (given === undefined || !timingSafeEqual(digest(given), expected)) return next(new UnauthorizedError());
     next();
@@ -32,12 +32,23 @@ export function adminOnly(password: string | undefined): RequestHandler[] {
   return [guesses, check];
 }
 
-function basicPassword(header: string | undefined): string | undefined {
+/**
+ * Who pressed a button, as recorded on what it changed (a task retried by hand): the user
+ * name given with the admin password, if any, and the client's address.
+ */
+export function actorOf(req: Request): string {
+  const user = basicCredentials(req.headers.authorization)
+    ?.user.replace(/[^\p{L}\p{N} ._@-]/gu, "")
+    .slice(0, 64);
+  return `${user || "someone"} from ${req.ip ?? "an unknown address"}`;
+}
+
+function basicCredentials(header: string | undefined): { user: string; password: string } | undefined {
   const match = /^Basic ([A-Za-z0-9+/=]{1,1024})$/.exec(header ?? "");
   if (!match) return undefined;
   const decoded = Buffer.from(match[1]!, "base64").toString("utf8");
   const colon = decoded.indexOf(":");
-  return colon < 0 ? undefined : decoded.slice(colon + 1);
+  return colon < 0 ? undefined : { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
 function digest(text: string): Buffer {

@@ -5,6 +5,7 @@ import { ConflictError, RateLimitedError, ValidationError } from "../lib/errors.
 import { clearPhotos } from "../lib/gallery.ts";
 import { countTasksByState, listTasks, totalOf } from "../lib/taskSearch.ts";
 import { cancelTask, getTaskDetail, submitTask } from "../lib/useCases.ts";
+import { failureGroups } from "../lib/failures.ts";
 import { parseTaskInput } from "../lib/validation.ts";
 import { TASK_STATES, type TaskView } from "../lib/shapes.ts";
 import { draftParams, formOf, homeContext } from "./home.ts";
@@ -65,7 +66,11 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
     const asked = taskFilterFrom(req.query);
     // The form's state list is upper case; a typed ?state=failure means the same.
     const filter = { ...asked, state: asked.state?.toUpperCase() };
-    const [{ tasks, nextCursor, total }, counts] = await Promise.all([listTasks(deps.db, { ...filter, limit: 25 }), countTasksByState(deps.db)]);
+    const [{ tasks, nextCursor, total }, counts, failures] = await Promise.all([
+      listTasks(deps.db, { ...filter, limit: 25 }),
+      countTasksByState(deps.db),
+      failureGroups(deps.db, 5),
+    ]);
     res.render("tasks", {
       title: "Tasks",
       tasks,
@@ -77,12 +82,14 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
       states: TASK_STATES,
       overview: await deps.monitor(),
       workers: deps.workers.list(),
+      failures,
+      notice: monitorNotice(req.query),
     });
   });
 
   router.get("/tasks/:id", async (req, res) => {
     const detail = await getTaskDetail(deps.db, req.params.id ?? "");
-    const notice = req.query.cancel === "too-late" ? tooLateToCancel(detail.task) : undefined;
+    const notice = req.query.cancel === "too-late" ? tooLateToCancel(detail.task) : retryNotice(req.query.retry, detail.task);
     res.render("task", { title: `Task ${detail.task.id.slice(0, 8)}`, ...detail, notice });
   });
 
@@ -99,6 +106,25 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
   });
 
   return router;
+}
+
+/** What became of a retry pressed on the task's page. */
+function retryNotice(retry: unknown, task: TaskView): string | undefined {
+  if (retry === "sent") return "Sent again with a new retry budget; its earlier attempts stay listed below.";
+  if (retry === "too-late") return `Not retried: it is ${task.state} now, and only FAILURE or REVOKED tasks can be retried.`;
+  return undefined;
+}
+
+/** The banner after a group retry on the monitor. */
+function monitorNotice(query: Record<string, unknown>): { kind: string; text: string } | undefined {
+  const count = (value: unknown) => (typeof value === "string" && /^\d{1,9}$/.test(value) ? Number(value) : undefined);
+  const retried = count(query.retried);
+  if (retried !== undefined) return { kind: "success", text: `Sent ${retried} failed task${retried === 1 ? "" : "s"} again, each with a new retry budget.` };
+  const changed = count(query.changed);
+  const expected = count(query.expected);
+  if (changed !== undefined && expected !== undefined)
+    return { kind: "warning", text: `Nothing was retried: you confirmed ${expected}, but the group holds ${changed} now. Check the new count below and press again.` };
+  return undefined;
 }
 
 /** Why a cancel did nothing, in the words of what happened to the task meanwhile. */

@@ -51,7 +51,7 @@ export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 
       return { action: "dead-letter" };
     }
     const log = deps.logger.child({ taskId: job.taskId, attempt: delivery.attempt });
-    let run: OpenRun | undefined;
+    let run: (OpenRun & { task: { attemptBase: number } }) | undefined;
     try {
       const claim = await deps.lifecycle.claim({ taskId: job.taskId, attempt: delivery.attempt, redelivered: delivery.redelivered, workerId: deps.workerId });
       if (claim.kind === "missing") {
@@ -75,17 +75,19 @@ export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 
       // The database itself failed, or something unforeseen: try again later through the
       // retry queue (never an immediate redelivery loop), spending the retry budget.
       const next = (run?.number ?? delivery.attempt) + 1;
-      if (next > deps.retry.maxAttempts + 1) {
+      // The budget counts from the last retry by hand: the task row says where, or else the message.
+      const base = run ? run.task.attemptBase : (job.firstAttempt ?? 1) - 1;
+      if (next - base > deps.retry.maxAttempts + 1) {
         log.error({ err }, "job failed unexpectedly again; dead-lettering it");
         counters.failed += 1;
         // The task must not wait for a job that is gone. If the database still fails, the
         // recovery sweep sends it again later (a PENDING task no run claimed).
-        const reason = `gave up after ${next - 1} attempts: unexpected error: ${(err as Error).message}`;
+        const reason = `gave up after ${next - 1 - base} attempts: unexpected error: ${(err as Error).message}`;
         await (run ? deps.lifecycle.fail(run, reason) : deps.lifecycle.failPoison(job.taskId, reason)).catch(() => {});
         return { action: "dead-letter" };
       }
       log.error({ err }, "job failed unexpectedly; scheduling a retry");
-      const delayMs = backoffDelay(deps.retry, next - 1, undefined, deps.random);
+      const delayMs = backoffDelay(deps.retry, next - 1 - base, undefined, deps.random);
       if (run) await deps.lifecycle.retry(run, `unexpected error: ${(err as Error).message}`, delayMs).catch(() => {});
       return { action: "retry", attempt: next, delayMs };
     }
@@ -98,10 +100,12 @@ type RunResult = { outcome: Outcome; attempt: AttemptOutcome };
 async function runTask(deps: JobDeps, claim: Extract<Awaited<ReturnType<Lifecycle["claim"]>>, { kind: "run" }>, log: Logger, counters: JobCounters): Promise<RunResult> {
   const { task, number } = claim;
   log.info({ breed: task.breed, subBreed: task.subBreed, limit: task.limit, run: number }, "task started");
+  // Runs of this budget: a task retried by hand starts a new one.
+  const used = number - task.attemptBase;
 
-  if (number > deps.retry.maxAttempts) {
+  if (used > deps.retry.maxAttempts) {
     // Only reachable when earlier runs were lost (a worker died each time): stop here.
-    const reason = `gave up after ${number - 1} attempts: the worker stopped before finishing each time`;
+    const reason = `gave up after ${used - 1} attempts: the worker stopped before finishing each time`;
     await deps.lifecycle.fail(claim, reason);
     counters.failed += 1;
     log.warn({ reason }, "task failed: retries used up; dead-lettering the job");
@@ -123,13 +127,13 @@ async function runTask(deps: JobDeps, claim: Extract<Awaited<ReturnType<Lifecycl
       log.warn({ reason: error.message.slice(0, 500) }, "task failed: dog.ceo refused it");
       return { outcome: { action: "ack" }, attempt: "FAILURE" };
     }
-    if (number >= deps.retry.maxAttempts) {
-      await deps.lifecycle.fail(claim, `gave up after ${number} attempts: ${error.message}`);
+    if (used >= deps.retry.maxAttempts) {
+      await deps.lifecycle.fail(claim, `gave up after ${used} attempts: ${error.message}`);
       counters.failed += 1;
       log.warn({ reason: error.message.slice(0, 500) }, "task failed: retries used up; dead-lettering the job");
       return { outcome: { action: "dead-letter" }, attempt: "FAILURE" };
     }
-    const delayMs = backoffDelay(deps.retry, number, error.retryAfterMs, deps.random);
+    const delayMs = backoffDelay(deps.retry, used, error.retryAfterMs, deps.random);
     await deps.lifecycle.retry(claim, error.message, delayMs);
     log.warn({ reason: error.message.slice(0, 500), delayMs }, "transient failure; retry scheduled");
     return { outcome: { action: "retry", attempt: number + 1, delayMs }, attempt: "RETRY" };

@@ -6,6 +6,8 @@ export interface JobMessage {
   breed: string;
   subBreed?: string;
   limit: number;
+  /** Present on a task retried by hand: the attempt its new retry budget starts at. */
+  firstAttempt?: number;
 }
 
 export class InvalidMessageError extends Error {}
@@ -18,11 +20,13 @@ export function parseJobMessage(content: Buffer | string): JobMessage {
     throw new InvalidMessageError("the message is not JSON");
   }
   if (typeof data !== "object" || data === null || Array.isArray(data)) throw new InvalidMessageError("the message is not a JSON object");
-  const { taskId, breed, subBreed, limit } = data as Record<string, unknown>;
+  const { taskId, breed, subBreed, limit, firstAttempt } = data as Record<string, unknown>;
   if (typeof taskId !== "string" || !isUuid(taskId)) throw new InvalidMessageError("taskId is not a uuid");
   if (typeof breed !== "string" || !BREED_NAME.test(breed)) throw new InvalidMessageError("breed is not a breed name");
   if (subBreed !== undefined && (typeof subBreed !== "string" || !BREED_NAME.test(subBreed))) throw new InvalidMessageError("subBreed is not a sub-breed name");
   if (typeof limit !== "number" || !Number.isInteger(limit) || limit < MIN_LIMIT || limit > MAX_LIMIT)
     throw new InvalidMessageError(`limit is not a whole number from ${MIN_LIMIT} to ${MAX_LIMIT}`);
-  return { taskId, breed, ...(subBreed ? { subBreed } : {}), limit };
+  if (firstAttempt !== undefined && (typeof firstAttempt !== "number" || !Number.isInteger(firstAttempt) || firstAttempt < 1))
+    throw new InvalidMessageError("firstAttempt is not a whole number from 1");
+  return { taskId, breed, ...(subBreed ? { subBreed } : {}), limit, ...(firstAttempt ? { firstAttempt } : {}) };
 }

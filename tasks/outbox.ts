@@ -101,7 +101,7 @@ export class OutboxRelay implements JobDispatcher {
     const { lifecycle, broker, logger } = this.deps;
     const batch = this.handedOver.length > 0 ? this.handedOver.splice(0, BATCH) : await lifecycle.leaseOutbox(BATCH, LEASE_MS, this.deps.minAgeMs);
     if (batch.length === 0) return false;
-    const results = await Promise.allSettled(batch.map((m) => broker.publishJob(Buffer.from(m.body), { messageId: m.taskId })));
+    const results = await Promise.allSettled(batch.map((m) => broker.publishJob(Buffer.from(m.body), { messageId: m.taskId, attempt: m.attempt })));
     const sent = batch.filter((_, i) => results[i]!.status === "fulfilled");
     const unsent = batch.filter((_, i) => results[i]!.status === "rejected");
     const tasks = new Map((await lifecycle.markQueued(sent)).map((task) => [task.id, task]));

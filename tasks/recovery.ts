@@ -7,6 +7,7 @@
 // Each task is leased in the database before it is sent, so several workers sweeping at
 // once send it once; a duplicate after a crash is skipped by the worker's claim.
 import type { Lifecycle } from "../lib/lifecycle.ts";
+import { jobBody } from "../lib/shapes.ts";
 import type { Logger } from "../lib/logger.ts";
 import { OutboxRelay } from "./outbox.ts";
 import type { Broker } from "./queue.ts";
@@ -26,9 +27,8 @@ export function startRecoverySweep({ lifecycle, broker, logger, graceMs }: Recov
   async function sweep(): Promise<void> {
     if (!broker.isConnected()) return;
     for (const { task, attempt } of await lifecycle.recover(graceMs)) {
-      const job = { taskId: task.id, breed: task.breed, ...(task.subBreed ? { subBreed: task.subBreed } : {}), limit: task.limit };
       try {
-        await broker.publishJob(Buffer.from(JSON.stringify(job)), { messageId: task.id, attempt });
+        await broker.publishJob(Buffer.from(jobBody(task)), { messageId: task.id, attempt });
         logger.warn({ taskId: task.id, state: task.state, attempt }, "recovered a task whose next run was lost; sent it again");
       } catch (err) {
         // Its lease runs out after the grace period and the next sweep tries again.

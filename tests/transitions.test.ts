@@ -48,6 +48,7 @@ const apply: Record<Transition, (run: Awaited<ReturnType<typeof taskIn>>) => Pro
   fail: (run) => lifecycle.fail(run, "dog.ceo: breed not found"),
   failPoison: (run) => lifecycle.failPoison(run.taskId, "invalid job message"),
   revoke: (run) => lifecycle.revoke(run.taskId),
+  rerun: (run) => lifecycle.rerun([run.taskId], "admin"),
 };
 
 describe("the task lifecycle's transitions", () => {
@@ -164,6 +165,33 @@ describe("the task lifecycle's transitions", () => {
       fresh: "cancelled before it ran",
       ran: "cancelled while it waited to try again",
     });
+  });
+
+  test("a task retried by hand starts a new budget: old attempts kept, who and when recorded, its job published as the next attempt", async () => {
+    const run = await taskIn("STARTED");
+    await lifecycle.fail(run, "gave up after 1 attempts: dog.ceo answered 503");
+    const [rerun] = await lifecycle.rerun([run.taskId, randomUUID()], "admin from 127.0.0.1");
+    assert.ok(rerun, "the failed task was sent again; the unknown id was passed by");
+    assert.deepEqual(
+      { state: rerun.task.state, base: rerun.task.attemptBase, count: rerun.task.attemptCount, error: rerun.task.error, by: rerun.task.retriedBy },
+      { state: "PENDING", base: 1, count: 1, error: null, by: "admin from 127.0.0.1" },
+    );
+    assert.ok(rerun.task.retriedAt instanceof Date);
+    assert.deepEqual({ attempt: rerun.job.attempt, body: JSON.parse(rerun.job.body) }, { attempt: 2, body: { taskId: run.taskId, breed: "pug", limit: 2, firstAttempt: 2 } });
+    const outbox = await db.outboxMessage.findFirstOrThrow({ where: { id: rerun.job.id } });
+    assert.deepEqual([outbox.attempt, outbox.sentAt], [2, null]);
+    // The new job's delivery claims it as the second run; the first stays as it ended.
+    const claim = await lifecycle.claim({ taskId: run.taskId, attempt: rerun.job.attempt, redelivered: false, workerId: "w2" });
+    assert.equal(claim.kind, "run");
+    const runs = await db.attempt.findMany({ where: { taskId: run.taskId }, orderBy: { number: "asc" } });
+    assert.deepEqual(
+      runs.map((r) => [r.number, r.outcome]),
+      [
+        [1, "FAILURE"],
+        [2, null],
+      ],
+    );
+    assert.deepEqual(await lifecycle.rerun([run.taskId], "admin"), [], "a running task is not sent again");
   });
 
   test("claim of a task that does not exist says so", async () => {

@@ -18,6 +18,8 @@ export interface OutboxJob {
   id: number;
   taskId: string;
   body: string;
+  /** The x-attempt it is published with. */
+  attempt: number;
 }
 
 /** A run a worker holds: only the latest run of a task may finish it. */
@@ -45,6 +47,11 @@ export interface TaskStore {
   finishRun(run: OpenRun, outcome: "FAILURE" | "RETRY", error: string, retryDelayMs: number | null): Promise<Task | undefined>;
   failPoison(taskId: string, error: string): Promise<Task | undefined>;
   revoke(taskId: string): Promise<Task | undefined>;
+  /**
+   * FAILURE or REVOKED tasks back to PENDING with a new retry budget, each with a new job in
+   * the outbox (leased to the caller for leaseMs); those in other states are left alone.
+   */
+  rerun(taskIds: string[], by: string, leaseMs: number): Promise<{ task: Task; job: OutboxJob }[]>;
   task(taskId: string): Promise<Task | undefined>;
   leaseOutbox(limit: number, leaseMs: number, minAgeMs: number): Promise<OutboxJob[]>;
   /** Sent, and their tasks queued; returns the tasks whose queued time was set. */

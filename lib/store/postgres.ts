@@ -9,7 +9,7 @@ import pg from "pg";
 import type { Task } from "../../generated/prisma/client.ts";
 import { TaskState } from "../../generated/prisma/enums.ts";
 import { TRANSITIONS, type Transition } from "../transitions.ts";
-import { toPhotoView } from "../shapes.ts";
+import { jobBody, toPhotoView } from "../shapes.ts";
 import type { Claim, NewTask, OpenRun, OutboxJob, TaskStore, WorkerSign } from "./index.ts";
 
 const { PENDING, STARTED, SUCCESS, FAILURE, RETRY, REVOKED } = TaskState;
@@ -65,7 +65,7 @@ export function postgresStore(pool: pg.Pool): TaskStore {
           [input.id, input.breed, input.subBreed, input.limit],
         );
         const [job] = await q(
-          `INSERT INTO "OutboxMessage" ("taskId", body, "createdAt", tries, "leaseUntil") VALUES ($1, $2, ${NOW}, 0, ${nowPlus(3)}) RETURNING id, "taskId", body`,
+          `INSERT INTO "OutboxMessage" ("taskId", body, "createdAt", tries, "leaseUntil") VALUES ($1, $2, ${NOW}, 0, ${nowPlus(3)}) RETURNING id, "taskId", body, attempt`,
           [input.id, body, leaseMs],
         );
         return { task: task(row)!, job: job as unknown as OutboxJob };
@@ -169,13 +169,33 @@ export function postgresStore(pool: pg.Pool): TaskStore {
         )[0],
       ),
 
+    // A new retry budget from here; the old attempts stay. The times restart with the new run.
+    rerun: (taskIds, by, leaseMs) =>
+      transaction(async (q) => {
+        const rows = (await q(
+          `UPDATE "Task" SET state = '${PENDING}', "attemptBase" = "attemptCount", error = NULL, "queuedAt" = NULL, "startedAt" = NULL, "finishedAt" = NULL,
+             "retryAt" = NULL, "retriedAt" = ${NOW}, "retriedBy" = $2, "updatedAt" = ${NOW}
+           WHERE id = ANY($1) AND ${guard("rerun")} RETURNING *`,
+          [taskIds, by],
+        )) as unknown as Task[];
+        if (rows.length === 0) return [];
+        // dialect: one INSERT for all, from arrays, where SQLite runs a prepared one per row.
+        const jobs = (await q(
+          `INSERT INTO "OutboxMessage" ("taskId", body, "createdAt", tries, "leaseUntil", attempt)
+           SELECT t, b, ${NOW}, 0, ${nowPlus(3)}, a FROM unnest($1::text[], $2::text[], $4::int[]) AS j(t, b, a) RETURNING id, "taskId", body, attempt`,
+          [rows.map((r) => r.id), rows.map((r) => jobBody(r)), leaseMs, rows.map((r) => r.attemptCount + 1)],
+        )) as unknown as OutboxJob[];
+        const byTask = new Map(jobs.map((job) => [job.taskId, job]));
+        return rows.map((row) => ({ task: row, job: byTask.get(row.id)! }));
+      }),
+
     task: async (taskId) => task((await query(`SELECT * FROM "Task" WHERE id = $1`, [taskId]))[0]),
 
     leaseOutbox: async (limit, leaseMs, minAgeMs) => {
       const rows = await query(
         `UPDATE "OutboxMessage" SET "leaseUntil" = ${nowPlus(1)} WHERE id IN (
            SELECT id FROM "OutboxMessage" WHERE "sentAt" IS NULL AND ("leaseUntil" IS NULL OR "leaseUntil" < ${NOW}) AND "createdAt" <= ${NOW} - $2 * interval '1 millisecond'
-           ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id, "taskId", body`,
+           ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id, "taskId", body, attempt`,
         [leaseMs, minAgeMs, limit],
       );
       return (rows as unknown as OutboxJob[]).sort((a, b) => a.id - b.id);

@@ -4,7 +4,7 @@
 import type { Task } from "../../generated/prisma/client.ts";
 import { taskFromRow, timeFromRow, type TaskRow } from "../rows.ts";
 import { openSql, sqlTime, writer, type Sql } from "../sql.ts";
-import { toPhotoView } from "../shapes.ts";
+import { jobBody, toPhotoView } from "../shapes.ts";
 import type { Claim, NewTask, OpenRun, OutboxJob, TaskStore, WorkerSign } from "./index.ts";
 import { prepareStatements } from "./sqliteSql.ts";
 
@@ -31,8 +31,15 @@ export function sqliteStore(sql: Sql): TaskStore {
   const accept = writer(sql, (input: NewTask, body: string, leaseMs: number) => {
     const at = now();
     const row = task.insert.get(input.id, input.breed, input.subBreed, input.limit, at, at) as TaskRow;
-    const job = outbox.insert.get(input.id, body, at, sqlTime(new Date(Date.now() + leaseMs))) as OutboxJob;
+    const job = outbox.insert.get(input.id, body, at, sqlTime(new Date(Date.now() + leaseMs)), 1) as OutboxJob;
     return { task: taskFromRow(row), job };
+  });
+
+  const rerun = writer(sql, (taskIds: string[], by: string, leaseMs: number) => {
+    const at = now();
+    const rows = (task.rerun.all({ ids: JSON.stringify(taskIds), by, now: at }) as TaskRow[]).map(taskFromRow);
+    const leaseUntil = sqlTime(new Date(Date.now() + leaseMs));
+    return rows.map((row) => ({ task: row, job: outbox.insert.get(row.id, jobBody(row), at, leaseUntil, row.attemptCount + 1) as OutboxJob }));
   });
 
   const claim = writer(sql, (job: { taskId: string; attempt: number; redelivered: boolean; workerId: string }): Claim => {
@@ -124,6 +131,7 @@ export function sqliteStore(sql: Sql): TaskStore {
     finishRun,
     failPoison: (taskId, error) => failPoison({ taskId, error }),
     revoke: (taskId) => revoke({ taskId }),
+    rerun,
     task: async (taskId) => current(taskId),
     leaseOutbox,
     markSent,

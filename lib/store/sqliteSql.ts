@@ -30,6 +30,10 @@ export function prepareStatements(sql: Sql) {
       WHERE id = @taskId AND ${guard("retry")} AND attemptCount = @number RETURNING *`),
     failPoison: sql.prepare(`UPDATE Task SET state = '${FAILURE}', error = @error, finishedAt = @now, retryAt = NULL, updatedAt = @now
       WHERE id = @taskId AND ${guard("failPoison")} RETURNING *`),
+    // A new retry budget from here; the old attempts stay. The times restart with the new run.
+    rerun: sql.prepare(`UPDATE Task SET state = '${PENDING}', attemptBase = attemptCount, error = NULL, queuedAt = NULL, startedAt = NULL, finishedAt = NULL,
+        retryAt = NULL, retriedAt = @now, retriedBy = @by, updatedAt = @now
+      WHERE id IN (SELECT value FROM json_each(@ids)) AND ${guard("rerun")} RETURNING *`),
     revoke:
       sql.prepare(`UPDATE Task SET state = '${REVOKED}', finishedAt = @now, retryAt = NULL, error = CASE WHEN attemptCount > 0 THEN 'cancelled while it waited to try again' ELSE 'cancelled before it ran' END, updatedAt = @now
       WHERE id = @taskId AND ${guard("revoke")} RETURNING *`),
@@ -53,12 +57,12 @@ export function prepareStatements(sql: Sql) {
   };
   const outbox = {
     // Leased from the start by the process that wrote it, which publishes it straight away.
-    insert: sql.prepare("INSERT INTO OutboxMessage (taskId, body, createdAt, tries, leaseUntil) VALUES (?, ?, ?, 0, ?) RETURNING id, taskId, body"),
+    insert: sql.prepare("INSERT INTO OutboxMessage (taskId, body, createdAt, tries, leaseUntil, attempt) VALUES (?, ?, ?, 0, ?, ?) RETURNING id, taskId, body, attempt"),
     // Taken before publishing, so two relays never publish one row (a crash can still repeat it).
     // dialect: PostgreSQL needs FOR UPDATE SKIP LOCKED in the subquery; SQLite has one writer.
     lease: sql.prepare(`UPDATE OutboxMessage SET leaseUntil = @until WHERE id IN (
         SELECT id FROM OutboxMessage WHERE sentAt IS NULL AND (leaseUntil IS NULL OR leaseUntil < @now) AND createdAt <= @bornBefore
-        ORDER BY id LIMIT @limit) RETURNING id, taskId, body`),
+        ORDER BY id LIMIT @limit) RETURNING id, taskId, body, attempt`),
     sent: sql.prepare("UPDATE OutboxMessage SET sentAt = @now, tries = tries + 1, leaseUntil = NULL WHERE id IN (SELECT value FROM json_each(@ids))"),
     // The broker may deliver a job before its confirm is back: queued is never after started.
     // dialect: json_each(list) is = ANY($1) there, two-argument MIN is LEAST.

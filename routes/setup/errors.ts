@@ -3,7 +3,7 @@
 // else is a 500 that shows nothing internal.
 import type { ErrorRequestHandler, NextFunction, Request, Response } from "express";
 import type { AppDeps } from "../../lib/appDeps.ts";
-import { AppError, NotFoundError, RateLimitedError, UnauthorizedError } from "../../lib/errors.ts";
+import { AppError, CountChangedError, NotFoundError, RateLimitedError, UnauthorizedError } from "../../lib/errors.ts";
 
 export function notFound(_req: Request, _res: Response, next: NextFunction) {
   next(new NotFoundError("There is no page here."));
@@ -21,7 +21,18 @@ export function errorHandler(deps: AppDeps): ErrorRequestHandler {
     // The browser asks the person for the admin password, then sends the same request again.
     if (err instanceof UnauthorizedError) res.set("WWW-Authenticate", 'Basic realm="GenDog admin", charset="UTF-8"');
     if (wantsJson) {
-      res.status(status).json({ error: { code, message, ...(field ? { field } : {}), ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}), requestId } });
+      res
+        .status(status)
+        .json({
+          error: {
+            code,
+            message,
+            ...(field ? { field } : {}),
+            ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+            ...(err instanceof CountChangedError ? { matched: err.matched } : {}),
+            requestId,
+          },
+        });
     } else {
       res.status(status).render("error", { status, message, requestId, title: status === 404 ? "Not found" : "Something went wrong" });
     }

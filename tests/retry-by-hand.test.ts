@@ -1,0 +1,153 @@
+// Retrying what failed, from the API and the monitor's pages: one FAILURE or REVOKED task,
+// or a group of failures that share an error, confirmed by the count a dry run showed.
+// A retried task gets a new budget of attempts; its old attempts stay, and who and when
+// are recorded. Through the real web, worker, broker and the dog.ceo stand-in.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { csrfTokenFrom, startStack, waitForTaskState, type Stack } from "./support/stack.ts";
+
+const PASSWORD = "correct horse battery staple";
+const basic = (password: string, user = "admin") => `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
+const MAX_ATTEMPTS = 2;
+
+describe("retrying what failed", () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ workers: 1, env: { ADMIN_PASSWORD: PASSWORD, RETRY_MAX_ATTEMPTS: String(MAX_ATTEMPTS) } });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  const post = (path: string, body: object = {}, password: string | null = PASSWORD) => {
+    const req = stack.http().post(path).set("Content-Type", "application/json");
+    return (password ? req.set("Authorization", basic(password, "ops")) : req).send(body);
+  };
+
+  /** A task that used up its attempts against a dog.ceo answering 500. */
+  async function failedTask(): Promise<string> {
+    stack.fake.failNext("http500", MAX_ATTEMPTS);
+    const { body } = await stack.http().post("/api/tasks").send({ breed: "pug", limit: 2 }).expect(202);
+    await waitForTaskState(stack.db, body.id, ["FAILURE"]);
+    return body.id;
+  }
+
+  test("when a failed task is retried through the API, then it runs again with a new budget, keeps its old attempts and records who asked", async () => {
+    const id = await failedTask();
+    const res = await post(`/api/tasks/${id}/retry`).expect(202);
+    assert.equal(res.body.retriable, false);
+    assert.match(res.body.retriedBy, /^ops from /);
+    await waitForTaskState(stack.db, id, ["SUCCESS"]);
+    const { body } = await stack.http().get(`/api/tasks/${id}`).expect(200);
+    assert.deepEqual(
+      body.attempts.map((a: { number: number; outcome: string }) => [a.number, a.outcome]),
+      [
+        [1, "RETRY"],
+        [2, "FAILURE"],
+        [3, "SUCCESS"],
+      ],
+    );
+    assert.equal(body.task.photoCount, 2);
+    assert.equal(body.task.error, null);
+    assert.ok(body.task.retriedAt);
+  });
+
+  test("when a retried task fails again, then it had a whole new budget of attempts, not what was left of the old one", async () => {
+    const id = await failedTask();
+    stack.fake.failNext("http500", MAX_ATTEMPTS);
+    await post(`/api/tasks/${id}/retry`).expect(202);
+    await waitForTaskState(stack.db, id, ["FAILURE"]);
+    const task = await stack.db.task.findUniqueOrThrow({ where: { id } });
+    assert.equal(task.attemptCount, 2 * MAX_ATTEMPTS);
+    assert.match(task.error ?? "", new RegExp(`^gave up after ${MAX_ATTEMPTS} attempts`));
+  });
+
+  test("when a task cannot be retried, then the API says why and changes nothing", async () => {
+    const id = await failedTask();
+    await post(`/api/tasks/${id}/retry`, {}, null).expect(401);
+    await post(`/api/tasks/${id}/retry`, {}, "not the password at all").expect(401);
+    assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id } })).state, "FAILURE");
+
+    const { body } = await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202);
+    await waitForTaskState(stack.db, body.id, ["SUCCESS"]);
+    const refused = await post(`/api/tasks/${body.id}/retry`).expect(409);
+    assert.match(refused.body.error.message, /is SUCCESS; only FAILURE or REVOKED tasks can be retried/);
+    await post("/api/tasks/00000000-0000-4000-8000-000000000000/retry").expect(404);
+    assert.equal(await stack.db.outboxMessage.count({ where: { taskId: body.id } }), 1, "no new job for a task that was not retried");
+  });
+
+  test("when a group of failures is retried, then a dry run counts it first and a stale count changes nothing", async () => {
+    await stack.db.task.updateMany({ where: { state: "FAILURE" }, data: { state: "SUCCESS" } }); // earlier tests' failures are not this group
+    const ids = [await failedTask(), await failedTask(), await failedTask()];
+    const { body: listed } = await stack.http().get("/api/failures").expect(200);
+    const group = listed.groups[0];
+    assert.equal(group.count, 3);
+    assert.match(group.fingerprint, /^gave up after # attempts: /);
+
+    const dry = await post("/api/failures/retry", { fingerprint: group.fingerprint }).expect(200);
+    assert.deepEqual([dry.body.matched, dry.body.retried, dry.body.dryRun], [3, 0, true]);
+    const stale = await post("/api/failures/retry", { fingerprint: group.fingerprint, expected: 2 }).expect(409);
+    assert.deepEqual([stale.body.error.code, stale.body.error.matched], ["count_changed", 3]);
+    assert.equal(await stack.db.task.count({ where: { id: { in: ids }, state: "FAILURE" } }), 3, "nothing was retried");
+    await post("/api/failures/retry", { fingerprint: group.fingerprint, expected: 3 }, null).expect(401);
+
+    const done = await post("/api/failures/retry", { fingerprint: group.fingerprint, expected: 3 }).expect(200);
+    assert.deepEqual([done.body.matched, done.body.retried, done.body.dryRun], [3, 3, false]);
+    for (const id of ids) await waitForTaskState(stack.db, id, ["SUCCESS"]);
+    const tasks = await stack.db.task.findMany({ where: { id: { in: ids } } });
+    assert.ok(tasks.every((t) => t.retriedBy?.startsWith("ops from ") && t.attemptBase === MAX_ATTEMPTS));
+  });
+
+  test("when a person retries from the pages, then the task page offers it for a failed task and tells what happened", async () => {
+    const id = await failedTask();
+    const agent = stack.agent();
+    const page = await agent.get(`/tasks/${id}`).expect(200);
+    assert.match(page.text, /id="retry-form"/);
+    const token = csrfTokenFrom(page.text);
+    await agent.post(`/tasks/${id}/retry`).type("form").send({ _csrf: token }).expect(401);
+    const sent = await agent.post(`/tasks/${id}/retry`).set("Authorization", basic(PASSWORD)).type("form").send({ _csrf: token }).expect(303);
+    assert.equal(sent.headers.location, `/tasks/${id}?retry=sent`);
+    await waitForTaskState(stack.db, id, ["SUCCESS"]);
+    const shown = await agent.get(sent.headers.location).expect(200);
+    assert.match(shown.text, /Sent again with a new retry budget/);
+    assert.match(shown.text, /id="retried"[\s\S]*by admin from /);
+    assert.doesNotMatch(shown.text, /id="retry-form"/, "a task that succeeded offers no retry");
+
+    const again = await agent.post(`/tasks/${id}/retry`).set("Authorization", basic(PASSWORD)).type("form").send({ _csrf: token }).expect(303);
+    assert.equal(again.headers.location, `/tasks/${id}?retry=too-late`);
+    assert.match((await agent.get(again.headers.location).expect(200)).text, /Not retried: it is SUCCESS now/);
+  });
+
+  test("when the monitor's group button was pressed for a count that changed, then nothing is retried and the page says the new count", async () => {
+    await stack.db.task.updateMany({ where: { state: "FAILURE" }, data: { state: "SUCCESS" } });
+    const first = await failedTask();
+    const agent = stack.agent();
+    const page = await agent.get("/tasks").expect(200);
+    const fingerprint = /name="fingerprint" value="([^"]+)"/.exec(page.text)?.[1];
+    assert.ok(fingerprint, "the monitor lists the group");
+    assert.match(page.text, /Retry these 1</);
+    await failedTask(); // a second failure joins the group after the page was shown
+    const token = csrfTokenFrom(page.text);
+    const form = {
+      _csrf: token,
+      fingerprint: fingerprint
+        .replace(/&#39;/g, "'")
+        .replace(/&amp;/g, "&")
+        .replace(/&quot;/g, '"'),
+      expected: "1",
+    };
+    const stale = await agent.post("/failures/retry").set("Authorization", basic(PASSWORD)).type("form").send(form).expect(303);
+    assert.match(stale.headers.location ?? "", /changed=2&expected=1#failures$/);
+    assert.match((await agent.get(stale.headers.location).expect(200)).text, /Nothing was retried: you confirmed 1, but the group holds 2 now/);
+    assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id: first } })).state, "FAILURE");
+
+    const done = await agent
+      .post("/failures/retry")
+      .set("Authorization", basic(PASSWORD))
+      .type("form")
+      .send({ ...form, expected: "2" })
+      .expect(303);
+    assert.match((await agent.get(done.headers.location).expect(200)).text, /Sent 2 failed tasks again/);
+    await waitForTaskState(stack.db, first, ["SUCCESS"]);
+  });
+});
