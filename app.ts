@@ -11,6 +11,7 @@ import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { monitorActionRoutes } from "./routes/monitorActions.ts";
+import { monitorApiRoutes } from "./routes/monitorApi.ts";
 import { taskCreationLimit } from "./routes/limits.ts";
 import { pageRoutes } from "./routes/pages.ts";
 import { setUpCompression } from "./routes/setup/compression.ts";
@@ -40,6 +41,7 @@ export function createApp(deps: AppDeps) {
   app.use(
     metricsRoutes(webMetrics({ taskCounts: () => countTasksByState(deps.db), monitor: deps.monitor, openStreams: () => events.openStreams(), workers: () => deps.workers.list() })),
   );
+  app.use("/api", monitorApiRoutes(deps, admin));
   app.use("/api", apiRoutes(deps, createLimit, admin));
   app.use(events);
   app.use(setUpForms(deps.config));

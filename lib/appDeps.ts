@@ -4,6 +4,7 @@
 import type { BreedCatalogCache } from "./breeds.ts";
 import type { Config } from "./config.ts";
 import type { Db } from "./db.ts";
+import type { MessageReader } from "./deadLetters.ts";
 import type { EventHub } from "./eventHub.ts";
 import type { Logger } from "./logger.ts";
 import type { QueueOverview } from "./monitor.ts";
@@ -19,7 +20,7 @@ export interface AppDeps {
   hub: EventHub;
   workers: WorkerRegistry;
   /** Is the broker up (for /readyz)? */
-  queue: { isConnected(): boolean };
+  queue: { isConnected(): boolean } & MessageReader;
   /** The queue panel's numbers (lib/monitor.ts). */
   monitor: () => Promise<QueueOverview>;
 }

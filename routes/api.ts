@@ -2,20 +2,17 @@
 // It takes only application/json bodies, so a cross-site HTML form cannot call it.
 import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
-import { AppError, ValidationError } from "../lib/errors.ts";
-import { failureGroups, retryGroup, retryTask } from "../lib/failures.ts";
+import { AppError } from "../lib/errors.ts";
 import { clearPhotos, listPhotos } from "../lib/gallery.ts";
 import { listTasks } from "../lib/taskSearch.ts";
 import { cancelTask, getTaskDetail, submitTask } from "../lib/useCases.ts";
 import { parseTaskInput } from "../lib/validation.ts";
-import { actorOf } from "./admin.ts";
-import { countFrom } from "./monitorActions.ts";
 import { queryText, taskFilterFrom } from "./query.ts";
 
 /** admin: what an action that changes or deletes must pass (routes/admin.ts). */
 export function apiRoutes(deps: AppDeps, createLimit: RequestHandler, admin: RequestHandler[] = []) {
   const router = Router();
-  const json: RequestHandler[] = [requireJsonBody, express.json({ limit: "4kb", strict: true })];
+  const json = jsonBody();
 
   router.post("/tasks", ...json, createLimit, async (req, res) => {
     const input = parseTaskInput(req.body, await deps.breeds.get(), "json");
@@ -37,25 +34,6 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Req
 
   router.post("/tasks/:id/cancel", ...json, ...admin, async (req, res) => {
     res.json(await cancelTask(deps.tasks, String(req.params.id)));
-  });
-
-  router.post("/tasks/:id/retry", ...json, ...admin, async (req, res) => {
-    const { task, queued } = await retryTask(deps.tasks, String(req.params.id), actorOf(req));
-    res.status(202).json({ ...task, queued });
-  });
-
-  router.get("/failures", async (req, res) => {
-    const limit = Math.min(100, Math.max(1, Number(req.query.limit) || 10));
-    res.json({ groups: await failureGroups(deps.db, limit) });
-  });
-
-  // Without `expected`, a dry run: how many it would send. With it, sends them if that is still the count.
-  router.post("/failures/retry", ...json, ...admin, async (req, res) => {
-    const fingerprint = typeof req.body?.fingerprint === "string" ? req.body.fingerprint : "";
-    if (!fingerprint) throw new ValidationError({ fingerprint: "Say which group: its fingerprint, as GET /api/failures lists it." });
-    const expected = req.body?.expected === undefined ? undefined : countFrom(req.body.expected);
-    const result = await retryGroup(deps.tasks, fingerprint, { expected, by: actorOf(req) });
-    res.json({ fingerprint, ...result, dryRun: expected === undefined });
   });
 
   router.get("/photos", async (req, res) => {
@@ -82,6 +60,11 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Req
 
   router.use((_req: Request, _res: Response, next: NextFunction) => next(new AppError(404, "not_found", "There is no such API endpoint.")));
   return router;
+}
+
+/** What every API route that changes something takes: a small JSON body, declared as such. */
+export function jsonBody(): RequestHandler[] {
+  return [requireJsonBody, express.json({ limit: "4kb", strict: true })];
 }
 
 /**

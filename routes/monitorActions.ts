@@ -1,14 +1,22 @@
-// The monitor's buttons as HTML forms: retry a task or a group of failures. Each is a
-// post/redirect/get: the result or the refusal is told on the page it came from, so a
-// reload never presses the button again. The JSON API has the same actions (routes/api.ts).
-import { Router, type RequestHandler } from "express";
+// The monitor's buttons as HTML forms: retry a task or a group of failures, the dead
+// letters' page and its actions, and purging the work queue. Each action is a
+// post/redirect/get: what happened, or why nothing did, is told on the page it came from,
+// so a reload never presses the button again. The JSON API has the same actions
+// (routes/monitorApi.ts).
+import { Router, type RequestHandler, type Response } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
-import { ConflictError, CountChangedError, ValidationError } from "../lib/errors.ts";
+import { discardAllDeadLetters, discardDeadLetter, listDeadLetters, purgeWorkQueue, requeueAllDeadLetters, requeueDeadLetter } from "../lib/deadLetters.ts";
+import { ConflictError, CountChangedError, NotFoundError, ValidationError } from "../lib/errors.ts";
 import { retryGroup, retryTask } from "../lib/failures.ts";
+import { QueueUnavailableError } from "../tasks/queue.ts";
 import { actorOf } from "./admin.ts";
+
+/** Dead letters shown on the page; the rest are counted. */
+const LETTERS_SHOWN = 100;
 
 export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
   const router = Router();
+  const letters = { ...deps.tasks, queue: deps.queue };
 
   router.post("/tasks/:id/retry", ...admin, async (req, res) => {
     const id = String(req.params.id ?? "");
@@ -23,18 +31,118 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
   });
 
   router.post("/failures/retry", ...admin, async (req, res) => {
-    const fingerprint = String(req.body?.fingerprint ?? "");
     const expected = countFrom(req.body?.expected);
-    try {
-      const { retried } = await retryGroup(deps.tasks, fingerprint, { expected, by: actorOf(req) });
-      res.redirect(303, `/tasks?${new URLSearchParams({ retried: String(retried) })}#failures`);
-    } catch (err) {
-      if (!(err instanceof CountChangedError)) throw err;
-      res.redirect(303, `/tasks?${new URLSearchParams({ changed: String(err.matched), expected: String(expected) })}#failures`);
-    }
+    await told(
+      res,
+      "/tasks",
+      "#failures",
+      async () => ({ retried: (await retryGroup(deps.tasks, String(req.body?.fingerprint ?? ""), { expected, by: actorOf(req) })).retried }),
+      expected,
+    );
+  });
+
+  router.post("/queue/purge", ...admin, async (req, res) => {
+    const expected = countFrom(req.body?.expected);
+    await told(
+      res,
+      "/tasks",
+      "#queue-panel",
+      async () => {
+        const { removed, cancelled } = await purgeWorkQueue(letters, expected);
+        return { purged: removed, cancelled };
+      },
+      expected,
+    );
+  });
+
+  router.get("/dead-letters", async (req, res) => {
+    const connected = deps.queue.isConnected();
+    const { total, letters: shown } = connected ? await listDeadLetters(deps, LETTERS_SHOWN).catch(unavailable) : { total: 0, letters: [] };
+    res.render("dead-letters", {
+      title: "Dead letters",
+      total,
+      letters: shown,
+      connected,
+      queueName: `${(await deps.monitor()).queue ?? "the queue"}.dead`,
+      notice: monitorNotice(req.query),
+    });
+  });
+
+  router.post("/dead-letters/requeue", ...admin, async (req, res) => {
+    const expected = countFrom(req.body?.expected);
+    await told(
+      res,
+      "/dead-letters",
+      "",
+      async () => {
+        const { requeued, kept } = await requeueAllDeadLetters(letters, expected, actorOf(req));
+        return { requeued, kept };
+      },
+      expected,
+    );
+  });
+
+  router.post("/dead-letters/discard", ...admin, async (req, res) => {
+    const expected = countFrom(req.body?.expected);
+    await told(res, "/dead-letters", "", async () => ({ discarded: (await discardAllDeadLetters(deps, expected)).removed }), expected);
+  });
+
+  router.post("/dead-letters/:key/requeue", ...admin, async (req, res) => {
+    await told(res, "/dead-letters", "", async () => {
+      await requeueDeadLetter(letters, String(req.params.key), actorOf(req));
+      return { requeued: 1 };
+    });
+  });
+
+  router.post("/dead-letters/:key/discard", ...admin, async (req, res) => {
+    await told(res, "/dead-letters", "", async () => ({ discarded: (await discardDeadLetter(deps, String(req.params.key))).removed }));
   });
 
   return router;
+}
+
+/** Runs an action and sends the person back to `page`, with what happened or why nothing did. */
+async function told(res: Response, page: string, anchor: string, action: () => Promise<Record<string, number>>, expected?: number) {
+  let outcome: Record<string, string>;
+  try {
+    outcome = Object.fromEntries(Object.entries(await action()).map(([k, v]) => [k, String(v)]));
+  } catch (err) {
+    if (err instanceof CountChangedError) outcome = { changed: String(err.matched), expected: String(expected) };
+    else if (err instanceof NotFoundError) outcome = { refused: "gone" };
+    else if (err instanceof ConflictError) outcome = { refused: "not-retriable" };
+    else if (err instanceof QueueUnavailableError) outcome = { refused: "broker" };
+    else throw err;
+  }
+  res.redirect(303, `${page}?${new URLSearchParams(outcome)}${anchor}`);
+}
+
+function unavailable(err: unknown): { total: number; letters: [] } {
+  if (err instanceof QueueUnavailableError) return { total: 0, letters: [] };
+  throw err;
+}
+
+const REFUSALS: Record<string, string> = {
+  gone: "Nothing was done: that message is not in the queue any more (someone requeued or discarded it).",
+  "not-retriable": "Not requeued: its task is no longer FAILURE or REVOKED (sent again already, or finished), or it names no task. Discard it instead.",
+  broker: "Nothing was done: RabbitMQ is not reachable right now. Try again once it is back.",
+};
+
+/** The banner after one of the monitor's actions, from the redirect's query. */
+export function monitorNotice(query: Record<string, unknown>): { kind: string; text: string } | undefined {
+  const count = (value: unknown) => (typeof value === "string" && /^\d{1,9}$/.test(value) ? Number(value) : undefined);
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  const [retried, changed, expected, purged, cancelled, requeued, kept, discarded] = ["retried", "changed", "expected", "purged", "cancelled", "requeued", "kept", "discarded"].map(
+    (name) => count(query[name]),
+  );
+  if (typeof query.refused === "string" && REFUSALS[query.refused]) return { kind: "warning", text: REFUSALS[query.refused]! };
+  if (changed !== undefined && expected !== undefined)
+    return { kind: "warning", text: `Nothing was done: you confirmed ${expected}, but ${changed} match now. Check the new count and press again.` };
+  if (retried !== undefined) return { kind: "success", text: `Sent ${plural(retried, "failed task")} again, each with a new retry budget.` };
+  if (purged !== undefined) return { kind: "success", text: `Purged ${plural(purged, "job")} from the work queue; ${plural(cancelled ?? 0, "task")} cancelled.` };
+  if (requeued !== undefined)
+    return { kind: "success", text: `Requeued ${plural(requeued, "dead letter")}: their tasks run again.${kept ? ` ${kept} stayed: their tasks cannot be sent again.` : ""}` };
+  if (discarded !== undefined) return { kind: "success", text: `Discarded ${plural(discarded, "dead letter")}.` };
+  return undefined;
 }
 
 /** The count a person confirmed: a whole number, or the request is refused. */

@@ -6,6 +6,7 @@ import { clearPhotos } from "../lib/gallery.ts";
 import { countTasksByState, listTasks, totalOf } from "../lib/taskSearch.ts";
 import { cancelTask, getTaskDetail, submitTask } from "../lib/useCases.ts";
 import { failureGroups } from "../lib/failures.ts";
+import { monitorNotice } from "./monitorActions.ts";
 import { parseTaskInput } from "../lib/validation.ts";
 import { TASK_STATES, type TaskView } from "../lib/shapes.ts";
 import { draftParams, formOf, homeContext } from "./home.ts";
@@ -112,18 +113,6 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
 function retryNotice(retry: unknown, task: TaskView): string | undefined {
   if (retry === "sent") return "Sent again with a new retry budget; its earlier attempts stay listed below.";
   if (retry === "too-late") return `Not retried: it is ${task.state} now, and only FAILURE or REVOKED tasks can be retried.`;
-  return undefined;
-}
-
-/** The banner after a group retry on the monitor. */
-function monitorNotice(query: Record<string, unknown>): { kind: string; text: string } | undefined {
-  const count = (value: unknown) => (typeof value === "string" && /^\d{1,9}$/.test(value) ? Number(value) : undefined);
-  const retried = count(query.retried);
-  if (retried !== undefined) return { kind: "success", text: `Sent ${retried} failed task${retried === 1 ? "" : "s"} again, each with a new retry budget.` };
-  const changed = count(query.changed);
-  const expected = count(query.expected);
-  if (changed !== undefined && expected !== undefined)
-    return { kind: "warning", text: `Nothing was retried: you confirmed ${expected}, but the group holds ${changed} now. Check the new count below and press again.` };
   return undefined;
 }
 

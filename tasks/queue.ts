@@ -7,6 +7,7 @@ import type { Logger } from "../lib/logger.ts";
 import type { QueueStats } from "../lib/monitor.ts";
 import { BrokerConnection } from "./connection.ts";
 import { JobConsumer, type JobHandler } from "./consuming.ts";
+import { readQueue, type Decide, type QueuedMessage } from "./inspection.ts";
 import { Publisher, QueueUnavailableError } from "./publishing.ts";
 import { EventSubscriptions, type EventListener } from "./subscriptions.ts";
 import { deadLetterQueueName, eventsExchangeName, retryBucket, retryQueueName, retryQueueNames } from "./topology.ts";
@@ -14,6 +15,7 @@ import { deadLetterQueueName, eventsExchangeName, retryBucket, retryQueueName, r
 export { QueueUnavailableError };
 export type { Delivery, JobHandler, Outcome } from "./consuming.ts";
 export type { EventListener } from "./subscriptions.ts";
+export type { Decide, QueuedMessage } from "./inspection.ts";
 
 export interface BrokerOptions {
   url: string;
@@ -101,6 +103,16 @@ export class Broker {
   /** Hears events whose routing key matches pattern, now and after every reconnect, until closed. */
   subscribeEvents(pattern: string, listener: EventListener): Promise<{ close(): Promise<void> }> {
     return this.subscriptions.subscribe(pattern, listener);
+  }
+
+  /**
+   * Reads up to `limit` messages from the head of the dead-letter queue ("dead") or the work
+   * queue ("work"), removes those `decide` picks, and leaves the rest where they were.
+   */
+  async readMessages(which: "dead" | "work", limit: number, decide?: Decide): Promise<{ total: number; messages: QueuedMessage[]; removed: number }> {
+    const model = this.connection.ready;
+    if (!model || !this.isConnected()) throw new QueueUnavailableError(`not connected to ${this.connection.address}`);
+    return readQueue(model, which === "dead" ? this.deadLetterQueue : this.options.queueName, limit, decide);
   }
 
   /** Asks the broker for the depth of the work, retry and dead-letter queues. */

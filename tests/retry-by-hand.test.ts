@@ -138,7 +138,7 @@ describe("retrying what failed", () => {
     };
     const stale = await agent.post("/failures/retry").set("Authorization", basic(PASSWORD)).type("form").send(form).expect(303);
     assert.match(stale.headers.location ?? "", /changed=2&expected=1#failures$/);
-    assert.match((await agent.get(stale.headers.location).expect(200)).text, /Nothing was retried: you confirmed 1, but the group holds 2 now/);
+    assert.match((await agent.get(stale.headers.location).expect(200)).text, /Nothing was done: you confirmed 1, but 2 match now/);
     assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id: first } })).state, "FAILURE");
 
     const done = await agent

@@ -1,0 +1,141 @@
+// Dead letters you can see, and the work queue's purge. Dead letters are the jobs RabbitMQ
+// gave up on (poison, all attempts used, a quorum queue's delivery limit); they are read
+// from Q.dead without losing any (tasks/inspection.ts), each linked to its task. Requeue
+// sends the task again through the rerun transition, as a new job through the outbox, and
+// removes the dead message; discard removes it. Actions on all of them act only for the
+// count a person saw, and purging the work queue cancels the tasks whose jobs it removes
+// (else the recovery sweep would send them again).
+import type { Db } from "./db.ts";
+import { ConflictError, CountChangedError, NotFoundError, ValidationError } from "./errors.ts";
+import { toTaskView, type TaskView } from "./shapes.ts";
+import type { TaskDeps } from "./useCases.ts";
+import type { Decide, QueuedMessage } from "../tasks/inspection.ts";
+
+/** Reads the dead-letter ("dead") or work ("work") queue; only the queue layer touches the broker. */
+export interface MessageReader {
+  readMessages(which: "dead" | "work", limit: number, decide?: Decide): Promise<{ total: number; messages: QueuedMessage[]; removed: number }>;
+}
+
+export type DeadLetterDeps = TaskDeps & { queue: MessageReader };
+
+/** The most one action reads or removes: larger queues are handled in steps. */
+export const MAX_AT_ONCE = 10_000;
+const BATCH = 200;
+
+export interface DeadLetterView extends QueuedMessage {
+  task: Pick<TaskView, "id" | "state" | "label" | "retriable"> | null;
+}
+
+/** The first `limit` dead letters and how many there are, each with its task (if it still exists). */
+export async function listDeadLetters(deps: { db: Db; queue: MessageReader }, limit = 50): Promise<{ total: number; letters: DeadLetterView[] }> {
+  const { total, messages } = await deps.queue.readMessages("dead", Math.min(limit, MAX_AT_ONCE));
+  const ids = [...new Set(messages.flatMap((m) => (m.taskId ? [m.taskId] : [])))];
+  const tasks = new Map((await deps.db.task.findMany({ where: { id: { in: ids } } })).map((t) => [t.id, toTaskView(t)]));
+  return {
+    total,
+    letters: messages.map((m) => {
+      const task = m.taskId ? tasks.get(m.taskId) : undefined;
+      return { ...m, task: task ? { id: task.id, state: task.state, label: task.label, retriable: task.retriable } : null };
+    }),
+  };
+}
+
+/** Sends the task of the dead letter `key` again and removes the letter (and its copies). */
+export async function requeueDeadLetter(deps: DeadLetterDeps, key: string, by: string): Promise<{ task: TaskView; removed: number }> {
+  let refusal: Error | undefined;
+  let sent: TaskView | undefined;
+  const { removed } = await deps.queue.readMessages("dead", MAX_AT_ONCE, async (messages) => {
+    const matches = messages.filter((m) => m.key === key);
+    const taskId = matches[0]?.taskId;
+    if (!taskId) {
+      refusal = matches.length === 0 ? gone() : new ConflictError("This message names no task, so there is nothing to send again: discard it.");
+      return new Set();
+    }
+    const [rerun] = await deps.lifecycle.rerun([taskId], by);
+    if (!rerun) {
+      refusal = await whyNotRerun(deps.db, taskId);
+      return new Set();
+    }
+    void deps.dispatcher.dispatch(rerun.job, 0);
+    sent = toTaskView(rerun.task);
+    return new Set(matches.map((m) => m.position));
+  });
+  if (refusal) throw refusal;
+  return { task: sent!, removed };
+}
+
+/** Removes the dead letter `key` (and its copies). */
+export async function discardDeadLetter(deps: { queue: MessageReader }, key: string): Promise<{ removed: number }> {
+  const { removed } = await deps.queue.readMessages("dead", MAX_AT_ONCE, async (messages) => new Set(messages.filter((m) => m.key === key).map((m) => m.position)));
+  if (removed === 0) throw gone();
+  return { removed };
+}
+
+/**
+ * Every dead letter, if `expected` is still their count: their tasks are sent again (a
+ * batch per transaction) and the letters removed; letters whose task cannot be sent again
+ * (gone, or already running again) stay.
+ */
+export async function requeueAllDeadLetters(deps: DeadLetterDeps, expected: number, by: string): Promise<{ requeued: number; kept: number }> {
+  const { removed, messages } = await readAll(deps.queue, "dead", expected, async (read) => {
+    const ids = [...new Set(read.flatMap((m) => (m.taskId ? [m.taskId] : [])))];
+    const rerunIds = new Set<string>();
+    for (let i = 0; i < ids.length; i += BATCH) {
+      for (const { task, job } of await deps.lifecycle.rerun(ids.slice(i, i + BATCH), by)) {
+        rerunIds.add(task.id);
+        void deps.dispatcher.dispatch(job, 0);
+      }
+    }
+    return new Set(read.filter((m) => m.taskId && rerunIds.has(m.taskId)).map((m) => m.position));
+  });
+  return { requeued: removed, kept: messages.length };
+}
+
+/** Removes every dead letter, if `expected` is still their count. */
+export async function discardAllDeadLetters(deps: { queue: MessageReader }, expected: number): Promise<{ removed: number }> {
+  const { removed } = await readAll(deps.queue, "dead", expected, async (read) => new Set(read.map((m) => m.position)));
+  return { removed };
+}
+
+/**
+ * Removes the jobs waiting in the work queue, if `expected` is still their count, and
+ * cancels their tasks (PENDING or RETRY; a task a worker holds runs on). Pause the workers
+ * first for a count that holds still.
+ */
+export async function purgeWorkQueue(deps: DeadLetterDeps, expected: number): Promise<{ removed: number; cancelled: number }> {
+  let cancelled = 0;
+  const { removed } = await readAll(deps.queue, "work", expected, async (read) => {
+    const ids = [...new Set(read.flatMap((m) => (m.taskId ? [m.taskId] : [])))];
+    for (let i = 0; i < ids.length; i += BATCH) {
+      const results = await Promise.all(ids.slice(i, i + BATCH).map((id) => deps.lifecycle.revoke(id)));
+      cancelled += results.filter((r) => r.kind === "revoked").length;
+    }
+    return new Set(read.map((m) => m.position));
+  });
+  return { removed, cancelled };
+}
+
+/** Reads `expected` messages and lets `decide` act on them, only if the queue still holds that many. */
+async function readAll(queue: MessageReader, which: "dead" | "work", expected: number, decide: Decide) {
+  if (expected > MAX_AT_ONCE) throw new ValidationError({ expected: `At most ${MAX_AT_ONCE} at a time: act on the first ${MAX_AT_ONCE}, then on the rest.` });
+  let changed: number | undefined;
+  const result = await queue.readMessages(which, expected, async (read, total) => {
+    if (total !== expected || read.length !== expected) {
+      changed = total !== expected ? total : read.length;
+      return new Set();
+    }
+    return decide(read, total);
+  });
+  if (changed !== undefined) throw new CountChangedError(changed, expected);
+  return result;
+}
+
+function gone(): NotFoundError {
+  return new NotFoundError("That message is not in the queue any more: someone requeued or discarded it.");
+}
+
+async function whyNotRerun(db: Db, taskId: string): Promise<Error> {
+  const task = await db.task.findUnique({ where: { id: taskId }, select: { state: true } });
+  if (!task) return new ConflictError("Its task no longer exists, so there is nothing to send again: discard it.");
+  return new ConflictError(`Its task is ${task.state} now (sent again already, or finished): there is nothing to requeue. Discard the letter.`);
+}

@@ -1,0 +1,68 @@
+// The monitor's actions in the JSON API: retry what failed, dead letters, purge and pause.
+// Each bulk action is a dry run without `expected` (it says how many it would touch) and
+// acts only while `expected` is still that count (409 count_changed with `matched` if not).
+import { Router, type RequestHandler } from "express";
+import type { AppDeps } from "../lib/appDeps.ts";
+import { discardAllDeadLetters, discardDeadLetter, listDeadLetters, purgeWorkQueue, requeueAllDeadLetters, requeueDeadLetter } from "../lib/deadLetters.ts";
+import { ValidationError } from "../lib/errors.ts";
+import { failureGroups, retryGroup, retryTask } from "../lib/failures.ts";
+import { actorOf } from "./admin.ts";
+import { jsonBody } from "./api.ts";
+import { countFrom } from "./monitorActions.ts";
+
+export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
+  const router = Router();
+  const json = jsonBody();
+  const letters = { ...deps.tasks, queue: deps.queue };
+  const expectedIn = (body: Record<string, unknown> | undefined) => (body?.expected === undefined ? undefined : countFrom(body.expected));
+  const limitIn = (value: unknown, max: number, fallback: number) => Math.min(max, Math.max(1, Number(value) || fallback));
+
+  router.post("/tasks/:id/retry", ...json, ...admin, async (req, res) => {
+    const { task, queued } = await retryTask(deps.tasks, String(req.params.id), actorOf(req));
+    res.status(202).json({ ...task, queued });
+  });
+
+  router.get("/failures", async (req, res) => {
+    res.json({ groups: await failureGroups(deps.db, limitIn(req.query.limit, 100, 10)) });
+  });
+
+  router.post("/failures/retry", ...json, ...admin, async (req, res) => {
+    const fingerprint = typeof req.body?.fingerprint === "string" ? req.body.fingerprint : "";
+    if (!fingerprint) throw new ValidationError({ fingerprint: "Say which group: its fingerprint, as GET /api/failures lists it." });
+    const expected = expectedIn(req.body);
+    const result = await retryGroup(deps.tasks, fingerprint, { expected, by: actorOf(req) });
+    res.json({ fingerprint, ...result, dryRun: expected === undefined });
+  });
+
+  router.get("/dead-letters", async (req, res) => {
+    res.json(await listDeadLetters(deps, limitIn(req.query.limit, 1000, 50)));
+  });
+
+  router.post("/dead-letters/requeue", ...json, ...admin, async (req, res) => {
+    const expected = expectedIn(req.body);
+    if (expected === undefined) return void res.json({ matched: (await deps.queue.readMessages("dead", 0)).total, dryRun: true });
+    res.json({ ...(await requeueAllDeadLetters(letters, expected, actorOf(req))), dryRun: false });
+  });
+
+  router.post("/dead-letters/discard", ...json, ...admin, async (req, res) => {
+    const expected = expectedIn(req.body);
+    if (expected === undefined) return void res.json({ matched: (await deps.queue.readMessages("dead", 0)).total, dryRun: true });
+    res.json({ ...(await discardAllDeadLetters(deps, expected)), dryRun: false });
+  });
+
+  router.post("/dead-letters/:key/requeue", ...json, ...admin, async (req, res) => {
+    res.json(await requeueDeadLetter(letters, String(req.params.key), actorOf(req)));
+  });
+
+  router.post("/dead-letters/:key/discard", ...json, ...admin, async (req, res) => {
+    res.json(await discardDeadLetter(deps, String(req.params.key)));
+  });
+
+  router.post("/queue/purge", ...json, ...admin, async (req, res) => {
+    const expected = expectedIn(req.body);
+    if (expected === undefined) return void res.json({ matched: (await deps.queue.readMessages("work", 0)).total, dryRun: true });
+    res.json({ ...(await purgeWorkQueue(letters, expected)), dryRun: false });
+  });
+
+  return router;
+}

@@ -1,0 +1,93 @@
+// Reading a queue message by message, for the monitor's dead letters and purge. Messages
+// are taken with basic.get and not acknowledged while they are looked at; a message is
+// removed only by an ack once the caller decided its fate, and closing the channel puts
+// every other one back in the queue (RabbitMQ returns unacknowledged messages to where
+// they were). So a peek loses nothing, and a crash half way removes nothing undecided.
+import { createHash } from "node:crypto";
+import type { GetMessage } from "amqplib";
+import type { ChannelFactory } from "./connection.ts";
+
+/** What a queued message says about itself: enough to show it and to find its task. */
+export interface QueuedMessage {
+  /** Its place from the head of the queue when it was read, from 1. */
+  position: number;
+  /** Names its content (message id, attempt and body): what a person asks to requeue or discard. */
+  key: string;
+  messageId: string | null;
+  /** The task it names: its message id, or the taskId in its body. */
+  taskId: string | null;
+  /** x-attempt: the run it was published for. */
+  attempt: number;
+  /** Why RabbitMQ dead-lettered it (rejected, expired, delivery_limit) and from where, if it was. */
+  deathReason: string | null;
+  deathQueue: string | null;
+  deadAt: string | null;
+  /** How many times it was dead-lettered from that queue. */
+  deaths: number;
+  /** The body as text, cut at BODY_SHOWN characters. */
+  body: string;
+  size: number;
+}
+
+/**
+ * Given the messages read (and the queue's length before reading), the positions of those to
+ * remove: all at once, so the caller can act on them in batches.
+ */
+export type Decide = (messages: QueuedMessage[], total: number) => Promise<Set<number>>;
+
+const BODY_SHOWN = 2000;
+const UUID = /"taskId"\s*:\s*"([0-9a-f-]{36})"/;
+
+/**
+ * Reads up to `limit` messages from the head of `queue`, asks `decide` (if given) which to
+ * remove, acks those, and returns the rest to the queue. `total` is the queue's length
+ * before reading (messages other readers hold are not in it).
+ */
+export async function readQueue(model: ChannelFactory, queue: string, limit: number, decide?: Decide): Promise<{ total: number; messages: QueuedMessage[]; removed: number }> {
+  const channel = await model.createChannel();
+  channel.on("error", () => {});
+  try {
+    const { messageCount: total } = await channel.checkQueue(queue);
+    const raws: GetMessage[] = [];
+    while (raws.length < limit) {
+      const raw = await channel.get(queue, { noAck: false });
+      if (raw === false) break;
+      raws.push(raw);
+    }
+    const messages = raws.map((raw, i) => describe(raw, i + 1));
+    const remove = decide ? await decide(messages, total) : new Set<number>();
+    raws.forEach((raw, i) => remove.has(i + 1) && channel.ack(raw));
+    return { total, messages: messages.filter((m) => !remove.has(m.position)), removed: remove.size };
+  } finally {
+    // Acks go out before the close, on the same channel; everything not acked goes back.
+    await channel.close().catch(() => {});
+  }
+}
+
+function describe(raw: GetMessage, position: number): QueuedMessage {
+  const { properties, content } = raw;
+  const headers = properties.headers ?? {};
+  const deaths = Array.isArray(headers["x-death"]) ? (headers["x-death"] as unknown as Record<string, unknown>[]) : [];
+  const first = deaths[0];
+  const text = content.subarray(0, BODY_SHOWN * 4).toString("utf8");
+  const messageId = typeof properties.messageId === "string" ? properties.messageId : null;
+  const deadAt = first?.time as { value?: number } | Date | undefined;
+  const key = createHash("sha256")
+    .update(`${messageId}\n${String(headers["x-attempt"])}\n`)
+    .update(content)
+    .digest("hex")
+    .slice(0, 16);
+  return {
+    position,
+    key,
+    messageId,
+    taskId: messageId && /^[0-9a-f-]{36}$/.test(messageId) ? messageId : (UUID.exec(text)?.[1] ?? null),
+    attempt: Number(headers["x-attempt"]) || 1,
+    deathReason: typeof first?.reason === "string" ? first.reason : null,
+    deathQueue: typeof first?.queue === "string" ? first.queue : null,
+    deadAt: deadAt instanceof Date ? deadAt.toISOString() : typeof deadAt?.value === "number" ? new Date(deadAt.value * 1000).toISOString() : null,
+    deaths: typeof first?.count === "number" ? first.count : deaths.length,
+    body: text.slice(0, BODY_SHOWN),
+    size: content.length,
+  };
+}
