@@ -20,7 +20,7 @@ export interface AppDeps {
   hub: EventHub;
   workers: WorkerRegistry;
   /** Is the broker up (for /readyz)? */
-  queue: { isConnected(): boolean } & MessageReader;
+  queue: { isConnected(): boolean; publishEvent(routingKey: string, payload: unknown): void } & MessageReader;
   /** The queue panel's numbers (lib/monitor.ts). */
   monitor: () => Promise<QueueOverview>;
 }

@@ -11,6 +11,8 @@ export interface Heartbeat {
   inFlight: number;
   startedAt: string;
   ready: boolean;
+  /** Told to take no new jobs (the monitor's pause); the jobs in hand still finish. */
+  paused: boolean;
 }
 
 /**
@@ -85,7 +87,7 @@ export class WorkerRegistry {
 export function parseHeartbeat(value: unknown): Heartbeat | undefined {
   const beat = value as Record<string, unknown> | null;
   if (typeof beat !== "object" || beat === null) return undefined;
-  const { id, host, pid, concurrency, done, failed, skipped, inFlight, startedAt, ready } = beat;
+  const { id, host, pid, concurrency, done, failed, skipped, inFlight, startedAt, ready, paused = false } = beat;
   const label = (v: unknown, max: number) => typeof v === "string" && v.length >= 1 && v.length <= max && /^[\w.:@-]+$/.test(v);
   const count = (v: unknown, max = Number.MAX_SAFE_INTEGER) => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= max;
   const ok =
@@ -100,7 +102,8 @@ export function parseHeartbeat(value: unknown): Heartbeat | undefined {
     typeof startedAt === "string" &&
     startedAt.length <= 30 &&
     !Number.isNaN(Date.parse(startedAt)) &&
-    typeof ready === "boolean";
+    typeof ready === "boolean" &&
+    typeof paused === "boolean";
   if (!ok) return undefined;
-  return { id, host, pid, concurrency, done, failed, skipped, inFlight, startedAt, ready } as Heartbeat;
+  return { id, host, pid, concurrency, done, failed, skipped, inFlight, startedAt, ready, paused } as Heartbeat;
 }

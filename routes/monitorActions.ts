@@ -55,6 +55,13 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
     );
   });
 
+  for (const action of ["pause", "resume"] as const) {
+    router.post(`/workers/${action}`, ...admin, async (req, res) => {
+      const worker = controlWorker(deps, action, req.body?.worker);
+      res.redirect(303, `/tasks?${new URLSearchParams({ [action === "pause" ? "paused" : "resumed"]: worker ?? "all" })}#workers-panel`);
+    });
+  }
+
   router.get("/dead-letters", async (req, res) => {
     const connected = deps.queue.isConnected();
     const { total, letters: shown } = connected ? await listDeadLetters(deps, LETTERS_SHOWN).catch(unavailable) : { total: 0, letters: [] };
@@ -101,6 +108,17 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
   return router;
 }
 
+/**
+ * Tells one worker (a live one the registry knows) or all of them to pause or resume
+ * taking jobs. Best effort, like every event: the workers' heartbeats show whether it took.
+ */
+export function controlWorker(deps: AppDeps, action: "pause" | "resume", worker: unknown): string | undefined {
+  const id = typeof worker === "string" && worker !== "" && worker !== "all" ? worker : undefined;
+  if (id && !deps.workers.list().some((w) => w.id === id && w.status === "alive")) throw new NotFoundError("There is no live worker with that id.");
+  deps.queue.publishEvent(`control.${action}`, id ? { worker: id } : {});
+  return id;
+}
+
 /** Runs an action and sends the person back to `page`, with what happened or why nothing did. */
 async function told(res: Response, page: string, anchor: string, action: () => Promise<Record<string, number>>, expected?: number) {
   let outcome: Record<string, string>;
@@ -131,6 +149,14 @@ const REFUSALS: Record<string, string> = {
 export function monitorNotice(query: Record<string, unknown>): { kind: string; text: string } | undefined {
   const count = (value: unknown) => (typeof value === "string" && /^\d{1,9}$/.test(value) ? Number(value) : undefined);
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  const control = (name: "paused" | "resumed") => {
+    const who = query[name];
+    if (typeof who !== "string" || !/^[\w.:@-]{1,100}$/.test(who)) return undefined;
+    const verb = name === "paused" ? "pause: they finish the jobs in hand and take no new ones" : "resume taking jobs";
+    return { kind: "info", text: `Told ${who === "all" ? "every worker" : `worker ${who}`} to ${verb}. The workers panel shows when it took.` };
+  };
+  const told = control("paused") ?? control("resumed");
+  if (told) return told;
   const [retried, changed, expected, purged, cancelled, requeued, kept, discarded] = ["retried", "changed", "expected", "purged", "cancelled", "requeued", "kept", "discarded"].map(
     (name) => count(query[name]),
   );

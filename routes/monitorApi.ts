@@ -8,7 +8,7 @@ import { ValidationError } from "../lib/errors.ts";
 import { failureGroups, retryGroup, retryTask } from "../lib/failures.ts";
 import { actorOf } from "./admin.ts";
 import { jsonBody } from "./api.ts";
-import { countFrom } from "./monitorActions.ts";
+import { controlWorker, countFrom } from "./monitorActions.ts";
 
 export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
   const router = Router();
@@ -57,6 +57,12 @@ export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
   router.post("/dead-letters/:key/discard", ...json, ...admin, async (req, res) => {
     res.json(await discardDeadLetter(deps, String(req.params.key)));
   });
+
+  for (const action of ["pause", "resume"] as const) {
+    router.post(`/workers/${action}`, ...json, ...admin, async (req, res) => {
+      res.status(202).json({ action, worker: controlWorker(deps, action, req.body?.worker) ?? "all" });
+    });
+  }
 
   router.post("/queue/purge", ...json, ...admin, async (req, res) => {
     const expected = expectedIn(req.body);

@@ -24,6 +24,8 @@ export class JobConsumer implements ConnectionPart {
   private channel?: Channel;
   private tag?: string;
   private stopped = false;
+  /** Paused: the channel stays (jobs in hand still ack on it) but takes no new ones. */
+  private paused = false;
   private inFlight = 0;
   /** Told each time the last job in hand settles (stop() waits on it). */
   private idleListeners: (() => void)[] = [];
@@ -42,17 +44,40 @@ export class JobConsumer implements ConnectionPart {
     return this.inFlight;
   }
 
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
   async attach(model: ChannelFactory): Promise<void> {
     if (this.stopped) return;
     const channel = await model.createChannel();
     this.connection.watch(channel, "consume");
     await channel.prefetch(this.prefetch);
+    this.channel = channel;
+    this.tag = undefined;
+    if (!this.paused) await this.consumeOn(channel);
+  }
+
+  /** Takes no new jobs until resume(); the ones in hand finish and settle as usual. A pause outlives a reconnect. */
+  async pause(): Promise<void> {
+    this.paused = true;
+    const { channel, tag } = this;
+    this.tag = undefined;
+    if (channel && tag) await channel.cancel(tag).catch(() => {}); // a closed channel consumes nothing anyway
+  }
+
+  async resume(): Promise<void> {
+    if (!this.paused || this.stopped) return;
+    this.paused = false;
+    if (this.channel && !this.tag) await this.consumeOn(this.channel);
+  }
+
+  private async consumeOn(channel: Channel): Promise<void> {
     const { consumerTag } = await channel.consume(this.queueName, (msg) => {
       // null: the broker cancelled the consumer (the queue was deleted); build it again.
       if (msg) void this.handle(channel, msg);
       else if (!this.stopped) this.connection.rebuild(channel, "the broker cancelled the consume channel's consumer");
     });
-    this.channel = channel;
     this.tag = consumerTag;
   }
 

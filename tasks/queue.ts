@@ -95,6 +95,19 @@ export class Broker {
     return this.consumer?.jobsInFlight ?? 0;
   }
 
+  /** Stops taking new jobs (those in hand finish) until resumeConsuming(); kept across reconnects. */
+  async pauseConsuming(): Promise<void> {
+    await this.consumer?.pause();
+  }
+
+  async resumeConsuming(): Promise<void> {
+    await this.consumer?.resume();
+  }
+
+  get consumingPaused(): boolean {
+    return this.consumer?.isPaused ?? false;
+  }
+
   /** Stops taking new jobs and waits (up to timeoutMs) for the ones in hand to settle. */
   async stopConsuming(timeoutMs: number): Promise<boolean> {
     return this.consumer ? this.consumer.stop(timeoutMs) : true;

@@ -49,9 +49,21 @@ export async function startWorker(config: Config, logger: Logger) {
       () => true,
       () => false,
     );
-    return { id, host, pid, concurrency: config.workerConcurrency, ...counters, inFlight: broker.jobsInFlight, startedAt, ready: broker.isConnected() && database };
+    const ready = broker.isConnected() && database;
+    return { id, host, pid, concurrency: config.workerConcurrency, ...counters, inFlight: broker.jobsInFlight, startedAt, ready, paused: broker.consumingPaused };
   };
   const beat = () => void heartbeat().then((payload) => broker.publishEvent("worker.heartbeat", payload));
+  // The monitor's pause and resume, for every worker or this one; the next heartbeat shows it took.
+  const control = await broker.subscribeEvents("control.*", (routingKey, payload) => {
+    const target = (payload as { worker?: unknown } | null)?.worker;
+    if (target !== undefined && target !== id) return;
+    const action = routingKey === "control.pause" ? broker.pauseConsuming() : routingKey === "control.resume" ? broker.resumeConsuming() : undefined;
+    if (!action) return;
+    void action.then(() => {
+      log.info({ action: routingKey.slice("control.".length) }, routingKey === "control.pause" ? "paused: taking no new jobs" : "resumed: taking jobs again");
+      beat();
+    });
+  });
   // Told before connecting: the first connect may come before start() is even awaited.
   broker.onConnected(beat);
   await broker.start();
@@ -69,6 +81,7 @@ export async function startWorker(config: Config, logger: Logger) {
     metricsPort: metricsServer?.port,
     async stop(): Promise<void> {
       clearInterval(beating);
+      await control.close();
       await recovery.stop();
       await retention.stop();
       // Stop taking jobs, finish (and ack) the ones in hand, then close what they used.

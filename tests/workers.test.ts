@@ -18,6 +18,7 @@ const beat = (id: string, inFlight = 0): Heartbeat => ({
   inFlight,
   startedAt: new Date().toISOString(),
   ready: true,
+  paused: false,
 });
 
 describe("the workers a web knows of", () => {

@@ -21,18 +21,16 @@ export function errorHandler(deps: AppDeps): ErrorRequestHandler {
     // The browser asks the person for the admin password, then sends the same request again.
     if (err instanceof UnauthorizedError) res.set("WWW-Authenticate", 'Basic realm="GenDog admin", charset="UTF-8"');
     if (wantsJson) {
-      res
-        .status(status)
-        .json({
-          error: {
-            code,
-            message,
-            ...(field ? { field } : {}),
-            ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
-            ...(err instanceof CountChangedError ? { matched: err.matched } : {}),
-            requestId,
-          },
-        });
+      res.status(status).json({
+        error: {
+          code,
+          message,
+          ...(field ? { field } : {}),
+          ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+          ...(err instanceof CountChangedError ? { matched: err.matched } : {}),
+          requestId,
+        },
+      });
     } else {
       res.status(status).render("error", { status, message, requestId, title: status === 404 ? "Not found" : "Something went wrong" });
     }
