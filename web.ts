@@ -4,7 +4,8 @@ import { createServer } from "node:http";
 import { pathToFileURL } from "node:url";
 import { createApp } from "./app.ts";
 import { cachedBreedCatalog } from "./lib/breeds.ts";
-import type { Config } from "./lib/config.ts";
+import { isPostgresUrl, type Config } from "./lib/config.ts";
+import { cachedHistory } from "./lib/history.ts";
 import { dogApiFromConfig } from "./lib/dogApi.ts";
 import { EventHub } from "./lib/eventHub.ts";
 import { relayEvents, webEvents } from "./lib/eventRelay.ts";
@@ -48,6 +49,7 @@ export async function startWeb(config: Config, logger: Logger) {
     workers,
     queue: broker,
     monitor,
+    history: cachedHistory(db, isPostgresUrl(config.databaseUrl)),
   });
 
   // Deliberate timeouts, checked every second (Node's default is every 30 s): a client that

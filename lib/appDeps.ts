@@ -4,6 +4,7 @@
 import type { BreedCatalogCache } from "./breeds.ts";
 import type { Config } from "./config.ts";
 import type { Db } from "./db.ts";
+import type { History, WindowName } from "./history.ts";
 import type { MessageReader } from "./deadLetters.ts";
 import type { EventHub } from "./eventHub.ts";
 import type { Logger } from "./logger.ts";
@@ -21,6 +22,8 @@ export interface AppDeps {
   workers: WorkerRegistry;
   /** Is the broker up (for /readyz)? */
   queue: { isConnected(): boolean; publishEvent(routingKey: string, payload: unknown): void } & MessageReader;
+  /** The monitor's history over a window (lib/history.ts, cached a few seconds). */
+  history: (window: WindowName) => Promise<History>;
   /** The queue panel's numbers (lib/monitor.ts). */
   monitor: () => Promise<QueueOverview>;
 }

@@ -6,6 +6,7 @@ import type { AppDeps } from "../lib/appDeps.ts";
 import { discardAllDeadLetters, discardDeadLetter, listDeadLetters, purgeWorkQueue, requeueAllDeadLetters, requeueDeadLetter } from "../lib/deadLetters.ts";
 import { ValidationError } from "../lib/errors.ts";
 import { failureGroups, retryGroup, retryTask } from "../lib/failures.ts";
+import { windowFrom } from "../lib/history.ts";
 import { actorOf } from "./admin.ts";
 import { jsonBody } from "./api.ts";
 import { controlWorker, countFrom } from "./monitorActions.ts";
@@ -20,6 +21,10 @@ export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
   router.post("/tasks/:id/retry", ...json, ...admin, async (req, res) => {
     const { task, queued } = await retryTask(deps.tasks, String(req.params.id), actorOf(req));
     res.status(202).json({ ...task, queued });
+  });
+
+  router.get("/history", async (req, res) => {
+    res.json(await deps.history(windowFrom(req.query.window)));
   });
 
   router.get("/failures", async (req, res) => {

@@ -6,6 +6,8 @@ import { clearPhotos } from "../lib/gallery.ts";
 import { countTasksByState, listTasks, totalOf } from "../lib/taskSearch.ts";
 import { cancelTask, getTaskDetail, submitTask } from "../lib/useCases.ts";
 import { failureGroups } from "../lib/failures.ts";
+import { WINDOWS, windowFrom } from "../lib/history.ts";
+import { CHART, chartOf } from "../lib/historyChart.ts";
 import { monitorNotice } from "./monitorActions.ts";
 import { parseTaskInput } from "../lib/validation.ts";
 import { TASK_STATES, type TaskView } from "../lib/shapes.ts";
@@ -67,10 +69,11 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
     const asked = taskFilterFrom(req.query);
     // The form's state list is upper case; a typed ?state=failure means the same.
     const filter = { ...asked, state: asked.state?.toUpperCase() };
-    const [{ tasks, nextCursor, total }, counts, failures] = await Promise.all([
+    const [{ tasks, nextCursor, total }, counts, failures, history] = await Promise.all([
       listTasks(deps.db, { ...filter, limit: 25 }),
       countTasksByState(deps.db),
       failureGroups(deps.db, 5),
+      deps.history(windowFrom(req.query.window)),
     ]);
     res.render("tasks", {
       title: "Tasks",
@@ -84,6 +87,10 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
       overview: await deps.monitor(),
       workers: deps.workers.list(),
       failures,
+      history,
+      chart: chartOf(history),
+      chartSize: CHART,
+      windowLabels: Object.fromEntries(Object.entries(WINDOWS).map(([name, w]) => [name, w.label])),
       notice: monitorNotice(req.query),
     });
   });

@@ -8,7 +8,7 @@
   // Regions replaced by id on each refresh; forms are left alone.
   const REGIONS = {
     home: ["flash", "recent-tasks", "gallery", "gallery-count", "gallery-pages"],
-    tasks: ["tasks-list", "queue-panel", "failures", "workers-panel"],
+    tasks: ["history", "tasks-list", "queue-panel", "failures", "workers-panel"],
     task: ["task-detail"],
   };
   // The gallery and its numbers change together, and wait together while someone reads.

@@ -1,0 +1,3 @@
+-- The monitor's history counts tasks and attempts finished per minute over a window.
+CREATE INDEX "Task_finishedAt_idx" ON "Task"("finishedAt");
+CREATE INDEX "Attempt_finishedAt_idx" ON "Attempt"("finishedAt");
