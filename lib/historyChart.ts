@@ -4,7 +4,7 @@
 // time zone.
 import { SERIES, WINDOWS, type History, type Series } from "./history.ts";
 
-export const CHART = { width: 600, height: 160, left: 36, right: 8, top: 10, bottom: 22 };
+export const CHART = { width: 420, height: 180, left: 34, right: 8, top: 10, bottom: 24 };
 
 export interface Chart {
   lines: { series: Series; points: string; total: number }[];

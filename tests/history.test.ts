@@ -94,7 +94,7 @@ describe("the history on the monitor page", () => {
       await waitForTaskState(stack.db, body.id, ["SUCCESS"]);
       const page = (await stack.http().get("/tasks").expect(200)).text;
       assert.match(page, /<h2 class="title is-5">Last 1 hour<\/h2>/);
-      assert.match(page, /<svg viewBox="0 0 600 160" role="img"/);
+      assert.match(page, /<svg viewBox="0 0 420 180" role="img"/);
       assert.match(page, /<title id="history-chart-title">Jobs per minute over the last 1 hour: 1 submitted, 1 succeeded, 0 failed, 0 retried<\/title>/);
       assert.match(page, /<summary>As a table<\/summary>/);
       const day = (await stack.http().get("/tasks?window=1d").expect(200)).text;
