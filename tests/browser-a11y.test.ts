@@ -91,7 +91,15 @@ describe("every page is accessible and fits", { skip: existsSync(CHROMIUM) ? fal
     stack.fake.failNext("http500", 2);
     const failed = (await stack.http().post("/api/tasks").send({ breed: "pug", limit: 2 }).expect(202)).body.id as string;
     assert.equal((await waitForTaskState(stack.db, failed, ["SUCCESS", "FAILURE"], 20_000)).state, "FAILURE");
-    const problems = await check({ home: "/", tasks: "/tasks", "tasks-filtered": "/tasks?state=FAILURE", "task-success": `/tasks/${ok}`, "task-failure": `/tasks/${failed}`, "dead-letters": "/dead-letters", "history-day": "/tasks?window=1d" });
+    const problems = await check({
+      home: "/",
+      tasks: "/tasks",
+      "tasks-filtered": "/tasks?state=FAILURE",
+      "task-success": `/tasks/${ok}`,
+      "task-failure": `/tasks/${failed}`,
+      "dead-letters": "/dead-letters",
+      "history-day": "/tasks?window=1d",
+    });
     assert.deepEqual(problems, []);
   });
 });
