@@ -6,6 +6,7 @@ import { ConflictError, NotFoundError } from "./errors.ts";
 import type { EventSink } from "./events.ts";
 import type { Lifecycle, OutboxJob } from "./lifecycle.ts";
 import { isUuid, type TaskInput } from "./validation.ts";
+import type { WorkerRegistry } from "./workers.ts";
 import { jobBody, toPhotoView, toTaskView, type TaskView } from "./shapes.ts";
 
 /** Hands an accepted task to the broker; queued once the broker confirmed it within waitMs. */
@@ -34,18 +35,35 @@ export async function submitTask(deps: TaskDeps, input: TaskInput): Promise<{ ta
   return { task: toTaskView(task ?? accepted.task), queued };
 }
 
-export async function getTaskDetail(db: Db, id: string) {
+/**
+ * A task with its attempts, photos, the job message it was last published with, and (while
+ * it runs, given the workers' registry) which worker holds it and whether that one is alive.
+ */
+export async function getTaskDetail(db: Db, id: string, workers?: Pick<WorkerRegistry, "list">) {
   if (!isUuid(id)) throw new NotFoundError("There is no task with that id.");
   const task = await db.task.findUnique({
     where: { id },
     include: {
       attempts: { orderBy: { id: "asc" } },
       photos: { orderBy: { position: "asc" }, include: { photo: true } },
+      outbox: { orderBy: { id: "desc" }, take: 1 },
     },
   });
   if (!task) throw new NotFoundError("There is no task with that id.");
+  const running = task.state === "STARTED" ? task.attempts.findLast((run) => run.outcome === null) : undefined;
+  const holder = running && workers?.list().find((w) => w.id === running.workerId);
+  const message = task.outbox[0];
   return {
     task: toTaskView(task),
+    /** The job as published (or waiting in the outbox); rebuilt from the task once retention deleted the row. */
+    job: {
+      body: message?.body ?? jobBody(task),
+      attempt: message?.attempt ?? 1,
+      sentAt: message?.sentAt?.toISOString() ?? null,
+      publishTries: message?.tries ?? null,
+      lastPublishError: message?.lastError ?? null,
+    },
+    heldBy: running ? { workerId: running.workerId, since: running.startedAt.toISOString(), status: holder?.status ?? "unknown", paused: holder?.paused ?? false } : null,
     attempts: task.attempts.map((run) => ({
       number: run.number,
       workerId: run.workerId,

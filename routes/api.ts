@@ -29,7 +29,7 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Req
   });
 
   router.get("/tasks/:id", async (req, res) => {
-    res.json(await getTaskDetail(deps.db, req.params.id ?? ""));
+    res.json(await getTaskDetail(deps.db, req.params.id ?? "", deps.workers));
   });
 
   router.post("/tasks/:id/cancel", ...json, ...admin, async (req, res) => {

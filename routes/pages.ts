@@ -96,7 +96,7 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
   });
 
   router.get("/tasks/:id", async (req, res) => {
-    const detail = await getTaskDetail(deps.db, req.params.id ?? "");
+    const detail = await getTaskDetail(deps.db, req.params.id ?? "", deps.workers);
     const notice = req.query.cancel === "too-late" ? tooLateToCancel(detail.task) : retryNotice(req.query.retry, detail.task);
     res.render("task", { title: `Task ${detail.task.id.slice(0, 8)}`, ...detail, notice });
   });

@@ -4,7 +4,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { PHOTOS_PER_PAGE } from "../lib/gallery.ts";
-import { csrfTokenFrom, startStack, waitForTaskState, type Stack } from "./support/stack.ts";
+import { csrfTokenFrom, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 
 const FINISHED = ["SUCCESS", "FAILURE", "REVOKED"];
 const submit = async (stack: Stack, body: object) => (await stack.http().post("/api/tasks").send(body).expect(202)).body.id as string;
@@ -23,6 +23,26 @@ describe("a task's pages after what happened to it", () => {
   });
   after(async () => {
     await stack?.stop();
+  });
+
+  test("when a task is running, then its page and the API say which worker holds it, and show the job message it was sent with", async () => {
+    await waitFor("the worker heard from", async () => (await stack.http().get("/api/workers").expect(200)).body.workers.length === 1);
+    stack.fake.failNext("slow", 1, { delayMs: 1500 });
+    const taskId = await submit(stack, { breed: "pug", limit: 2 });
+    await waitForTaskState(stack.db, taskId, ["STARTED"]);
+    const { body } = await stack.http().get(`/api/tasks/${taskId}`).expect(200);
+    assert.deepEqual({ ...body.heldBy, since: undefined }, { workerId: stack.workers[0]!.id, status: "alive", paused: false, since: undefined });
+    assert.equal(body.job.attempt, 1);
+    assert.ok(body.job.sentAt, "the broker confirmed it");
+    assert.deepEqual(JSON.parse(body.job.body), { taskId, breed: "pug", limit: 2 });
+    const page = text((await stack.http().get(`/tasks/${taskId}`).expect(200)).text);
+    assert.match(page, new RegExp(`Held by ${stack.workers[0]!.id} alive`));
+    assert.match(page, /Job message Published with x-attempt: 1 , confirmed by RabbitMQ/);
+    assert.match(page, new RegExp(`&quot;taskId&quot;: &quot;${taskId}&quot;`));
+    await waitForTaskState(stack.db, taskId, ["SUCCESS"]);
+    const done = await stack.http().get(`/api/tasks/${taskId}`).expect(200);
+    assert.equal(done.body.heldBy, null);
+    assert.match((await stack.http().get(`/tasks/${taskId}`).expect(200)).text, /id="attempt-1"/);
   });
 
   test("when a person cancels a task that finished meanwhile, then they land on its page told it was too late, not on an error page", async () => {

@@ -11,6 +11,14 @@ export function setUpViews(app: express.Express, cache: boolean): void {
   env.addFilter("datetime", (iso: string | null) => (iso ? iso.replace("T", " ").slice(0, 19) + " UTC" : "—"));
   env.addGlobal("asset", assetUrl);
   env.addFilter("duration", (ms: number | null) => formatDuration(ms));
+  // A job message as a person reads it: indented JSON, or the text as it came if it is not JSON.
+  env.addFilter("prettyJson", (text: string) => {
+    try {
+      return JSON.stringify(JSON.parse(text), null, 2);
+    } catch {
+      return text;
+    }
+  });
   // "n02088094_1003" from ".../hound-afghan/n02088094_1003.jpg": tells photos of one breed apart.
   env.addFilter("photoName", (url: string) => decodeURIComponent(url.split(/[?#]/)[0]!.split("/").pop() ?? "").replace(/\.[a-z0-9]+$/i, "") || "?");
   app.set("view engine", "njk");
