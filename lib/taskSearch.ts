@@ -1,6 +1,6 @@
 // Finding tasks across all of history, for the monitor and GET /api/tasks: by state, breed,
-// id prefix, error text and creation time, newest first, a page at a time (keyset paging),
-// with how many match in all.
+// id prefix, error text and creation time, newest or oldest first, a page at a time in
+// either direction (keyset paging), with how many match in all.
 import type { Prisma } from "../generated/prisma/client.ts";
 import type { Db } from "./db.ts";
 import { ValidationError } from "./errors.ts";
@@ -16,9 +16,16 @@ export interface TaskFilter {
   /** Created at or after / before these times (ISO 8601, or a date: "2026-11-28"). */
   from?: string;
   to?: string;
+  /** The page after this task (in the list's order)... */
   cursor?: string;
+  /** ...or the page before it. */
+  before?: string;
+  /** newest first (the default) or oldest first, by creation time. */
+  order?: string;
   limit?: number;
 }
+
+export const TASK_ORDERS = ["newest", "oldest"] as const;
 
 /** A task in a list, with how many of its photos the gallery still holds ("Clear photos" empties it; the task keeps its count). */
 export type ListedTask = TaskView & { photosInGallery: number };
@@ -28,32 +35,49 @@ export type ListedTask = TaskView & { photosInGallery: number };
  * snapshot); otherwise a search counts its matches, and the unfiltered total comes from the
  * counts by state, at most 5 s old, so a busy monitor does not count every row per view.
  */
-export async function listTasks(db: Db, filter: TaskFilter = {}, total: "count" | "none" = "count"): Promise<{ tasks: ListedTask[]; nextCursor: string | null; total?: number }> {
+export async function listTasks(
+  db: Db,
+  filter: TaskFilter = {},
+  total: "count" | "none" = "count",
+): Promise<{ tasks: ListedTask[]; nextCursor: string | null; prevCursor: string | null; total?: number }> {
   const take = filter.limit ?? 20;
   if (!Number.isInteger(take) || take < 1 || take > 100) throw new ValidationError({ limit: "The page size must be a whole number from 1 to 100." });
-  if (filter.cursor !== undefined && !isUuid(filter.cursor)) throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
+  if (filter.order !== undefined && !TASK_ORDERS.includes(filter.order as (typeof TASK_ORDERS)[number]))
+    throw new ValidationError({ order: `The order must be one of ${TASK_ORDERS.join(", ")}.` });
+  const anchorId = filter.cursor ?? filter.before;
+  if (anchorId !== undefined && !isUuid(anchorId)) throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
   const where = whereOf(filter);
-  // Keyset paging from the cursor task's place in the order, wherever that task is now:
+  // Keyset paging from the anchor task's place in the order, wherever that task is now:
   // a task that changed state since the last page cannot make the next one skip a row.
-  const after = filter.cursor ? await db.task.findUnique({ where: { id: filter.cursor }, select: { id: true, createdAt: true } }) : undefined;
-  if (filter.cursor && !after) throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
+  const anchor = anchorId ? await db.task.findUnique({ where: { id: anchorId }, select: { id: true, createdAt: true } }) : undefined;
+  if (anchorId && !anchor) throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
+  // A page before the anchor is read walking the other way, then turned round.
+  const backwards = filter.cursor === undefined && filter.before !== undefined;
+  const order = filter.order === "oldest" ? "asc" : "desc";
+  const walk = backwards === (order === "desc") ? "asc" : "desc";
+  const beyond = walk === "desc" ? "lt" : "gt";
   const filtered = Object.keys(where).length > 0;
   const counting = total === "none" ? undefined : filtered ? db.task.count({ where }) : countTasksByState(db).then(totalOf);
   const [rows, matches] = await Promise.all([
     db.task.findMany({
-      where: after ? { AND: [where, { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] }] } : where,
-      orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+      where: anchor ? { AND: [where, { OR: [{ createdAt: { [beyond]: anchor.createdAt } }, { createdAt: anchor.createdAt, id: { [beyond]: anchor.id } }] }] } : where,
+      orderBy: [{ createdAt: walk }, { id: walk }],
       take: take + 1,
     }),
     counting,
   ]);
+  const more = rows.length > take;
   const page = rows.slice(0, take);
+  if (backwards) page.reverse();
   // Counted for this page's tasks only, through the link table's index: Prisma's _count
   // would aggregate every link in the gallery for each list.
   const links = await db.taskPhoto.groupBy({ by: ["taskId"], where: { taskId: { in: page.map((t) => t.id) } }, _count: { _all: true } });
   const shown = new Map(links.map((l) => [l.taskId, l._count._all]));
   const tasks = page.map((task) => ({ ...toTaskView(task), photosInGallery: shown.get(task.id) ?? 0 }));
-  return { tasks, nextCursor: rows.length > take ? page[page.length - 1]!.id : null, ...(matches === undefined ? {} : { total: matches }) };
+  // Going back, the page we came from is always next; going on, the anchor's page is always before.
+  const nextCursor = (backwards || more) && page.length > 0 ? page[page.length - 1]!.id : null;
+  const prevCursor = (backwards ? more : anchor !== undefined) && page.length > 0 ? page[0]!.id : null;
+  return { tasks, nextCursor, prevCursor, ...(matches === undefined ? {} : { total: matches }) };
 }
 
 type StateCounts = Partial<Record<TaskState, number>>;

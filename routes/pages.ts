@@ -12,7 +12,7 @@ import { monitorNotice } from "./monitorActions.ts";
 import { parseTaskInput } from "../lib/validation.ts";
 import { TASK_STATES, type TaskView } from "../lib/shapes.ts";
 import { draftParams, formOf, homeContext } from "./home.ts";
-import { taskFilterFrom } from "./query.ts";
+import { queryText, taskFilterFrom } from "./query.ts";
 
 /** Long enough for a page's script to load and connect to /events. */
 const PAGE_HOLD_MS = 15_000;
@@ -69,7 +69,7 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
     const asked = taskFilterFrom(req.query);
     // The form's state list is upper case; a typed ?state=failure means the same.
     const filter = { ...asked, state: asked.state?.toUpperCase() };
-    const [{ tasks, nextCursor, total }, counts, failures, history] = await Promise.all([
+    const [{ tasks, nextCursor, prevCursor, total }, counts, failures, history] = await Promise.all([
       listTasks(deps.db, { ...filter, limit: 25 }),
       countTasksByState(deps.db),
       failureGroups(deps.db, 5),
@@ -78,8 +78,8 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
     res.render("tasks", {
       title: "Tasks",
       tasks,
-      nextCursor,
       total,
+      links: pageLinks({ ...filter, window: queryText(req.query.window) }, nextCursor, prevCursor),
       counts,
       allTasks: totalOf(counts),
       filter,
@@ -114,6 +114,22 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
   });
 
   return router;
+}
+
+/** The monitor's links that keep the search: the pages either side, and the list the other way round. */
+function pageLinks(filter: Record<string, string | undefined>, nextCursor: string | null, prevCursor: string | null) {
+  const href = (changes: Record<string, string | undefined>) => {
+    const params = new URLSearchParams();
+    for (const [name, value] of Object.entries({ ...filter, cursor: undefined, before: undefined, ...changes })) if (value) params.set(name, value);
+    return `/tasks?${params}`;
+  };
+  const oldestFirst = filter.order === "oldest";
+  return {
+    next: nextCursor ? { href: href({ cursor: nextCursor }), label: oldestFirst ? "Newer tasks →" : "Older tasks →" } : null,
+    prev: prevCursor ? { href: href({ before: prevCursor }), label: oldestFirst ? "← Older tasks" : "← Newer tasks" } : null,
+    flip: href({ order: oldestFirst ? undefined : "oldest" }),
+    oldestFirst,
+  };
 }
 
 /** What became of a retry pressed on the task's page. */

@@ -13,5 +13,7 @@ export function taskFilterFrom(query: Record<string, unknown>) {
     from: queryText(query.from),
     to: queryText(query.to),
     cursor: queryText(query.cursor),
+    before: queryText(query.before),
+    order: queryText(query.order),
   };
 }

@@ -122,7 +122,7 @@ describe("the JSON API", () => {
     test("when the task exists, then it answers with the task, its attempts and its photos", async () => {
       const id = await submitAndFinish(stack, { breed: "beagle", limit: 3 });
       const { body } = await stack.http().get(`/api/tasks/${id}`).expect(200).expect("Content-Type", /json/);
-      assert.deepEqual(Object.keys(body).sort(), ["attempts", "photos", "task"]);
+      assert.deepEqual(Object.keys(body).sort(), ["attempts", "heldBy", "job", "photos", "task"]);
       assert.equal(body.task.id, id);
       assert.equal(body.task.state, "SUCCESS");
       assert.equal(body.task.photoCount, 3);
@@ -161,7 +161,7 @@ describe("the JSON API", () => {
       assert.equal(body.tasks.length, 5);
       assert.equal(body.nextCursor, null);
       const none = await stack.http().get("/api/tasks?breed=akita&state=FAILURE").expect(200);
-      assert.deepEqual(none.body, { tasks: [], nextCursor: null, total: 0 });
+      assert.deepEqual(none.body, { tasks: [], nextCursor: null, prevCursor: null, total: 0 });
     });
 
     test("when tasks share a creation instant, then pages still neither overlap nor skip", async () => {

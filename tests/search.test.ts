@@ -75,4 +75,38 @@ describe("searching tasks", () => {
     }
     assert.equal(Number(/data-total="all">(\d+)</.exec(page)?.[1]), await stack.db.task.count());
   });
+  test("when the list is read oldest first and paged both ways, then every page holds the tasks it should, forwards and back", async () => {
+    const order = [ids.old500, ids.new500, ids.timeout, ids.ok];
+    const first = (await stack.http().get(`/api/tasks?breed=${breed}&order=oldest&limit=2`).expect(200)).body;
+    assert.deepEqual(
+      first.tasks.map((t: { id: string }) => t.id),
+      order.slice(0, 2),
+    );
+    assert.equal(first.prevCursor, null, "nothing before the first page");
+    const second = (await stack.http().get(`/api/tasks?breed=${breed}&order=oldest&limit=2&cursor=${first.nextCursor}`).expect(200)).body;
+    assert.deepEqual(
+      second.tasks.map((t: { id: string }) => t.id),
+      order.slice(2),
+    );
+    assert.equal(second.nextCursor, null);
+    const back = (await stack.http().get(`/api/tasks?breed=${breed}&order=oldest&limit=2&before=${second.prevCursor}`).expect(200)).body;
+    assert.deepEqual(
+      back.tasks.map((t: { id: string }) => t.id),
+      order.slice(0, 2),
+    );
+    assert.deepEqual([back.prevCursor, back.nextCursor], [null, order[1]]);
+    // Newest first, one at a time, back from the oldest.
+    const newest = (await stack.http().get(`/api/tasks?breed=${breed}&limit=1&before=${ids.old500}`).expect(200)).body;
+    assert.deepEqual(
+      newest.tasks.map((t: { id: string }) => t.id),
+      [ids.new500],
+    );
+    assert.equal(newest.prevCursor, ids.new500);
+    await stack.http().get(`/api/tasks?order=sideways`).expect(400);
+
+    const page = (await stack.http().get(`/tasks?breed=${breed}&order=oldest&cursor=${ids.old500}`).expect(200)).text;
+    assert.match(page, /aria-sort="ascending"/);
+    assert.match(page, new RegExp(`id="prev-tasks" href="/tasks\\?breed=${breed}&amp;before=${ids.new500}&amp;order=oldest"`));
+    assert.match(page, /These are the newest tasks\./);
+  });
 });
