@@ -23,6 +23,9 @@ export interface Heartbeat {
 export type WorkerStatus = "alive" | "offline" | "lost";
 
 export interface WorkerView extends Heartbeat {
+  /** Jobs finished SUCCESS, and FAILURE or dead-lettered, per minute over the last minute of heartbeats (null until two heartbeats came). */
+  donePerMinute: number | null;
+  failedPerMinute: number | null;
   lastSeen: string;
   status: WorkerStatus;
   /** Same as status === "alive", for clients of the first API. */
@@ -33,40 +36,50 @@ export interface WorkerView extends Heartbeat {
 export const MAX_TRACKED_WORKERS = 200;
 /** How long a stopped or lost worker stays listed. */
 const REMEMBER_MS = 60 * 60_000;
+/** The stretch of heartbeats the per-minute rates are read over. */
+const RATE_WINDOW_MS = 60_000;
+
+type Sample = { at: number; done: number; failed: number };
 
 export class WorkerRegistry {
   // In order of last heartbeat (each one moves its worker to the end), so the first is the stalest.
-  private readonly seen = new Map<string, { beat: Heartbeat; at: number; said?: "goodbye" }>();
+  private readonly seen = new Map<string, { beat: Heartbeat; at: number; said?: "goodbye"; samples: Sample[] }>();
 
   constructor(
     private readonly staleAfterMs = 10_000,
     private readonly maxTracked = MAX_TRACKED_WORKERS,
+    private readonly clock: () => number = Date.now,
   ) {}
 
   heartbeat(beat: Heartbeat): void {
+    const now = this.clock();
+    // A restarted worker has a new id, so its counters only grow; the oldest sample kept is about a minute old.
+    const samples = (this.seen.get(beat.id)?.samples ?? []).filter((s) => now - s.at <= RATE_WINDOW_MS * 1.5);
+    samples.push({ at: now, done: beat.done, failed: beat.failed });
+    while (samples.length > 2 && now - samples[1]!.at >= RATE_WINDOW_MS) samples.shift();
     this.seen.delete(beat.id);
-    this.seen.set(beat.id, { beat, at: Date.now() });
+    this.seen.set(beat.id, { beat, at: now, samples });
     if (this.seen.size > this.maxTracked) this.seen.delete(this.seen.keys().next().value!);
   }
 
   /** The worker's goodbye: kept, as offline, with its last numbers. */
   offline(beat: Heartbeat): void {
     this.seen.delete(beat.id);
-    this.seen.set(beat.id, { beat: { ...beat, inFlight: 0 }, at: Date.now(), said: "goodbye" });
+    this.seen.set(beat.id, { beat: { ...beat, inFlight: 0 }, at: this.clock(), said: "goodbye", samples: [] });
     if (this.seen.size > this.maxTracked) this.seen.delete(this.seen.keys().next().value!);
   }
 
   /** Alive first, then offline and lost; each by id. Ones not heard from for an hour are forgotten. */
   list(): WorkerView[] {
-    const now = Date.now();
+    const now = this.clock();
     const views: WorkerView[] = [];
-    for (const [id, { beat, at, said }] of this.seen) {
+    for (const [id, { beat, at, said, samples }] of this.seen) {
       if (now - at > REMEMBER_MS) {
         this.seen.delete(id);
         continue;
       }
       const status: WorkerStatus = said ? "offline" : now - at <= this.staleAfterMs ? "alive" : "lost";
-      views.push({ ...beat, lastSeen: new Date(at).toISOString(), status, alive: status === "alive" });
+      views.push({ ...beat, ...ratesOf(samples), lastSeen: new Date(at).toISOString(), status, alive: status === "alive" });
     }
     const rank = { alive: 0, offline: 1, lost: 2 };
     return views.sort((a, b) => rank[a.status] - rank[b.status] || a.id.localeCompare(b.id));
@@ -78,6 +91,16 @@ export class WorkerRegistry {
       .filter((w) => w.alive)
       .reduce((sum, w) => sum + w.inFlight, 0);
   }
+}
+
+/** Per minute, from the first and last of the samples (null with fewer than two). */
+function ratesOf(samples: Sample[]): { donePerMinute: number | null; failedPerMinute: number | null } {
+  const first = samples[0];
+  const last = samples[samples.length - 1];
+  if (!first || !last || last.at === first.at) return { donePerMinute: null, failedPerMinute: null };
+  const minutes = (last.at - first.at) / 60_000;
+  const rate = (from: number, to: number) => Math.round((Math.max(0, to - from) / minutes) * 10) / 10;
+  return { donePerMinute: rate(first.done, last.done), failedPerMinute: rate(first.failed, last.failed) };
 }
 
 /**

@@ -22,6 +22,23 @@ const beat = (id: string, inFlight = 0): Heartbeat => ({
 });
 
 describe("the workers a web knows of", () => {
+  test("when a worker's heartbeats come in, then its done and failed per minute are read over the last minute of them", () => {
+    let now = 1_000_000;
+    const workers = new WorkerRegistry(10_000, 200, () => now);
+    const at = (seconds: number, done: number, failed: number) => {
+      now = 1_000_000 + seconds * 1000;
+      workers.heartbeat({ ...beat("w"), done, failed });
+    };
+    at(0, 0, 0);
+    assert.deepEqual([workers.list()[0]!.donePerMinute, workers.list()[0]!.failedPerMinute], [null, null], "one heartbeat is no rate");
+    at(30, 10, 1); // 20 done and 2 failed a minute so far
+    assert.deepEqual([workers.list()[0]!.donePerMinute, workers.list()[0]!.failedPerMinute], [20, 2]);
+    for (let s = 32; s <= 120; s += 2) at(s, 10 + (s - 30), 1); // then one a second, no failures
+    const { donePerMinute, failedPerMinute } = workers.list()[0]!;
+    assert.ok(Math.abs(donePerMinute! - 60) <= 3, `${donePerMinute} done/min`);
+    assert.equal(failedPerMinute, 0);
+  });
+
   test("when one worker says goodbye and another goes silent, then both stay listed, as offline and lost, after the live one", async () => {
     const workers = new WorkerRegistry(50);
     workers.heartbeat(beat("b-silent", 2));
