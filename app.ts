@@ -19,6 +19,7 @@ import { errorHandler, notFound } from "./routes/setup/errors.ts";
 import { setUpForms } from "./routes/setup/forms.ts";
 import { setUpSecurityHeaders } from "./routes/setup/security.ts";
 import { setUpStaticFiles } from "./routes/setup/staticFiles.ts";
+import { setUpTracing } from "./routes/setup/tracing.ts";
 import { setUpViews } from "./routes/setup/views.ts";
 
 export type { AppDeps } from "./lib/appDeps.ts";
@@ -29,6 +30,7 @@ export function createApp(deps: AppDeps) {
   app.disable("x-powered-by");
   app.set("trust proxy", "loopback");
   setUpViews(app, deps.config.env !== "development");
+  app.use(setUpTracing());
   app.use(requestLogging(deps.logger));
   app.use(setUpSecurityHeaders(deps.config));
   app.use(setUpCompression());

@@ -6,6 +6,7 @@ import { createApp } from "./app.ts";
 import { cachedBreedCatalog } from "./lib/breeds.ts";
 import { isPostgresUrl, type Config } from "./lib/config.ts";
 import { cachedHistory } from "./lib/history.ts";
+import { startTracing } from "./lib/tracing.ts";
 import { dogApiFromConfig } from "./lib/dogApi.ts";
 import { EventHub } from "./lib/eventHub.ts";
 import { relayEvents, webEvents } from "./lib/eventRelay.ts";
@@ -21,6 +22,7 @@ import { OutboxRelay } from "./tasks/outbox.ts";
 import { Broker } from "./tasks/queue.ts";
 
 export async function startWeb(config: Config, logger: Logger) {
+  const stopTracing = startTracing(config.otelEndpoint, "gendog-web");
   const db = await openMigratedDatabase(config.databaseUrl);
   const store = await openStore(config.databaseUrl);
   const dogApi = dogApiFromConfig(config);
@@ -93,6 +95,7 @@ export async function startWeb(config: Config, logger: Logger) {
             await store.close();
           },
         ],
+        ["flush traces", stopTracing],
       ]);
       logger.info("web stopped");
     },

@@ -55,6 +55,8 @@ export interface Config {
   metricsPort: number;
   /** When set, actions that change or delete (clear, cancel, retry, requeue, purge, pause) ask for it; reading stays open. */
   adminPassword?: string;
+  /** OpenTelemetry's OTLP/HTTP collector; tracing is off without it. */
+  otelEndpoint?: string;
   /** Live event streams (/events): at most this many open, and per client address; each ends after maxAgeMs (the browser reconnects). */
   streams: { max: number; perClient: number; maxAgeMs: number };
 }
@@ -101,6 +103,7 @@ export function loadConfig(env: Env = process.env): Config {
     retentionDays: integer(env, "RETENTION_DAYS", 30, 1, 3650),
     metricsPort: integer(env, "METRICS_PORT", 0, 0, 65535),
     ...adminPassword(env),
+    ...otelEndpoint(env),
     http: {
       headersTimeoutMs,
       requestTimeoutMs,
@@ -151,6 +154,12 @@ function adminPassword(env: Env): { adminPassword?: string } {
   if (raw === undefined || raw === "") return {};
   if (raw.length < 12) throw new ConfigError("ADMIN_PASSWORD", "must be at least 12 characters long (or unset, to leave the actions open)");
   return { adminPassword: raw };
+}
+
+function otelEndpoint(env: Env): { otelEndpoint?: string } {
+  const raw = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  if (!raw) return {};
+  return { otelEndpoint: httpUrl(env, "OTEL_EXPORTER_OTLP_ENDPOINT", raw) };
 }
 
 function csrfSecret(env: Env): string {

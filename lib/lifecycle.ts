@@ -8,6 +8,7 @@ import type { Task } from "../generated/prisma/client.ts";
 import { TaskState } from "../generated/prisma/enums.ts";
 import type { EventSink } from "./events.ts";
 import { shorten } from "./text.ts";
+import { currentTraceparent } from "./tracing.ts";
 import type { Claim, NewTask, OpenRun, OutboxJob, TaskStore, WorkerSign } from "./store/index.ts";
 import { toTaskView, type PhotoView } from "./shapes.ts";
 
@@ -78,7 +79,7 @@ export function createLifecycle(store: TaskStore, events: EventSink) {
      */
     async rerun(taskIds: string[], by: string, leaseMs = 30_000): Promise<{ task: Task; job: OutboxJob }[]> {
       if (taskIds.length === 0) return [];
-      const rerun = await store.rerun(taskIds, by, leaseMs);
+      const rerun = await store.rerun(taskIds, by, leaseMs, currentTraceparent());
       for (const { task } of rerun) emit(task);
       return rerun;
     },

@@ -10,8 +10,11 @@ export const CANCELLABLE_STATES: readonly TaskState[] = [TaskState.PENDING, Task
 /** What a person may send again: a task that ended without its photos (lib/transitions.ts's rerun guard). */
 export const RETRIABLE_STATES: readonly TaskState[] = [TaskState.FAILURE, TaskState.REVOKED];
 
-/** The job message for a task (tasks/messages.ts reads it). firstAttempt: where a retry by hand's budget starts. */
-export function jobBody(task: Pick<Task, "id" | "breed" | "subBreed" | "limit"> & { attemptBase?: number }): string {
+/**
+ * The job message for a task (tasks/messages.ts reads it). firstAttempt: where a retry by
+ * hand's budget starts; trace: the W3C traceparent of the request that sent it (lib/tracing.ts).
+ */
+export function jobBody(task: Pick<Task, "id" | "breed" | "subBreed" | "limit"> & { attemptBase?: number }, trace?: string): string {
   const firstAttempt = (task.attemptBase ?? 0) + 1;
   return JSON.stringify({
     taskId: task.id,
@@ -19,6 +22,7 @@ export function jobBody(task: Pick<Task, "id" | "breed" | "subBreed" | "limit"> 
     ...(task.subBreed ? { subBreed: task.subBreed } : {}),
     limit: task.limit,
     ...(firstAttempt > 1 ? { firstAttempt } : {}),
+    ...(trace ? { trace } : {}),
   });
 }
 

@@ -5,6 +5,7 @@ import type { Db } from "./db.ts";
 import { ConflictError, NotFoundError } from "./errors.ts";
 import type { EventSink } from "./events.ts";
 import type { Lifecycle, OutboxJob } from "./lifecycle.ts";
+import { currentTraceparent, traceIdOf } from "./tracing.ts";
 import { isUuid, type TaskInput } from "./validation.ts";
 import type { WorkerRegistry } from "./workers.ts";
 import { jobBody, toPhotoView, toTaskView, type TaskView } from "./shapes.ts";
@@ -30,7 +31,7 @@ export interface TaskDeps {
 export async function submitTask(deps: TaskDeps, input: TaskInput): Promise<{ task: TaskView; queued: boolean }> {
   const id = randomUUID();
   const fresh = { id, breed: input.breed, subBreed: input.subBreed ?? null, limit: input.limit };
-  const accepted = await deps.lifecycle.accept(fresh, jobBody(fresh));
+  const accepted = await deps.lifecycle.accept(fresh, jobBody(fresh, currentTraceparent()));
   const { queued, task } = await deps.dispatcher.dispatch(accepted.job, deps.publishWaitMs);
   return { task: toTaskView(task ?? accepted.task), queued };
 }
@@ -53,11 +54,14 @@ export async function getTaskDetail(db: Db, id: string, workers?: Pick<WorkerReg
   const running = task.state === "STARTED" ? task.attempts.findLast((run) => run.outcome === null) : undefined;
   const holder = running && workers?.list().find((w) => w.id === running.workerId);
   const message = task.outbox[0];
+  const body = message?.body ?? jobBody(task);
   return {
     task: toTaskView(task),
     /** The job as published (or waiting in the outbox); rebuilt from the task once retention deleted the row. */
     job: {
-      body: message?.body ?? jobBody(task),
+      body,
+      /** The OpenTelemetry trace it was sent in, when tracing was on. */
+      traceId: traceIdOf(parsedTrace(body)),
       attempt: message?.attempt ?? 1,
       sentAt: message?.sentAt?.toISOString() ?? null,
       publishTries: message?.tries ?? null,
@@ -85,4 +89,13 @@ export async function cancelTask(deps: Pick<TaskDeps, "lifecycle">, id: string):
   if (result.kind === "missing") throw new NotFoundError("There is no task with that id.");
   if (result.kind === "refused") throw new ConflictError(`Task ${id} is ${result.task.state}; only PENDING or RETRY tasks can be cancelled.`);
   return toTaskView(result.task);
+}
+
+/** The traceparent a job message carries, if any. */
+function parsedTrace(body: string): unknown {
+  try {
+    return (JSON.parse(body) as { trace?: unknown }).trace;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,4 +1,5 @@
 // The job message: plain JSON, validated on receipt because anything can arrive on a queue.
+import { isTraceparent } from "../lib/tracing.ts";
 import { BREED_NAME, MAX_LIMIT, MIN_LIMIT, isUuid } from "../lib/validation.ts";
 
 export interface JobMessage {
@@ -8,6 +9,8 @@ export interface JobMessage {
   limit: number;
   /** Present on a task retried by hand: the attempt its new retry budget starts at. */
   firstAttempt?: number;
+  /** The W3C traceparent of the request that sent it, when tracing is on; a malformed one is dropped, not refused. */
+  trace?: string;
 }
 
 export class InvalidMessageError extends Error {}
@@ -20,7 +23,7 @@ export function parseJobMessage(content: Buffer | string): JobMessage {
     throw new InvalidMessageError("the message is not JSON");
   }
   if (typeof data !== "object" || data === null || Array.isArray(data)) throw new InvalidMessageError("the message is not a JSON object");
-  const { taskId, breed, subBreed, limit, firstAttempt } = data as Record<string, unknown>;
+  const { taskId, breed, subBreed, limit, firstAttempt, trace } = data as Record<string, unknown>;
   if (typeof taskId !== "string" || !isUuid(taskId)) throw new InvalidMessageError("taskId is not a uuid");
   if (typeof breed !== "string" || !BREED_NAME.test(breed)) throw new InvalidMessageError("breed is not a breed name");
   if (subBreed !== undefined && (typeof subBreed !== "string" || !BREED_NAME.test(subBreed))) throw new InvalidMessageError("subBreed is not a sub-breed name");
@@ -28,5 +31,5 @@ export function parseJobMessage(content: Buffer | string): JobMessage {
     throw new InvalidMessageError(`limit is not a whole number from ${MIN_LIMIT} to ${MAX_LIMIT}`);
   if (firstAttempt !== undefined && (typeof firstAttempt !== "number" || !Number.isInteger(firstAttempt) || firstAttempt < 1))
     throw new InvalidMessageError("firstAttempt is not a whole number from 1");
-  return { taskId, breed, ...(subBreed ? { subBreed } : {}), limit, ...(firstAttempt ? { firstAttempt } : {}) };
+  return { taskId, breed, ...(subBreed ? { subBreed } : {}), limit, ...(firstAttempt ? { firstAttempt } : {}), ...(isTraceparent(trace) ? { trace } : {}) };
 }

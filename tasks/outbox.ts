@@ -7,6 +7,7 @@
 import type { Task } from "../generated/prisma/client.ts";
 import type { Lifecycle, OutboxJob } from "../lib/lifecycle.ts";
 import type { Logger } from "../lib/logger.ts";
+import { contextFrom, inSpan, SpanKind, traceparentIn } from "../lib/tracing.ts";
 import type { JobDispatcher } from "../lib/useCases.ts";
 import type { Broker } from "./queue.ts";
 
@@ -101,7 +102,15 @@ export class OutboxRelay implements JobDispatcher {
     const { lifecycle, broker, logger } = this.deps;
     const batch = this.handedOver.length > 0 ? this.handedOver.splice(0, BATCH) : await lifecycle.leaseOutbox(BATCH, LEASE_MS, this.deps.minAgeMs);
     if (batch.length === 0) return false;
-    const results = await Promise.allSettled(batch.map((m) => broker.publishJob(Buffer.from(m.body), { messageId: m.taskId, attempt: m.attempt })));
+    const results = await Promise.allSettled(
+      batch.map((m) =>
+        inSpan(
+          "publish job",
+          { kind: SpanKind.PRODUCER, parent: contextFrom(traceparentIn(m.body)), attributes: { "gendog.task_id": m.taskId, "gendog.attempt": m.attempt } },
+          () => broker.publishJob(Buffer.from(m.body), { messageId: m.taskId, attempt: m.attempt }),
+        ),
+      ),
+    );
     const sent = batch.filter((_, i) => results[i]!.status === "fulfilled");
     const unsent = batch.filter((_, i) => results[i]!.status === "rejected");
     const tasks = new Map((await lifecycle.markQueued(sent)).map((task) => [task.id, task]));

@@ -18,6 +18,7 @@ import { serveMetrics } from "./metricsServer.ts";
 import { Broker } from "./queue.ts";
 import { startRecoverySweep } from "./recovery.ts";
 import { startRetention } from "./retention.ts";
+import { startTracing } from "../lib/tracing.ts";
 
 const HEARTBEAT_MS = 2000;
 
@@ -26,6 +27,7 @@ export async function startWorker(config: Config, logger: Logger) {
   const pid = process.pid;
   const id = `${host}-${pid}-${randomBytes(2).toString("hex")}`;
   const log = logger.child({ worker: id });
+  const stopTracing = startTracing(config.otelEndpoint, "gendog-worker");
   await migrateIfNeeded(config.databaseUrl);
   const store = await openStore(config.databaseUrl);
   const dogApi = dogApiFromConfig(config);
@@ -93,6 +95,7 @@ export async function startWorker(config: Config, logger: Logger) {
         ["close metrics listener", () => metricsServer?.close() ?? Promise.resolve()],
         ["close dog.ceo client", () => dogApi.close()],
         ["close database", () => store.close()],
+        ["flush traces", stopTracing],
       ]);
       log.info(counters, "worker stopped");
     },

@@ -51,7 +51,7 @@ export interface TaskStore {
    * FAILURE or REVOKED tasks back to PENDING with a new retry budget, each with a new job in
    * the outbox (leased to the caller for leaseMs); those in other states are left alone.
    */
-  rerun(taskIds: string[], by: string, leaseMs: number): Promise<{ task: Task; job: OutboxJob }[]>;
+  rerun(taskIds: string[], by: string, leaseMs: number, trace?: string): Promise<{ task: Task; job: OutboxJob }[]>;
   task(taskId: string): Promise<Task | undefined>;
   leaseOutbox(limit: number, leaseMs: number, minAgeMs: number): Promise<OutboxJob[]>;
   /** Sent, and their tasks queued; returns the tasks whose queued time was set. */

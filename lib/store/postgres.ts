@@ -170,7 +170,7 @@ export function postgresStore(pool: pg.Pool): TaskStore {
       ),
 
     // A new retry budget from here; the old attempts stay. The times restart with the new run.
-    rerun: (taskIds, by, leaseMs) =>
+    rerun: (taskIds, by, leaseMs, trace) =>
       transaction(async (q) => {
         const rows = (await q(
           `UPDATE "Task" SET state = '${PENDING}', "attemptBase" = "attemptCount", error = NULL, "queuedAt" = NULL, "startedAt" = NULL, "finishedAt" = NULL,
@@ -183,7 +183,7 @@ export function postgresStore(pool: pg.Pool): TaskStore {
         const jobs = (await q(
           `INSERT INTO "OutboxMessage" ("taskId", body, "createdAt", tries, "leaseUntil", attempt)
            SELECT t, b, ${NOW}, 0, ${nowPlus(3)}, a FROM unnest($1::text[], $2::text[], $4::int[]) AS j(t, b, a) RETURNING id, "taskId", body, attempt`,
-          [rows.map((r) => r.id), rows.map((r) => jobBody(r)), leaseMs, rows.map((r) => r.attemptCount + 1)],
+          [rows.map((r) => r.id), rows.map((r) => jobBody(r, trace)), leaseMs, rows.map((r) => r.attemptCount + 1)],
         )) as unknown as OutboxJob[];
         const byTask = new Map(jobs.map((job) => [job.taskId, job]));
         return rows.map((row) => ({ task: row, job: byTask.get(row.id)! }));

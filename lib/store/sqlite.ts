@@ -35,11 +35,11 @@ export function sqliteStore(sql: Sql): TaskStore {
     return { task: taskFromRow(row), job };
   });
 
-  const rerun = writer(sql, (taskIds: string[], by: string, leaseMs: number) => {
+  const rerun = writer(sql, (taskIds: string[], by: string, leaseMs: number, trace?: string) => {
     const at = now();
     const rows = (task.rerun.all({ ids: JSON.stringify(taskIds), by, now: at }) as TaskRow[]).map(taskFromRow);
     const leaseUntil = sqlTime(new Date(Date.now() + leaseMs));
-    return rows.map((row) => ({ task: row, job: outbox.insert.get(row.id, jobBody(row), at, leaseUntil, row.attemptCount + 1) as OutboxJob }));
+    return rows.map((row) => ({ task: row, job: outbox.insert.get(row.id, jobBody(row, trace), at, leaseUntil, row.attemptCount + 1) as OutboxJob }));
   });
 
   const claim = writer(sql, (job: { taskId: string; attempt: number; redelivered: boolean; workerId: string }): Claim => {
