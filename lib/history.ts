@@ -4,6 +4,7 @@
 // times (Task.createdAt, Task.finishedAt, Attempt.finishedAt), never by reading rows out:
 // durations are grouped into quarter-octave buckets (each ~19% wide) and the percentiles
 // read from them, as Prometheus' histogram_quantile does. SQL in both dialects, side by side.
+import { cachedFor } from "./cachedFor.ts";
 import type { Db } from "./db.ts";
 
 export const WINDOWS = {
@@ -123,17 +124,7 @@ function percentiles(rows: Row[]): Percentiles {
   return { count, p50Ms: at(0.5), p95Ms: at(0.95) };
 }
 
-const HISTORY_TTL_MS = 5000;
-
-/** At most one history per window every few seconds, however many live pages refresh. */
-export function cachedHistory(db: Db, postgres: boolean) {
-  const cache = new Map<WindowName, { at: number; history: Promise<History> }>();
-  return (window: WindowName): Promise<History> => {
-    const hit = cache.get(window);
-    if (hit && Date.now() - hit.at < HISTORY_TTL_MS) return hit.history;
-    const history = taskHistory(db, postgres, window);
-    cache.set(window, { at: Date.now(), history });
-    history.catch(() => cache.delete(window));
-    return history;
-  };
+/** At most one history per window every 5 s, however many live pages refresh. */
+export function cachedHistory(db: Db, postgres: boolean): (window: WindowName) => Promise<History> {
+  return cachedFor(5000, (window: WindowName) => taskHistory(db, postgres, window));
 }

@@ -2,6 +2,7 @@
 // id prefix, error text and creation time, newest or oldest first, a page at a time in
 // either direction (keyset paging), with how many match in all.
 import type { Prisma } from "../generated/prisma/client.ts";
+import { cachedFor } from "./cachedFor.ts";
 import type { Db } from "./db.ts";
 import { ValidationError } from "./errors.ts";
 import { isUuid } from "./validation.ts";
@@ -81,18 +82,10 @@ export async function listTasks(
 }
 
 type StateCounts = Partial<Record<TaskState, number>>;
-const COUNTS_TTL_MS = 5000;
-const countCache = new WeakMap<Db, { at: number; counts: Promise<StateCounts> }>();
-
 /** How many tasks are in each state, for the monitor's totals and the metrics: counted at most once every 5 s per database (a GROUP BY over every task blocks the event loop for milliseconds on SQLite). */
-export function countTasksByState(db: Db): Promise<StateCounts> {
-  const cached = countCache.get(db);
-  if (cached && Date.now() - cached.at < COUNTS_TTL_MS) return cached.counts;
-  const counts = db.task.groupBy({ by: ["state"], _count: { _all: true } }).then((groups) => Object.fromEntries(groups.map((g) => [g.state, g._count._all])) as StateCounts);
-  countCache.set(db, { at: Date.now(), counts });
-  counts.catch(() => countCache.delete(db));
-  return counts;
-}
+export const countTasksByState = cachedFor(5000, (db: Db) =>
+  db.task.groupBy({ by: ["state"], _count: { _all: true } }).then((groups) => Object.fromEntries(groups.map((g) => [g.state, g._count._all])) as StateCounts),
+);
 
 /** Every task, from the counts by state. */
 export const totalOf = (counts: StateCounts) => Object.values(counts).reduce((a, b) => a + (b ?? 0), 0);

@@ -5,7 +5,7 @@ import { ConflictError, RateLimitedError, ValidationError } from "../lib/errors.
 import { clearPhotos } from "../lib/gallery.ts";
 import { countTasksByState, listTasks, totalOf } from "../lib/taskSearch.ts";
 import { cancelTask, getTaskDetail, submitTask } from "../lib/useCases.ts";
-import { failureGroups } from "../lib/failures.ts";
+import { failureGroups, recentFailureGroups } from "../lib/failures.ts";
 import { WINDOWS, windowFrom } from "../lib/history.ts";
 import { CHART, chartOf } from "../lib/historyChart.ts";
 import { monitorNotice } from "./monitorActions.ts";
@@ -69,10 +69,12 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
     const asked = taskFilterFrom(req.query);
     // The form's state list is upper case; a typed ?state=failure means the same.
     const filter = { ...asked, state: asked.state?.toUpperCase() };
+    const notice = monitorNotice(req.query);
     const [{ tasks, nextCursor, prevCursor, total }, counts, failures, history] = await Promise.all([
       listTasks(deps.db, { ...filter, limit: 25 }),
       countTasksByState(deps.db),
-      failureGroups(deps.db, 5),
+      // Just after an action the groups are counted afresh: a button must not offer the count that was just refused or retried.
+      notice ? failureGroups(deps.db, 5) : recentFailureGroups(deps.db, 5),
       deps.history(windowFrom(req.query.window)),
     ]);
     res.render("tasks", {
@@ -91,7 +93,7 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
       chart: chartOf(history),
       chartSize: CHART,
       windowLabels: Object.fromEntries(Object.entries(WINDOWS).map(([name, w]) => [name, w.label])),
-      notice: monitorNotice(req.query),
+      notice,
     });
   });
 
