@@ -59,7 +59,15 @@ function seedTasks(file: string, count: number): void {
       const id = randomUUID();
       const started = at + 20 + (i % 50);
       const finished = started + 100 + (i % 400);
-      task.run({ id, state: failed ? "FAILURE" : "SUCCESS", error: failed ? ERRORS[i % 3] : null, attempts: retried ? 2 : 1, at: sqlTime(at), started: sqlTime(started), finished: sqlTime(finished) });
+      task.run({
+        id,
+        state: failed ? "FAILURE" : "SUCCESS",
+        error: failed ? ERRORS[i % 3] : null,
+        attempts: retried ? 2 : 1,
+        at: sqlTime(at),
+        started: sqlTime(started),
+        finished: sqlTime(finished),
+      });
       if (retried) attempt.run(id, 1, sqlTime(started), sqlTime(started + 50), "RETRY", "dog.ceo answered 503 Service Unavailable");
       attempt.run(id, retried ? 2 : 1, sqlTime(started), sqlTime(finished), failed ? "FAILURE" : "SUCCESS", failed ? ERRORS[i % 3] : null);
     }
