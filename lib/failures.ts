@@ -4,7 +4,6 @@
 // thousands never holds the database or floods the broker at once.
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { TaskState } from "../generated/prisma/enums.ts";
-import { cachedFor } from "./cachedFor.ts";
 import type { Db } from "./db.ts";
 import { ConflictError, CountChangedError, NotFoundError } from "./errors.ts";
 import { toTaskView, type TaskView } from "./shapes.ts";
@@ -72,16 +71,6 @@ async function groupsWithTexts(db: Db): Promise<(FailureGroup & { errors: string
 /** The largest groups of failures, for the monitor and the API. */
 export async function failureGroups(db: Db, limit = 10): Promise<FailureGroup[]> {
   return (await groupsWithTexts(db)).slice(0, limit).map(({ fingerprint, example, count }) => ({ fingerprint, example, count }));
-}
-
-const largestGroups = cachedFor(5000, (db: Db) => failureGroups(db, 100));
-
-/**
- * The monitor page's groups, grouped at most once every 5 s per database however often live
- * pages refresh. A group retry counts afresh (retryGroup), so a stale count is refused, not acted on.
- */
-export async function recentFailureGroups(db: Db, limit: number): Promise<FailureGroup[]> {
-  return (await largestGroups(db)).slice(0, limit);
 }
 
 /**

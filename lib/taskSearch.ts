@@ -58,7 +58,7 @@ export async function listTasks(
   const walk = backwards === (order === "desc") ? "asc" : "desc";
   const beyond = walk === "desc" ? "lt" : "gt";
   const filtered = Object.keys(where).length > 0;
-  const counting = total === "none" ? undefined : filtered ? db.task.count({ where }) : countTasksByState(db).then(totalOf);
+  const counting = total === "none" ? undefined : filtered ? countMatches(db, where) : countTasksByState(db).then(totalOf);
   const [rows, matches] = await Promise.all([
     db.task.findMany({
       where: anchor ? { AND: [where, { OR: [{ createdAt: { [beyond]: anchor.createdAt } }, { createdAt: anchor.createdAt, id: { [beyond]: anchor.id } }] }] } : where,
@@ -86,6 +86,17 @@ type StateCounts = Partial<Record<TaskState, number>>;
 export const countTasksByState = cachedFor(5000, (db: Db) =>
   db.task.groupBy({ by: ["state"], _count: { _all: true } }).then((groups) => Object.fromEntries(groups.map((g) => [g.state, g._count._all])) as StateCounts),
 );
+
+/**
+ * How many tasks match, as a sum over states: Prisma's count() wraps the search in a
+ * subquery selecting the id, which no index covers, so it read every matching row (9 ms for
+ * 10,000 failures searched by error words, against 3 ms grouped by state over the
+ * (state, error) index).
+ */
+async function countMatches(db: Db, where: Prisma.TaskWhereInput): Promise<number> {
+  const groups = await db.task.groupBy({ by: ["state"], where, _count: { _all: true } });
+  return groups.reduce((sum, g) => sum + g._count._all, 0);
+}
 
 /** Every task, from the counts by state. */
 export const totalOf = (counts: StateCounts) => Object.values(counts).reduce((a, b) => a + (b ?? 0), 0);

@@ -77,6 +77,23 @@ describe("the monitor's history", () => {
     assert.equal(day.totals.submitted, 6, "the day holds the task from 30 minutes ago too");
   });
 
+  test("when a history is kept between reads, then buckets that ended are counted once and only the newest are asked for again", async () => {
+    const later = now + 24 * 60 * 60_000; // a day on, on a window of its own
+    const at = (minutesAgo: number) => new Date(later - minutesAgo * 60_000);
+    const add = (minutesAgo: number) => db.task.create({ data: { id: randomUUID(), breed: "pug", limit: 1, createdAt: at(minutesAgo) } });
+    await add(10);
+    const memory = new Map();
+    const first = await taskHistory(db, postgres, "15m", later, memory);
+    assert.equal(first.totals.submitted, 1);
+    assert.ok(memory.size >= 12, `${memory.size} final buckets kept`);
+    // Written into a bucket already final (as no real event can be), and into the current one.
+    await add(10);
+    await add(0.1);
+    const second = await taskHistory(db, postgres, "15m", later + 1000, memory);
+    assert.equal(second.totals.submitted, 2, "the final bucket came from memory; the current one was counted again");
+    assert.equal((await taskHistory(db, postgres, "15m", later + 1000)).totals.submitted, 3, "without memory everything is counted");
+  });
+
   test("when nothing happened, then the history is empty and says so without percentiles", async () => {
     const history = await taskHistory(db, postgres, "1h", Date.parse("2030-01-01T00:00:00Z"));
     assert.deepEqual(history.totals, { submitted: 0, succeeded: 0, failed: 0, retried: 0 });
