@@ -33,9 +33,10 @@ export interface Child {
 export function startChild(name: string, args: string[], env: Record<string, string>): Child {
   // Only the basics are inherited, so a variable in the caller's shell (WORKER_CONCURRENCY...) cannot skew a run.
   const inherited = Object.fromEntries(["PATH", "HOME", "TMPDIR", "LANG"].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
-  // BENCH_NODE_OPTIONS reaches web and worker only (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof, to see where a run's CPU goes).
-  const profiled = process.env.BENCH_NODE_OPTIONS && (name === "web" || name === "worker") ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {};
-  const proc: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, env: { ...inherited, ...env, ...profiled }, stdio: ["ignore", "pipe", "pipe"] });
+  // BENCH_NODE_ARGS go before web's and worker's own (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to see
+  // where a run's CPU goes: Node refuses --cpu-prof in NODE_OPTIONS).
+  const extra = process.env.BENCH_NODE_ARGS && (name === "web" || name === "worker") ? process.env.BENCH_NODE_ARGS.split(" ").filter(Boolean) : [];
+  const proc: ChildProcess = spawn(process.execPath, [...extra, ...args], { cwd: ROOT, env: { ...inherited, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   const lines: string[] = [];
   // BENCH_LOG_DIR keeps each child's whole output, for a closer look at a run.
   const logFile = process.env.BENCH_LOG_DIR ? path.join(process.env.BENCH_LOG_DIR, `${name}-${proc.pid}.log`) : undefined;

@@ -7,9 +7,6 @@
 // or a recovery sweep's re-send stays in the same trace. With tracing off, the API's no-op
 // tracer makes every span free.
 import { context, propagation, trace, SpanKind, SpanStatusCode, type Context, type Span } from "@opentelemetry/api";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import { BatchSpanProcessor, NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 
 export { SpanKind };
 export const tracer = () => trace.getTracer("gendog");
@@ -24,10 +21,16 @@ export const tracingOn = () => provider !== undefined;
 
 /**
  * Starts exporting spans to `endpoint` (once per process: a test runs web and worker in
- * one). Returns the stop to call at shutdown, which flushes what is buffered.
+ * one). Returns the stop to call at shutdown, which flushes what is buffered. The SDK is
+ * loaded only then: a process that does not trace does not carry it (~10 MB).
  */
-export function startTracing(endpoint: string | undefined, serviceName: string): () => Promise<void> {
+export async function startTracing(endpoint: string | undefined, serviceName: string): Promise<() => Promise<void>> {
   if (!endpoint) return async () => {};
+  const [{ OTLPTraceExporter }, { resourceFromAttributes }, { BatchSpanProcessor, NodeTracerProvider }] = await Promise.all([
+    import("@opentelemetry/exporter-trace-otlp-http"),
+    import("@opentelemetry/resources"),
+    import("@opentelemetry/sdk-trace-node"),
+  ]);
   if (!provider) {
     const exporter = new OTLPTraceExporter({ url: `${endpoint.replace(/\/$/, "")}/v1/traces` });
     const nodeProvider = new NodeTracerProvider({

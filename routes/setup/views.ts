@@ -9,7 +9,7 @@ import { assetUrl } from "./assets.ts";
 export function setUpViews(app: express.Express, cache: boolean): void {
   const env = nunjucks.configure(path.join(projectRoot, "views"), { autoescape: true, express: app, noCache: !cache });
   env.addFilter("datetime", (iso: string | null) => (iso ? iso.replace("T", " ").slice(0, 19) + " UTC" : "—"));
-  env.addGlobal("asset", assetUrl);
+  env.addGlobal("asset", (publicPath: string) => assetUrl(publicPath, cache));
   env.addFilter("duration", (ms: number | null) => formatDuration(ms));
   // A job message as a person reads it: indented JSON, or the text as it came if it is not JSON.
   env.addFilter("prettyJson", (text: string) => {
