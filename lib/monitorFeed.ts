@@ -22,7 +22,7 @@ export function startMonitorFeed({ hub, monitor, workers, intervalMs = 3000 }: M
     try {
       const overview = await monitor().catch(() => null);
       // What the panels show, without the heartbeat times the page counts itself.
-      const digest = JSON.stringify([overview, workers.list().map((w) => [w.id, w.status, w.ready, w.concurrency, w.inFlight, w.done, w.failed, w.skipped])]);
+      const digest = JSON.stringify([overview, workers.list().map((w) => [w.id, w.status, w.ready, w.paused, w.concurrency, w.inFlight, w.done, w.failed, w.skipped])]);
       if (shown !== undefined && digest !== shown) hub.publish({ type: "monitor" });
       shown = digest;
     } finally {

@@ -58,7 +58,9 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
   for (const action of ["pause", "resume"] as const) {
     router.post(`/workers/${action}`, ...admin, async (req, res) => {
       const worker = controlWorker(deps, action, req.body?.worker);
-      res.redirect(303, `/tasks?${new URLSearchParams({ [action === "pause" ? "paused" : "resumed"]: worker ?? "all" })}#workers-panel`);
+      // Back where the button was: the workers page (its forms say so), or the monitor's panel.
+      const back = req.body?.from === "workers" ? "/workers" : "/tasks";
+      res.redirect(303, `${back}?${new URLSearchParams({ [action === "pause" ? "paused" : "resumed"]: worker ?? "all" })}${back === "/tasks" ? "#workers-panel" : ""}`);
     });
   }
 

@@ -98,6 +98,10 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
     });
   });
 
+  router.get("/workers", (req, res) => {
+    res.render("workers", { title: "Workers", workers: deps.workers.list(), notice: monitorNotice(req.query) });
+  });
+
   router.get("/tasks/:id", async (req, res) => {
     const detail = await getTaskDetail(deps.db, req.params.id ?? "", deps.workers);
     const notice = req.query.cancel === "too-late" ? tooLateToCancel(detail.task) : retryNotice(req.query.retry, detail.task);

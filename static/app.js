@@ -10,6 +10,7 @@
     home: ["flash", "recent-tasks", "gallery", "gallery-count", "gallery-pages"],
     tasks: ["history", "tasks-list", "queue-panel", "failures", "workers-panel"],
     task: ["task-detail"],
+    workers: ["workers-table"],
   };
   // The gallery and its numbers change together, and wait together while someone reads.
   const GALLERY = ["gallery", "gallery-count", "gallery-pages"];
@@ -17,6 +18,7 @@
     home: ["task", "photos", "photos-cleared", "snapshot", "resync"],
     tasks: ["task", "snapshot", "resync", "monitor"],
     task: ["task", "photos", "photos-cleared", "snapshot", "resync"],
+    workers: ["monitor", "resync"],
   };
   const DEBOUNCE_MS = 250;
   const INDICATOR = {

@@ -98,6 +98,7 @@ describe("every page is accessible and fits", { skip: existsSync(CHROMIUM) ? fal
       "task-success": `/tasks/${ok}`,
       "task-failure": `/tasks/${failed}`,
       "dead-letters": "/dead-letters",
+      workers: "/workers",
       "history-day": "/tasks?window=1d",
     });
     assert.deepEqual(problems, []);

@@ -70,4 +70,26 @@ describe("pausing and resuming workers", () => {
     await agent.post("/workers/resume").set("Authorization", auth).type("form").send({ _csrf: token }).expect(303);
     await waitFor("running again", async () => Object.values(await paused()).every((p) => !p));
   });
+  test("when a person opens the workers page, then each worker is a row with its numbers, and pausing there comes back there", async () => {
+    const [first, second] = ids();
+    const agent = stack.agent();
+    const page = await agent.get("/workers").expect(200);
+    for (const id of [first, second]) assert.match(page.text, new RegExp(`<tr data-worker-id="${id}" data-status="alive"`));
+    assert.match(page.text, /<th class="has-text-right">Done \/ min<\/th>/);
+    const told = await agent
+      .post("/workers/pause")
+      .set("Authorization", auth)
+      .type("form")
+      .send({ _csrf: csrfTokenFrom(page.text), worker: second, from: "workers" })
+      .expect(303);
+    assert.equal(told.headers.location, `/workers?paused=${second}`);
+    await waitFor("the second paused", async () => (await paused())[second!] === true);
+    const shown = (await agent.get("/workers").expect(200)).text;
+    assert.match(
+      shown.slice(shown.indexOf(`data-worker-id="${second}"`), shown.indexOf(`data-worker-id="${second}"`) + 2500),
+      /data-role="paused"[\s\S]*action="\/workers\/resume"/,
+    );
+    await post("/api/workers/resume").expect(202);
+    await waitFor("running again", async () => Object.values(await paused()).every((p) => !p));
+  });
 });
