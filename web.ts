@@ -22,7 +22,7 @@ import { OutboxRelay } from "./tasks/outbox.ts";
 import { Broker } from "./tasks/queue.ts";
 
 export async function startWeb(config: Config, logger: Logger) {
-  const stopTracing = await startTracing(config.otelEndpoint, "gendog-web");
+  const stopTracing = await startTracing(config.otelEndpoint, config.otelServiceName ?? "gendog-web");
   const db = await openMigratedDatabase(config.databaseUrl);
   const store = await openStore(config.databaseUrl);
   const dogApi = dogApiFromConfig(config);

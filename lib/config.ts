@@ -57,6 +57,8 @@ export interface Config {
   adminPassword?: string;
   /** OpenTelemetry's OTLP/HTTP collector; tracing is off without it. */
   otelEndpoint?: string;
+  /** The service name traces carry; gendog-web or gendog-worker when unset. */
+  otelServiceName?: string;
   /** Live event streams (/events): at most this many open, and per client address; each ends after maxAgeMs (the browser reconnects). */
   streams: { max: number; perClient: number; maxAgeMs: number };
 }
@@ -156,10 +158,11 @@ function adminPassword(env: Env): { adminPassword?: string } {
   return { adminPassword: raw };
 }
 
-function otelEndpoint(env: Env): { otelEndpoint?: string } {
+function otelEndpoint(env: Env): { otelEndpoint?: string; otelServiceName?: string } {
   const raw = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
-  if (!raw) return {};
-  return { otelEndpoint: httpUrl(env, "OTEL_EXPORTER_OTLP_ENDPOINT", raw) };
+  const name = env.OTEL_SERVICE_NAME?.trim();
+  if (name && !/^[\w.-]{1,100}$/.test(name)) throw new ConfigError("OTEL_SERVICE_NAME", "may hold only letters, digits and . _ - (1 to 100 characters)");
+  return { ...(raw ? { otelEndpoint: httpUrl(env, "OTEL_EXPORTER_OTLP_ENDPOINT", raw) } : {}), ...(name ? { otelServiceName: name } : {}) };
 }
 
 function csrfSecret(env: Env): string {

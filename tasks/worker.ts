@@ -27,7 +27,7 @@ export async function startWorker(config: Config, logger: Logger) {
   const pid = process.pid;
   const id = `${host}-${pid}-${randomBytes(2).toString("hex")}`;
   const log = logger.child({ worker: id });
-  const stopTracing = await startTracing(config.otelEndpoint, "gendog-worker");
+  const stopTracing = await startTracing(config.otelEndpoint, config.otelServiceName ?? "gendog-worker");
   await migrateIfNeeded(config.databaseUrl);
   const store = await openStore(config.databaseUrl);
   const dogApi = dogApiFromConfig(config);

@@ -42,7 +42,7 @@ describe("tracing", () => {
   let stack: Stack;
   before(async () => {
     collector = await startCollector();
-    stack = await startStack({ workers: 1, env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_BSP_SCHEDULE_DELAY: "100" } });
+    stack = await startStack({ workers: 1, env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url } });
   });
   after(async () => {
     await stack?.stop();
