@@ -13,7 +13,7 @@ import type { TaskDeps } from "./useCases.ts";
 import type { WorkerRegistry } from "./workers.ts";
 
 export interface AppDeps {
-  config: Pick<Config, "env" | "imageOrigins" | "rateLimitPerMinute" | "csrfSecret" | "secureCookies" | "streams" | "adminPassword">;
+  config: Pick<Config, "env" | "imageOrigins" | "rateLimitPerMinute" | "csrfSecret" | "secureCookies" | "streams" | "adminPassword" | "queueName">;
   logger: Logger;
   db: Db;
   breeds: BreedCatalogCache;

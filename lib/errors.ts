@@ -54,7 +54,7 @@ export class RateLimitedError extends AppError {
 export class CountChangedError extends AppError {
   constructor(
     readonly matched: number,
-    expected: number,
+    readonly expected: number,
   ) {
     super(409, "count_changed", `You confirmed ${expected}, but ${matched} match now. Nothing was done: check the new count and confirm again.`);
   }

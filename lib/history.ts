@@ -16,6 +16,7 @@ export const WINDOWS = {
   "1d": { ms: 24 * 60 * 60_000, bucketMs: 30 * 60_000, label: "1 day" },
 } as const;
 export type WindowName = keyof typeof WINDOWS;
+export const WINDOW_LABELS = Object.fromEntries(Object.entries(WINDOWS).map(([name, w]) => [name, w.label])) as Record<WindowName, string>;
 export const SERIES = ["submitted", "succeeded", "failed", "retried"] as const;
 export type Series = (typeof SERIES)[number];
 

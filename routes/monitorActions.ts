@@ -9,6 +9,7 @@ import { discardAllDeadLetters, discardDeadLetter, listDeadLetters, purgeWorkQue
 import { ConflictError, CountChangedError, NotFoundError, ValidationError } from "../lib/errors.ts";
 import { retryGroup, retryTask } from "../lib/failures.ts";
 import { QueueUnavailableError } from "../tasks/queue.ts";
+import { deadLetterQueueName } from "../tasks/topology.ts";
 import { actorOf } from "./admin.ts";
 
 /** Dead letters shown on the page; the rest are counted. */
@@ -32,27 +33,15 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
 
   router.post("/failures/retry", ...admin, async (req, res) => {
     const expected = countFrom(req.body?.expected);
-    await told(
-      res,
-      "/tasks",
-      "#failures",
-      async () => ({ retried: (await retryGroup(deps.tasks, String(req.body?.fingerprint ?? ""), { expected, by: actorOf(req) })).retried }),
-      expected,
-    );
+    await told(res, "/tasks", "#failures", async () => ({ retried: (await retryGroup(deps.tasks, String(req.body?.fingerprint ?? ""), { expected, by: actorOf(req) })).retried }));
   });
 
   router.post("/queue/purge", ...admin, async (req, res) => {
     const expected = countFrom(req.body?.expected);
-    await told(
-      res,
-      "/tasks",
-      "#queue-panel",
-      async () => {
-        const { removed, cancelled } = await purgeWorkQueue(letters, expected);
-        return { purged: removed, cancelled };
-      },
-      expected,
-    );
+    await told(res, "/tasks", "#queue-panel", async () => {
+      const { removed, cancelled } = await purgeWorkQueue(letters, expected);
+      return { purged: removed, cancelled };
+    });
   });
 
   for (const action of ["pause", "resume"] as const) {
@@ -72,28 +61,22 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
       total,
       letters: shown,
       connected,
-      queueName: `${(await deps.monitor()).queue ?? "the queue"}.dead`,
+      queueName: deadLetterQueueName(deps.config.queueName),
       notice: monitorNotice(req.query),
     });
   });
 
   router.post("/dead-letters/requeue", ...admin, async (req, res) => {
     const expected = countFrom(req.body?.expected);
-    await told(
-      res,
-      "/dead-letters",
-      "",
-      async () => {
-        const { requeued, kept } = await requeueAllDeadLetters(letters, expected, actorOf(req));
-        return { requeued, kept };
-      },
-      expected,
-    );
+    await told(res, "/dead-letters", "", async () => {
+      const { requeued, kept } = await requeueAllDeadLetters(letters, expected, actorOf(req));
+      return { requeued, kept };
+    });
   });
 
   router.post("/dead-letters/discard", ...admin, async (req, res) => {
     const expected = countFrom(req.body?.expected);
-    await told(res, "/dead-letters", "", async () => ({ discarded: (await discardAllDeadLetters(deps, expected)).removed }), expected);
+    await told(res, "/dead-letters", "", async () => ({ discarded: (await discardAllDeadLetters(deps, expected)).removed }));
   });
 
   router.post("/dead-letters/:key/requeue", ...admin, async (req, res) => {
@@ -122,12 +105,12 @@ export function controlWorker(deps: AppDeps, action: "pause" | "resume", worker:
 }
 
 /** Runs an action and sends the person back to `page`, with what happened or why nothing did. */
-async function told(res: Response, page: string, anchor: string, action: () => Promise<Record<string, number>>, expected?: number) {
+async function told(res: Response, page: string, anchor: string, action: () => Promise<Record<string, number>>) {
   let outcome: Record<string, string>;
   try {
     outcome = Object.fromEntries(Object.entries(await action()).map(([k, v]) => [k, String(v)]));
   } catch (err) {
-    if (err instanceof CountChangedError) outcome = { changed: String(err.matched), expected: String(expected) };
+    if (err instanceof CountChangedError) outcome = { changed: String(err.matched), expected: String(err.expected) };
     else if (err instanceof NotFoundError) outcome = { refused: "gone" };
     else if (err instanceof ConflictError) outcome = { refused: "not-retriable" };
     else if (err instanceof QueueUnavailableError) outcome = { refused: "broker" };

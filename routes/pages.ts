@@ -6,7 +6,7 @@ import { clearPhotos } from "../lib/gallery.ts";
 import { countTasksByState, listTasks, totalOf } from "../lib/taskSearch.ts";
 import { cancelTask, getTaskDetail, submitTask } from "../lib/useCases.ts";
 import { failureGroups } from "../lib/failures.ts";
-import { WINDOWS, windowFrom } from "../lib/history.ts";
+import { WINDOW_LABELS, windowFrom } from "../lib/history.ts";
 import { CHART, chartOf } from "../lib/historyChart.ts";
 import { monitorNotice } from "./monitorActions.ts";
 import { parseTaskInput } from "../lib/validation.ts";
@@ -93,7 +93,7 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
       history,
       chart: chartOf(history),
       chartSize: CHART,
-      windowLabels: Object.fromEntries(Object.entries(WINDOWS).map(([name, w]) => [name, w.label])),
+      windowLabels: WINDOW_LABELS,
       notice,
     });
   });

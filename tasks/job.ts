@@ -6,7 +6,7 @@
 import { DogApiError, type DogApi } from "../lib/dogApi.ts";
 import type { Lifecycle, OpenRun } from "../lib/lifecycle.ts";
 import type { Logger } from "../lib/logger.ts";
-import { contextFrom, inSpan, SpanKind } from "../lib/tracing.ts";
+import { inSpan, SpanKind } from "../lib/tracing.ts";
 import { noMetrics, type AttemptOutcome, type WorkMetrics } from "../lib/metrics.ts";
 import { InvalidMessageError, parseJobMessage, type JobMessage } from "./messages.ts";
 import type { Delivery, Outcome } from "./queue.ts";
@@ -51,8 +51,8 @@ export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 
       counters.failed += 1;
       return { action: "dead-letter" };
     }
-    const attributes = { "gendog.task_id": job.taskId, "gendog.attempt": delivery.attempt };
-    return inSpan("run task", { kind: SpanKind.CONSUMER, parent: contextFrom(job.trace), attributes }, () => runJob(job, delivery));
+    const attributes = () => ({ "gendog.task_id": job.taskId, "gendog.attempt": delivery.attempt });
+    return inSpan("run task", { kind: SpanKind.CONSUMER, traceparent: () => job.trace, attributes }, () => runJob(job, delivery));
   };
 
   async function runJob(job: JobMessage, delivery: Delivery): Promise<Outcome> {
@@ -122,7 +122,7 @@ async function runTask(deps: JobDeps, claim: Extract<Awaited<ReturnType<Lifecycl
   const metrics = deps.metrics ?? noMetrics;
   const asked = performance.now();
   try {
-    links = await inSpan("dog.ceo random images", { kind: SpanKind.CLIENT, attributes: { "gendog.breed": task.breed, "gendog.limit": task.limit } }, () =>
+    links = await inSpan("dog.ceo random images", { kind: SpanKind.CLIENT, attributes: () => ({ "gendog.breed": task.breed, "gendog.limit": task.limit }) }, () =>
       deps.dogApi.randomImages(task.breed, task.subBreed ?? undefined, task.limit),
     );
     metrics.dogApiCall((performance.now() - asked) / 1000);

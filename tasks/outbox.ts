@@ -7,7 +7,7 @@
 import type { Task } from "../generated/prisma/client.ts";
 import type { Lifecycle, OutboxJob } from "../lib/lifecycle.ts";
 import type { Logger } from "../lib/logger.ts";
-import { contextFrom, inSpan, SpanKind, traceparentIn } from "../lib/tracing.ts";
+import { inSpan, SpanKind, traceparentIn } from "../lib/tracing.ts";
 import type { JobDispatcher } from "../lib/useCases.ts";
 import type { Broker } from "./queue.ts";
 
@@ -106,7 +106,7 @@ export class OutboxRelay implements JobDispatcher {
       batch.map((m) =>
         inSpan(
           "publish job",
-          { kind: SpanKind.PRODUCER, parent: contextFrom(traceparentIn(m.body)), attributes: { "gendog.task_id": m.taskId, "gendog.attempt": m.attempt } },
+          { kind: SpanKind.PRODUCER, traceparent: () => traceparentIn(m.body), attributes: () => ({ "gendog.task_id": m.taskId, "gendog.attempt": m.attempt }) },
           () => broker.publishJob(Buffer.from(m.body), { messageId: m.taskId, attempt: m.attempt }),
         ),
       ),

@@ -123,16 +123,12 @@ export class Broker {
    * queue ("work"), removes those `decide` picks, and leaves the rest where they were.
    */
   async readMessages(which: "dead" | "work", limit: number, decide?: Decide): Promise<{ total: number; messages: QueuedMessage[]; removed: number }> {
-    const model = this.connection.ready;
-    if (!model || !this.isConnected()) throw new QueueUnavailableError(`not connected to ${this.connection.address}`);
-    return readQueue(model, which === "dead" ? this.deadLetterQueue : this.options.queueName, limit, decide);
+    return readQueue(this.liveConnection(), which === "dead" ? this.deadLetterQueue : this.options.queueName, limit, decide);
   }
 
   /** Asks the broker for the depth of the work, retry and dead-letter queues. */
   async stats(): Promise<QueueStats> {
-    const model = this.connection.ready;
-    if (!model || !this.isConnected()) throw new QueueUnavailableError(`not connected to ${this.connection.address}`);
-    const channel = await model.createChannel();
+    const channel = await this.liveConnection().createChannel();
     channel.on("error", () => {});
     try {
       const { queueName, retry } = this.options;
@@ -144,6 +140,13 @@ export class Broker {
     } finally {
       await channel.close().catch(() => {});
     }
+  }
+
+  /** The connection to open a short-lived channel on, or why there is none. */
+  private liveConnection() {
+    const model = this.connection.ready;
+    if (!model || !this.isConnected()) throw new QueueUnavailableError(`not connected to ${this.connection.address}`);
+    return model;
   }
 
   /** Closes the consume channel first (so no ack is cut off), then the connection. */
