@@ -5,7 +5,7 @@
 // last one leaving stops them a little later, and the hub then starts a new epoch, since
 // it missed what came meanwhile.
 import type { EventHub } from "./eventHub.ts";
-import { isAppEvent, type EventSink } from "./events.ts";
+import { isAppEvent, UNHEARD_QUIET_MS, type EventSink } from "./events.ts";
 import type { Logger } from "./logger.ts";
 import { parseHeartbeat, type WorkerRegistry } from "./workers.ts";
 
@@ -13,14 +13,23 @@ type Unsubscribe = { close(): Promise<void> };
 
 export interface EventSource {
   subscribeEvents(pattern: string, listener: (routingKey: string, payload: unknown) => void): Promise<Unsubscribe>;
+  publishEvent(routingKey: string, payload: unknown): void;
 }
 
 export interface EventPublisher {
   publishEvent(routingKey: string, payload: unknown): void;
   onConnected(listener: () => void): void;
+  /** False for a while after a task event of this process found no listener. */
+  readonly taskEventsHeard: boolean;
 }
 
 const LINGER_MS = 30_000;
+/**
+ * Processes make no task events for UNHEARD_QUIET_MS after one found no listener: when this
+ * web starts hearing them, its pages are told to reload what they show a little after that,
+ * in case something changed while the others still thought nobody listened.
+ */
+const RESYNC_AFTER_MS = UNHEARD_QUIET_MS + 500;
 
 /**
  * The web's own events: straight to its browsers and, through the exchange, to the other
@@ -36,8 +45,10 @@ export function webEvents(hub: EventHub, broker: EventPublisher): EventSink {
   return {
     emit(event, scope) {
       hub.publish(event);
-      if (scope !== "local") broker.publishEvent(`task.${event.type}`, event);
+      if (scope !== "local" && broker.taskEventsHeard) broker.publishEvent(`task.${event.type}`, event);
     },
+    // This web's own pages (or a page about to connect, which holds the hub), or another web's.
+    wanted: (scope) => hub.watched || (scope !== "local" && broker.taskEventsHeard),
   };
 }
 
@@ -51,6 +62,7 @@ export async function relayEvents(deps: { broker: EventSource; hub: EventHub; wo
   });
   let tasks: Promise<Unsubscribe> | undefined;
   let linger: NodeJS.Timeout | undefined;
+  let resync: NodeJS.Timeout | undefined;
 
   hub.onAudience(async (watching) => {
     clearTimeout(linger);
@@ -64,18 +76,30 @@ export async function relayEvents(deps: { broker: EventSource; hub: EventHub; wo
       linger.unref();
       return;
     }
-    // Starting to hear after a time of not hearing: a page made meanwhile says it saw up to
-    // an id after which events went unheard, so its first connect must take a snapshot.
-    if (!tasks) hub.restart();
-    tasks ??= broker.subscribeEvents("task.*", (_routingKey, payload) => {
-      if (isAppEvent(payload)) hub.publish(payload);
-    });
+    if (!tasks) {
+      // Starting to hear after a time of not hearing: a page made meanwhile says it saw up to
+      // an id after which events went unheard, so its first connect must take a snapshot.
+      hub.restart();
+      tasks = broker.subscribeEvents("task.*", (_routingKey, payload) => {
+        if (isAppEvent(payload)) hub.publish(payload);
+      });
+      // Workers that found nobody listening make task events again as soon as they hear
+      // this; what changed before they did is redrawn by the resync.
+      void tasks.then(
+        () => broker.publishEvent("control.listening", {}),
+        () => {},
+      );
+      clearTimeout(resync);
+      resync = setTimeout(() => hub.publish({ type: "resync" }), RESYNC_AFTER_MS);
+      resync.unref();
+    }
     await tasks;
   });
 
   return {
     async stop(): Promise<void> {
       clearTimeout(linger);
+      clearTimeout(resync);
       await Promise.all([heartbeats.close(), tasks?.then((s) => s.close())]);
     },
   };

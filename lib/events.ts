@@ -12,9 +12,18 @@ export type AppEvent =
   /** The monitor's queue or workers numbers changed (lib/monitorFeed.ts); only ever local. */
   | { type: "monitor" };
 
+/**
+ * Task events nobody hears are returned by the broker (they are published mandatory): for
+ * this long after a return, a process makes no more of them, and the first one after it
+ * asks again. A web that starts hearing them resyncs its pages after it (lib/eventRelay.ts).
+ */
+export const UNHEARD_QUIET_MS = 1000;
+
 export interface EventSink {
   /** "local": only this process's pages need it; otherwise every web process hears it. */
   emit(event: AppEvent, scope?: "local"): void;
+  /** Whether anyone would hear an event of this scope now; when false, callers need not build it. */
+  wanted?(scope?: "local"): boolean;
 }
 
 export function isAppEvent(value: unknown): value is AppEvent {

@@ -27,7 +27,10 @@ export { MAX_ERROR_LENGTH, shorten } from "./text.ts";
 export type Revoke = { kind: "revoked"; task: Task } | { kind: "refused"; task: Task } | { kind: "missing" };
 
 export function createLifecycle(store: TaskStore, events: EventSink) {
-  const emit = (row: Task, photos?: PhotoView[]) => events.emit({ type: "task", task: toTaskView(row), ...(photos ? { photos } : {}) });
+  const wanted = (scope?: "local") => events.wanted?.(scope) ?? true;
+  const emit = (row: Task, photos?: PhotoView[]) => {
+    if (wanted()) events.emit({ type: "task", task: toTaskView(row), ...(photos ? { photos } : {}) });
+  };
   const emitIf = (row: Task | undefined) => {
     if (row) emit(row);
     return row;
@@ -93,7 +96,7 @@ export function createLifecycle(store: TaskStore, events: EventSink) {
       const tasks = await store.markSent(jobs);
       // Only news while the task waits, and sent to this process's pages only ("local"):
       // other webs hear of it from the worker's claim a moment later.
-      for (const row of tasks) if (row.state === TaskState.PENDING) events.emit({ type: "task", task: toTaskView(row) }, "local");
+      if (wanted("local")) for (const row of tasks) if (row.state === TaskState.PENDING) events.emit({ type: "task", task: toTaskView(row) }, "local");
       return tasks;
     },
 

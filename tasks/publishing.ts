@@ -2,6 +2,7 @@
 // channel is opened first on every connect, and declares the topology the other parts use.
 import { randomBytes } from "node:crypto";
 import type { ConfirmChannel } from "amqplib";
+import { UNHEARD_QUIET_MS } from "../lib/events.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { BrokerConnection, ChannelFactory, ConnectionPart } from "./connection.ts";
 import { declareTopology, eventsExchangeName, type Topology } from "./topology.ts";
@@ -27,6 +28,7 @@ export class Publisher implements ConnectionPart {
   private channel?: ConfirmChannel;
   /** Tags this process's events, so its own subscriptions skip them. */
   readonly appId = randomBytes(6).toString("hex");
+  private unheardUntil = 0;
 
   constructor(
     private readonly connection: BrokerConnection,
@@ -45,7 +47,25 @@ export class Publisher implements ConnectionPart {
       if (this.channel === channel) this.channel = undefined;
     });
     await declareTopology(channel, this.topology);
+    const events = eventsExchangeName(this.topology.queueName);
+    channel.on("return", (message: { fields: { exchange: string } }) => {
+      if (message.fields.exchange === events) this.unheardUntil = Date.now() + UNHEARD_QUIET_MS;
+    });
     this.channel = channel;
+  }
+
+  /**
+   * Whether task events are worth making: false for a while after the broker returned one
+   * because no queue was bound for it (no web had a page open). Each one costs this process
+   * and the broker about as much as the job's own message.
+   */
+  get taskEventsHeard(): boolean {
+    return Date.now() >= this.unheardUntil;
+  }
+
+  /** A web said it started hearing task events: make them again now, not after the quiet. */
+  taskEventsWanted(): void {
+    this.unheardUntil = 0;
   }
 
   detach(): void {
@@ -74,13 +94,14 @@ export class Publisher implements ConnectionPart {
     });
   }
 
-  /** Best effort: events are hints for live pages, which resync from the database. */
+  /** Best effort: events are hints for live pages, which resync from the database. Task events are published mandatory (see taskEventsHeard). */
   event(routingKey: string, payload: unknown): void {
     const channel = this.channel;
     if (!channel) return;
     try {
       const content = Buffer.from(JSON.stringify(payload));
-      channel.publish(eventsExchangeName(this.topology.queueName), routingKey, content, { contentType: "application/json", appId: this.appId }, () => {});
+      const mandatory = routingKey.startsWith("task.");
+      channel.publish(eventsExchangeName(this.topology.queueName), routingKey, content, { contentType: "application/json", appId: this.appId, mandatory }, () => {});
     } catch (err) {
       this.logger.debug({ err }, "event not published");
     }

@@ -80,6 +80,16 @@ export class Broker {
     this.publisher.event(routingKey, payload);
   }
 
+  /** False for a while after a task event found no listener: skip making them (tasks/publishing.ts). */
+  get taskEventsHeard(): boolean {
+    return this.publisher.taskEventsHeard;
+  }
+
+  /** A web started hearing task events (its "control.listening"): make them again at once. */
+  taskEventsWanted(): void {
+    this.publisher.taskEventsWanted();
+  }
+
   /** Consumes jobs now and again after every reconnect; the handler decides ack, retry or dead-letter. */
   async consumeJobs(handler: JobHandler, prefetch: number): Promise<void> {
     const { queueName, logger } = this.options;

@@ -32,8 +32,12 @@ export async function startWorker(config: Config, logger: Logger) {
   const store = await openStore(config.databaseUrl);
   const dogApi = dogApiFromConfig(config);
   const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, queueType: config.queueType, retry: config.retry, logger: log });
-  // A worker has no pages of its own: every event it makes is for the web processes.
-  const events: EventSink = { emit: (event, scope) => scope !== "local" && broker.publishEvent(`task.${event.type}`, event) };
+  // A worker has no pages of its own: every event it makes is for the web processes, and
+  // only while one of them has a page open.
+  const events: EventSink = {
+    emit: (event, scope) => scope !== "local" && broker.publishEvent(`task.${event.type}`, event),
+    wanted: (scope) => scope !== "local" && broker.taskEventsHeard,
+  };
   const lifecycle = createLifecycle(store, events);
   const counters: JobCounters = { done: 0, failed: 0, skipped: 0 };
   const { registry, metrics } = workerMetrics();
@@ -57,6 +61,7 @@ export async function startWorker(config: Config, logger: Logger) {
   const beat = () => void heartbeat().then((payload) => broker.publishEvent("worker.heartbeat", payload));
   // The monitor's pause and resume, for every worker or this one; the next heartbeat shows it took.
   const control = await broker.subscribeEvents("control.*", (routingKey, payload) => {
+    if (routingKey === "control.listening") return broker.taskEventsWanted(); // a web opened a page: tell it what happens
     const target = (payload as { worker?: unknown } | null)?.worker;
     if (target !== undefined && target !== id) return;
     const action = routingKey === "control.pause" ? broker.pauseConsuming() : routingKey === "control.resume" ? broker.resumeConsuming() : undefined;

@@ -72,4 +72,23 @@ describe("the event relay of a web", () => {
     await sleep(300);
     assert.equal(hub.lastId, last, "nothing heard after the last watcher left");
   });
+
+  test("when a task event finds no listener, then its publisher makes none for a second, then asks again; while a browser watches, it keeps making them", async () => {
+    // The test before left the relay not hearing task events: nothing is bound for them.
+    worker.publishEvent("task.resync", taskEvent("nobody"));
+    await waitFor("the broker to return it", () => !worker.taskEventsHeard, 5000);
+    const quiet = Date.now();
+    await waitFor("the quiet to end", () => worker.taskEventsHeard, 5000);
+    assert.ok(Date.now() - quiet >= 900, `quiet for about a second (${Date.now() - quiet} ms)`);
+
+    const leave = hub.subscribe(() => {});
+    try {
+      await hub.whenLive();
+      worker.publishEvent("task.resync", taskEvent("watched again"));
+      await sleep(300);
+      assert.equal(worker.taskEventsHeard, true, "a bound queue takes it: nothing comes back");
+    } finally {
+      leave();
+    }
+  });
 });

@@ -220,3 +220,42 @@ describe("the live event stream", () => {
     }
   });
 });
+
+// Task events no page hears are returned by the broker, and their makers go quiet for a
+// while (each one costs the broker and the worker about as much as the job itself).
+describe("task events while no page is open", () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ workers: 1 });
+  });
+  after(async () => {
+    for (const req of open) req.destroy();
+    open.clear();
+    await stack?.stop();
+  });
+
+  test("when a page opens after tasks ran unwatched, then it hears the next task's states at once and is told to resync once", async () => {
+    // Nobody watches: the worker's events for this task come back unheard, and it goes quiet.
+    const { body: unwatched } = await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202);
+    await waitForTaskState(stack.db, unwatched.id, ["SUCCESS"]);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the broker's return is back
+
+    const stream = await connect(stack.url);
+    try {
+      await stream.next((b) => b.event === "snapshot");
+      const opened = Date.now();
+      const { body } = await stack.http().post("/api/tasks").send({ breed: "pug", limit: 2 }).expect(202);
+      // Well within the quiet second: heard because the web told the worker a page is open.
+      const started = await stream.next((b) => isTaskEvent(body.id)(b) && data(b).task.state === "STARTED");
+      const success = await stream.next((b) => isTaskEvent(body.id)(b) && data(b).task.state === "SUCCESS");
+      assert.ok(stream.blocks.indexOf(started) < stream.blocks.indexOf(success));
+      assert.ok(Date.now() - opened < 1000, `heard within the quiet second (${Date.now() - opened} ms)`);
+      // Anything made before the worker heard the page is redrawn: one resync, after the quiet.
+      await stream.next((b) => b.event === "resync");
+      assert.ok(Date.now() - opened >= 1000, "the resync comes once nobody can still be quiet");
+      assert.equal(stream.blocks.filter((b) => b.event === "resync").length, 1);
+    } finally {
+      stream.close();
+    }
+  });
+});
