@@ -50,6 +50,20 @@ export function report(header: string, runs: RunData[], pages: PageRun[], pageEr
     );
     row("  end to end, % of the floor", ratios, 1);
     row(
+      "  cold (fresh processes), jobs/s",
+      pick((p) => p.cold.jobsPerSec),
+    );
+    row(
+      "  cold, % of the floor",
+      at.map((p, i) => (p && floors[i] ? (100 * p.cold.jobsPerSec) / floors[i]! : undefined)),
+      1,
+    );
+    row(
+      "  cold submit p99, ms",
+      pick((p) => p.cold.submitP99Ms),
+      1,
+    );
+    row(
       "  submits, req/s",
       pick((p) => p.submit.reqPerSec),
     );

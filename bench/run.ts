@@ -5,7 +5,12 @@
 // floor measured in the same run (a bare Express app answering the same POST).
 //
 //   BENCH_RUNS=3           runs per scenario (medians)
-//   BENCH_JOBS=1000        jobs per pipeline run (shrink it for a quick try)
+//   BENCH_JOBS=1000        jobs per pipeline phase (shrink it for a quick try)
+//   BENCH_WARM_UP_JOBS=2000  jobs between the cold and the measured phase (0: none)
+//
+// Each pipeline run measures N jobs on fresh processes (cold, reported apart), runs the
+// warm-up, then measures N jobs again: the targets read that steady state, as the floor
+// is read after its own warm-up.
 //   BENCH_PAGE_REQUESTS=200  requests per page measurement
 //
 // Prints a table, writes bench-results.json, exits 1 when a target is missed.
@@ -16,7 +21,7 @@ import { isSqlTime, migratedTemplate } from "./db.ts";
 import { brokerConfirmRate } from "./load.ts";
 import { entryMode, ROOT } from "./processes.ts";
 import { LATENCIES, report, type RunData } from "./report.ts";
-import { floorRun, pagesRun, pipelineRun, RUN_TIMEOUT_MS, type PageRun } from "./scenarios.ts";
+import { floorRun, pagesRun, pipelineRun, RUN_TIMEOUT_MS, WARM_UP_JOBS, type PageRun } from "./scenarios.ts";
 
 const whole = (name: string, fallback: number) => {
   const n = Number(process.env[name] ?? fallback);
@@ -26,12 +31,14 @@ const whole = (name: string, fallback: number) => {
 const RUNS = whole("BENCH_RUNS", 3);
 const JOBS = whole("BENCH_JOBS", 1000);
 const PAGE_REQUESTS = whole("BENCH_PAGE_REQUESTS", 200);
+const WARM_UP = Number(process.env.BENCH_WARM_UP_JOBS ?? WARM_UP_JOBS);
+if (!Number.isInteger(WARM_UP) || WARM_UP < 0) throw new Error("BENCH_WARM_UP_JOBS must be a whole number >= 0");
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const log = (text: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${text}`);
 
 const entry = entryMode();
 const how = entry.mode === "compiled" ? "compiled (node dist/web.js, node dist/worker.js)" : "tsx (node --import tsx web.ts, node --import tsx tasks/worker.ts)";
-const header = `GenDog bench: ${JOBS} jobs {breed: hound, limit: 10} per run, 10 keep-alive clients, ${RUNS} run(s); web and worker ${how}`;
+const header = `GenDog bench: ${JOBS} jobs {breed: hound, limit: 10} per phase (cold, then after ${WARM_UP} more), 10 keep-alive clients, ${RUNS} run(s); web and worker ${how}`;
 log(header);
 
 const dir = await mkdtemp(path.join(os.tmpdir(), "gendog-bench-"));
@@ -55,7 +62,7 @@ try {
     );
     for (const ms of LATENCIES) {
       try {
-        const result = await pipelineRun(template, dir, JOBS, ms);
+        const result = await pipelineRun(template, dir, JOBS, ms, WARM_UP);
         run.pipeline[ms] = result;
         log(`run ${i + 1}, ${ms} ms: ${result.jobsPerSec.toFixed(0)} jobs/s end to end, submit p99 ${result.submit.p99Ms.toFixed(1)} ms`);
         // Seeded rows must look like the app's own (see db.ts): say so if the app's format changes.
@@ -75,6 +82,9 @@ try {
 const { text, targets, failed } = report(header, runs, pages, pageError);
 console.log(text);
 const file = path.join(ROOT, "bench-results.json");
-await writeFile(file, JSON.stringify({ date: new Date().toISOString(), mode: entry.mode, jobs: JOBS, runs: RUNS, clients: 10, results: runs, pages, pageError, targets }, null, 2));
+await writeFile(
+  file,
+  JSON.stringify({ date: new Date().toISOString(), mode: entry.mode, jobs: JOBS, warmUpJobs: WARM_UP, runs: RUNS, clients: 10, results: runs, pages, pageError, targets }, null, 2),
+);
 console.log(`\nwritten to ${path.relative(process.cwd(), file) || file}`);
 process.exit(failed ? 1 : 0);
