@@ -21,6 +21,12 @@ import { startRetention } from "./retention.ts";
 import { startTracing } from "../lib/tracing.ts";
 
 const HEARTBEAT_MS = 2000;
+/**
+ * A worker's claims and results wait up to this long to commit together (SQLite): jobs run
+ * side by side, so one commit for several halves the pages written per job and the times
+ * the web must re-read what changed. A few milliseconds on a job that takes a dog.ceo call.
+ */
+const COMMIT_WINDOW_MS = 4;
 
 export async function startWorker(config: Config, logger: Logger) {
   const host = os.hostname();
@@ -29,7 +35,7 @@ export async function startWorker(config: Config, logger: Logger) {
   const log = logger.child({ worker: id });
   const stopTracing = await startTracing(config.otelEndpoint, config.otelServiceName ?? "gendog-worker");
   await migrateIfNeeded(config.databaseUrl);
-  const store = await openStore(config.databaseUrl);
+  const store = await openStore(config.databaseUrl, { commitWindowMs: COMMIT_WINDOW_MS });
   const dogApi = dogApiFromConfig(config);
   const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, queueType: config.queueType, retry: config.retry, logger: log });
   // A worker has no pages of its own: every event it makes is for the web processes, and

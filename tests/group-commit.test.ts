@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { openSql, writer, type Sql } from "../lib/sql.ts";
+import { gatherWrites, openSql, writer, type Sql } from "../lib/sql.ts";
 
 let dir: string;
 let file: string;
@@ -69,4 +69,29 @@ test("while another process holds the write lock, writes wait for it without blo
   clearInterval(ticker);
   assert.deepEqual(names(), ["mine", "other"]);
   assert.ok(ticks >= 10, `the event loop ran while the write waited (${ticks} ticks of 5 ms in 150 ms)`);
+});
+
+test("with a commit window, writes asked for within it commit together when it ends, and a full group commits at once", async () => {
+  sql.exec("DELETE FROM item");
+  const gathering = openSql(`file:${file}`); // as a worker's connection is opened
+  gatherWrites(gathering, 200);
+  const statement = gathering.prepare("INSERT INTO item (name) VALUES (?)");
+  const put = writer(gathering, (name: string) => void statement.run(name));
+  try {
+    const began = Date.now();
+    const first = put("first");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(names(), [], "nothing is committed while the window is open");
+    const settled: string[] = [];
+    await Promise.all([first.then(() => settled.push("first")), put("second").then(() => settled.push("second"))]);
+    assert.ok(Date.now() - began >= 190, `committed when the window ended (${Date.now() - began} ms)`);
+    assert.deepEqual(names(), ["first", "second"]);
+
+    const full = Date.now();
+    await Promise.all(Array.from({ length: 64 }, (_, i) => put(`full-${String(i).padStart(2, "0")}`)));
+    assert.ok(Date.now() - full < 150, `64 writes do not wait for the window (${Date.now() - full} ms)`);
+    assert.equal(names().length, 66);
+  } finally {
+    gathering.close();
+  }
 });

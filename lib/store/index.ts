@@ -73,8 +73,13 @@ export interface TaskStore {
   close(): Promise<void>;
 }
 
+export interface StoreOptions {
+  /** SQLite: how long a write may wait for others to commit with (lib/sql.ts gatherWrites); 0, the next turn of the event loop. */
+  commitWindowMs?: number;
+}
+
 /** Opens the store DATABASE_URL names (after it is migrated); only that driver is loaded. */
-export async function openStore(url: string): Promise<TaskStore> {
+export async function openStore(url: string, options: StoreOptions = {}): Promise<TaskStore> {
   if (isPostgresUrl(url)) return (await import("./postgres.ts")).openPostgresStore(url);
-  return (await import("./sqlite.ts")).openSqliteStore(url);
+  return (await import("./sqlite.ts")).openSqliteStore(url, options.commitWindowMs);
 }

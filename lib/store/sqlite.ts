@@ -3,13 +3,15 @@
 // of the event loop (lib/sql.ts's writer), so the write lock is held for microseconds.
 import type { Task } from "../../generated/prisma/client.ts";
 import { taskFromRow, timeFromRow, type TaskRow } from "../rows.ts";
-import { openSql, sqlTime, writer, type Sql } from "../sql.ts";
+import { gatherWrites, openSql, sqlTime, writer, type Sql } from "../sql.ts";
 import { jobBody, toPhotoView } from "../shapes.ts";
 import type { Claim, NewTask, OpenRun, OutboxJob, TaskStore, WorkerSign } from "./index.ts";
 import { prepareStatements } from "./sqliteSql.ts";
 
-export function openSqliteStore(url: string): TaskStore {
-  return sqliteStore(openSql(url));
+export function openSqliteStore(url: string, commitWindowMs = 0): TaskStore {
+  const sql = openSql(url);
+  gatherWrites(sql, commitWindowMs);
+  return sqliteStore(sql);
 }
 
 export function sqliteStore(sql: Sql): TaskStore {
