@@ -1,6 +1,7 @@
 // The broker can close a channel while the connection stays up (someone deletes a queue
 // or an exchange in the management UI). The queue layer must build itself again.
 import { after, before, test } from "node:test";
+import { UNHEARD_QUIET_MS } from "../lib/events.ts";
 import assert from "node:assert/strict";
 import amqplib from "amqplib";
 import { AMQP_URL, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
@@ -44,6 +45,9 @@ test("when the work queue is deleted under a running worker, the queue comes bac
 });
 
 test("when the events exchange is deleted, the next publish on it makes the connection rebuild, the exchange is declared again and live events flow again", async () => {
+  // The web's last task events went unheard (no page is open), so it makes none for a while:
+  // once that is over, its next one is the first publish on the deleted exchange.
+  await new Promise((resolve) => setTimeout(resolve, UNHEARD_QUIET_MS + 100));
   await onBroker((channel) => channel.deleteExchange(`${stack.config.queueName}.events`));
   // The next event published on the deleted exchange closes the channel (404); recovery declares it again.
   const task = await submitAndFinish("husky");
