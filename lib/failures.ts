@@ -7,7 +7,7 @@ import { TaskState } from "../generated/prisma/enums.ts";
 import type { Db } from "./db.ts";
 import { ConflictError, CountChangedError, NotFoundError } from "./errors.ts";
 import { toTaskView, type TaskView } from "./shapes.ts";
-import type { TaskDeps } from "./useCases.ts";
+import { asDispatched, type TaskDeps } from "./useCases.ts";
 import { isUuid } from "./validation.ts";
 
 /** Tasks sent again per transaction by a group retry. */
@@ -32,8 +32,8 @@ export async function retryTask(deps: TaskDeps, id: string, by: string): Promise
     if (!found) throw new NotFoundError("There is no task with that id.");
     throw new ConflictError(`Task ${id} is ${found.state}; only FAILURE or REVOKED tasks can be retried.`);
   }
-  const { queued, task } = await deps.dispatcher.dispatch(rerun.job, deps.publishWaitMs);
-  return { task: toTaskView(task ?? rerun.task), queued };
+  const { queued, queuedAt } = await deps.dispatcher.dispatch(rerun.job, deps.publishWaitMs);
+  return { task: toTaskView(asDispatched(rerun.task, queuedAt)), queued };
 }
 
 /** "dog.ceo answered 503 after 1234 ms" and "... 987 ms" are one kind of failure. */

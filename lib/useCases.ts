@@ -10,10 +10,13 @@ import { isUuid, type TaskInput } from "./validation.ts";
 import type { WorkerRegistry } from "./workers.ts";
 import { jobBody, toPhotoView, toTaskView, type TaskView } from "./shapes.ts";
 
-/** Hands an accepted task to the broker; queued once the broker confirmed it within waitMs. */
+/** Hands an accepted task to the broker; queued once the broker confirmed it within waitMs, at queuedAt. */
 export interface JobDispatcher {
-  dispatch(job: OutboxJob, waitMs: number): Promise<{ queued: boolean; task?: Task }>;
+  dispatch(job: OutboxJob, waitMs: number): Promise<{ queued: boolean; queuedAt?: Date }>;
 }
+
+/** The task as a caller is told of it: queued at the confirm, which the task row records a moment later. */
+export const asDispatched = (task: Task, queuedAt: Date | undefined): Task => (queuedAt && !task.queuedAt ? { ...task, queuedAt } : task);
 
 export interface TaskDeps {
   db: Db;
@@ -32,8 +35,8 @@ export async function submitTask(deps: TaskDeps, input: TaskInput): Promise<{ ta
   const id = randomUUID();
   const fresh = { id, breed: input.breed, subBreed: input.subBreed ?? null, limit: input.limit };
   const accepted = await deps.lifecycle.accept(fresh, jobBody(fresh, currentTraceparent()));
-  const { queued, task } = await deps.dispatcher.dispatch(accepted.job, deps.publishWaitMs);
-  return { task: toTaskView(task ?? accepted.task), queued };
+  const { queued, queuedAt } = await deps.dispatcher.dispatch(accepted.job, deps.publishWaitMs);
+  return { task: toTaskView(asDispatched(accepted.task, queuedAt)), queued };
 }
 
 /**

@@ -4,7 +4,6 @@
 // together and marks the batch sent in one statement. Whatever is unsent when the broker
 // is away goes out when it is back (a confirm lost in a crash means the job is published
 // twice, which the worker's idempotent claim absorbs).
-import type { Task } from "../generated/prisma/client.ts";
 import type { Lifecycle, OutboxJob } from "../lib/lifecycle.ts";
 import type { Logger } from "../lib/logger.ts";
 import { inSpan, SpanKind, traceparentIn } from "../lib/tracing.ts";
@@ -25,7 +24,8 @@ export interface OutboxRelayOptions {
   minAgeMs?: number;
 }
 
-type Waiter = (result: { queued: boolean; task?: Task }) => void;
+type Dispatched = { queued: boolean; queuedAt?: Date };
+type Waiter = (result: Dispatched) => void;
 
 export class OutboxRelay implements JobDispatcher {
   private readonly batches = new Set<Promise<void>>();
@@ -47,7 +47,7 @@ export class OutboxRelay implements JobDispatcher {
   }
 
   /** Publishes a job this process has just written (and holds the lease of) with the next batch. */
-  dispatch(job: OutboxJob, waitMs: number): Promise<{ queued: boolean; task?: Task }> {
+  dispatch(job: OutboxJob, waitMs: number): Promise<Dispatched> {
     const sent = this.waitFor(job.taskId, waitMs);
     this.handedOver.push(job);
     this.kick();
@@ -113,8 +113,11 @@ export class OutboxRelay implements JobDispatcher {
     );
     const sent = batch.filter((_, i) => results[i]!.status === "fulfilled");
     const unsent = batch.filter((_, i) => results[i]!.status === "rejected");
-    const tasks = new Map((await lifecycle.markQueued(sent)).map((task) => [task.id, task]));
-    for (const message of sent) this.resolve(message.taskId, { queued: true, task: tasks.get(message.taskId) });
+    // The broker has them: whoever waits is told now, and the rows say so a moment later
+    // (a crash in between only means the job is published again, which a claim absorbs).
+    const queuedAt = new Date();
+    for (const message of sent) this.resolve(message.taskId, { queued: true, queuedAt });
+    await lifecycle.markQueued(sent);
     if (unsent.length > 0) {
       const reason = ((results.find((r) => r.status === "rejected") as PromiseRejectedResult).reason as Error).message;
       await lifecycle.markUnsent(
@@ -127,7 +130,7 @@ export class OutboxRelay implements JobDispatcher {
     return batch.length === BATCH || this.handedOver.length > 0;
   }
 
-  private waitFor(taskId: string, waitMs: number): Promise<{ queued: boolean; task?: Task }> {
+  private waitFor(taskId: string, waitMs: number): Promise<Dispatched> {
     return new Promise((resolve) => {
       const set = this.waiters.get(taskId) ?? new Set();
       this.waiters.set(taskId, set);
@@ -142,7 +145,7 @@ export class OutboxRelay implements JobDispatcher {
     });
   }
 
-  private resolve(taskId: string, result: { queued: boolean; task?: Task }): void {
+  private resolve(taskId: string, result: Dispatched): void {
     for (const waiter of this.waiters.get(taskId) ?? []) waiter(result);
   }
 }
