@@ -1,6 +1,6 @@
 # GenDog image: one image for both processes, running the compiled dist/ on Node 24 LTS.
 #   web:    docker run --init ... gendog                                      (default CMD)
-#   worker: docker run --init ... gendog node --enable-source-maps dist/worker.js
+#   worker: docker run --init ... gendog node --enable-source-maps --max-semi-space-size=8 --max-old-space-size=256 dist/worker.js
 # The SQLite database lives in /data: mount a volume there and share it between web and
 # worker. Migrations are applied at process start, so no separate migrate step is needed.
 # HEALTHCHECK runs dist/healthcheck.js, which finds which of the two runs in the container.
@@ -86,5 +86,8 @@ EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=10s --start-period=60s --retries=3 \
   CMD ["node", "dist/healthcheck.js"]
 
-# node itself, not npm, so SIGTERM reaches the app and it shuts down in order.
-CMD ["node", "--enable-source-maps", "dist/web.js"]
+# node itself, not npm, so SIGTERM reaches the app and it shuts down in order. The flags are
+# package.json's start script's: a young generation of 8 MB a half and an old generation
+# capped at 256 MB keep a busy web at ~130-145 MB and a worker at ~100 MB, where V8's defaults
+# let them sit at 170-200 and 120-125 (its live heap is ~20 MB); no CPU cost measured.
+CMD ["node", "--enable-source-maps", "--max-semi-space-size=8", "--max-old-space-size=256", "dist/web.js"]

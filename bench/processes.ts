@@ -5,6 +5,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
+import { startCommand } from "../scripts/startCommand.ts";
 import { fileURLToPath } from "node:url";
 import amqplib from "amqplib";
 import { retryQueueNames } from "../tasks/topology.ts";
@@ -16,7 +17,9 @@ export const AMQP_URL = process.env.BENCH_AMQP_URL ?? "amqp://guest:guest@127.0.
 export function entryMode(): { mode: "compiled" | "tsx"; web: string[]; worker: string[] } {
   const web = path.join(ROOT, "dist", "web.js");
   const worker = path.join(ROOT, "dist", "worker.js");
-  if (existsSync(web) && existsSync(worker)) return { mode: "compiled", web: [web], worker: [worker] };
+  // With the node flags npm start gives them (heap sizes, source maps).
+  const flags = (entry: "web" | "worker") => startCommand(entry).split(" ").slice(1, -1);
+  if (existsSync(web) && existsSync(worker)) return { mode: "compiled", web: [...flags("web"), web], worker: [...flags("worker"), worker] };
   return { mode: "tsx", web: ["--import", "tsx", "web.ts"], worker: ["--import", "tsx", "tasks/worker.ts"] };
 }
 

@@ -37,7 +37,10 @@ const message = (err: unknown) => (err instanceof Error ? err.message : String(e
 const log = (text: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${text}`);
 
 const entry = entryMode();
-const how = entry.mode === "compiled" ? "compiled (node dist/web.js, node dist/worker.js)" : "tsx (node --import tsx web.ts, node --import tsx tasks/worker.ts)";
+const how =
+  entry.mode === "compiled"
+    ? `compiled, as npm start runs them (${entry.web.join(" ").replace(/\S*\/dist\//, "dist/")})`
+    : "tsx (node --import tsx web.ts, node --import tsx tasks/worker.ts)";
 const header = `GenDog bench: ${JOBS} jobs {breed: hound, limit: 10} per phase (cold, then after ${WARM_UP} more), 10 keep-alive clients, ${RUNS} run(s); web and worker ${how}`;
 log(header);
 

@@ -16,6 +16,8 @@ import { ENTRIES } from "../scripts/build.ts";
 
 type Env = Record<string, string>;
 
+import { startCommand } from "../scripts/startCommand.ts";
+
 const read = (file: string) => readFileSync(path.join(projectRoot, file), "utf8");
 
 /** Every variable loadConfig reads, as it runs: an environment that records each name asked for. */
@@ -141,14 +143,14 @@ describe("docker-compose.yml", () => {
   });
 
   test("builds web and worker from the project's Dockerfile and runs their entry files with node under an init", () => {
-    for (const name of ["web", "worker"]) {
+    for (const name of ["web", "worker"] as const) {
       const build = service(name).build;
       assert.ok(build, `${name} has no build`);
       const context = typeof build === "string" ? build : (build.context ?? ".");
       const dockerfile = typeof build === "string" ? "Dockerfile" : (build.dockerfile ?? "Dockerfile");
       assert.equal(path.resolve(projectRoot, context, dockerfile), path.join(projectRoot, "Dockerfile"), `${name} builds from another Dockerfile`);
       assert.ok(name in ENTRIES, `npm run build builds no dist/${name}.js`);
-      assert.equal(commandOf(service(name)), `node --enable-source-maps dist/${name}.js`, `${name} does not run its compiled entry file`);
+      assert.equal(commandOf(service(name)), startCommand(name), `${name} does not run its compiled entry file as npm start does`);
       assert.equal(service(name).init, true, "signals reach node, which drains before exiting");
     }
   });
@@ -377,7 +379,7 @@ describe("Dockerfile", () => {
   test("runs the compiled web as a non-root user, with a HEALTHCHECK through the compiled health check", () => {
     const user = inRuntime("USER").at(-1)?.args;
     assert.ok(user && !["root", "0", "0:0"].includes(user), `the final stage runs as ${user ?? "root"}`);
-    assert.deepEqual(JSON.parse(inRuntime("CMD").at(-1)?.args ?? "null"), ["node", "--enable-source-maps", "dist/web.js"]);
+    assert.deepEqual(JSON.parse(inRuntime("CMD").at(-1)?.args ?? "null"), startCommand("web").split(" "));
     const check = inRuntime("HEALTHCHECK").at(-1)?.args ?? "";
     assert.match(check, /CMD \["node", "dist\/healthcheck\.js"\]$/);
     assert.ok(seconds(/--timeout=(\S+)/.exec(check)?.[1]) >= 8, "the HEALTHCHECK timeout is shorter than a worker's check may take");
