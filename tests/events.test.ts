@@ -245,11 +245,11 @@ describe("task events while no page is open", () => {
       await stream.next((b) => b.event === "snapshot");
       const opened = Date.now();
       const { body } = await stack.http().post("/api/tasks").send({ breed: "pug", limit: 2 }).expect(202);
-      // Well within the quiet second: heard because the web told the worker a page is open.
+      // It runs within the worker's quiet second, and is heard because the web told the worker
+      // a page is open (without that, its events never come: the task is over when it ends).
       const started = await stream.next((b) => isTaskEvent(body.id)(b) && data(b).task.state === "STARTED");
       const success = await stream.next((b) => isTaskEvent(body.id)(b) && data(b).task.state === "SUCCESS");
       assert.ok(stream.blocks.indexOf(started) < stream.blocks.indexOf(success));
-      assert.ok(Date.now() - opened < 1000, `heard within the quiet second (${Date.now() - opened} ms)`);
       // Anything made before the worker heard the page is redrawn: one resync, after the quiet.
       await stream.next((b) => b.event === "resync");
       assert.ok(Date.now() - opened >= 1000, "the resync comes once nobody can still be quiet");
