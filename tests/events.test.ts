@@ -109,16 +109,20 @@ async function watchTaskRun(stack: Stack) {
   }
 }
 
-describe("the live event stream", () => {
-  let stack: Stack;
-  before(async () => {
-    stack = await startStack({ workers: 1 });
-  });
+/** A stack of its own for the describe block it is called in; streams left open are closed after. */
+function useStack(started: (stack: Stack) => void) {
+  let stack: Stack | undefined;
+  before(async () => started((stack = await startStack({ workers: 1 }))));
   after(async () => {
     for (const req of open) req.destroy();
     open.clear();
     await stack?.stop();
   });
+}
+
+describe("the live event stream", () => {
+  let stack: Stack;
+  useStack((started) => (stack = started));
 
   test("when a browser connects, then it gets a retry hint and then a snapshot of the recent tasks", async () => {
     const { body: earlier } = await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202);
@@ -225,14 +229,7 @@ describe("the live event stream", () => {
 // while (each one costs the broker and the worker about as much as the job itself).
 describe("task events while no page is open", () => {
   let stack: Stack;
-  before(async () => {
-    stack = await startStack({ workers: 1 });
-  });
-  after(async () => {
-    for (const req of open) req.destroy();
-    open.clear();
-    await stack?.stop();
-  });
+  useStack((started) => (stack = started));
 
   test("when a page opens after tasks ran unwatched, then it hears the next task's states at once and is told to resync once", async () => {
     // Nobody watches: the worker's events for this task come back unheard, and it goes quiet.
