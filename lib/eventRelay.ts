@@ -5,7 +5,7 @@
 // last one leaving stops them a little later, and the hub then starts a new epoch, since
 // it missed what came meanwhile.
 import type { EventHub } from "./eventHub.ts";
-import { isAppEvent, UNHEARD_QUIET_MS, type EventSink } from "./events.ts";
+import { isAppEvent, type EventSink } from "./events.ts";
 import type { Logger } from "./logger.ts";
 import { parseHeartbeat, type WorkerRegistry } from "./workers.ts";
 
@@ -25,11 +25,11 @@ export interface EventPublisher {
 
 const LINGER_MS = 30_000;
 /**
- * Processes make no task events for UNHEARD_QUIET_MS after one found no listener: when this
- * web starts hearing them, its pages are told to reload what they show a little after that,
- * in case something changed while the others still thought nobody listened.
+ * Workers make no task events for a while after one found no listener (lib/events.ts). When
+ * this web starts hearing them it says so on the exchange, and the first watcher waits this
+ * long more, so the page it renders next is read after the workers heard it.
  */
-const RESYNC_AFTER_MS = UNHEARD_QUIET_MS + 500;
+const ANNOUNCE_SETTLE_MS = 25;
 
 /**
  * The web's own events: straight to its browsers and, through the exchange, to the other
@@ -62,7 +62,6 @@ export async function relayEvents(deps: { broker: EventSource; hub: EventHub; wo
   });
   let tasks: Promise<Unsubscribe> | undefined;
   let linger: NodeJS.Timeout | undefined;
-  let resync: NodeJS.Timeout | undefined;
 
   hub.onAudience(async (watching) => {
     clearTimeout(linger);
@@ -83,15 +82,12 @@ export async function relayEvents(deps: { broker: EventSource; hub: EventHub; wo
       tasks = broker.subscribeEvents("task.*", (_routingKey, payload) => {
         if (isAppEvent(payload)) hub.publish(payload);
       });
-      // Workers that found nobody listening make task events again as soon as they hear
-      // this; what changed before they did is redrawn by the resync.
-      void tasks.then(
+      // Workers that found nobody listening make task events again as soon as they hear this.
+      await tasks.then(
         () => broker.publishEvent("control.listening", {}),
         () => {},
       );
-      clearTimeout(resync);
-      resync = setTimeout(() => hub.publish({ type: "resync" }), RESYNC_AFTER_MS);
-      resync.unref();
+      await new Promise((resolve) => setTimeout(resolve, ANNOUNCE_SETTLE_MS));
     }
     await tasks;
   });
@@ -99,7 +95,6 @@ export async function relayEvents(deps: { broker: EventSource; hub: EventHub; wo
   return {
     async stop(): Promise<void> {
       clearTimeout(linger);
-      clearTimeout(resync);
       await Promise.all([heartbeats.close(), tasks?.then((s) => s.close())]);
     },
   };

@@ -15,7 +15,8 @@ export type AppEvent =
 /**
  * Task events nobody hears are returned by the broker (they are published mandatory): for
  * this long after a return, a process makes no more of them, and the first one after it
- * asks again. A web that starts hearing them resyncs its pages after it (lib/eventRelay.ts).
+ * asks again. A web that starts hearing them tells the workers at once (lib/eventRelay.ts);
+ * another web's events may go unheard for up to this long, until its next one.
  */
 export const UNHEARD_QUIET_MS = 1000;
 
