@@ -62,7 +62,8 @@ const FULL_GROUP = 64;
  * only until the next turn of the event loop: fewer, larger transactions, for a process
  * where throughput matters more than a few milliseconds per write (a worker, whose jobs
  * run side by side: every commit re-writes the pages they share, and makes the other
- * process re-read them). Call before the first write.
+ * process re-read them). Call before the connection's first writer() is made: its group
+ * reads the window when it is made.
  */
 export function gatherWrites(sql: Sql, ms: number): void {
   windows.set(sql, ms);
