@@ -3,6 +3,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { BreedCatalog } from "../lib/breeds.ts";
+import { cachedFor } from "../lib/cachedFor.ts";
 import { ConfigError, loadConfig, maskUrl, projectRoot } from "../lib/config.ts";
 import { ValidationError } from "../lib/errors.ts";
 import { createLogger } from "../lib/logger.ts";
@@ -307,4 +308,19 @@ describe("keepTrustedLinks", () => {
       "https://images.dog.ceo/breeds/pug/b.jpg",
     ]);
   });
+});
+
+test("cachedFor: an answer is kept for its time, then given once more while a fresh one is read, and awaited when twice as old", async () => {
+  let loads = 0;
+  const read = cachedFor(50, async (_key: string) => ++loads);
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  assert.equal(await read("k"), 1);
+  assert.equal(await read("k"), 1, "within its time: no query");
+  await sleep(60);
+  assert.equal(await read("k"), 1, "past its time: the old answer at once");
+  assert.equal(loads, 2, "while a fresh one is read");
+  await sleep(5);
+  assert.equal(await read("k"), 2, "then the fresh one");
+  await sleep(110);
+  assert.equal(await read("k"), 3, "twice as old: the asker waits for a fresh one");
 });
