@@ -23,16 +23,15 @@ import { entryMode, ROOT } from "./processes.ts";
 import { LATENCIES, report, type RunData } from "./report.ts";
 import { floorRun, pagesRun, pipelineRun, RUN_TIMEOUT_MS, WARM_UP_JOBS, type PageRun } from "./scenarios.ts";
 
-const whole = (name: string, fallback: number) => {
+const whole = (name: string, fallback: number, min = 1) => {
   const n = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a whole number >= 1`);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number >= ${min}`);
   return n;
 };
 const RUNS = whole("BENCH_RUNS", 3);
 const JOBS = whole("BENCH_JOBS", 1000);
 const PAGE_REQUESTS = whole("BENCH_PAGE_REQUESTS", 200);
-const WARM_UP = Number(process.env.BENCH_WARM_UP_JOBS ?? WARM_UP_JOBS);
-if (!Number.isInteger(WARM_UP) || WARM_UP < 0) throw new Error("BENCH_WARM_UP_JOBS must be a whole number >= 0");
+const WARM_UP = whole("BENCH_WARM_UP_JOBS", WARM_UP_JOBS, 0);
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const log = (text: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${text}`);
 

@@ -8,7 +8,7 @@
 // asker waits for the fresh one, so a page seen after a quiet spell is never far behind.
 export function cachedFor<K, V>(ttlMs: number, load: (key: K) => Promise<V>): (key: K) => Promise<V> {
   const cache = new Map<K, { at: number; value: Promise<V>; refreshing?: boolean }>();
-  const fetch = (key: K) => {
+  const read = (key: K) => {
     const value = load(key);
     const entry = { at: Date.now(), value };
     value.then(
@@ -24,11 +24,11 @@ export function cachedFor<K, V>(ttlMs: number, load: (key: K) => Promise<V>): (k
     if (hit && age < 2 * ttlMs) {
       if (!hit.refreshing) {
         hit.refreshing = true;
-        fetch(key).value.catch(() => (hit.refreshing = false));
+        read(key).value.catch(() => (hit.refreshing = false));
       }
       return hit.value;
     }
-    const entry = fetch(key);
+    const entry = read(key);
     cache.set(key, entry);
     return entry.value;
   };
