@@ -56,7 +56,8 @@ export function createLifecycle(store: TaskStore, events: EventSink) {
 
     /** SUCCESS with its photos (at most what the caller passes); undefined if a later run took over. */
     async succeed(run: OpenRun & { breed: string; subBreed: string | null }, urls: string[]) {
-      const result = await store.succeed(run, run.breed, run.subBreed, urls);
+      // The photos are read back only for the pages that would be told of them.
+      const result = await store.succeed(run, run.breed, run.subBreed, urls, wanted());
       if (result) emit(result.task, result.photos);
       return result;
     },

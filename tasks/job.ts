@@ -156,7 +156,7 @@ async function runTask(deps: JobDeps, claim: Extract<Awaited<ReturnType<Lifecycl
     return { outcome: { action: "ack" }, attempt: "SKIPPED" };
   }
   counters.done += 1;
-  log.info({ photos: stored.photos.length }, "task succeeded");
+  log.info({ photos: stored.task.photoCount }, "task succeeded");
   return { outcome: { action: "ack" }, attempt: "SUCCESS" };
 }
 

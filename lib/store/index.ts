@@ -42,8 +42,11 @@ export interface WorkerSign {
 export interface TaskStore {
   accept(input: NewTask, body: string, leaseMs: number): Promise<{ task: Task; job: OutboxJob }>;
   claim(job: { taskId: string; attempt: number; redelivered: boolean; workerId: string }): Promise<Claim>;
-  /** SUCCESS and the task's photos; undefined (the run recorded as SKIPPED) if a later run took over. */
-  succeed(run: OpenRun, breed: string, subBreed: string | null, urls: string[]): Promise<{ task: Task; photos: PhotoView[] } | undefined>;
+  /**
+   * SUCCESS with the photos stored, and the photos as stored if withPhotos (for a live page;
+   * nobody else reads them back); undefined (the run recorded as SKIPPED) if a later run took over.
+   */
+  succeed(run: OpenRun, breed: string, subBreed: string | null, urls: string[], withPhotos: boolean): Promise<{ task: Task; photos?: PhotoView[] } | undefined>;
   finishRun(run: OpenRun, outcome: "FAILURE" | "RETRY", error: string, retryDelayMs: number | null): Promise<Task | undefined>;
   failPoison(taskId: string, error: string): Promise<Task | undefined>;
   revoke(taskId: string): Promise<Task | undefined>;

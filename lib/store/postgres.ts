@@ -98,7 +98,7 @@ export function postgresStore(pool: pg.Pool): TaskStore {
         return { kind: "run", task: task(row)!, taskId: job.taskId, attemptId: attempt!.id as number, number: row.attemptCount as number };
       }),
 
-    succeed: (run: OpenRun, breed: string, subBreed: string | null, urls: string[]) =>
+    succeed: (run: OpenRun, breed: string, subBreed: string | null, urls: string[], withPhotos: boolean) =>
       transaction(async (q) => {
         const [row] = await q(
           `UPDATE "Task" SET state = '${SUCCESS}', "photoCount" = $3, "finishedAt" = ${NOW}, error = NULL, "updatedAt" = ${NOW}
@@ -121,11 +121,12 @@ export function postgresStore(pool: pg.Pool): TaskStore {
            FROM unnest($2::text[]) WITH ORDINALITY AS j(url, ord) JOIN "Photo" p ON p.url = j.url ON CONFLICT DO NOTHING`,
           [run.taskId, urls],
         );
+        await closeAttempt(q, run.attemptId, "SUCCESS");
+        if (!withPhotos) return { task: task(row)! };
         const photos = await q(
           `SELECT p.id, p.url, p.breed, p."subBreed", p."createdAt" FROM "TaskPhoto" tp JOIN "Photo" p ON p.id = tp."photoId" WHERE tp."taskId" = $1 ORDER BY tp.position`,
           [run.taskId],
         );
-        await closeAttempt(q, run.attemptId, "SUCCESS");
         return { task: task(row)!, photos: photos.map((p) => toPhotoView(p as unknown as Parameters<typeof toPhotoView>[0])) };
       }),
 

@@ -57,7 +57,7 @@ export function sqliteStore(sql: Sql): TaskStore {
     return { kind: "run", task: taskFromRow(row), taskId: job.taskId, attemptId: id, number: row.attemptCount };
   });
 
-  const succeed = writer(sql, (run: OpenRun, breed: string, subBreed: string | null, urls: string[]) => {
+  const succeed = writer(sql, (run: OpenRun, breed: string, subBreed: string | null, urls: string[], withPhotos: boolean) => {
     const at = now();
     const row = task.succeed.get({ taskId: run.taskId, number: run.number, photoCount: urls.length, now: at }) as TaskRow | undefined;
     if (!row) {
@@ -68,10 +68,10 @@ export function sqliteStore(sql: Sql): TaskStore {
     const list = JSON.stringify(urls);
     photo.store.run({ urls: list, breed, subBreed, now: at });
     photo.link.run({ urls: list, taskId: run.taskId });
-    const rows = photo.ofTask.all(run.taskId) as { id: number; url: string; breed: string; subBreed: string | null; createdAt: string }[];
-    const stored = rows.map((p) => toPhotoView({ ...p, createdAt: timeFromRow(p.createdAt) }));
     closeAttempt(run.attemptId, "SUCCESS", at);
-    return { task: taskFromRow(row), photos: stored };
+    if (!withPhotos) return { task: taskFromRow(row) };
+    const rows = photo.ofTask.all(run.taskId) as { id: number; url: string; breed: string; subBreed: string | null; createdAt: string }[];
+    return { task: taskFromRow(row), photos: rows.map((p) => toPhotoView({ ...p, createdAt: timeFromRow(p.createdAt) })) };
   });
 
   const finishRun = writer(sql, (run: OpenRun, outcome: "FAILURE" | "RETRY", error: string, retryDelayMs: number | null) => {
