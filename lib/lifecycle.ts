@@ -91,14 +91,14 @@ export function createLifecycle(store: TaskStore, events: EventSink) {
     /** Leases up to `limit` unsent outbox rows written at least minAgeMs ago, oldest first. */
     leaseOutbox: (limit: number, leaseMs: number, minAgeMs = 0) => store.leaseOutbox(limit, leaseMs, minAgeMs),
 
-    /** The broker confirmed these jobs: sent, and their tasks queued, in one transaction. Returns the tasks that changed. */
-    async markQueued(jobs: { id: number; taskId: string }[]): Promise<Task[]> {
-      if (jobs.length === 0) return [];
-      const tasks = await store.markSent(jobs);
+    /** The broker confirmed these jobs: sent, and their tasks queued, in one transaction. */
+    async markQueued(jobs: { id: number; taskId: string }[]): Promise<void> {
+      if (jobs.length === 0) return;
       // Only news while the task waits, and sent to this process's pages only ("local"):
-      // other webs hear of it from the worker's claim a moment later.
-      if (wanted("local")) for (const row of tasks) if (row.state === TaskState.PENDING) events.emit({ type: "task", task: toTaskView(row) }, "local");
-      return tasks;
+      // other webs hear of it from the worker's claim a moment later. Unheard, the rows are not read back.
+      const heard = wanted("local");
+      const tasks = await store.markSent(jobs, heard);
+      if (heard) for (const row of tasks) if (row.state === TaskState.PENDING) events.emit({ type: "task", task: toTaskView(row) }, "local");
     },
 
     /** The broker did not take these: they stay in the outbox, free for the next try. */

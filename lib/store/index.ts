@@ -57,8 +57,8 @@ export interface TaskStore {
   rerun(taskIds: string[], by: string, leaseMs: number, trace?: string): Promise<{ task: Task; job: OutboxJob }[]>;
   task(taskId: string): Promise<Task | undefined>;
   leaseOutbox(limit: number, leaseMs: number, minAgeMs: number): Promise<OutboxJob[]>;
-  /** Sent, and their tasks queued; returns the tasks whose queued time was set. */
-  markSent(jobs: { id: number; taskId: string }[]): Promise<Task[]>;
+  /** Sent, and their tasks queued; returns the tasks whose queued time was set if withTasks (else none). */
+  markSent(jobs: { id: number; taskId: string }[], withTasks: boolean): Promise<Task[]>;
   markUnsent(ids: number[], error: string): Promise<void>;
   release(ids: number[]): Promise<void>;
   outboxBacklog(): Promise<number>;

@@ -202,12 +202,13 @@ export function postgresStore(pool: pg.Pool): TaskStore {
       return (rows as unknown as OutboxJob[]).sort((a, b) => a.id - b.id);
     },
 
-    markSent: (jobs) =>
+    markSent: (jobs, withTasks) =>
       transaction(async (q) => {
         await q(`UPDATE "OutboxMessage" SET "sentAt" = ${NOW}, tries = tries + 1, "leaseUntil" = NULL WHERE id = ANY($1::int[])`, [jobs.map((j) => j.id)]);
         // The broker may deliver a job before its confirm is back: queued is never after started.
         const rows = await q(
-          `UPDATE "Task" SET "queuedAt" = LEAST(${NOW}, COALESCE("startedAt", ${NOW})), "updatedAt" = ${NOW} WHERE id = ANY($1::text[]) AND "queuedAt" IS NULL RETURNING *`,
+          `UPDATE "Task" SET "queuedAt" = LEAST(${NOW}, COALESCE("startedAt", ${NOW})), "updatedAt" = ${NOW}
+           WHERE id = ANY($1::text[]) AND "queuedAt" IS NULL ${withTasks ? "RETURNING *" : ""}`,
           [jobs.map((j) => j.taskId)],
         );
         return rows as unknown as Task[];

@@ -95,10 +95,15 @@ export function sqliteStore(sql: Sql): TaskStore {
     return (rows as OutboxJob[]).sort((a, b) => a.id - b.id);
   });
 
-  const markSent = writer(sql, (messages: { id: number; taskId: string }[]) => {
+  const markSent = writer(sql, (messages: { id: number; taskId: string }[], withTasks: boolean) => {
     const at = now();
     outbox.sent.run({ now: at, ids: JSON.stringify(messages.map((m) => m.id)) });
-    return (outbox.queued.all({ now: at, taskIds: JSON.stringify(messages.map((m) => m.taskId)) }) as TaskRow[]).map(taskFromRow);
+    const params = { now: at, taskIds: JSON.stringify(messages.map((m) => m.taskId)) };
+    if (!withTasks) {
+      outbox.queued.run(params);
+      return [];
+    }
+    return (outbox.queuedTasks.all(params) as TaskRow[]).map(taskFromRow);
   });
 
   const markUnsent = writer(sql, (ids: number[], error: string) => void outbox.unsent.run({ ids: JSON.stringify(ids), error }));

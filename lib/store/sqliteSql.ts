@@ -67,6 +67,8 @@ export function prepareStatements(sql: Sql) {
     // The broker may deliver a job before its confirm is back: queued is never after started.
     // dialect: json_each(list) is = ANY($1) there, two-argument MIN is LEAST.
     queued: sql.prepare(`UPDATE Task SET queuedAt = MIN(@now, COALESCE(startedAt, @now)), updatedAt = @now
+      WHERE id IN (SELECT value FROM json_each(@taskIds)) AND queuedAt IS NULL`),
+    queuedTasks: sql.prepare(`UPDATE Task SET queuedAt = MIN(@now, COALESCE(startedAt, @now)), updatedAt = @now
       WHERE id IN (SELECT value FROM json_each(@taskIds)) AND queuedAt IS NULL RETURNING *`),
     unsent: sql.prepare("UPDATE OutboxMessage SET tries = tries + 1, lastError = @error, leaseUntil = NULL WHERE id IN (SELECT value FROM json_each(@ids))"),
     release: sql.prepare("UPDATE OutboxMessage SET leaseUntil = NULL WHERE id IN (SELECT value FROM json_each(@ids)) AND sentAt IS NULL"),
