@@ -10,6 +10,11 @@ const { PENDING, STARTED, SUCCESS, FAILURE, RETRY, REVOKED } = TaskState;
 const inList = (states: readonly TaskState[]) => states.map((s) => `'${s}'`).join(", ");
 const guard = (name: Transition) => `state IN (${inList(TRANSITIONS[name].from)})`;
 
+// The broker may deliver a job before its confirm is back: queued is never after started.
+// dialect: json_each(list) is = ANY($1) there, two-argument MIN is LEAST.
+const queued = `UPDATE Task SET queuedAt = MIN(@now, COALESCE(startedAt, @now)), updatedAt = @now
+  WHERE id IN (SELECT value FROM json_each(@taskIds)) AND queuedAt IS NULL`;
+
 export function prepareStatements(sql: Sql) {
   const task = {
     insert: sql.prepare(`INSERT INTO Task (id, breed, subBreed, "limit", state, photoCount, attemptCount, createdAt, updatedAt)
@@ -64,12 +69,9 @@ export function prepareStatements(sql: Sql) {
         SELECT id FROM OutboxMessage WHERE sentAt IS NULL AND (leaseUntil IS NULL OR leaseUntil < @now) AND createdAt <= @bornBefore
         ORDER BY id LIMIT @limit) RETURNING id, taskId, body, attempt`),
     sent: sql.prepare("UPDATE OutboxMessage SET sentAt = @now, tries = tries + 1, leaseUntil = NULL WHERE id IN (SELECT value FROM json_each(@ids))"),
-    // The broker may deliver a job before its confirm is back: queued is never after started.
-    // dialect: json_each(list) is = ANY($1) there, two-argument MIN is LEAST.
-    queued: sql.prepare(`UPDATE Task SET queuedAt = MIN(@now, COALESCE(startedAt, @now)), updatedAt = @now
-      WHERE id IN (SELECT value FROM json_each(@taskIds)) AND queuedAt IS NULL`),
-    queuedTasks: sql.prepare(`UPDATE Task SET queuedAt = MIN(@now, COALESCE(startedAt, @now)), updatedAt = @now
-      WHERE id IN (SELECT value FROM json_each(@taskIds)) AND queuedAt IS NULL RETURNING *`),
+    queued: sql.prepare(queued),
+    // The same, reading the rows back for a page that listens.
+    queuedTasks: sql.prepare(`${queued} RETURNING *`),
     unsent: sql.prepare("UPDATE OutboxMessage SET tries = tries + 1, lastError = @error, leaseUntil = NULL WHERE id IN (SELECT value FROM json_each(@ids))"),
     release: sql.prepare("UPDATE OutboxMessage SET leaseUntil = NULL WHERE id IN (SELECT value FROM json_each(@ids)) AND sentAt IS NULL"),
     pending: sql.prepare("SELECT count(*) AS n FROM OutboxMessage WHERE sentAt IS NULL"),
