@@ -45,6 +45,7 @@ export async function startWeb(config: Config, logger: Logger) {
     config,
     logger,
     db,
+    reads: store,
     breeds,
     tasks: { db, lifecycle, events, dispatcher: outbox, publishWaitMs: config.publishWaitMs },
     hub,

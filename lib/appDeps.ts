@@ -9,6 +9,7 @@ import type { MessageReader } from "./deadLetters.ts";
 import type { EventHub } from "./eventHub.ts";
 import type { Logger } from "./logger.ts";
 import type { QueueOverview } from "./monitor.ts";
+import type { PageReads } from "./store/index.ts";
 import type { TaskDeps } from "./useCases.ts";
 import type { WorkerRegistry } from "./workers.ts";
 
@@ -16,6 +17,8 @@ export interface AppDeps {
   config: Pick<Config, "env" | "imageOrigins" | "rateLimitPerMinute" | "csrfSecret" | "secureCookies" | "streams" | "adminPassword" | "queueName">;
   logger: Logger;
   db: Db;
+  /** The plain gallery and newest tasks, read without Prisma's query compiler (the store's). */
+  reads: PageReads;
   breeds: BreedCatalogCache;
   tasks: TaskDeps;
   hub: EventHub;

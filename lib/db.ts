@@ -9,9 +9,16 @@ import { PrismaClient } from "../generated/prisma/client.ts";
 import { databaseFile, isPostgresUrl } from "./config.ts";
 import { migrateIfNeeded } from "./migrate.ts";
 import { BUSY_TIMEOUT_MS } from "./sql.ts";
+import type { PageReads } from "./store/index.ts";
 
 /** Typed as the SQLite client: the PostgreSQL one, generated from the same models, has the same queries. */
 export type Db = PrismaClient;
+
+/** What a page reads from: Prisma for searches and filtered views, the store's prepared reads for the plain ones. */
+export interface Readers {
+  db: Db;
+  reads: PageReads;
+}
 
 export async function openDatabase(url: string): Promise<Db> {
   if (isPostgresUrl(url)) {

@@ -1,5 +1,5 @@
 // The photo gallery: every stored image once, newest first.
-import type { Db } from "./db.ts";
+import type { Db, Readers } from "./db.ts";
 import { ValidationError } from "./errors.ts";
 import type { EventSink } from "./events.ts";
 import { toPhotoView, type PhotoView } from "./shapes.ts";
@@ -24,21 +24,21 @@ function where(filter: PhotoFilter) {
  * Numbered pages, for the HTML gallery. The whole gallery's total is kept by triggers (in
  * a few rows on PostgreSQL, so storing transactions do not queue for one), and pages past
  * the middle are read from the oldest end, so the last page of 100,000 photos costs what
- * the first does.
+ * the first does. The whole gallery is read with the store's prepared statements.
  */
-export async function galleryPage(db: Db, page: number, filter: PhotoFilter = {}) {
+export async function galleryPage({ db, reads }: Readers, page: number, filter: PhotoFilter = {}) {
   const filtered = Boolean(filter.taskId || filter.breed);
-  const total = filtered
-    ? await db.photo.count({ where: where(filter) })
-    : ((await db.counter.aggregate({ _sum: { value: true }, where: { name: { startsWith: "photos" } } }))._sum.value ?? 0);
+  const total = filtered ? await db.photo.count({ where: where(filter) }) : await reads.photoTotal();
+  const read = (from: "newest" | "oldest", skip: number, take: number) =>
+    filtered ? db.photo.findMany({ where: where(filter), orderBy: { id: from === "newest" ? "desc" : "asc" }, skip, take }) : reads.photos(from, skip, take);
   const pages = Math.max(1, Math.ceil(total / PHOTOS_PER_PAGE));
   const skip = (page - 1) * PHOTOS_PER_PAGE;
-  let rows: Awaited<ReturnType<typeof db.photo.findMany>> = [];
+  let rows: Awaited<ReturnType<typeof read>> = [];
   if (skip < total && page > pages / 2) {
     const take = Math.min(PHOTOS_PER_PAGE, total - skip);
-    rows = (await db.photo.findMany({ where: where(filter), orderBy: { id: "asc" }, skip: total - skip - take, take })).reverse();
+    rows = (await read("oldest", total - skip - take, take)).reverse();
   } else if (skip < total) {
-    rows = await db.photo.findMany({ where: where(filter), orderBy: { id: "desc" }, skip, take: PHOTOS_PER_PAGE });
+    rows = await read("newest", skip, PHOTOS_PER_PAGE);
   }
   return { photos: rows.map(toPhotoView), page, pages, total, links: pageLinks(page, pages) };
 }

@@ -1,5 +1,5 @@
 // Rows read with the SQLite driver, turned into the shapes Prisma gives the rest of the app.
-import type { Task } from "../generated/prisma/client.ts";
+import type { Photo, Task } from "../generated/prisma/client.ts";
 import type { TaskState } from "../generated/prisma/enums.ts";
 
 export interface TaskRow {
@@ -42,3 +42,7 @@ export function taskFromRow(row: TaskRow): Task {
     updatedAt: timeFromRow(row.updatedAt),
   };
 }
+
+export type PhotoRow = Omit<Photo, "createdAt"> & { createdAt: string };
+
+export const photoFromRow = (row: PhotoRow): Photo => ({ ...row, createdAt: timeFromRow(row.createdAt) });

@@ -3,7 +3,7 @@
 // either direction (keyset paging), with how many match in all.
 import type { Prisma } from "../generated/prisma/client.ts";
 import { cachedFor } from "./cachedFor.ts";
-import type { Db } from "./db.ts";
+import type { Db, Readers } from "./db.ts";
 import { ValidationError } from "./errors.ts";
 import { isUuid } from "./validation.ts";
 import { TASK_STATES, toTaskView, type TaskState, type TaskView } from "./shapes.ts";
@@ -35,9 +35,11 @@ export type ListedTask = TaskView & { photosInGallery: number };
  * total: "none" for a list that shows no total (the home page's recent tasks, the live
  * snapshot); otherwise a search counts its matches, and the unfiltered total comes from the
  * counts by state, at most 5 s old, so a busy monitor does not count every row per view.
+ * The plain first page (no search, newest first), which every home page, live stream and
+ * monitor view shows, is read with the store's prepared statement.
  */
 export async function listTasks(
-  db: Db,
+  { db, reads }: Readers,
   filter: TaskFilter = {},
   total: "count" | "none" = "count",
 ): Promise<{ tasks: ListedTask[]; nextCursor: string | null; prevCursor: string | null; total?: number }> {
@@ -59,26 +61,27 @@ export async function listTasks(
   const beyond = walk === "desc" ? "lt" : "gt";
   const filtered = Object.keys(where).length > 0;
   const counting = total === "none" ? undefined : filtered ? countMatches(db, where) : countTasksByState(db).then(totalOf);
-  const [rows, matches] = await Promise.all([
-    db.task.findMany({
-      where: anchor ? { AND: [where, { OR: [{ createdAt: { [beyond]: anchor.createdAt } }, { createdAt: anchor.createdAt, id: { [beyond]: anchor.id } }] }] } : where,
-      orderBy: [{ createdAt: walk }, { id: walk }],
-      take: take + 1,
-    }),
-    counting,
-  ]);
+  const paged = anchor ? { AND: [where, { OR: [{ createdAt: { [beyond]: anchor.createdAt } }, { createdAt: anchor.createdAt, id: { [beyond]: anchor.id } }] }] } : where;
+  const plain = !filtered && !anchor && walk === "desc";
+  const [rows, matches] = await Promise.all([plain ? reads.newestTasks(take + 1) : findTasks(db, paged, walk, take + 1), counting]);
   const more = rows.length > take;
   const page = rows.slice(0, take);
   if (backwards) page.reverse();
-  // Counted for this page's tasks only, through the link table's index: Prisma's _count
-  // would aggregate every link in the gallery for each list.
-  const links = await db.taskPhoto.groupBy({ by: ["taskId"], where: { taskId: { in: page.map((t) => t.id) } }, _count: { _all: true } });
-  const shown = new Map(links.map((l) => [l.taskId, l._count._all]));
-  const tasks = page.map((task) => ({ ...toTaskView(task), photosInGallery: shown.get(task.id) ?? 0 }));
+  const tasks = page.map((task) => ({ ...toTaskView(task), photosInGallery: task.photosInGallery }));
   // Going back, the page we came from is always next; going on, the anchor's page is always before.
   const nextCursor = (backwards || more) && page.length > 0 ? page[page.length - 1]!.id : null;
   const prevCursor = (backwards ? more : anchor !== undefined) && page.length > 0 ? page[0]!.id : null;
   return { tasks, nextCursor, prevCursor, ...(matches === undefined ? {} : { total: matches }) };
+}
+
+/** Tasks in the order asked, each with how many of its photos the gallery holds. */
+async function findTasks(db: Db, where: Prisma.TaskWhereInput, walk: "asc" | "desc", take: number) {
+  const rows = await db.task.findMany({ where, orderBy: [{ createdAt: walk }, { id: walk }], take });
+  // Counted for these tasks only, through the link table's index: Prisma's _count would
+  // aggregate every link in the gallery for each list.
+  const links = await db.taskPhoto.groupBy({ by: ["taskId"], where: { taskId: { in: rows.map((t) => t.id) } }, _count: { _all: true } });
+  const shown = new Map(links.map((l) => [l.taskId, l._count._all]));
+  return rows.map((task) => ({ ...task, photosInGallery: shown.get(task.id) ?? 0 }));
 }
 
 type StateCounts = Partial<Record<TaskState, number>>;

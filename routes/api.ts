@@ -25,7 +25,7 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Req
 
   router.get("/tasks", async (req, res) => {
     const limit = req.query.limit === undefined ? undefined : Number(req.query.limit);
-    res.json(await listTasks(deps.db, { ...taskFilterFrom(req.query), limit }));
+    res.json(await listTasks(deps, { ...taskFilterFrom(req.query), limit }));
   });
 
   router.get("/tasks/:id", async (req, res) => {

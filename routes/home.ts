@@ -44,7 +44,7 @@ function draftOf(req: Request, catalog: BreedCatalog) {
 
 export async function homeContext(deps: AppDeps, req: Request) {
   const page = Math.max(1, Math.min(10_000, Number.parseInt(queryText(req.query.page) ?? "1", 10) || 1));
-  const [catalog, gallery, recent, flash] = await Promise.all([deps.breeds.get(), galleryPage(deps.db, page), listTasks(deps.db, { limit: 10 }, "none"), flashMessage(deps, req)]);
+  const [catalog, gallery, recent, flash] = await Promise.all([deps.breeds.get(), galleryPage(deps, page), listTasks(deps, { limit: 10 }, "none"), flashMessage(deps, req)]);
   // After a submit, keep the person's choice in the form for the next one.
   const last = flash?.task;
   const draft = draftOf(req, catalog);

@@ -71,7 +71,7 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
     const filter = { ...asked, state: asked.state?.toUpperCase() };
     const notice = monitorNotice(req.query);
     const [{ tasks, nextCursor, prevCursor, total }, counts, failures, history] = await Promise.all([
-      listTasks(deps.db, { ...filter, limit: 25 }),
+      listTasks(deps, { ...filter, limit: 25 }),
       countTasksByState(deps.db),
       // Counted on every view, not cached: a button must offer the count a retry will find
       // (2.6 ms for 10,000 failures, over the (state, error) index).

@@ -1,7 +1,8 @@
 // The job pipeline's writes, behind one interface with a SQLite and a PostgreSQL
 // implementation; DATABASE_URL chooses. lib/lifecycle.ts is their only caller: it adds
 // the events and the error shortening, the stores hold the SQL and the transactions.
-import type { Task } from "../../generated/prisma/client.ts";
+// Beside them, the few reads every page view makes (PageReads).
+import type { Photo, Task } from "../../generated/prisma/client.ts";
 import type { TaskState } from "../../generated/prisma/enums.ts";
 import { isPostgresUrl } from "../config.ts";
 import type { PhotoView } from "../shapes.ts";
@@ -38,8 +39,23 @@ export interface WorkerSign {
   startedAt: Date;
 }
 
+/**
+ * The reads of the plain gallery page and the newest tasks, which every home page, live
+ * stream and monitor view makes, in one prepared statement each: through Prisma's query
+ * compiler each cost 0.5-1 ms of CPU, most of a page view. Filtered and paged-by-cursor
+ * reads stay on Prisma (lib/gallery.ts, lib/taskSearch.ts).
+ */
+export interface PageReads {
+  /** The newest tasks (by creation, then id), each with how many of its photos the gallery still holds. */
+  newestTasks(take: number): Promise<(Task & { photosInGallery: number })[]>;
+  /** How many photos the gallery holds (kept by triggers in the Counter table). */
+  photoTotal(): Promise<number>;
+  /** Photos in id order from the newest or the oldest end, skipping `skip`. */
+  photos(from: "newest" | "oldest", skip: number, take: number): Promise<Photo[]>;
+}
+
 /** Each method is one transaction; those named after a transition are guarded by lib/transitions.ts. */
-export interface TaskStore {
+export interface TaskStore extends PageReads {
   accept(input: NewTask, body: string, leaseMs: number): Promise<{ task: Task; job: OutboxJob }>;
   claim(job: { taskId: string; attempt: number; redelivered: boolean; workerId: string }): Promise<Claim>;
   /**

@@ -6,7 +6,7 @@
 // written or compared is the database's clock (NOW), never a process's: leases and
 // heartbeats stay right when the hosts' clocks disagree.
 import pg from "pg";
-import type { Task } from "../../generated/prisma/client.ts";
+import type { Photo, Task } from "../../generated/prisma/client.ts";
 import { TaskState } from "../../generated/prisma/enums.ts";
 import { TRANSITIONS, type Transition } from "../transitions.ts";
 import { jobBody, toPhotoView } from "../shapes.ts";
@@ -270,5 +270,18 @@ export function postgresStore(pool: pg.Pool): TaskStore {
     },
     forgetWorkersSilentFor: async (ms) => void (await query(`DELETE FROM "Worker" WHERE "lastSeenAt" < ${NOW} - $1 * interval '1 millisecond'`, [ms])),
     close: () => pool.end(),
+
+    newestTasks: async (take) =>
+      (await query(
+        `SELECT t.*, (SELECT count(*)::int FROM "TaskPhoto" tp WHERE tp."taskId" = t.id) AS "photosInGallery"
+         FROM "Task" t ORDER BY t."createdAt" DESC, t.id DESC LIMIT $1`,
+        [take],
+      )) as unknown as (Task & { photosInGallery: number })[],
+    photoTotal: async () => Number((await query(`SELECT COALESCE(sum(value), 0) AS n FROM "Counter" WHERE name LIKE 'photos%'`))[0]!.n),
+    photos: async (from, skip, take) =>
+      (await query(`SELECT id, url, breed, "subBreed", "createdAt" FROM "Photo" ORDER BY id ${from === "newest" ? "DESC" : "ASC"} LIMIT $1 OFFSET $2`, [
+        take,
+        skip,
+      ])) as unknown as Photo[],
   };
 }

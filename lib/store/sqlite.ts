@@ -2,7 +2,7 @@
 // transaction with no await inside, committed with the others asked for in the same turn
 // of the event loop (lib/sql.ts's writer), so the write lock is held for microseconds.
 import type { Task } from "../../generated/prisma/client.ts";
-import { taskFromRow, timeFromRow, type TaskRow } from "../rows.ts";
+import { photoFromRow, taskFromRow, type PhotoRow, type TaskRow } from "../rows.ts";
 import { gatherWrites, openSql, sqlTime, writer, type Sql } from "../sql.ts";
 import { jobBody, toPhotoView } from "../shapes.ts";
 import type { Claim, NewTask, OpenRun, OutboxJob, TaskStore, WorkerSign } from "./index.ts";
@@ -15,7 +15,7 @@ export function openSqliteStore(url: string, commitWindowMs = 0): TaskStore {
 }
 
 export function sqliteStore(sql: Sql): TaskStore {
-  const { task, attempt, photo, outbox, recover, retention } = prepareStatements(sql);
+  const { task, attempt, photo, outbox, recover, retention, pages } = prepareStatements(sql);
   const now = () => sqlTime(new Date());
   const closeAttempt = (attemptId: number, outcome: string, at: string, error: string | null = null, retryDelayMs: number | null = null) =>
     attempt.close.run({ attemptId, outcome, now: at, error, retryDelayMs });
@@ -70,8 +70,7 @@ export function sqliteStore(sql: Sql): TaskStore {
     photo.link.run({ urls: list, taskId: run.taskId });
     closeAttempt(run.attemptId, "SUCCESS", at);
     if (!withPhotos) return { task: taskFromRow(row) };
-    const rows = photo.ofTask.all(run.taskId) as { id: number; url: string; breed: string; subBreed: string | null; createdAt: string }[];
-    return { task: taskFromRow(row), photos: rows.map((p) => toPhotoView({ ...p, createdAt: timeFromRow(p.createdAt) })) };
+    return { task: taskFromRow(row), photos: (photo.ofTask.all(run.taskId) as PhotoRow[]).map((p) => toPhotoView(photoFromRow(p))) };
   });
 
   const finishRun = writer(sql, (run: OpenRun, outcome: "FAILURE" | "RETRY", error: string, retryDelayMs: number | null) => {
@@ -150,5 +149,10 @@ export function sqliteStore(sql: Sql): TaskStore {
     prune,
     forgetWorkersSilentFor: forgetWorkers,
     close: async () => void sql.close(),
+
+    newestTasks: async (take) =>
+      (pages.newestTasks.all(take) as (TaskRow & { photosInGallery: number })[]).map((row) => ({ ...taskFromRow(row), photosInGallery: row.photosInGallery })),
+    photoTotal: async () => (pages.photoTotal.get() as { n: number }).n,
+    photos: async (from, skip, take) => ((from === "newest" ? pages.newestPhotos : pages.oldestPhotos).all(take, skip) as PhotoRow[]).map(photoFromRow),
   };
 }

@@ -112,7 +112,16 @@ export function prepareStatements(sql: Sql) {
         WHERE t.state IN ('${SUCCESS}', '${FAILURE}', '${REVOKED}') AND t.finishedAt < @before LIMIT @batch)`),
   };
 
-  return { task, attempt, photo, outbox, recover, retention };
+  // dialect: a task's photos counted by a subquery over TaskPhoto's primary key (taskId first).
+  const pages = {
+    newestTasks: sql.prepare(`SELECT t.*, (SELECT count(*) FROM TaskPhoto tp WHERE tp.taskId = t.id) AS photosInGallery
+      FROM Task t ORDER BY t.createdAt DESC, t.id DESC LIMIT ?`),
+    photoTotal: sql.prepare("SELECT COALESCE(sum(value), 0) AS n FROM Counter WHERE name LIKE 'photos%'"),
+    newestPhotos: sql.prepare("SELECT id, url, breed, subBreed, createdAt FROM Photo ORDER BY id DESC LIMIT ? OFFSET ?"),
+    oldestPhotos: sql.prepare("SELECT id, url, breed, subBreed, createdAt FROM Photo ORDER BY id ASC LIMIT ? OFFSET ?"),
+  };
+
+  return { task, attempt, photo, outbox, recover, retention, pages };
 }
 
 export type Statements = ReturnType<typeof prepareStatements>;
