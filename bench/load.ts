@@ -34,6 +34,8 @@ export interface LoadOptions {
   connections?: number;
   /** The whole load is stopped after this long, whatever is left. */
   deadlineMs?: number;
+  /** Told each 2xx answer's time, for percentiles over several loads. */
+  onAnswer?: (ms: number) => void;
 }
 
 /** Nearest-rank percentile of unsorted values (NaN when there are none). */
@@ -83,8 +85,10 @@ export function drive(options: LoadOptions): Promise<LoadResult> {
     );
     instance.on("response", (_client, statusCode, _bytes, responseTime) => {
       finished = performance.now();
-      if (statusCode >= 200 && statusCode <= 299) latencies.push(responseTime);
-      else {
+      if (statusCode >= 200 && statusCode <= 299) {
+        latencies.push(responseTime);
+        options.onAnswer?.(responseTime);
+      } else {
         rejected++;
         statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
       }
