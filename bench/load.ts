@@ -98,6 +98,23 @@ export function drive(options: LoadOptions): Promise<LoadResult> {
 }
 
 /**
+ * One page's p99 on two servers, nearly empty and full, taking turns every `chunk` requests
+ * (`requests` each): a burst of noise on this shared machine then falls on both alike,
+ * instead of on whichever was being measured.
+ */
+export async function alternatingP99(urls: { empty: string; full: string }, requests: number, chunk = 50): Promise<{ empty: number; full: number }> {
+  const answers = { empty: [] as number[], full: [] as number[] };
+  for (let sent = 0; sent < requests; sent += chunk) {
+    for (const size of ["empty", "full"] as const) {
+      const onAnswer = (ms: number) => answers[size].push(ms);
+      const result = await drive({ url: urls[size], amount: Math.min(chunk, requests - sent), connections: 10, deadlineMs: 60_000, onAnswer });
+      if (result.failed) throw new Error(`${urls[size]}: ${result.failed} of ${result.requests} requests failed ${JSON.stringify(result.statuses)}`);
+    }
+  }
+  return { empty: percentile(answers.empty, 99), full: percentile(answers.full, 99) };
+}
+
+/**
  * The broker's raw rate for what the outbox relay does: persistent messages to a durable
  * queue, publisher confirms, at most `window` unconfirmed, TCP_NODELAY on (without it
  * Nagle holds pipelined confirms ~40 ms). A ceiling for submits, in msgs/s.

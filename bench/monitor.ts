@@ -7,7 +7,9 @@
 //     counts for 5 s, so a page's p99 alone would hide what a cache miss costs).
 // Prints a table, writes bench-monitor.json, exits 1 when a target is missed.
 //
-//   BENCH_RUNS=3  BENCH_PAGE_REQUESTS=200  BENCH_MONITOR_TASKS=100000
+//   BENCH_RUNS=3  BENCH_PAGE_REQUESTS=400  BENCH_MONITOR_TASKS=100000
+// The nearly empty monitor holds 1,000 tasks, so every page lists as many as the full one's,
+// and the two take turns every 50 requests (bench/load.ts alternatingP99).
 import { randomUUID } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -19,14 +21,16 @@ import { taskHistory } from "../lib/history.ts";
 import { openStore } from "../lib/store/index.ts";
 import { listTasks } from "../lib/taskSearch.ts";
 import { freshDatabase, migratedTemplate, sqlTime } from "./db.ts";
-import { drive, median } from "./load.ts";
+import { alternatingP99, median } from "./load.ts";
 import { ROOT } from "./processes.ts";
 import { cleanUp, startApp, startDogApi } from "./stack.ts";
 
 const whole = (name: string, fallback: number) => Math.max(1, Math.floor(Number(process.env[name] ?? fallback)) || fallback);
 const RUNS = whole("BENCH_RUNS", 3);
-const REQUESTS = whole("BENCH_PAGE_REQUESTS", 200);
+const REQUESTS = whole("BENCH_PAGE_REQUESTS", 400);
 const TASKS = whole("BENCH_MONITOR_TASKS", 100_000);
+/** Enough for a page of 25 in every list, the FAILURE + "timeout" search included. */
+const EMPTY_TASKS = 1000;
 /** A page with all the tasks may take this many times as long as with almost none. */
 const PAGE_RATIO_TARGET = 1.5;
 /** A query behind a page, uncached, within this many milliseconds. */
@@ -89,7 +93,8 @@ let failed = false;
 try {
   const template = await migratedTemplate(dir);
   const files = { empty: await freshDatabase(template, dir, "monitor-empty"), full: await freshDatabase(template, dir, "monitor-full") };
-  seedTasks(files.empty, 20);
+  // Nearly empty, yet each list as long as the full one's: the search below finds one task in 30.
+  seedTasks(files.empty, EMPTY_TASKS);
   log(`seeding ${TASKS} tasks`);
   seedTasks(files.full, TASKS);
 
@@ -113,23 +118,23 @@ try {
 
   const dogApiUrl = await startDogApi(children, 0);
   const urls = { empty: (await startApp(children, queues, files.empty, dogApiUrl, false)).url, full: (await startApp(children, queues, files.full, dogApiUrl, false)).url };
-  const p99 = async (size: "empty" | "full", page: string, amount: number) => {
-    const load = await drive({ url: urls[size] + page, amount, connections: 10, deadlineMs: 120_000 });
-    if (load.failed) throw new Error(`${page} (${size}): ${load.failed} of ${load.requests} requests failed ${JSON.stringify(load.statuses)}`);
-    return load.p99Ms;
-  };
-  for (const page of Object.values(PAGES)) for (const size of ["empty", "full"] as const) await p99(size, page, 50); // warm-up
+  const both = (page: string) => ({ empty: urls.empty + page, full: urls.full + page });
+  for (const page of Object.values(PAGES)) await alternatingP99(both(page), 50); // warm-up
   const pages: Record<string, { empty: number[]; full: number[] }> = {};
   for (let run = 0; run < RUNS; run++) {
     for (const [name, page] of Object.entries(PAGES)) {
       const entry = (pages[name] ??= { empty: [], full: [] });
-      entry.empty.push(await p99("empty", page, REQUESTS));
-      entry.full.push(await p99("full", page, REQUESTS));
+      const { empty, full } = await alternatingP99(both(page), REQUESTS);
+      entry.empty.push(empty);
+      entry.full.push(full);
     }
     log(`run ${run + 1} of ${RUNS} done`);
   }
 
-  const lines = [`GenDog monitor bench: ${TASKS} tasks (one in ten FAILURE), ${RUNS} run(s), ${REQUESTS} requests per page from 10 clients; medians`, ""];
+  const lines = [
+    `GenDog monitor bench: ${TASKS} tasks (one in ten FAILURE) against ${EMPTY_TASKS}, ${RUNS} run(s), ${REQUESTS} requests per page and size from 10 clients, taking turns; medians`,
+    "",
+  ];
   lines.push("| page | p99 nearly empty | p99 with the tasks | ratio | target |", "|---|---|---|---|---|");
   const result: Record<string, unknown> = { tasks: TASKS, runs: RUNS, pages: {}, queries: {} };
   for (const [name, { empty, full }] of Object.entries(pages)) {

@@ -2,7 +2,7 @@
 // the job pipeline (one web + one worker, as `npm start` runs them) and the page views.
 import { PHOTOS_PER_PAGE } from "../lib/gallery.ts";
 import { freshDatabase, seed, waitForTasks } from "./db.ts";
-import { drive, percentile, type LoadResult } from "./load.ts";
+import { alternatingP99, drive, type LoadResult } from "./load.ts";
 import { freePort, httpOk, procStats, startChild, waitUntil, type Child } from "./processes.ts";
 import { cleanUp, startApp, startDogApi } from "./stack.ts";
 
@@ -109,14 +109,7 @@ const pagePaths = (photos: number): Record<PageName, string> => ({
   "/api/tasks": "/api/tasks",
 });
 
-/** Requests in a row to one size of a page before the other size's turn. */
-const CHUNK = 50;
-
-/**
- * Each page's p99 with 100,000 photos and 20,000 tasks stored and nearly empty, `runs`
- * times. The two sizes take turns every CHUNK requests, so a burst of noise on this shared
- * machine falls on both alike instead of on whichever was measured then.
- */
+/** Each page's p99 with 100,000 photos and 20,000 tasks stored and nearly empty, `runs` times, the two taking turns. */
 export async function pagesRun(template: string, dir: string, runs: number, requests: number): Promise<PageRun[]> {
   const children: Child[] = [];
   const queues: string[] = [];
@@ -132,20 +125,14 @@ export async function pagesRun(template: string, dir: string, runs: number, requ
       seed(file, sizes[size].photos, sizes[size].tasks); // before the web starts, as the brief asks
       apps[size] = (await startApp(children, queues, file, dogApiUrl, false)).url;
     }
-    const load = async (size: "empty" | "full", page: PageName, amount: number, onAnswer?: (ms: number) => void) => {
-      const result = await drive({ url: apps[size] + pagePaths(sizes[size].photos)[page], amount, connections: CLIENTS, deadlineMs: 60_000, onAnswer });
-      if (result.failed) throw new Error(`${page} (${size}): ${result.failed} of ${result.requests} requests failed ${JSON.stringify(result.statuses)}`);
-    };
-    for (const page of PAGES) for (const size of ["empty", "full"] as const) await load(size, page, 50); // warm-up: JIT, template cache
+    const urls = (page: PageName) => ({ empty: apps.empty + pagePaths(sizes.empty.photos)[page], full: apps.full + pagePaths(sizes.full.photos)[page] });
+    for (const page of PAGES) await alternatingP99(urls(page), 50); // warm-up: JIT, template cache
     const results: PageRun[] = [];
     for (let run = 0; run < runs; run++) {
       const result = {} as PageRun;
       for (const page of PAGES) {
-        const answers = { empty: [] as number[], full: [] as number[] };
-        for (let sent = 0; sent < requests; sent += CHUNK) {
-          for (const size of ["empty", "full"] as const) await load(size, page, Math.min(CHUNK, requests - sent), (ms) => answers[size].push(ms));
-        }
-        result[page] = { emptyP99Ms: percentile(answers.empty, 99), fullP99Ms: percentile(answers.full, 99) };
+        const { empty, full } = await alternatingP99(urls(page), requests);
+        result[page] = { emptyP99Ms: empty, fullP99Ms: full };
       }
       results.push(result);
     }
