@@ -24,7 +24,7 @@ function where(filter: PhotoFilter) {
  * Numbered pages, for the HTML gallery. The whole gallery's total is kept by triggers (in
  * a few rows on PostgreSQL, so storing transactions do not queue for one), and pages past
  * the middle are read from the oldest end, so the last page of 100,000 photos costs what
- * the first does. The whole gallery is read with the store's prepared statements.
+ * the first does. The unfiltered gallery is read with the store's prepared statements.
  */
 export async function galleryPage({ db, reads }: Readers, page: number, filter: PhotoFilter = {}) {
   const filtered = Boolean(filter.taskId || filter.breed);

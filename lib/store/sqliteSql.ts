@@ -112,7 +112,8 @@ export function prepareStatements(sql: Sql) {
         WHERE t.state IN ('${SUCCESS}', '${FAILURE}', '${REVOKED}') AND t.finishedAt < @before LIMIT @batch)`),
   };
 
-  // dialect: a task's photos counted by a subquery over TaskPhoto's primary key (taskId first).
+  // The reads every page view makes (PageReads). A task's photos still in the gallery are
+  // counted by a subquery over TaskPhoto's primary key, whose first column is taskId.
   const pages = {
     newestTasks: sql.prepare(`SELECT t.*, (SELECT count(*) FROM TaskPhoto tp WHERE tp.taskId = t.id) AS photosInGallery
       FROM Task t ORDER BY t.createdAt DESC, t.id DESC LIMIT ?`),
