@@ -37,19 +37,28 @@ export function openPostgresStore(connectionString: string): TaskStore {
 
 export function postgresStore(pool: pg.Pool): TaskStore {
   const query = async (text: string, values: unknown[] = []) => (await pool.query(text, values)).rows as Row[];
-  /** One transaction on one connection; rolled back if fn throws. */
+  /**
+   * One transaction on one connection; rolled back if fn throws. A checked-out client has
+   * no error listener of the pool's: a connection reset between two of its queries would
+   * be an unhandled 'error' event and end the process, so one is attached while it is out.
+   * A client that broke, or whose ROLLBACK failed, is destroyed instead of going back.
+   */
   async function transaction<T>(fn: (q: (text: string, values?: unknown[]) => Promise<Row[]>) => Promise<T>): Promise<T> {
     const client = await pool.connect();
+    let broken: Error | undefined;
+    const onError = (err: Error) => (broken ??= err);
+    client.on("error", onError);
     try {
       await client.query("BEGIN");
       const result = await fn(async (text, values = []) => (await client.query(text, values)).rows as Row[]);
       await client.query("COMMIT");
       return result;
     } catch (err) {
-      await client.query("ROLLBACK").catch(() => {});
+      if (!broken) await client.query("ROLLBACK").catch((rollbackErr: Error) => (broken = rollbackErr));
       throw err;
     } finally {
-      client.release();
+      client.off("error", onError);
+      client.release(broken ?? false);
     }
   }
   const task = (row: Row | undefined) => row as unknown as Task | undefined;
