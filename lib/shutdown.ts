@@ -42,6 +42,19 @@ function exitOnStartupError(err: unknown): never {
   process.exit(1);
 }
 
+/**
+ * A promise nobody handled or an exception nobody caught leaves the process in a state no
+ * one planned for: it still ends it, as Node would, but says why in the log first.
+ */
+function logFatalErrors(logger: Logger): void {
+  const die = (kind: string) => (err: unknown) => {
+    logger.fatal({ err }, `${kind}; exiting`);
+    process.exit(1);
+  };
+  process.on("unhandledRejection", die("unhandled promise rejection"));
+  process.on("uncaughtException", die("uncaught exception"));
+}
+
 /** Runs an entry file: a bad setting or a failed start is one line, then exit 1. */
 export function runProcess(name: string, start: (config: Config, logger: Logger) => Promise<{ stop(): Promise<void> }>): void {
   let config: Config;
@@ -51,5 +64,6 @@ export function runProcess(name: string, start: (config: Config, logger: Logger)
     exitOnStartupError(err);
   }
   const logger = createLogger(config.logLevel, name, config.logFormat);
+  logFatalErrors(logger);
   start(config, logger).then((running) => onShutdownSignal(logger, () => running.stop()), exitOnStartupError);
 }
