@@ -28,7 +28,9 @@ export type { AppDeps } from "./lib/appDeps.ts";
 export function createApp(deps: AppDeps) {
   const app = express();
   app.disable("x-powered-by");
-  app.set("trust proxy", "loopback");
+  // X-Forwarded-For names the client only when a proxy the operator named sent it: anyone
+  // else could make up a new address for every request (guesses, streams, "retried by").
+  app.set("trust proxy", deps.config.trustProxy.length > 0 ? deps.config.trustProxy : false);
   setUpViews(app, deps.config.env !== "development");
   app.use(setUpTracing());
   app.use(requestLogging(deps.logger));
@@ -37,7 +39,7 @@ export function createApp(deps: AppDeps) {
   app.use(setUpStaticFiles());
 
   const createLimit = taskCreationLimit(deps.config.rateLimitPerMinute);
-  const admin = adminOnly(deps.config.adminPassword);
+  const admin = adminOnly(deps.config);
   const events = eventRoutes(deps);
   app.use(healthRoutes(deps));
   app.use(

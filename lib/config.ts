@@ -1,6 +1,7 @@
 // Every environment variable GenDog reads, parsed and validated in one place at start.
 // A bad value stops the process with one line that names the variable.
 import { randomBytes } from "node:crypto";
+import { isIP } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -55,6 +56,8 @@ export interface Config {
   metricsPort: number;
   /** When set, actions that change or delete (clear, cancel, retry, requeue, purge, pause) ask for it; reading stays open. */
   adminPassword?: string;
+  /** Proxies whose X-Forwarded-For names the client (Express's "trust proxy"); empty: none, the connection's peer is the client. */
+  trustProxy: string[];
   /** OpenTelemetry's OTLP/HTTP collector; tracing is off without it. */
   otelEndpoint?: string;
   /** The service name traces carry; gendog-web or gendog-worker when unset. */
@@ -105,6 +108,7 @@ export function loadConfig(env: Env = process.env): Config {
     retentionDays: integer(env, "RETENTION_DAYS", 30, 1, 3650),
     metricsPort: integer(env, "METRICS_PORT", 0, 0, 65535),
     ...adminPassword(env),
+    trustProxy: trustProxy(env),
     ...otelEndpoint(env),
     http: {
       headersTimeoutMs,
@@ -156,6 +160,20 @@ function adminPassword(env: Env): { adminPassword?: string } {
   if (raw === undefined || raw === "") return {};
   if (raw.length < 12) throw new ConfigError("ADMIN_PASSWORD", "must be at least 12 characters long (or unset, to leave the actions open)");
   return { adminPassword: raw };
+}
+
+/** Addresses, subnets (address/prefix) or Express's names for ranges; "true" or a hop count would trust whoever connects. */
+function trustProxy(env: Env): string[] {
+  const raw = env.TRUST_PROXY?.trim();
+  if (!raw) return [];
+  return raw.split(",").map((entry) => {
+    const item = entry.trim();
+    const [address = "", prefix, extra] = item.split("/");
+    const family = isIP(address);
+    const validPrefix = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
+    if (["loopback", "linklocal", "uniquelocal"].includes(item) || (family !== 0 && validPrefix && extra === undefined)) return item;
+    throw new ConfigError("TRUST_PROXY", `must list proxy addresses, subnets (10.0.0.0/8) or loopback, linklocal, uniquelocal, separated by commas; got '${item}'`);
+  });
 }
 
 function otelEndpoint(env: Env): { otelEndpoint?: string; otelServiceName?: string } {

@@ -56,7 +56,7 @@ async function stillServes(stack: Stack) {
 describe("live event streams", () => {
   let stack: Stack;
   before(async () => {
-    stack = await startStack({ workers: 0, env: { EVENT_STREAMS_MAX: "1000", EVENT_STREAMS_PER_CLIENT: "5", EVENT_STREAM_MAX_AGE_MS: "60000" } });
+    stack = await startStack({ workers: 0, env: { EVENT_STREAMS_MAX: "1000", EVENT_STREAMS_PER_CLIENT: "5", EVENT_STREAM_MAX_AGE_MS: "60000", TRUST_PROXY: "loopback" } });
   });
   after(() => stack.stop());
 
@@ -83,7 +83,7 @@ describe("live event streams", () => {
     "when 2,000 clients open a stream each, 1,000 are held and the rest are refused with 503 and Retry-After; once they leave, streams are taken again",
     { timeout: 120_000 },
     async () => {
-      // The app trusts X-Forwarded-For from loopback (a proxy in front): each stream poses as its own client.
+      // The stack trusts X-Forwarded-For from loopback (TRUST_PROXY, a proxy in front): each stream poses as its own client.
       const client = (i: number) => ({ "x-forwarded-for": `10.0.${Math.floor(i / 250)}.${i % 250}` });
       const streams = await openMany(stack.url, 2000, client);
       try {
