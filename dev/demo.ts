@@ -2,6 +2,7 @@
 // the worker (as `npm start` does) with DOG_API_URL pointed at the stand-in.
 // Ctrl-C stops all three. FAKE_DOG_FAULTS="http500=0.3,slow=0.2" makes the stand-in
 // misbehave at random, to watch retries (and, with http500=1, a task that gives up).
+import { randomBytes } from "node:crypto";
 import { concurrently } from "concurrently";
 import { faultRatesFromEnv, startFakeDogApi, type FakeDogApi } from "./fake-dog-api.ts";
 
@@ -16,7 +17,10 @@ const faults = faultRatesFromEnv(process.env.FAKE_DOG_FAULTS);
 if (Object.keys(faults).length > 0) fake.setFaultRate(faults, Date.now());
 console.log(`[dog.ceo] stand-in answering at ${fake.url}${process.env.FAKE_DOG_FAULTS ? ` with random faults: ${process.env.FAKE_DOG_FAULTS}` : ""}`);
 
-const env = { DOG_API_URL: fake.url, LOG_FORMAT: process.env.LOG_FORMAT ?? "pretty" };
+// The web and the worker share a key for the monitor's pause and resume, made for this run
+// (kept if one is set): pausing works in the demo with no password to set up.
+const controlSecret = process.env.CONTROL_SECRET || randomBytes(32).toString("hex");
+const env = { DOG_API_URL: fake.url, LOG_FORMAT: process.env.LOG_FORMAT ?? "pretty", CONTROL_SECRET: controlSecret };
 const { result } = concurrently(
   [
     { command: "npm run --silent web", name: "web", env },

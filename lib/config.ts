@@ -56,6 +56,8 @@ export interface Config {
   metricsPort: number;
   /** When set, actions that change or delete (clear, cancel, retry, requeue, purge, pause) ask for it; reading stays open. */
   adminPassword?: string;
+  /** Signs pause and resume for the workers; unset: a key derived from ADMIN_PASSWORD signs them (neither: pausing is off). */
+  controlSecret?: string;
   /** Proxies whose X-Forwarded-For names the client (Express's "trust proxy"); empty: none, the connection's peer is the client. */
   trustProxy: string[];
   /** OpenTelemetry's OTLP/HTTP collector; tracing is off without it. */
@@ -108,6 +110,7 @@ export function loadConfig(env: Env = process.env): Config {
     retentionDays: integer(env, "RETENTION_DAYS", 30, 1, 3650),
     metricsPort: integer(env, "METRICS_PORT", 0, 0, 65535),
     ...adminPassword(env),
+    ...controlSecret(env),
     trustProxy: trustProxy(env),
     ...otelEndpoint(env),
     http: {
@@ -160,6 +163,13 @@ function adminPassword(env: Env): { adminPassword?: string } {
   if (raw === undefined || raw === "") return {};
   if (raw.length < 12) throw new ConfigError("ADMIN_PASSWORD", "must be at least 12 characters long (or unset, to leave the actions open)");
   return { adminPassword: raw };
+}
+
+function controlSecret(env: Env): { controlSecret?: string } {
+  const raw = env.CONTROL_SECRET?.trim();
+  if (!raw) return {};
+  if (raw.length < 32) throw new ConfigError("CONTROL_SECRET", "must be at least 32 characters long (or unset, to derive the key from ADMIN_PASSWORD)");
+  return { controlSecret: raw };
 }
 
 /** Addresses, subnets (address/prefix) or Express's names for ranges; "true" or a hop count would trust whoever connects. */

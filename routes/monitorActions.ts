@@ -6,7 +6,8 @@
 import { Router, type RequestHandler, type Response } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
 import { discardAllDeadLetters, discardDeadLetter, listDeadLetters, purgeWorkQueue, requeueAllDeadLetters, requeueDeadLetter } from "../lib/deadLetters.ts";
-import { ConflictError, CountChangedError, NotFoundError, ValidationError } from "../lib/errors.ts";
+import { controlKey, signControl, WORKER_ID, type ControlAction } from "../lib/controlMessages.ts";
+import { AppError, ConflictError, CountChangedError, NotFoundError, ValidationError } from "../lib/errors.ts";
 import { retryGroup, retryTask } from "../lib/failures.ts";
 import { QueueUnavailableError } from "../tasks/queue.ts";
 import { deadLetterQueueName } from "../tasks/topology.ts";
@@ -95,12 +96,23 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
 
 /**
  * Tells one worker (a live one the registry knows) or all of them to pause or resume
- * taking jobs. Best effort, like every event: the workers' heartbeats show whether it took.
+ * taking jobs, signed so the workers know it came from a web that checked who asked.
+ * Best effort, like every event: the workers' heartbeats show whether it took.
  */
-export function controlWorker(deps: AppDeps, action: "pause" | "resume", worker: unknown): string | undefined {
-  const id = typeof worker === "string" && worker !== "" && worker !== "all" ? worker : undefined;
+export function controlWorker(deps: AppDeps, action: ControlAction, worker: unknown): string | undefined {
+  const key = controlKey(deps.config);
+  if (!key)
+    throw new AppError(
+      409,
+      "control_off",
+      "Pausing is off: set CONTROL_SECRET (or ADMIN_PASSWORD) on the web and every worker, so the workers can tell this web's messages from anyone else's.",
+    );
+  // Absent or "all" is every worker; anything else must be a worker's id (a stray 1, "" or {} once paused them all).
+  if (worker !== undefined && worker !== "all" && (typeof worker !== "string" || !WORKER_ID.test(worker)))
+    throw new ValidationError({ worker: "Name a worker by its id, as the workers panel shows it, or leave it out for every worker." });
+  const id = worker === undefined || worker === "all" ? undefined : worker;
   if (id && !deps.workers.list().some((w) => w.id === id && w.status === "alive")) throw new NotFoundError("There is no live worker with that id.");
-  deps.queue.publishEvent(`control.${action}`, id ? { worker: id } : {});
+  deps.queue.publishEvent(`control.${action}`, signControl(key, action, id));
   return id;
 }
 

@@ -13,6 +13,8 @@ import { workerMetrics } from "../lib/metrics.ts";
 import { migrateIfNeeded } from "../lib/migrate.ts";
 import type { Heartbeat } from "../lib/workers.ts";
 import { runProcess, runSteps } from "../lib/shutdown.ts";
+import { controlKey } from "../lib/controlMessages.ts";
+import { listenForControl } from "./control.ts";
 import { createJobHandler, type JobCounters } from "./job.ts";
 import { serveMetrics } from "./metricsServer.ts";
 import { Broker } from "./queue.ts";
@@ -66,17 +68,7 @@ export async function startWorker(config: Config, logger: Logger) {
   };
   const beat = () => void heartbeat().then((payload) => broker.publishEvent("worker.heartbeat", payload));
   // The monitor's pause and resume, for every worker or this one; the next heartbeat shows it took.
-  const control = await broker.subscribeEvents("control.*", (routingKey, payload) => {
-    if (routingKey === "control.listening") return broker.taskEventsWanted(); // a web opened a page: tell it what happens
-    const target = (payload as { worker?: unknown } | null)?.worker;
-    if (target !== undefined && target !== id) return;
-    const action = routingKey === "control.pause" ? broker.pauseConsuming() : routingKey === "control.resume" ? broker.resumeConsuming() : undefined;
-    if (!action) return;
-    void action.then(() => {
-      log.info({ action: routingKey.slice("control.".length) }, routingKey === "control.pause" ? "paused: taking no new jobs" : "resumed: taking jobs again");
-      beat();
-    });
-  });
+  const control = await listenForControl({ broker, key: controlKey(config), workerId: id, logger: log, changed: beat });
   // Told before connecting: the first connect may come before start() is even awaited.
   broker.onConnected(beat);
   await broker.start();

@@ -1,0 +1,69 @@
+// Pause and resume travel as messages on the events exchange, where anyone who can publish
+// on the broker could send one. So the web signs each with a key it shares with the workers
+// (CONTROL_SECRET, or one derived from ADMIN_PASSWORD), and a worker obeys only a message
+// signed with that key, made within the last FRESH_MS and not heard before.
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+
+export type ControlAction = "pause" | "resume";
+
+export interface ControlMessage {
+  /** The worker it is for; absent: every worker. */
+  worker?: string;
+  /** When the web made it (ms since the epoch). */
+  at: number;
+  /** Makes each message unique, so a worker can tell a replay. */
+  nonce: string;
+  /** HMAC-SHA256 over the action, worker, at and nonce. */
+  mac: string;
+}
+
+/** How old (or, clocks being what they are, how far ahead) a message may be. */
+export const FRESH_MS = 30_000;
+/** A worker id as heartbeats carry it. */
+export const WORKER_ID = /^[\w.:@-]{1,100}$/;
+/** Nonces a worker remembers: far above what people pressing buttons send in FRESH_MS. */
+const MAX_REMEMBERED = 10_000;
+
+/** The signing key, or undefined when neither secret is set (then pausing is off). */
+export function controlKey(config: { controlSecret?: string; adminPassword?: string }): Buffer | undefined {
+  const secret = config.controlSecret ?? config.adminPassword;
+  // Derived, not the secret itself: a message's MAC says nothing usable about the password.
+  return secret === undefined ? undefined : createHmac("sha256", secret).update("gendog control messages v1").digest();
+}
+
+export function signControl(key: Buffer, action: ControlAction, worker: string | undefined, now = Date.now()): ControlMessage {
+  const nonce = randomBytes(16).toString("base64url");
+  return { ...(worker === undefined ? {} : { worker }), at: now, nonce, mac: mac(key, action, worker, now, nonce) };
+}
+
+export type ControlCheck = { ok: true; worker?: string } | { ok: false; reason: string };
+
+/** A worker's check of control messages, remembering the nonces it has obeyed while they are fresh. */
+export function controlChecker(key: Buffer): (action: ControlAction, payload: unknown, now?: number) => ControlCheck {
+  const seen = new Map<string, number>(); // nonce -> when it stops being fresh; in the order heard
+  return (action, payload, now = Date.now()) => {
+    const message = payload as Partial<Record<keyof ControlMessage, unknown>> | null;
+    if (typeof message !== "object" || message === null || Array.isArray(message)) return { ok: false, reason: "not an object" };
+    const { worker, at, nonce, mac: given } = message;
+    if (worker !== undefined && (typeof worker !== "string" || !WORKER_ID.test(worker))) return { ok: false, reason: "malformed worker" };
+    if (!Number.isSafeInteger(at) || typeof nonce !== "string" || !/^[\w-]{16,64}$/.test(nonce) || typeof given !== "string") return { ok: false, reason: "unsigned" };
+    const expected = Buffer.from(mac(key, action, worker, at as number, nonce), "base64url");
+    const actual = Buffer.from(given, "base64url");
+    if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) return { ok: false, reason: "wrong signature" };
+    if (Math.abs(now - (at as number)) > FRESH_MS) return { ok: false, reason: "stale" };
+    for (const [old, until] of seen) {
+      if (until > now) break;
+      seen.delete(old);
+    }
+    if (seen.has(nonce)) return { ok: false, reason: "replayed" };
+    if (seen.size >= MAX_REMEMBERED) return { ok: false, reason: "too many control messages" };
+    seen.set(nonce, (at as number) + FRESH_MS);
+    return { ok: true, ...(worker === undefined ? {} : { worker }) };
+  };
+}
+
+function mac(key: Buffer, action: ControlAction, worker: string | undefined, at: number, nonce: string): string {
+  return createHmac("sha256", key)
+    .update(JSON.stringify([action, worker ?? null, at, nonce]))
+    .digest("base64url");
+}

@@ -1,0 +1,46 @@
+// What a worker hears on the events exchange's control.* keys: a web's "listening" (make task
+// events again) and the monitor's pause and resume, which it obeys only when signed with the
+// key it shares with the web (lib/controlMessages.ts). Anything else is dropped and logged,
+// at most once per LOG_EVERY_MS, so a flood of forgeries cannot flood the log.
+import { controlChecker, type ControlAction } from "../lib/controlMessages.ts";
+import type { Logger } from "../lib/logger.ts";
+import type { Broker } from "./queue.ts";
+
+const LOG_EVERY_MS = 10_000;
+
+export interface ControlOptions {
+  broker: Broker;
+  /** The shared key; without one this worker obeys no pause or resume. */
+  key: Buffer | undefined;
+  workerId: string;
+  logger: Logger;
+  /** Called once a pause or resume has taken (the worker sends a heartbeat to show it). */
+  changed(): void;
+}
+
+export function listenForControl({ broker, key, workerId, logger, changed }: ControlOptions): Promise<{ close(): Promise<void> }> {
+  const check = key ? controlChecker(key) : undefined;
+  let ignored = 0;
+  let loggedAt = 0;
+  const ignore = (action: ControlAction, reason: string) => {
+    ignored += 1;
+    if (Date.now() - loggedAt < LOG_EVERY_MS) return;
+    logger.warn({ action, reason, ignored }, "control message ignored: not signed by a web with this worker's key");
+    loggedAt = Date.now();
+    ignored = 0;
+  };
+
+  return broker.subscribeEvents("control.*", (routingKey, payload) => {
+    if (routingKey === "control.listening") return broker.taskEventsWanted(); // a web opened a page: tell it what happens
+    const action: ControlAction | undefined = routingKey === "control.pause" ? "pause" : routingKey === "control.resume" ? "resume" : undefined;
+    if (!action) return;
+    if (!check) return ignore(action, "this worker has no CONTROL_SECRET or ADMIN_PASSWORD");
+    const checked = check(action, payload);
+    if (!checked.ok) return ignore(action, checked.reason);
+    if (checked.worker !== undefined && checked.worker !== workerId) return;
+    void (action === "pause" ? broker.pauseConsuming() : broker.resumeConsuming()).then(() => {
+      logger.info({ action }, action === "pause" ? "paused: taking no new jobs" : "resumed: taking jobs again");
+      changed();
+    });
+  });
+}
