@@ -310,17 +310,18 @@ describe("keepTrustedLinks", () => {
   });
 });
 
-test("cachedFor: an answer is kept for its time, then given once more while a fresh one is read, and awaited when twice as old", async () => {
+test("cachedFor: an answer is kept for its time, then given once more while a fresh one is read, and awaited when twice as old", async (t) => {
+  // The clock is the test's: a busy machine cannot stretch 50 ms into 100.
+  t.mock.timers.enable({ apis: ["Date"], now: 0 });
   let loads = 0;
   const read = cachedFor(50, async (_key: string) => ++loads);
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   assert.equal(await read("k"), 1);
   assert.equal(await read("k"), 1, "within its time: no query");
-  await sleep(60);
+  t.mock.timers.tick(60);
   assert.equal(await read("k"), 1, "past its time: the old answer at once");
   assert.equal(loads, 2, "while a fresh one is read");
-  await sleep(5);
+  t.mock.timers.tick(5);
   assert.equal(await read("k"), 2, "then the fresh one");
-  await sleep(110);
+  t.mock.timers.tick(110);
   assert.equal(await read("k"), 3, "twice as old: the asker waits for a fresh one");
 });
