@@ -258,7 +258,7 @@ describe("the fake dog.ceo API", () => {
   });
 
   test("when a fixed latency is set, image lists answer that late and other endpoints at once", async () => {
-    const slow = await startFakeDogApi({ port: 0, latencyMs: 150 });
+    const slow = await startFakeDogApi({ port: 0, latencyMs: 1500 });
     try {
       const timed = async (path: string) => {
         const started = performance.now();
@@ -270,8 +270,9 @@ describe("the fake dog.ceo API", () => {
 
       assert.equal(list.status, 200);
       assert.equal(list.body.message.length, 3);
-      assert.ok(list.ms >= 140, `image list took ${list.ms} ms`);
-      assert.ok(breeds.ms < 140, `breed list took ${breeds.ms} ms`);
+      assert.ok(list.ms >= 1400, `image list took ${list.ms} ms`);
+      // Not a bound on how fast a busy machine answers: only that it was not held like the image lists.
+      assert.ok(breeds.ms < 1400, `breed list took ${breeds.ms} ms`);
     } finally {
       await slow.close();
     }

@@ -74,9 +74,14 @@ test("while another process holds the write lock, writes wait for it without blo
 test("with a commit window, writes asked for within it commit together when it ends, and a full group commits at once", async () => {
   sql.exec("DELETE FROM item");
   const gathering = openSql(`file:${file}`); // as a worker's connection is opened
-  gatherWrites(gathering, 200);
+  // Windows far longer than a busy machine's hiccups, so no assertion depends on how fast it runs.
+  gatherWrites(gathering, 2_000);
   const statement = gathering.prepare("INSERT INTO item (name) VALUES (?)");
   const put = writer(gathering, (name: string) => void statement.run(name));
+  const patient = openSql(`file:${file}`);
+  gatherWrites(patient, 600_000);
+  const patientStatement = patient.prepare("INSERT INTO item (name) VALUES (?)");
+  const putPatiently = writer(patient, (name: string) => void patientStatement.run(name));
   try {
     const began = Date.now();
     const first = put("first");
@@ -84,14 +89,14 @@ test("with a commit window, writes asked for within it commit together when it e
     assert.deepEqual(names(), [], "nothing is committed while the window is open");
     const settled: string[] = [];
     await Promise.all([first.then(() => settled.push("first")), put("second").then(() => settled.push("second"))]);
-    assert.ok(Date.now() - began >= 190, `committed when the window ended (${Date.now() - began} ms)`);
+    assert.ok(Date.now() - began >= 1_900, `committed when the window ended (${Date.now() - began} ms)`);
     assert.deepEqual(names(), ["first", "second"]);
 
-    const full = Date.now();
-    await Promise.all(Array.from({ length: 64 }, (_, i) => put(`full-${String(i).padStart(2, "0")}`)));
-    assert.ok(Date.now() - full < 150, `64 writes do not wait for the window (${Date.now() - full} ms)`);
+    // A ten-minute window: the 64 writes settle only if a full group commits without waiting for it.
+    await Promise.all(Array.from({ length: 64 }, (_, i) => putPatiently(`full-${String(i).padStart(2, "0")}`)));
     assert.equal(names().length, 66);
   } finally {
     gathering.close();
+    patient.close();
   }
 });
