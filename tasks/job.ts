@@ -1,7 +1,8 @@
 // What a worker does with one job. Brokers redeliver, so every step is safe to repeat:
 // the claim skips a finished or running task, a re-run replaces the task's photo links
 // instead of adding to them, and an image already in the gallery is linked, not stored
-// twice. The message only names the task: breed, sub-breed and limit come from the task
+// twice. The message only names the task (anyone who can publish to the queue can write
+// one): breed, sub-breed, limit, the run's number and the retry budget come from the task
 // row, which is the truth. Every state change goes through lib/lifecycle.ts.
 import { DogApiError, type DogApi } from "../lib/dogApi.ts";
 import type { Lifecycle, OpenRun } from "../lib/lifecycle.ts";
@@ -40,25 +41,48 @@ export interface JobCounters {
 export const MAX_LINK_LENGTH = 2048;
 
 export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 0, failed: 0, skipped: 0 }) {
-  return async function handleJob(delivery: Delivery): Promise<Outcome> {
+  async function handleJob(delivery: Delivery): Promise<Outcome> {
     let job: JobMessage;
     try {
       job = parseJobMessage(delivery.content);
     } catch (err) {
       if (!(err instanceof InvalidMessageError)) throw err;
+      // Its task is left alone: anyone can write a message naming it. A task whose real job was
+      // malformed is still PENDING, and the recovery sweep sends it again from its row.
       deps.logger.error({ reason: err.message, body: delivery.content.toString().slice(0, 200) }, "dead-lettering a malformed job message");
-      await failTaskOfPoisonMessage(deps, delivery.content, `invalid job message: ${err.message}`);
       counters.failed += 1;
       return { action: "dead-letter" };
     }
     const attributes = () => ({ "gendog.task_id": job.taskId, "gendog.attempt": delivery.attempt });
     return inSpan("run task", { kind: SpanKind.CONSUMER, traceparent: () => job.trace, attributes }, () => runJob(job, delivery));
-  };
+  }
+
+  /**
+   * Runs whose end could not be written (the database failed as they ended). Their task stays
+   * STARTED under a live worker, which no message may take over, so this worker writes the
+   * end once the database answers: before its next job and at each recovery sweep.
+   */
+  const unwritten: { run: OpenRun; outcome: "RETRY" | "FAILURE"; error: string; dueAt: number }[] = [];
+
+  let writing: Promise<void> | undefined;
+  /** One writer at a time: a run's end written twice would be recorded as skipped the second time. */
+  const writeLeftovers = (): Promise<void> =>
+    unwritten.length === 0
+      ? Promise.resolve()
+      : (writing ??= (async () => {
+          while (unwritten.length > 0) {
+            const { run, outcome, error, dueAt } = unwritten[0]!;
+            if (outcome === "RETRY") await deps.lifecycle.retry(run, error, Math.max(0, dueAt - Date.now()));
+            else await deps.lifecycle.fail(run, error);
+            unwritten.shift();
+          }
+        })().finally(() => (writing = undefined)));
 
   async function runJob(job: JobMessage, delivery: Delivery): Promise<Outcome> {
     const log = deps.logger.child({ taskId: job.taskId, attempt: delivery.attempt });
     let run: (OpenRun & { task: { attemptBase: number } }) | undefined;
     try {
+      await writeLeftovers().catch((err: unknown) => log.warn({ err, runs: unwritten.length }, "could not yet write how earlier runs ended"));
       const claim = await deps.lifecycle.claim({ taskId: job.taskId, attempt: delivery.attempt, redelivered: delivery.redelivered, workerId: deps.workerId });
       if (claim.kind === "missing") {
         log.error("dead-lettering a job whose task does not exist");
@@ -67,7 +91,7 @@ export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 
       }
       if (claim.kind === "skip") {
         counters.skipped += 1;
-        log.info({ state: claim.state }, "job already done, cancelled or running elsewhere; acknowledging it without running");
+        log.info({ state: claim.state }, "job already done, cancelled, running elsewhere or not due yet; acknowledging it without running");
         return { action: "ack" };
       }
       run = claim;
@@ -80,25 +104,59 @@ export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 
     } catch (err) {
       // The database itself failed, or something unforeseen: try again later through the
       // retry queue (never an immediate redelivery loop), spending the retry budget.
-      const next = (run?.number ?? delivery.attempt) + 1;
-      // The budget counts from the last retry by hand: the task row says where, or else the message.
-      const base = run ? run.task.attemptBase : (job.firstAttempt ?? 1) - 1;
-      if (next - base > deps.retry.maxAttempts + 1) {
-        log.error({ err }, "job failed unexpectedly again; dead-lettering it");
+      const reason = `unexpected error: ${(err as Error).message}`;
+      if (!run) return unclaimed(job, delivery, reason, err, log);
+      const used = runsUsed(run);
+      if (budgetSpent(deps.retry, used)) {
+        log.error({ err }, "job failed unexpectedly on its last allowed run; dead-lettering it");
         counters.failed += 1;
-        // The task must not wait for a job that is gone. If the database still fails, the
-        // recovery sweep sends it again later (a PENDING task no run claimed).
-        const reason = `gave up after ${next - 1 - base} attempts: unexpected error: ${(err as Error).message}`;
-        await (run ? deps.lifecycle.fail(run, reason) : deps.lifecycle.failPoison(job.taskId, reason)).catch(() => {});
+        await endRun(run, "FAILURE", `gave up after ${used} attempts: ${reason}`, 0);
         return { action: "dead-letter" };
       }
       log.error({ err }, "job failed unexpectedly; scheduling a retry");
-      const delayMs = backoffDelay(deps.retry, next - 1 - base, undefined, deps.random);
-      if (run) await deps.lifecycle.retry(run, `unexpected error: ${(err as Error).message}`, delayMs).catch(() => {});
-      return { action: "retry", attempt: next, delayMs };
+      const delayMs = backoffDelay(deps.retry, used, undefined, deps.random);
+      await endRun(run, "RETRY", reason, delayMs);
+      return { action: "retry", attempt: run.number + 1, delayMs };
     }
   }
+
+  /** Writes how a run ended, or keeps it for writeLeftovers if the database fails. */
+  async function endRun(run: OpenRun, outcome: "RETRY" | "FAILURE", error: string, delayMs: number): Promise<void> {
+    try {
+      await (outcome === "RETRY" ? deps.lifecycle.retry(run, error, delayMs) : deps.lifecycle.fail(run, error));
+    } catch {
+      unwritten.push({ run, outcome, error, dueAt: Date.now() + delayMs });
+    }
+  }
+
+  /**
+   * The claim itself failed, so no run began and the row could not be read: the message's
+   * x-attempt (from its firstAttempt) is all that counts these tries, with the same budget
+   * as runs. A message that lies about it only ends its own tries sooner.
+   */
+  async function unclaimed(job: JobMessage, delivery: Delivery, reason: string, err: unknown, log: Logger): Promise<Outcome> {
+    const tried = Math.max(1, delivery.attempt - ((job.firstAttempt ?? 1) - 1));
+    if (budgetSpent(deps.retry, tried)) {
+      log.error({ err }, "job failed unexpectedly again; dead-lettering it");
+      counters.failed += 1;
+      // The task must not wait for a job that is gone. If the database still fails, the
+      // recovery sweep sends it again later (a PENDING task no run claimed).
+      await deps.lifecycle.failPoison(job.taskId, `gave up after ${tried} attempts: ${reason}`).catch(() => {});
+      return { action: "dead-letter" };
+    }
+    log.error({ err }, "job failed unexpectedly before it could start; scheduling a retry");
+    const delayMs = backoffDelay(deps.retry, tried, undefined, deps.random);
+    return { action: "retry", attempt: delivery.attempt + 1, delayMs };
+  }
+
+  return Object.assign(handleJob, { writeLeftovers });
 }
+
+/** Runs of this budget so far, this one included: a task retried by hand starts a new budget. */
+const runsUsed = (run: { number: number; task: { attemptBase: number } }) => run.number - run.task.attemptBase;
+
+/** The one rule for the retry budget: after `used` runs (or tries), is another one allowed? */
+export const budgetSpent = (policy: RetryPolicy, used: number) => used >= policy.maxAttempts;
 
 /** What to do with the message, and how the attempt ended. */
 type RunResult = { outcome: Outcome; attempt: AttemptOutcome };
@@ -106,11 +164,11 @@ type RunResult = { outcome: Outcome; attempt: AttemptOutcome };
 async function runTask(deps: JobDeps, claim: Extract<Awaited<ReturnType<Lifecycle["claim"]>>, { kind: "run" }>, log: Logger, counters: JobCounters): Promise<RunResult> {
   const { task, number } = claim;
   log.info({ breed: task.breed, subBreed: task.subBreed, limit: task.limit, run: number }, "task started");
-  // Runs of this budget: a task retried by hand starts a new one.
-  const used = number - task.attemptBase;
+  const used = runsUsed(claim);
 
-  if (used > deps.retry.maxAttempts) {
-    // Only reachable when earlier runs were lost (a worker died each time): stop here.
+  if (budgetSpent(deps.retry, used - 1)) {
+    // Every earlier run of the budget ended without writing how (a worker died each time,
+    // or the database failed as it ended): this run is one too many, so stop here.
     const reason = `gave up after ${used - 1} attempts: the worker stopped before finishing each time`;
     await deps.lifecycle.fail(claim, reason);
     counters.failed += 1;
@@ -135,7 +193,7 @@ async function runTask(deps: JobDeps, claim: Extract<Awaited<ReturnType<Lifecycl
       log.warn({ reason: error.message.slice(0, 500) }, "task failed: dog.ceo refused it");
       return { outcome: { action: "ack" }, attempt: "FAILURE" };
     }
-    if (used >= deps.retry.maxAttempts) {
+    if (budgetSpent(deps.retry, used)) {
       await deps.lifecycle.fail(claim, `gave up after ${used} attempts: ${error.message}`);
       counters.failed += 1;
       log.warn({ reason: error.message.slice(0, 500) }, "task failed: retries used up; dead-lettering the job");
@@ -158,12 +216,6 @@ async function runTask(deps: JobDeps, claim: Extract<Awaited<ReturnType<Lifecycl
   counters.done += 1;
   log.info({ photos: stored.task.photoCount }, "task succeeded");
   return { outcome: { action: "ack" }, attempt: "SUCCESS" };
-}
-
-/** A poison message that still names a task fails that task, so nobody waits on it forever. */
-async function failTaskOfPoisonMessage(deps: JobDeps, content: Buffer, reason: string) {
-  const match = /"taskId"\s*:\s*"([0-9a-f-]{36})"/.exec(content.subarray(0, 4096).toString());
-  if (match) await deps.lifecycle.failPoison(match[1]!, reason);
 }
 
 /** Exponential backoff with "equal jitter": half the delay fixed, half random. */

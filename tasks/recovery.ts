@@ -17,14 +17,17 @@ export interface RecoveryOptions {
   broker: Broker;
   logger: Logger;
   graceMs: number;
+  /** Run first at each sweep: the worker writes how runs ended that it could not write at the time. */
+  beforeSweep?: () => Promise<void>;
 }
 
-export function startRecoverySweep({ lifecycle, broker, logger, graceMs }: RecoveryOptions) {
+export function startRecoverySweep({ lifecycle, broker, logger, graceMs, beforeSweep }: RecoveryOptions) {
   const intervalMs = Math.max(100, Math.min(5000, Math.round(graceMs / 2)));
   const staleOutbox = new OutboxRelay({ lifecycle, broker, logger, pollMs: intervalMs, minAgeMs: graceMs });
   let running: Promise<void> | undefined;
 
   async function sweep(): Promise<void> {
+    await beforeSweep?.();
     if (!broker.isConnected()) return;
     for (const { task, attempt } of await lifecycle.recover(graceMs)) {
       try {

@@ -205,7 +205,7 @@ describe("task lifecycle", () => {
     }
   });
 
-  test("when malformed messages arrive, then they are dead-lettered, a task they name fails, and the worker keeps consuming", async () => {
+  test("when malformed messages arrive, then they are dead-lettered, a task they name is left alone, and the worker keeps consuming", async () => {
     const deadBefore = await queueDepth(`${q}.dead`);
     const requestsBefore = stack.fake.requests;
     const named = await stack.db.task.create({ data: { id: randomUUID(), breed: "hound", limit: 3 } });
@@ -218,13 +218,12 @@ describe("task lifecycle", () => {
     const dead = await peekQueue(`${q}.dead`);
     assert.ok(dead.includes("not json"));
     assert.ok(dead.includes(badLimit));
-    const task = await waitForTaskState(stack.db, named.id, FINISHED);
-    assert.equal(task.state, "FAILURE");
-    assert.match(task.error ?? "", /^invalid job message: limit is not a whole number/);
+    // Anyone could have written them: the task waits for its own job (or the recovery sweep).
+    const task = await stack.db.task.findUniqueOrThrow({ where: { id: named.id } });
+    assert.deepEqual([task.state, task.error], ["PENDING", null]);
     assert.equal(await stack.db.attempt.count({ where: { taskId: named.id } }), 0);
     assert.equal(stack.fake.requests, requestsBefore, "nothing was fetched for them");
-    const { body } = await stack.http().get(`/api/tasks/${named.id}`).expect(200);
-    assert.equal(body.task.state, "FAILURE");
+    await stack.db.task.update({ where: { id: named.id }, data: { state: "FAILURE" } });
 
     const next = await submitViaApi(stack, { breed: "hound", limit: 2 });
     assert.equal((await waitForTaskState(stack.db, next, FINISHED)).state, "SUCCESS");
@@ -324,7 +323,9 @@ describe("a retry waits in RabbitMQ, not in the worker", () => {
     assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id: taskId } })).state, "RETRY", "still waiting when we looked");
     assert.equal(await queueDepth(retryQueue), 1);
 
-    // The wait is over: the job goes back to the work queue, as its expiry would send it.
+    // The wait is over: the task is due, as time would make it, and the job goes back to the
+    // work queue, as its expiry would send it (a job that comes back early is not run).
+    await stack.db.task.update({ where: { id: taskId }, data: { retryAt: new Date(Date.now() - 1) } });
     assert.equal(await endRetryWaits(retryQueue, q), 1);
     const done = await waitForTaskState(stack.db, taskId, FINISHED);
     assert.equal(done.state, "SUCCESS");

@@ -85,9 +85,12 @@ describe("when a task's next run never reached the broker", () => {
     await stack.db.task.create({ data: { id: pending, breed: "pug", limit: 2, state: "PENDING", createdAt: recently, queuedAt: recently } });
     // Its retry was scheduled with a long delay (a queue's head may hold it up to that long again): due 2 graces ago, but not lost.
     const due = new Date(Date.now() - 2 * GRACE_MS);
-    await stack.db.task.create({ data: { id: retrying, breed: "pug", limit: 2, state: "RETRY", attemptCount: 1, retryAt: due } });
+    // Made RETRY and dated in one statement: created RETRY with updatedAt now, a sweep in between would find it overdue.
+    await stack.db.task.create({ data: { id: retrying, breed: "pug", limit: 2, state: "FAILURE", attemptCount: 1, retryAt: due } });
     await stack.db.$executeRawUnsafe(
-      stack.config.databaseUrl.startsWith("postgres") ? `UPDATE "Task" SET "updatedAt" = $1 WHERE id = $2` : `UPDATE Task SET updatedAt = ? WHERE id = ?`,
+      stack.config.databaseUrl.startsWith("postgres")
+        ? `UPDATE "Task" SET state = 'RETRY', "updatedAt" = $1 WHERE id = $2`
+        : `UPDATE Task SET state = 'RETRY', updatedAt = ? WHERE id = ?`,
       new Date(due.getTime() - 10 * GRACE_MS),
       retrying,
     );
@@ -121,7 +124,7 @@ describe("when the database fails at every claim of a job", () => {
     await database.drop();
   });
 
-  test("then its last try dead-letters the job and fails the task, instead of leaving it PENDING", async () => {
+  test("then its last allowed try (RETRY_MAX_ATTEMPTS, as for runs) dead-letters the job and fails the task, instead of leaving it PENDING", async () => {
     const failingClaims: TaskStore = { ...store, claim: async () => Promise.reject(new Error("SQLITE_IOERR: disk I/O error")) };
     const lifecycle = createLifecycle(failingClaims, { emit: () => {} });
     const id = randomUUID();
@@ -129,12 +132,81 @@ describe("when the database fails at every claim of a job", () => {
     const retry = { maxAttempts: 3, baseMs: 10, maxMs: 40 };
     const handle = createJobHandler({ lifecycle, dogApi: {} as DogApi, logger: createLogger("silent", "test"), workerId: "w", retry, imageOrigins: [] });
     const content = Buffer.from(JSON.stringify({ taskId: id, breed: "pug", limit: 2 }));
-    assert.equal((await handle({ content, attempt: 1, redelivered: false })).action, "retry");
+    assert.deepEqual(await handle({ content, attempt: 1, redelivered: false }).then((o) => o.action === "retry" && o.attempt), 2);
+    assert.equal((await handle({ content, attempt: 2, redelivered: false })).action, "retry");
     assert.equal((await store.task(id))!.state, "PENDING", "a retry is still coming");
-    assert.equal((await handle({ content, attempt: retry.maxAttempts + 1, redelivered: false })).action, "dead-letter");
+    assert.equal((await handle({ content, attempt: retry.maxAttempts, redelivered: false })).action, "dead-letter");
     const task = (await store.task(id))!;
     assert.equal(task.state, "FAILURE");
-    assert.match(task.error!, /^gave up after 4 attempts: unexpected error: SQLITE_IOERR/);
+    assert.match(task.error!, /^gave up after 3 attempts: unexpected error: SQLITE_IOERR/);
+  });
+});
+
+/** Follows the handler's outcomes as the broker would: each retry is delivered again once its wait is over. */
+async function deliverUntilSettled(handle: ReturnType<typeof createJobHandler>, content: Buffer, max = 10): Promise<string[]> {
+  const actions: string[] = [];
+  let attempt = 1;
+  for (let i = 0; i < max; i++) {
+    const outcome = await handle({ content, attempt, redelivered: false });
+    actions.push(outcome.action);
+    if (outcome.action !== "retry") break;
+    await new Promise((resolve) => setTimeout(resolve, outcome.delayMs + 5));
+    attempt = outcome.attempt;
+  }
+  return actions;
+}
+
+describe("when runs of a task meet an unexpected error (not dog.ceo's)", () => {
+  let database: TestDatabase;
+  let store: TaskStore;
+  const retry = { maxAttempts: 3, baseMs: 10, maxMs: 40 };
+  const dogApi = { randomImages: async () => ["https://images.dog.ceo/breeds/pug/a.jpg"] } as unknown as DogApi;
+  const imageOrigins = ["https://images.dog.ceo"];
+  before(async () => {
+    database = await freshDatabase();
+    await migrateIfNeeded(database.url);
+    store = await openStore(database.url);
+  });
+  after(async () => {
+    await store.close();
+    await database.drop();
+  });
+
+  test("then the task gets RETRY_MAX_ATTEMPTS runs, as for a dog.ceo error, and fails saying what happened", async () => {
+    const failingSucceed: TaskStore = { ...store, succeed: async () => Promise.reject(new Error("SQLITE_FULL: database or disk is full")) };
+    const lifecycle = createLifecycle(failingSucceed, { emit: () => {} });
+    const id = randomUUID();
+    await lifecycle.accept({ id, breed: "pug", subBreed: null, limit: 1 }, "{}", 0);
+    const handle = createJobHandler({ lifecycle, dogApi, logger: createLogger("silent", "test"), workerId: "w", retry, imageOrigins });
+    const actions = await deliverUntilSettled(handle, Buffer.from(JSON.stringify({ taskId: id, breed: "pug", limit: 1 })));
+    assert.deepEqual(actions, ["retry", "retry", "dead-letter"]);
+    const task = (await store.task(id))!;
+    assert.equal(task.state, "FAILURE");
+    assert.equal(task.error, "gave up after 3 attempts: unexpected error: SQLITE_FULL: database or disk is full");
+    assert.equal(task.attemptCount, 3);
+  });
+
+  test("then a run whose end the database could not take is written once it answers, and the job sent for the next run runs it", async () => {
+    let down = true;
+    const unavailable = () => Promise.reject(new Error("Connection terminated unexpectedly"));
+    const flaky: TaskStore = {
+      ...store,
+      succeed: (...args) => (down ? unavailable() : store.succeed(...args)),
+      finishRun: (...args) => (down ? unavailable() : store.finishRun(...args)),
+    };
+    const lifecycle = createLifecycle(flaky, { emit: () => {} });
+    const id = randomUUID();
+    await lifecycle.accept({ id, breed: "pug", subBreed: null, limit: 1 }, "{}", 0);
+    const handle = createJobHandler({ lifecycle, dogApi, logger: createLogger("silent", "test"), workerId: "w", retry, imageOrigins });
+    const content = Buffer.from(JSON.stringify({ taskId: id, breed: "pug", limit: 1 }));
+    const first = await handle({ content, attempt: 1, redelivered: false });
+    assert.ok(first.action === "retry" && first.attempt === 2, JSON.stringify(first));
+    assert.equal((await store.task(id))!.state, "STARTED", "the end of run 1 is not written yet");
+    down = false;
+    await new Promise((resolve) => setTimeout(resolve, first.delayMs + 5));
+    assert.equal((await handle({ content, attempt: 2, redelivered: false })).action, "ack");
+    const task = (await store.task(id))!;
+    assert.deepEqual([task.state, task.attemptCount, task.photoCount], ["SUCCESS", 2, 1]);
   });
 });
 

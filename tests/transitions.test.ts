@@ -41,8 +41,14 @@ async function taskIn(state: TaskState) {
   return { taskId: id, attemptId: attempt.id, number: 1 };
 }
 
+/** What a recovery sweep does to the run of a worker that went silent, before it sends the task again. */
+async function lose(run: Awaited<ReturnType<typeof taskIn>>) {
+  await db.attempt.update({ where: { id: run.attemptId }, data: { outcome: "LOST", finishedAt: new Date() } });
+}
+
 const apply: Record<Transition, (run: Awaited<ReturnType<typeof taskIn>>) => Promise<unknown>> = {
-  claim: (run) => lifecycle.claim({ taskId: run.taskId, attempt: 2, redelivered: false, workerId: "w2" }),
+  // The next attempt's job, as the broker redelivers it (the only way to take a STARTED task whose run is not lost).
+  claim: (run) => lifecycle.claim({ taskId: run.taskId, attempt: 2, redelivered: true, workerId: "w2" }),
   retry: (run) => lifecycle.retry(run, "dog.ceo answered 503", 1000),
   succeed: (run) => lifecycle.succeed({ ...run, breed: "pug", subBreed: null }, ["https://images.dog.ceo/breeds/pug/a.jpg"]),
   fail: (run) => lifecycle.fail(run, "dog.ceo: breed not found"),
@@ -74,9 +80,10 @@ describe("the task lifecycle's transitions", () => {
     }
   }
 
-  test("claim takes back a STARTED task only as the next attempt or for a redelivered job", async () => {
+  test("claim takes back a STARTED task only for a redelivered job or once its run was marked lost, whatever x-attempt says", async () => {
     const run = await taskIn("STARTED");
     assert.equal((await lifecycle.claim({ taskId: run.taskId, attempt: 1, redelivered: false, workerId: "w2" })).kind, "skip");
+    for (const attempt of [2, 99]) assert.equal((await lifecycle.claim({ taskId: run.taskId, attempt, redelivered: false, workerId: "w2" })).kind, "skip", `x-attempt ${attempt}`);
     const again = await lifecycle.claim({ taskId: run.taskId, attempt: 1, redelivered: true, workerId: "w2" });
     assert.equal(again.kind, "run");
     const runs = await db.attempt.findMany({ where: { taskId: run.taskId }, orderBy: { number: "asc" } });
@@ -89,8 +96,27 @@ describe("the task lifecycle's transitions", () => {
     );
   });
 
+  test("a STARTED task whose run a recovery sweep marked lost is claimed by the job it sends, as the next attempt", async () => {
+    const run = await taskIn("STARTED");
+    await lose(run);
+    const claim = await lifecycle.claim({ taskId: run.taskId, attempt: 2, redelivered: false, workerId: "w2" });
+    assert.deepEqual(claim.kind === "run" && [claim.number, claim.task.attemptCount], [2, 2]);
+    assert.equal((await lifecycle.claim({ taskId: run.taskId, attempt: 3, redelivered: false, workerId: "w3" })).kind, "skip", "the new run is not lost");
+  });
+
+  test("a RETRY task is claimed only once its wait is over, whatever x-attempt says", async () => {
+    const id = randomUUID();
+    await db.task.create({ data: { id, breed: "pug", limit: 2, state: "RETRY", attemptCount: 1, retryAt: new Date(Date.now() + 60_000) } });
+    for (const attempt of [2, 3, 99]) assert.equal((await lifecycle.claim({ taskId: id, attempt, redelivered: false, workerId: "w" })).kind, "skip", `x-attempt ${attempt}`);
+    assert.equal((await db.task.findUniqueOrThrow({ where: { id } })).attemptCount, 1);
+    await db.task.update({ where: { id }, data: { retryAt: new Date(Date.now() - 1) } });
+    const claim = await lifecycle.claim({ taskId: id, attempt: 99, redelivered: false, workerId: "w" });
+    assert.deepEqual(claim.kind === "run" && claim.number, 2, "the row numbers the run, not the message");
+  });
+
   test("only the latest run finishes a task: an older run's success is recorded as skipped", async () => {
     const run = await taskIn("STARTED");
+    await lose(run);
     await lifecycle.claim({ taskId: run.taskId, attempt: 2, redelivered: false, workerId: "w2" });
     assert.equal(await lifecycle.succeed({ ...run, breed: "pug", subBreed: null }, ["https://images.dog.ceo/breeds/pug/x.jpg"]), undefined);
     const task = await db.task.findUniqueOrThrow({ where: { id: run.taskId } });
@@ -101,6 +127,7 @@ describe("the task lifecycle's transitions", () => {
 
   test("a redelivered job of an older attempt leaves a newer run alone", async () => {
     const run = await taskIn("STARTED");
+    await lose(run);
     const second = await lifecycle.claim({ taskId: run.taskId, attempt: 2, redelivered: false, workerId: "w2" });
     assert.equal(second.kind, "run");
     const late = await lifecycle.claim({ taskId: run.taskId, attempt: 1, redelivered: true, workerId: "w3" });

@@ -82,11 +82,16 @@ export function postgresStore(pool: pg.Pool): TaskStore {
 
     claim: (job) =>
       transaction(async (q): Promise<Claim> => {
-        // A redelivered job takes over a STARTED task only if no later run has begun since.
+        // The row decides, not the message: see sqliteSql.ts.
         const [row] = await q(
           `UPDATE "Task" SET state = '${STARTED}', "attemptCount" = "attemptCount" + 1, "retryAt" = NULL, "startedAt" = COALESCE("startedAt", ${NOW}), "updatedAt" = ${NOW},
              "queuedAt" = CASE WHEN "queuedAt" > ${NOW} THEN ${NOW} ELSE "queuedAt" END
-           WHERE id = $1 AND ((${guard("claim")} AND "attemptCount" < $2) OR ($3 AND state = '${STARTED}' AND "attemptCount" <= $2)) RETURNING *`,
+           WHERE id = $1 AND ${guard("claim")} AND CASE state
+             WHEN '${PENDING}' THEN "attemptCount" < $2
+             WHEN '${RETRY}' THEN "attemptCount" < $2 AND ("retryAt" IS NULL OR "retryAt" <= ${NOW})
+             ELSE ($3 AND "attemptCount" <= $2) OR ("attemptCount" < $2 AND EXISTS (
+               SELECT 1 FROM "Attempt" a WHERE a."taskId" = "Task".id AND a.number = "Task"."attemptCount" AND a.outcome = 'LOST'))
+           END RETURNING *`,
           [job.taskId, job.attempt, job.redelivered],
         );
         if (!row) {
@@ -231,10 +236,10 @@ export function postgresStore(pool: pg.Pool): TaskStore {
     recover: (graceMs, limit, pendingAfterMs) =>
       transaction(async (q) => {
         const cutoff = `(${NOW} - $1 * interval '1 millisecond')`;
-        // The lease moves retryAt on, so one sweeper re-sends a task and the others pass it by.
-        // A retry may arrive up to its own delay ("retryAt" - "updatedAt") late: see sqliteSql.ts.
+        // A retry may arrive up to its own delay ("retryAt" - "updatedAt") late; the lease is
+        // "updatedAt", and "retryAt" stays due so the claim takes the job sent again: see sqliteSql.ts.
         const overdue = await q(
-          `UPDATE "Task" SET "retryAt" = ${nowPlus(1)}, "updatedAt" = ${NOW} WHERE id IN (
+          `UPDATE "Task" SET "retryAt" = ${NOW}, "updatedAt" = ${NOW} WHERE id IN (
              SELECT id FROM "Task" WHERE state = '${RETRY}' AND "retryAt" + ("retryAt" - "updatedAt") < ${cutoff}
              ORDER BY "retryAt" LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING *`,
           [graceMs, limit],

@@ -111,8 +111,7 @@ export function sqliteStore(sql: Sql): TaskStore {
   const recoverRuns = writer(sql, (graceMs: number, limit: number, pendingAfterMs: number) => {
     const at = Date.now();
     const times = { now: sqlTime(new Date(at)), cutoff: sqlTime(new Date(at - graceMs)), limit };
-    const lease = sqlTime(new Date(at + graceMs));
-    const overdue = (recover.overdueRetries.all({ ...times, lease }) as TaskRow[]).map(taskFromRow);
+    const overdue = (recover.overdueRetries.all(times) as TaskRow[]).map(taskFromRow);
     const lost = (recover.lostRuns.all(times) as { taskId: string }[]).map(({ taskId }) => current(taskId)!);
     const pending = recover.stalePending.all({
       now: times.now,

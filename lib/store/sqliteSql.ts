@@ -20,13 +20,21 @@ export function prepareStatements(sql: Sql) {
     insert: sql.prepare(`INSERT INTO Task (id, breed, subBreed, "limit", state, photoCount, attemptCount, createdAt, updatedAt)
       VALUES (?, ?, ?, ?, '${PENDING}', 0, 0, ?, ?) RETURNING *`),
     get: sql.prepare("SELECT * FROM Task WHERE id = ?"),
-    // A redelivered job takes over a STARTED task (its worker died) only if no later run has
-    // begun since: an old attempt's message must not cut a newer healthy run short.
+    // The row decides, since anyone who can publish can copy a job with any x-attempt. A job
+    // older than the task's last run is stale. A RETRY task runs once its wait is over. A
+    // STARTED task is taken over only by the broker's redelivery of a job no worker settled
+    // (no publisher can set that flag), with no later run begun since, or once a recovery
+    // sweep marked its run LOST: a forged copy never cuts a healthy run short.
     claim: sql.prepare(`UPDATE Task SET state = '${STARTED}', attemptCount = attemptCount + 1, retryAt = NULL,
         startedAt = COALESCE(startedAt, @now), updatedAt = @now,
         -- A job is in the queue before a worker takes it, whenever the relay hears the confirm.
         queuedAt = CASE WHEN queuedAt > @now THEN @now ELSE queuedAt END
-      WHERE id = @taskId AND ((${guard("claim")} AND attemptCount < @attempt) OR (@redelivered = 1 AND state = '${STARTED}' AND attemptCount <= @attempt)) RETURNING *`),
+      WHERE id = @taskId AND ${guard("claim")} AND CASE state
+        WHEN '${PENDING}' THEN attemptCount < @attempt
+        WHEN '${RETRY}' THEN attemptCount < @attempt AND (retryAt IS NULL OR retryAt <= @now)
+        ELSE (@redelivered = 1 AND attemptCount <= @attempt) OR (attemptCount < @attempt AND EXISTS (
+          SELECT 1 FROM Attempt a WHERE a.taskId = Task.id AND a.number = Task.attemptCount AND a.outcome = 'LOST'))
+      END RETURNING *`),
     succeed: sql.prepare(`UPDATE Task SET state = '${SUCCESS}', photoCount = @photoCount, finishedAt = @now, error = NULL, updatedAt = @now
       WHERE id = @taskId AND ${guard("succeed")} AND attemptCount = @number RETURNING *`),
     fail: sql.prepare(`UPDATE Task SET state = '${FAILURE}', error = @error, finishedAt = @now, updatedAt = @now
@@ -77,10 +85,11 @@ export function prepareStatements(sql: Sql) {
     pending: sql.prepare("SELECT count(*) AS n FROM OutboxMessage WHERE sentAt IS NULL"),
   };
   const recover = {
-    // The lease moves retryAt on, so one sweeper re-sends a task and the others pass it by.
     // A retry waits in a queue whose messages expire only at its head, so it may arrive up
     // to its own delay (retryAt - updatedAt) late: overdue is past due by that and the grace.
-    overdueRetries: sql.prepare(`UPDATE Task SET retryAt = @lease, updatedAt = @now WHERE id IN (
+    // The lease is updatedAt (retryAt stays due, so the claim takes the job sent again): one
+    // sweeper re-sends a task, the others pass it by for a grace period.
+    overdueRetries: sql.prepare(`UPDATE Task SET retryAt = @now, updatedAt = @now WHERE id IN (
         SELECT id FROM Task WHERE state = '${RETRY}' AND retryAt < @cutoff
           AND 2 * julianday(retryAt) - julianday(updatedAt) < julianday(@cutoff)
         ORDER BY retryAt LIMIT @limit) AND state = '${RETRY}' RETURNING *`),
