@@ -85,9 +85,53 @@ function describe(raw: GetMessage, position: number): QueuedMessage {
     attempt: Number(headers["x-attempt"]) || 1,
     deathReason: typeof first?.reason === "string" ? first.reason : null,
     deathQueue: typeof first?.queue === "string" ? first.queue : null,
-    deadAt: deadAt instanceof Date ? deadAt.toISOString() : typeof deadAt?.value === "number" ? new Date(deadAt.value * 1000).toISOString() : null,
-    deaths: typeof first?.count === "number" ? first.count : deaths.length,
+    deadAt: isoTime(deadAt instanceof Date ? deadAt.getTime() : typeof deadAt?.value === "number" ? deadAt.value * 1000 : NaN),
+    deaths: typeof first?.count === "number" && Number.isSafeInteger(first.count) ? first.count : deaths.length,
     body: text.slice(0, BODY_SHOWN),
     size: content.length,
   };
+}
+
+/** A header's time as ISO text, or null: anyone can publish a letter with a time no Date can hold. */
+function isoTime(ms: number): string | null {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
+/**
+ * One reader of a queue at a time in this process. Messages a reader holds are invisible to
+ * the others, so two at once would each see part of the queue, and an action would find its
+ * count changed or its letter gone: a person's action waits for the read in hand instead,
+ * ahead of the looks waiting. Looks at the same queue and length share one read, so a page
+ * refreshed in a loop holds the queue for one read at a time, not one per request.
+ */
+export class QueueReaders {
+  private busy = false;
+  private readonly waiting = { act: [] as (() => void)[], look: [] as (() => void)[] };
+  private readonly looks = new Map<string, ReturnType<typeof readQueue>>();
+
+  /** `model` is asked for the connection when the turn comes (the one there was may be gone by then). */
+  read(model: () => ChannelFactory, queue: string, limit: number, decide?: Decide): ReturnType<typeof readQueue> {
+    if (decide) return this.inTurn("act", () => readQueue(model(), queue, limit, decide));
+    const key = `${queue}\n${limit}`;
+    let look = this.looks.get(key);
+    if (!look) {
+      look = this.inTurn("look", () => readQueue(model(), queue, limit)).finally(() => this.looks.delete(key));
+      this.looks.set(key, look);
+    }
+    return look;
+  }
+
+  private async inTurn<T>(kind: "act" | "look", read: () => Promise<T>): Promise<T> {
+    // The reader that finishes hands its turn straight to the next, so none can slip in between.
+    if (this.busy) await new Promise<void>((resolve) => this.waiting[kind].push(resolve));
+    else this.busy = true;
+    try {
+      return await read();
+    } finally {
+      const next = this.waiting.act.shift() ?? this.waiting.look.shift();
+      if (next) next();
+      else this.busy = false;
+    }
+  }
 }

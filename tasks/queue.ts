@@ -7,7 +7,7 @@ import type { Logger } from "../lib/logger.ts";
 import type { QueueStats } from "../lib/monitor.ts";
 import { BrokerConnection } from "./connection.ts";
 import { JobConsumer, type JobHandler } from "./consuming.ts";
-import { readQueue, type Decide, type QueuedMessage } from "./inspection.ts";
+import { QueueReaders, type Decide, type QueuedMessage } from "./inspection.ts";
 import { Publisher, QueueUnavailableError } from "./publishing.ts";
 import { EventSubscriptions, type EventListener } from "./subscriptions.ts";
 import { deadLetterQueueName, eventsExchangeName, retryBucket, retryQueueName, retryQueueNames } from "./topology.ts";
@@ -33,6 +33,8 @@ export class Broker {
   private readonly publisher: Publisher;
   private readonly subscriptions: EventSubscriptions;
   private consumer?: JobConsumer;
+  /** Reads of the dead-letter and work queues take turns (tasks/inspection.ts). */
+  private readonly readers = new QueueReaders();
 
   constructor(private readonly options: BrokerOptions) {
     this.connection = new BrokerConnection(options.url, options.logger);
@@ -133,7 +135,7 @@ export class Broker {
    * queue ("work"), removes those `decide` picks, and leaves the rest where they were.
    */
   async readMessages(which: "dead" | "work", limit: number, decide?: Decide): Promise<{ total: number; messages: QueuedMessage[]; removed: number }> {
-    return readQueue(this.liveConnection(), which === "dead" ? this.deadLetterQueue : this.options.queueName, limit, decide);
+    return this.readers.read(() => this.liveConnection(), which === "dead" ? this.deadLetterQueue : this.options.queueName, limit, decide);
   }
 
   /** Asks the broker for the depth of the work, retry and dead-letter queues. */

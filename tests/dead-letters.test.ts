@@ -153,3 +153,53 @@ describe("purging the work queue", () => {
     );
   });
 });
+
+describe("dead letters someone tampered with or reads in a loop", () => {
+  let stack: Stack;
+  let post: ReturnType<typeof client>;
+  let dead: string;
+  before(async () => {
+    stack = await startStack({ workers: 0, env: { ADMIN_PASSWORD: PASSWORD } });
+    post = client(stack);
+    dead = `${stack.config.queueName}.dead`;
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test("when a letter carries an x-death time no date can hold, then the list, the page and the actions still answer", async () => {
+    // 10^13 seconds: past the year 275,760, the last a JavaScript date can show.
+    const death = { count: 1, reason: "rejected", queue: stack.config.queueName, exchange: "", "routing-keys": [stack.config.queueName], time: { "!": "timestamp", value: 1e13 } };
+    await publishRaw(dead, "a letter from the far future", { "x-death": [death] });
+    await waitFor("the letter in the dead-letter queue", async () => (await queueDepth(dead)) === 1);
+    const { body } = await stack.http().get("/api/dead-letters").expect(200);
+    assert.deepEqual([body.total, body.letters[0].deadAt, body.letters[0].body], [1, null, "a letter from the far future"]);
+    await stack.http().get("/dead-letters").expect(200);
+    assert.deepEqual((await post(`/api/dead-letters/${body.letters[0].key}/discard`).expect(200)).body, { removed: 1 });
+  });
+
+  test("when someone lists the letters in a loop, then the admin's discard of one and of all still find them", async () => {
+    for (let i = 0; i < 40; i++) await publishRaw(dead, `poison ${i}`);
+    await waitFor("40 letters", async () => (await queueDepth(dead)) === 40);
+    const { body } = await stack.http().get("/api/dead-letters?limit=1000").expect(200);
+    const key = body.letters.find((l: { body: string }) => l.body === "poison 7").key;
+    let looping = true;
+    let reads = 0;
+    // Six clients reading as fast as they are answered, bounded in count.
+    const readers = Array.from({ length: 6 }, async () => {
+      while (looping && reads < 5000) {
+        await stack.http().get("/api/dead-letters?limit=1000").expect(200);
+        reads += 1;
+      }
+    });
+    try {
+      await waitFor("the readers to get going", () => reads >= 12);
+      assert.deepEqual((await post(`/api/dead-letters/${key}/discard`).expect(200)).body, { removed: 1 });
+      assert.deepEqual((await post("/api/dead-letters/discard", { expected: 39 }).expect(200)).body, { removed: 39, dryRun: false });
+    } finally {
+      looping = false;
+      await Promise.all(readers);
+    }
+    assert.equal(await queueDepth(dead), 0);
+  });
+});
