@@ -79,10 +79,29 @@ export async function failureGroups(db: Db, limit = 10): Promise<FailureGroup[]>
  * between batches. The relay publishes them as they come.
  */
 export async function retryGroup(deps: TaskDeps, fingerprint: string, opts: { expected?: number; by: string }): Promise<{ matched: number; retried: number }> {
+  if (opts.expected === undefined) return { matched: await groupCount(deps.db, fingerprint), retried: 0 };
+  const expected = opts.expected;
+  return oneAtATime(() => retryCounted(deps, fingerprint, expected, opts.by));
+}
+
+const groupCount = async (db: Db, fingerprint: string) => (await groupsWithTexts(db)).find((g) => g.fingerprint === fingerprint)?.count ?? 0;
+
+let groupRetries: Promise<unknown> = Promise.resolve();
+/**
+ * Group retries take turns in this process, each counting afresh in its turn: two at once
+ * both counted the whole group, and the one that lost every race answered "retried 0" as
+ * if it had done what was asked.
+ */
+function oneAtATime<T>(retry: () => Promise<T>): Promise<T> {
+  const turn = groupRetries.then(retry, retry);
+  groupRetries = turn.catch(() => {});
+  return turn;
+}
+
+async function retryCounted(deps: TaskDeps, fingerprint: string, expected: number, by: string): Promise<{ matched: number; retried: number }> {
   const group = (await groupsWithTexts(deps.db)).find((g) => g.fingerprint === fingerprint);
   const matched = group?.count ?? 0;
-  if (opts.expected === undefined) return { matched, retried: 0 };
-  if (matched !== opts.expected) throw new CountChangedError(matched, opts.expected);
+  if (matched !== expected) throw new CountChangedError(matched, expected);
   let retried = 0;
   while (group && retried < matched) {
     const ids = await deps.db.task.findMany({
@@ -94,7 +113,7 @@ export async function retryGroup(deps: TaskDeps, fingerprint: string, opts: { ex
     if (ids.length === 0) break;
     const rerun = await deps.lifecycle.rerun(
       ids.map((t) => t.id),
-      opts.by,
+      by,
     );
     // Not awaited: the relay publishes them in its own batches and the tasks show it.
     for (const { job } of rerun) void deps.dispatcher.dispatch(job, 0);
@@ -102,5 +121,7 @@ export async function retryGroup(deps: TaskDeps, fingerprint: string, opts: { ex
     if (rerun.length === 0) break;
     await nextTurn();
   }
+  // Another web sent them all first: what this person confirmed is not there any more.
+  if (retried === 0 && matched > 0) throw new CountChangedError(0, expected);
   return { matched, retried };
 }

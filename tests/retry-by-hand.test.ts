@@ -2,6 +2,7 @@
 // or a group of failures that share an error, confirmed by the count a dry run showed.
 // A retried task gets a new budget of attempts; its old attempts stay, and who and when
 // are recorded. Through the real web, worker, broker and the dog.ceo stand-in.
+import { randomBytes, randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { csrfTokenFrom, startStack, waitForTaskState, type Stack } from "./support/stack.ts";
@@ -149,5 +150,39 @@ describe("retrying what failed", () => {
       .expect(303);
     assert.match((await agent.get(done.headers.location).expect(200)).text, /Sent 2 failed tasks again/);
     await waitForTaskState(stack.db, first, ["SUCCESS"]);
+  });
+});
+
+describe("when one group of failures is retried three times at once, each with the count it showed", () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ workers: 0, env: { ADMIN_PASSWORD: PASSWORD } });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test("then one retries the whole group and the other two answer 409, as for any count that changed", async () => {
+    const tag = randomBytes(6).toString("hex").replace(/\d/g, "x"); // a group of its own: digits would be blanked
+    const error = `gave up after 5 attempts: dog.ceo answered 500 (${tag})`;
+    const count = 3000; // fifteen batches
+    await stack.db.task.createMany({ data: Array.from({ length: count }, () => ({ id: randomUUID(), breed: "pug", limit: 1, state: "FAILURE" as const, error })) });
+    const { body: listed } = await stack.http().get("/api/failures").expect(200);
+    const group = listed.groups.find((g: { example: string }) => g.example === error);
+    assert.equal(group.count, count);
+    const retry = () =>
+      stack
+        .http()
+        .post("/api/failures/retry")
+        .set("Content-Type", "application/json")
+        .set("Authorization", basic(PASSWORD))
+        .send({ fingerprint: group.fingerprint, expected: count });
+    const answers = await Promise.all([retry(), retry(), retry()]);
+    const done = answers.filter((a) => a.status === 200);
+    assert.deepEqual(answers.map((a) => a.status).sort(), [200, 409, 409], JSON.stringify(answers.map((a) => a.body)));
+    assert.deepEqual([done[0]!.body.retried, done[0]!.body.dryRun], [count, false]);
+    for (const stale of answers.filter((a) => a.status === 409)) assert.equal(stale.body.error.code, "count_changed");
+    assert.equal(await stack.db.task.count({ where: { error, state: "FAILURE" } }), 0);
+    assert.equal(await stack.db.task.count({ where: { retriedBy: { not: null }, state: "PENDING", attemptBase: 0 } }), count);
   });
 });
