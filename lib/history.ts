@@ -94,7 +94,8 @@ const POSTGRES = (() => {
 type Row = { series: string; bucket: number | bigint; step: number | bigint; n: number | bigint };
 
 export function windowFrom(value: unknown): WindowName {
-  return typeof value === "string" && value in WINDOWS ? (value as WindowName) : "1h";
+  // Own keys only: `in` also finds __proto__, constructor, toString… on every object.
+  return typeof value === "string" && Object.hasOwn(WINDOWS, value) ? (value as WindowName) : "1h";
 }
 
 const emptyBucket = (): BucketData => ({ counts: { submitted: 0, succeeded: 0, failed: 0, retried: 0 }, wait: new Map(), runtime: new Map() });

@@ -157,7 +157,7 @@ export function monitorNotice(query: Record<string, unknown>): { kind: string; t
   const [retried, changed, expected, purged, cancelled, requeued, kept, discarded] = ["retried", "changed", "expected", "purged", "cancelled", "requeued", "kept", "discarded"].map(
     (name) => count(query[name]),
   );
-  if (typeof query.refused === "string" && REFUSALS[query.refused]) return { kind: "warning", text: REFUSALS[query.refused]! };
+  if (typeof query.refused === "string" && Object.hasOwn(REFUSALS, query.refused)) return { kind: "warning", text: REFUSALS[query.refused]! };
   if (changed !== undefined && expected !== undefined)
     return { kind: "warning", text: `Nothing was done: you confirmed ${expected}, but ${changed} match now. Check the new count and press again.` };
   if (retried !== undefined) return { kind: "success", text: `Sent ${plural(retried, "failed task")} again, each with a new retry budget.` };

@@ -67,3 +67,35 @@ test("when dog.ceo cannot be reached, the bundled snapshot is offered and the pr
   assert.equal(lines.length, 1, "logged once, not per request");
   assert.match(lines[0]!, /bundled snapshot/);
 });
+
+test("when dog.ceo sends 25,000 breeds, the form keeps a list of ordinary size, says why once, and asks again within minutes, not after the hour", async () => {
+  const { logger, lines } = recordingLogger();
+  const huge: BreedList = Object.fromEntries(Array.from({ length: 25_000 }, (_, i) => [`breed${i.toString(26).replace(/\d/g, (d) => "qrstuvwxyz"[Number(d)]!)}`, []]));
+  assert.ok(JSON.stringify({ message: huge, status: "success" }).length < 1024 * 1024, "under the answer cap");
+  let calls = 0;
+  let now = 0;
+  const catalog = cachedBreedCatalog({ listBreeds: async () => (calls++, huge) }, logger, 60 * 60_000);
+  const realNow = Date.now;
+  Date.now = () => now;
+  try {
+    const offered = await catalog.get();
+    assert.ok(offered.options.length < 1000, `${offered.options.length} options`);
+    assert.ok(offered.has("hound", "afghan"), "the bundled snapshot");
+    assert.equal(lines.length, 1);
+    assert.match(lines[0]!, /more than 1000 breeds/);
+    now = 61_000;
+    await catalog.get();
+    assert.equal(calls, 2, "asked again after a minute");
+  } finally {
+    Date.now = realNow;
+  }
+});
+
+test("when dog.ceo's list holds names no task could be submitted with, the form does not offer them", async () => {
+  const { logger } = recordingLogger();
+  const catalog = cachedBreedCatalog({ listBreeds: async () => ({ hound: ["afghan", "Not A Name"], "<script>": [], pug: [] }) }, logger);
+  assert.deepEqual(
+    (await catalog.get()).options.map((o) => o.value),
+    ["hound", "hound/afghan", "pug"],
+  );
+});

@@ -118,6 +118,12 @@ describe("the history on the monitor page", () => {
       assert.match(day, /Last 1 day/);
       assert.equal((day.match(/<tr><td class="is-nowrap">/g) ?? []).length, 48);
       assert.match((await stack.http().get("/tasks?window=nonsense").expect(200)).text, /Last 1 hour/);
+      // Names every object has are not windows either.
+      for (const name of ["__proto__", "constructor", "toString", "hasOwnProperty", "valueOf"]) {
+        assert.match((await stack.http().get(`/tasks?window=${name}`).expect(200)).text, /Last 1 hour/, name);
+        assert.equal((await stack.http().get(`/api/history?window=${name}`).expect(200)).body.window, "1h", name);
+        assert.doesNotMatch((await stack.http().get(`/tasks?refused=${name}`).expect(200)).text, /native code|\[object /, name);
+      }
     } finally {
       await stack.stop();
     }
