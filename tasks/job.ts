@@ -132,7 +132,8 @@ export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 
   /**
    * The claim itself failed, so no run began and the row could not be read: the message's
    * x-attempt (from its firstAttempt) is all that counts these tries, with the same budget
-   * as runs. A message that lies about it only ends its own tries sooner.
+   * as runs. Only here does the message's number count, so a forged one can end the tries
+   * (and fail its task) early only while the database refuses the claim.
    */
   async function unclaimed(job: JobMessage, delivery: Delivery, reason: string, err: unknown, log: Logger): Promise<Outcome> {
     const tried = Math.max(1, delivery.attempt - ((job.firstAttempt ?? 1) - 1));
