@@ -11,7 +11,7 @@ import { CHART, chartOf } from "../lib/historyChart.ts";
 import { monitorNotice } from "./monitorActions.ts";
 import { parseTaskInput } from "../lib/validation.ts";
 import { TASK_STATES, type TaskView } from "../lib/shapes.ts";
-import { draftParams, formOf, homeContext } from "./home.ts";
+import { draftParams, homeContext } from "./home.ts";
 import { queryText, taskFilterFrom } from "./query.ts";
 
 /** Long enough for a page's script to load and connect to /events. */
@@ -34,14 +34,15 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
     res.render("index", await homeContext(deps, req));
   });
 
-  // A person over the limit stays on the form, their choices kept, told when they can send it.
+  // A person over the limit goes back to the form at "/" (post/redirect/get, like a refused
+  // form), their choices kept, told when they can send it: the page says the time left
+  // whenever it is drawn, and counts it down.
   const formLimit: RequestHandler = (req, res, next) =>
     createLimit(req, res, (err?: unknown) => {
       if (!(err instanceof RateLimitedError)) return next(err);
-      res.set("Retry-After", String(err.retryAfterSeconds));
-      homeContext(deps, req)
-        .then((context) => res.status(429).render("index", { ...context, form: formOf(req.body), flash: { kind: "warning", text: err.message } }))
-        .catch(next);
+      const params = draftParams(req.body);
+      params.set("limited", String(Math.ceil(Date.now() / 1000) + err.retryAfterSeconds));
+      res.set("Retry-After", String(err.retryAfterSeconds)).redirect(303, `/?${params}`);
     });
 
   router.post("/tasks", formLimit, async (req, res) => {
