@@ -96,7 +96,7 @@ async function flashMessage(deps: AppDeps, req: Request): Promise<Flash | null> 
   }
   // Sent back over the submit limit: the time left now, so a reload never shows an old count.
   const limited = queryText(req.query.limited);
-  const waitSeconds = limited && /^\d{1,12}$/.test(limited) ? Number(limited) - Math.floor(Date.now() / 1000) : 0;
+  const waitSeconds = limited && /^\d{1,15}$/.test(limited) ? Math.ceil((Number(limited) - Date.now()) / 1000) : 0;
   if (waitSeconds > 0 && waitSeconds <= 3600) {
     const perMinute = deps.config.rateLimitPerMinute;
     return { kind: "warning", text: `Too many new tasks from you: at most ${perMinute} a minute. Your choice is kept below.`, waitSeconds };

@@ -41,7 +41,7 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
     createLimit(req, res, (err?: unknown) => {
       if (!(err instanceof RateLimitedError)) return next(err);
       const params = draftParams(req.body);
-      params.set("limited", String(Math.ceil(Date.now() / 1000) + err.retryAfterSeconds));
+      params.set("limited", String(Date.now() + err.retryAfterSeconds * 1000));
       res.set("Retry-After", String(err.retryAfterSeconds)).redirect(303, `/?${params}`);
     });
 
