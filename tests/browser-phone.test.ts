@@ -189,8 +189,12 @@ describe("on a phone", { skip }, () => {
 
       const nav = await page.evaluate(() => {
         return [".navbar-item[aria-current=page]", '.navbar-item[href="/"]:not(.brand)'].map((selector) => {
-          const s = getComputedStyle(document.querySelector(selector)!);
-          return [s.backgroundColor, s.color, s.fontWeight, s.textDecorationLine, s.borderBottomWidth, s.boxShadow].join(" | ");
+          const item = document.querySelector(selector)!;
+          const s = getComputedStyle(item);
+          // The colour seen behind it: its own, or (transparent) the first one behind it.
+          let seen = s.backgroundColor;
+          for (let node = item.parentElement; node && /rgba\(.*, 0\)$|transparent/.test(seen); node = node.parentElement) seen = getComputedStyle(node).backgroundColor;
+          return [seen, s.color, s.fontWeight, s.textDecorationLine, s.borderBottomWidth, s.boxShadow].join(" | ");
         });
       });
       assert.notEqual(nav[0], nav[1], "the current page's nav item looks different from the others");
