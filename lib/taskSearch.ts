@@ -42,7 +42,7 @@ export async function listTasks(
   { db, reads }: Readers,
   filter: TaskFilter = {},
   total: "count" | "none" = "count",
-): Promise<{ tasks: ListedTask[]; nextCursor: string | null; prevCursor: string | null; total?: number }> {
+): Promise<{ tasks: ListedTask[]; nextCursor: string | null; prevCursor: string | null; total?: number; offset?: number }> {
   const take = filter.limit ?? 20;
   if (!Number.isInteger(take) || take < 1 || take > 100) throw new ValidationError({ limit: "The page size must be a whole number from 1 to 100." });
   if (filter.order !== undefined && !TASK_ORDERS.includes(filter.order as (typeof TASK_ORDERS)[number]))
@@ -71,7 +71,28 @@ export async function listTasks(
   // Going back, the page we came from is always next; going on, the anchor's page is always before.
   const nextCursor = (backwards || more) && page.length > 0 ? page[page.length - 1]!.id : null;
   const prevCursor = (backwards ? more : anchor !== undefined) && page.length > 0 ? page[0]!.id : null;
-  return { tasks, nextCursor, prevCursor, ...(matches === undefined ? {} : { total: matches }) };
+  if (matches === undefined) return { tasks, nextCursor, prevCursor };
+  // Where this page starts among the matches ("26–50 of 93"): the first page starts at 0;
+  // a later one counts the matches ahead of its first task, over the same index as the page.
+  const first = page[0];
+  const ahead = order === "desc" ? "gt" : "lt";
+  const offset =
+    anchor && first
+      ? await countMatches(db, { AND: [where, { OR: [{ createdAt: { [ahead]: first.createdAt } }, { createdAt: first.createdAt, id: { [ahead]: first.id } }] }] })
+      : 0;
+  return { tasks, nextCursor, prevCursor, total: matches, offset };
+}
+
+/**
+ * How many tasks of a search are in each state, the search's own state left out: the
+ * monitor's totals by state then say what each state tag would find. Without a search,
+ * the cached counts over every task.
+ */
+export async function countSearchByState(db: Db, filter: TaskFilter): Promise<StateCounts> {
+  const where = whereOf({ ...filter, state: undefined });
+  if (Object.keys(where).length === 0) return countTasksByState(db);
+  const groups = await db.task.groupBy({ by: ["state"], where, _count: { _all: true } });
+  return Object.fromEntries(groups.map((g) => [g.state, g._count._all])) as StateCounts;
 }
 
 /** Tasks in the order asked, each with how many of its photos the gallery holds. */
@@ -116,9 +137,9 @@ function whereOf(filter: TaskFilter): Prisma.TaskWhereInput {
   // The database reads % as "anything" (and Prisma passes it on): it would match every task.
   if (error && /[%\\]/.test(error)) throw new ValidationError({ error: "Search errors for words: % and \\ are not allowed." });
   const from = time(filter.from, "from");
-  const to = time(filter.to, "to");
-  const breed = filter.breed?.trim().toLowerCase();
-  const [main, sub] = breed ? breed.split("/") : [];
+  const to = time(filter.to, "to", { wholeDay: true });
+  if (from && to && to <= from) throw new ValidationError({ to: "“Until” comes before “from”: no task can match. Swap the dates, or leave one empty." });
+  const [main, sub] = breedOf(filter.breed);
   return {
     ...(filter.state ? { state: filter.state as TaskState } : {}),
     ...(main ? { breed: main } : {}),
@@ -130,11 +151,23 @@ function whereOf(filter: TaskFilter): Prisma.TaskWhereInput {
   };
 }
 
-function time(value: string | undefined, field: "from" | "to"): Date | undefined {
+/** A breed as the form takes it ("hound/afghan") or as every page shows it ("hound (afghan)"). */
+function breedOf(text: string | undefined): [string?, string?] {
+  const breed = text?.trim().toLowerCase();
+  if (!breed) return [];
+  const label = /^([^()/]+?)\s*\(\s*([^()/]+?)\s*\)$/.exec(breed);
+  return label ? [label[1], label[2]] : (breed.split("/") as [string, string?]);
+}
+
+/**
+ * A bound of the time range. A date alone means that whole day in UTC: "until 2026-11-28"
+ * takes in tasks created that day (the end is exclusive, so it ends at the next midnight).
+ */
+function time(value: string | undefined, field: "from" | "to", { wholeDay = false } = {}): Date | undefined {
   if (!value?.trim()) return undefined;
   const text = value.trim();
   const at = /^\d{4}-\d\d-\d\d$/.test(text)
-    ? new Date(`${text}T00:00:00Z`)
+    ? new Date(Date.parse(`${text}T00:00:00Z`) + (wholeDay ? 86_400_000 : 0))
     : /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)?$/.test(text)
       ? new Date(text)
       : undefined;

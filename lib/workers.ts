@@ -23,7 +23,7 @@ export interface Heartbeat {
 export type WorkerStatus = "alive" | "offline" | "lost";
 
 export interface WorkerView extends Heartbeat {
-  /** Jobs finished SUCCESS, and FAILURE or dead-lettered, per minute over the last minute of heartbeats (null until two heartbeats came). */
+  /** Jobs finished SUCCESS, and FAILURE or dead-lettered, per minute over the last minute of heartbeats, or of its uptime (null until that covers 20 s). */
   donePerMinute: number | null;
   failedPerMinute: number | null;
   lastSeen: string;
@@ -79,7 +79,7 @@ export class WorkerRegistry {
         continue;
       }
       const status: WorkerStatus = said ? "offline" : now - at <= this.staleAfterMs ? "alive" : "lost";
-      views.push({ ...beat, ...ratesOf(samples), lastSeen: new Date(at).toISOString(), status, alive: status === "alive" });
+      views.push({ ...beat, ...ratesOf(samples, Date.parse(beat.startedAt)), lastSeen: new Date(at).toISOString(), status, alive: status === "alive" });
     }
     const rank = { alive: 0, offline: 1, lost: 2 };
     return views.sort((a, b) => rank[a.status] - rank[b.status] || a.id.localeCompare(b.id));
@@ -93,11 +93,20 @@ export class WorkerRegistry {
   }
 }
 
-/** Per minute, from the first and last of the samples (null with fewer than two). */
-function ratesOf(samples: Sample[]): { donePerMinute: number | null; failedPerMinute: number | null } {
-  const first = samples[0];
+/** The shortest stretch a rate is read over: one job in a worker's first two seconds is not "30 a minute". */
+const RATE_MIN_SPAN_MS = 20_000;
+
+/**
+ * Per minute, from the first and last of the samples. A worker that started inside the
+ * window, before the first sample this web heard, counted from zero at its start, so the
+ * stretch runs from there: over its real uptime. Null until the stretch is long enough.
+ */
+function ratesOf(samples: Sample[], startedAt: number): { donePerMinute: number | null; failedPerMinute: number | null } {
   const last = samples[samples.length - 1];
-  if (!first || !last || last.at === first.at) return { donePerMinute: null, failedPerMinute: null };
+  if (!last) return { donePerMinute: null, failedPerMinute: null };
+  const fromStart = startedAt < samples[0]!.at && last.at - startedAt <= RATE_WINDOW_MS;
+  const first = fromStart ? { at: startedAt, done: 0, failed: 0 } : samples[0]!;
+  if (last.at - first.at < RATE_MIN_SPAN_MS) return { donePerMinute: null, failedPerMinute: null };
   const minutes = (last.at - first.at) / 60_000;
   const rate = (from: number, to: number) => Math.round((Math.max(0, to - from) / minutes) * 10) / 10;
   return { donePerMinute: rate(first.done, last.done), failedPerMinute: rate(first.failed, last.failed) };

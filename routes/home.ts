@@ -64,6 +64,8 @@ interface Flash {
   text: string;
   taskId?: string;
   task?: TaskView;
+  /** Seconds until the person may submit again (static/app.js counts them down). */
+  waitSeconds?: number;
 }
 
 /** The banner after a submit follows its task (static/app.js refreshes it), so it never says "queued" of a finished one. */
@@ -91,6 +93,13 @@ async function flashMessage(deps: AppDeps, req: Request): Promise<Flash | null> 
     if (!row) return null;
     const task = toTaskView(row);
     return { taskId: task.id, task, ...submittedNews(task) };
+  }
+  // Sent back over the submit limit: the time left now, so a reload never shows an old count.
+  const limited = queryText(req.query.limited);
+  const waitSeconds = limited && /^\d{1,15}$/.test(limited) ? Math.ceil((Number(limited) - Date.now()) / 1000) : 0;
+  if (waitSeconds > 0 && waitSeconds <= 3600) {
+    const perMinute = deps.config.rateLimitPerMinute;
+    return { kind: "warning", text: `Too many new tasks from you: at most ${perMinute} a minute. Your choice is kept below.`, waitSeconds };
   }
   const cleared = queryText(req.query.cleared);
   if (cleared && /^\d+$/.test(cleared)) return { kind: "info", text: `Cleared ${cleared} photo${cleared === "1" ? "" : "s"} from the gallery.` };

@@ -150,7 +150,7 @@ export function monitorNotice(query: Record<string, unknown>): { kind: string; t
     const who = query[name];
     if (typeof who !== "string" || !/^[\w.:@-]{1,100}$/.test(who)) return undefined;
     const verb = name === "paused" ? "pause: they finish the jobs in hand and take no new ones" : "resume taking jobs";
-    return { kind: "info", text: `Told ${who === "all" ? "every worker" : `worker ${who}`} to ${verb}. The workers panel shows when it took.` };
+    return { kind: "info", text: `Told ${who === "all" ? "every worker" : `worker ${who}`} to ${verb}. Each worker's status shows when it took.` };
   };
   const told = control("paused") ?? control("resumed");
   if (told) return told;

@@ -3,7 +3,7 @@ import { Router, type RequestHandler } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
 import { ConflictError, RateLimitedError, ValidationError } from "../lib/errors.ts";
 import { clearPhotos } from "../lib/gallery.ts";
-import { countTasksByState, listTasks, totalOf } from "../lib/taskSearch.ts";
+import { countSearchByState, countTasksByState, listTasks, totalOf, type TaskFilter } from "../lib/taskSearch.ts";
 import { cancelTask, getTaskDetail, submitTask } from "../lib/useCases.ts";
 import { failureGroups } from "../lib/failures.ts";
 import { WINDOW_LABELS, windowFrom } from "../lib/history.ts";
@@ -11,7 +11,7 @@ import { CHART, chartOf } from "../lib/historyChart.ts";
 import { monitorNotice } from "./monitorActions.ts";
 import { parseTaskInput } from "../lib/validation.ts";
 import { TASK_STATES, type TaskView } from "../lib/shapes.ts";
-import { draftParams, formOf, homeContext } from "./home.ts";
+import { draftParams, homeContext } from "./home.ts";
 import { queryText, taskFilterFrom } from "./query.ts";
 
 /** Long enough for a page's script to load and connect to /events. */
@@ -34,14 +34,15 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
     res.render("index", await homeContext(deps, req));
   });
 
-  // A person over the limit stays on the form, their choices kept, told when they can send it.
+  // A person over the limit goes back to the form at "/" (post/redirect/get, like a refused
+  // form), their choices kept, told when they can send it: the page says the time left
+  // whenever it is drawn, and counts it down.
   const formLimit: RequestHandler = (req, res, next) =>
     createLimit(req, res, (err?: unknown) => {
       if (!(err instanceof RateLimitedError)) return next(err);
-      res.set("Retry-After", String(err.retryAfterSeconds));
-      homeContext(deps, req)
-        .then((context) => res.status(429).render("index", { ...context, form: formOf(req.body), flash: { kind: "warning", text: err.message } }))
-        .catch(next);
+      const params = draftParams(req.body);
+      params.set("limited", String(Date.now() + err.retryAfterSeconds * 1000));
+      res.set("Retry-After", String(err.retryAfterSeconds)).redirect(303, `/?${params}`);
     });
 
   router.post("/tasks", formLimit, async (req, res) => {
@@ -70,19 +71,25 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
     // The form's state list is upper case; a typed ?state=failure means the same.
     const filter = { ...asked, state: asked.state?.toUpperCase() };
     const notice = monitorNotice(req.query);
-    const [{ tasks, nextCursor, prevCursor, total }, counts, failures, history] = await Promise.all([
-      listTasks(deps, { ...filter, limit: 25 }),
-      countTasksByState(deps.db),
+    const [found, failures, history] = await Promise.all([
+      searchPage(deps, filter),
       // Counted on every view, not cached: a button must offer the count a retry will find
       // (2.6 ms for 10,000 failures, over the (state, error) index).
       failureGroups(deps.db, 5),
       deps.history(windowFrom(req.query.window)),
     ]);
+    const { tasks, nextCursor, prevCursor, total, offset, counts, errors } = found;
+    const keep = { ...filter, window: queryText(req.query.window) };
+    // A refused search is still the search page: the filter as typed, what is wrong beside its field.
+    if (errors) res.status(400);
     res.render("tasks", {
       title: "Tasks",
       tasks,
       total,
-      links: pageLinks({ ...filter, window: queryText(req.query.window) }, nextCursor, prevCursor),
+      offset,
+      errors: errors ?? {},
+      links: pageLinks(keep, nextCursor, prevCursor),
+      stateLinks: stateLinks(keep),
       counts,
       allTasks: totalOf(counts),
       filter,
@@ -121,6 +128,28 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
   });
 
   return router;
+}
+
+/** A page of the monitor's search with its totals by state, or what is wrong with the search. */
+async function searchPage(deps: AppDeps, filter: TaskFilter) {
+  try {
+    const [page, counts] = await Promise.all([listTasks(deps, { ...filter, limit: 25 }), countSearchByState(deps.db, filter)]);
+    return { ...page, counts, errors: undefined };
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    const counts = await countTasksByState(deps.db);
+    return { tasks: [], nextCursor: null, prevCursor: null, total: 0, offset: 0, counts, errors: err.fields };
+  }
+}
+
+/** Each state tag's link: the same search in that state (or any state), from its first page. */
+function stateLinks(filter: Record<string, string | undefined>): Record<string, string> {
+  const href = (state: string | undefined) => {
+    const params = new URLSearchParams();
+    for (const [name, value] of Object.entries({ ...filter, state, cursor: undefined, before: undefined })) if (value) params.set(name, value);
+    return `/tasks${params.size ? `?${params}` : ""}`;
+  };
+  return Object.fromEntries([["all", href(undefined)], ...TASK_STATES.map((state) => [state, href(state)])]);
 }
 
 /** The monitor's links that keep the search: the pages either side, and the list the other way round. */

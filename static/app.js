@@ -72,6 +72,17 @@
   showTimes(document);
   setInterval(() => document.hidden || showTimes(document), 10_000);
 
+  // A wait the server gave in seconds ("You can submit again in 59 s"), counted down from
+  // when the page showed it (the reader's clock may not agree with the server's).
+  function countDown() {
+    for (const node of document.querySelectorAll("[data-countdown]")) {
+      node.dataset.shownAt ??= String(Date.now());
+      const left = Number(node.dataset.countdown) - Math.floor((Date.now() - Number(node.dataset.shownAt)) / 1000);
+      node.textContent = left > 0 ? `You can submit again in ${left} s.` : "You can submit again now.";
+    }
+  }
+  if (document.querySelector("[data-countdown]")) setInterval(countDown, 1000);
+
   // ---------------------------------------------------------------- a photo, large
 
   // Without this a photo's link simply opens the image. The dialog closes with Esc, its

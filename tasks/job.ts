@@ -208,6 +208,15 @@ async function runTask(deps: JobDeps, claim: Extract<Awaited<ReturnType<Lifecycl
 
   // dog.ceo's answer never decides how much is stored: at most the task's limit.
   const kept = keepTrustedLinks(links, deps.imageOrigins, log, task.limit);
+  if (kept.length === 0 && links.length > 0) {
+    // Not a task that found no photos: every photo was refused here. Asking again would get
+    // links on the same host, so it fails at once, saying which host and what would help.
+    const reason = `none of the ${links.length} photo link${links.length === 1 ? "" : "s"} dog.ceo sent is on an allowed image host (the first is on ${hostOf(links[0]!)}). An operator can add that host to IMAGE_ORIGINS, then retry this task.`;
+    await deps.lifecycle.fail(claim, reason);
+    counters.failed += 1;
+    log.warn({ reason }, "task failed: every photo link was on a host that is not allowed");
+    return { outcome: { action: "ack" }, attempt: "FAILURE" };
+  }
   const stored = await deps.lifecycle.succeed({ ...claim, breed: task.breed, subBreed: task.subBreed }, kept);
   if (stored === undefined) {
     counters.skipped += 1;
@@ -217,6 +226,13 @@ async function runTask(deps: JobDeps, claim: Extract<Awaited<ReturnType<Lifecycl
   counters.done += 1;
   log.info({ photos: stored.task.photoCount }, "task succeeded");
   return { outcome: { action: "ack" }, attempt: "SUCCESS" };
+}
+
+/** Where a link points, for a message: its origin, or that it is no address at all. */
+function hostOf(link: string): string {
+  if (!URL.canParse(link)) return "no valid address";
+  const url = new URL(link);
+  return (url.origin === "null" ? `a ${url.protocol} address` : url.origin).slice(0, 100);
 }
 
 /** Exponential backoff with "equal jitter": half the delay fixed, half random. */

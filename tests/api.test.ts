@@ -161,7 +161,7 @@ describe("the JSON API", () => {
       assert.equal(body.tasks.length, 5);
       assert.equal(body.nextCursor, null);
       const none = await stack.http().get("/api/tasks?breed=akita&state=FAILURE").expect(200);
-      assert.deepEqual(none.body, { tasks: [], nextCursor: null, prevCursor: null, total: 0 });
+      assert.deepEqual(none.body, { tasks: [], nextCursor: null, prevCursor: null, total: 0, offset: 0 });
     });
 
     test("when tasks share a creation instant, then pages still neither overlap nor skip", async () => {

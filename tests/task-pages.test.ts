@@ -4,6 +4,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { PHOTOS_PER_PAGE } from "../lib/gallery.ts";
+import { startFakeDogApi, type FakeDogApi } from "../dev/fake-dog-api.ts";
 import { csrfTokenFrom, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 
 const FINISHED = ["SUCCESS", "FAILURE", "REVOKED"];
@@ -97,11 +98,16 @@ describe("a task's pages after what happened to it", () => {
     stack.fake.failNext("http500", 1);
     const taskId = await submit(stack, { breed: "pug", limit: 2 });
     assert.equal((await waitForTaskState(stack.db, taskId, ["RETRY", ...FINISHED])).state, "RETRY");
-    assert.match(text((await stack.http().get(`/tasks/${taskId}`).expect(200)).text), /No photos from this task yet\./);
+    const waiting = (await stack.http().get(`/tasks/${taskId}`).expect(200)).text;
+    // The placeholders say what is coming; no "no photos" message under them.
+    assert.match(text(waiting), /pug: 0 of 2 photos so far/);
+    assert.doesNotMatch(waiting, /gallery-empty/);
+    assert.match(waiting, /<noscript>.*reload it to follow the task/);
     await stack.http().post(`/api/tasks/${taskId}/cancel`).set("Content-Type", "application/json").expect(200);
     const page = text((await stack.http().get(`/tasks/${taskId}`).expect(200)).text);
     assert.match(page, /This task found no photos\./);
-    assert.doesNotMatch(page, /No photos from this task yet/);
+    assert.doesNotMatch(page, /photos so far/);
+    assert.doesNotMatch(page, /noscript/);
   });
 
   test("when several tasks fetch the same photos, then the gallery's count says each photo shows once", async () => {
@@ -122,5 +128,40 @@ describe("a task's pages after what happened to it", () => {
       if (!times.every((t, i) => !Number.isNaN(t) && (i === 0 || times[i - 1]! <= t))) out.push(`${id}: ${times.map((t) => new Date(t).toISOString()).join(" ")}`);
     }
     assert.deepEqual(out, []);
+  });
+});
+
+describe("a task whose every photo link is on a host that is not allowed", () => {
+  let fake: FakeDogApi;
+  let stack: Stack;
+  before(async () => {
+    // The stand-in's links name 127.0.0.1; the worker reaches it as 127.0.0.2, so only that
+    // origin is allowed and every link it sends is dropped.
+    fake = await startFakeDogApi({ host: "0.0.0.0" });
+    stack = await startStack({ workers: 1, fake, env: { DOG_API_URL: fake.url.replace("127.0.0.1", "127.0.0.2") } });
+  });
+  after(async () => {
+    await stack?.stop();
+    await fake?.close();
+  });
+
+  test("when a person submits it, then the banner shows only the placeholders while it runs, and the task ends FAILURE saying why, not SUCCESS with 0 photos", async () => {
+    stack.fake.failNext("slow", 1, { delayMs: 1000 });
+    const taskId = await submit(stack, { breed: "pug", limit: 3 });
+    const home = (await stack.http().get(`/?submitted=${taskId}`).expect(200)).text;
+    assert.match(text(home), /pug: 0 of 3 photos so far/);
+    assert.doesNotMatch(home, /No photos yet/, "no empty-gallery message under the placeholders");
+    assert.match(home, /<noscript>.*reload it to see the photos/);
+
+    const task = await waitForTaskState(stack.db, taskId, FINISHED);
+    assert.equal(task.state, "FAILURE");
+    assert.equal(task.photoCount, 0);
+    const page = text((await stack.http().get(`/tasks/${taskId}`).expect(200)).text);
+    assert.match(page, /none of the 3 photo links dog\.ceo sent is on an allowed image host \(the first is on http:\/\/127\.0\.0\.1:\d+\)/);
+    assert.match(page, /add that host to IMAGE_ORIGINS, then retry this task/);
+    assert.match(page, /This task found no photos\./);
+    const done = text((await stack.http().get(`/?submitted=${taskId}`).expect(200)).text);
+    assert.match(done, /Could not fetch 3 × pug .*none of the 3 photo links/);
+    assert.match(done, /No photos yet/);
   });
 });

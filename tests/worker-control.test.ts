@@ -84,7 +84,11 @@ describe("pausing and resuming workers", () => {
       .expect(303);
     assert.equal(told.headers.location, `/workers?paused=${second}`);
     await waitFor("the second paused", async () => (await paused())[second!] === true);
-    const shown = (await agent.get("/workers").expect(200)).text;
+    const shown = (await agent.get(told.headers.location!).expect(200)).text;
+    // The notice speaks of what this page has: a table of workers, no panel.
+    const notice = /id="monitor-notice"[^>]*>([^<]*)</.exec(shown)?.[1] ?? "";
+    assert.match(notice, new RegExp(`Told worker ${second} to pause`));
+    assert.doesNotMatch(notice, /panel/);
     assert.match(
       shown.slice(shown.indexOf(`data-worker-id="${second}"`), shown.indexOf(`data-worker-id="${second}"`) + 2500),
       /data-role="paused"[\s\S]*action="\/workers\/resume"/,

@@ -25,9 +25,11 @@ describe("the workers a web knows of", () => {
   test("when a worker's heartbeats come in, then its done and failed per minute are read over the last minute of them", () => {
     let now = 1_000_000;
     const workers = new WorkerRegistry(10_000, 200, () => now);
+    // A worker up for an hour before this web heard from it.
+    const startedAt = new Date(now - 3_600_000).toISOString();
     const at = (seconds: number, done: number, failed: number) => {
       now = 1_000_000 + seconds * 1000;
-      workers.heartbeat({ ...beat("w"), done, failed });
+      workers.heartbeat({ ...beat("w"), done, failed, startedAt });
     };
     at(0, 0, 0);
     assert.deepEqual([workers.list()[0]!.donePerMinute, workers.list()[0]!.failedPerMinute], [null, null], "one heartbeat is no rate");
@@ -37,6 +39,24 @@ describe("the workers a web knows of", () => {
     const { donePerMinute, failedPerMinute } = workers.list()[0]!;
     assert.ok(Math.abs(donePerMinute! - 60) <= 3, `${donePerMinute} done/min`);
     assert.equal(failedPerMinute, 0);
+  });
+
+  test("when a worker has just started, then its rates are read over its real uptime, never one job in two seconds made a pace", () => {
+    const start = Date.parse("2026-12-01T10:00:00Z");
+    let now = start;
+    const workers = new WorkerRegistry(10_000, 200, () => now);
+    const at = (id: string, seconds: number, done: number, startedAt = new Date(start).toISOString()) => {
+      now = start + seconds * 1000;
+      workers.heartbeat({ ...beat(id), done, failed: 0, startedAt });
+      return workers.list().find((w) => w.id === id)!.donePerMinute;
+    };
+    // Restarted: one job between its first two heartbeats is no rate yet (it was "30.7 done/min").
+    assert.equal(at("restarted", 1, 0), null);
+    assert.equal(at("restarted", 3, 1), null);
+    assert.equal(at("restarted", 20, 1), 3, "one job in its first 20 s");
+    assert.equal(at("restarted", 60, 1), 1);
+    // This web started listening late: a worker up 30 s with 10 jobs is read from its start.
+    assert.equal(at("heard-late", 60, 10, new Date(start + 30_000).toISOString()), 20, "10 jobs in 30 s of uptime");
   });
 
   test("when one worker says goodbye and another goes silent, then both stay listed, as offline and lost, after the live one", async () => {
