@@ -1,25 +1,35 @@
 // Fans task events out to the browsers connected to /events. Each event gets an id and
-// the last few hundred are kept, so a browser that reconnects with Last-Event-ID gets
-// what it missed; one that fell too far behind is told to take a fresh snapshot.
+// the latest are kept, so a browser that reconnects with Last-Event-ID gets what it
+// missed; one that fell too far behind is told to take a fresh snapshot.
 import { randomBytes } from "node:crypto";
 import type { AppEvent } from "./events.ts";
 
 export interface NumberedEvent {
   id: number;
   event: AppEvent;
+  /** The event as JSON, made once for every stream that sends it. */
+  data: string;
 }
+
+/**
+ * What is kept for replay: at most this many events and this many bytes of them. A replay is
+ * written to the stream at once, and a stream holding 256 KB unsent counts as a reader gone
+ * (routes/events.ts): more would cut off the browser it is for, every time it came back.
+ */
+export const HISTORY_LIMITS = { events: 500, bytes: 128 * 1024 };
 
 type Subscriber = (event: NumberedEvent) => void;
 
 export class EventHub {
   private nextId = 1;
   private readonly recent: NumberedEvent[] = [];
+  private recentBytes = 0;
   private readonly subscribers = new Set<Subscriber>();
   private currentEpoch = randomBytes(6).toString("hex");
   private audience?: (watching: boolean) => Promise<void> | void;
   private live: Promise<void> = Promise.resolve();
 
-  constructor(private readonly keep = 500) {}
+  constructor(private readonly keep = HISTORY_LIMITS) {}
 
   publish(event: AppEvent): void {
     // Browsers hear of new photos and of the task's new state as two events.
@@ -28,9 +38,13 @@ export class EventHub {
       if (photos.length > 0) this.publish({ type: "photos", taskId: change.task.id, photos });
       event = change;
     }
-    const numbered = { id: this.nextId++, event };
+    const numbered = { id: this.nextId++, event, data: JSON.stringify(event) };
     this.recent.push(numbered);
-    if (this.recent.length > this.keep) this.recent.shift();
+    this.recentBytes += sizeOf(numbered);
+    // The newest always stays: a browser one event behind is sent it, not a snapshot.
+    while (this.recent.length > 1 && (this.recent.length > this.keep.events || this.recentBytes > this.keep.bytes)) {
+      this.recentBytes -= sizeOf(this.recent.shift()!);
+    }
     for (const subscriber of this.subscribers) subscriber(numbered);
   }
 
@@ -89,6 +103,12 @@ export class EventHub {
   restart(): void {
     this.currentEpoch = randomBytes(6).toString("hex");
     this.recent.length = 0;
+    this.recentBytes = 0;
+  }
+
+  /** Bytes of the events kept for replay. */
+  get heldBytes(): number {
+    return this.recentBytes;
   }
 
   /** Events after lastId, or undefined when they are no longer all kept. */
@@ -102,4 +122,9 @@ export class EventHub {
   get lastId(): number {
     return this.nextId - 1;
   }
+}
+
+/** About what the event takes on a stream: its JSON (mostly one byte a character) and its id and type lines. */
+function sizeOf(numbered: NumberedEvent): number {
+  return numbered.data.length + 64;
 }

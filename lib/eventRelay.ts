@@ -5,14 +5,17 @@
 // last one leaving stops them a little later, and the hub then starts a new epoch, since
 // it missed what came meanwhile.
 import type { EventHub } from "./eventHub.ts";
-import { isAppEvent, type EventSink } from "./events.ts";
+import { dropLog } from "./dropLog.ts";
+import { parseAppEvent } from "./eventCheck.ts";
+import type { EventSink } from "./events.ts";
 import type { Logger } from "./logger.ts";
 import { parseHeartbeat, type WorkerRegistry } from "./workers.ts";
 
 type Unsubscribe = { close(): Promise<void> };
 
 export interface EventSource {
-  subscribeEvents(pattern: string, listener: (routingKey: string, payload: unknown) => void): Promise<Unsubscribe>;
+  /** Events over maxBytes (or a default) are dropped unread. */
+  subscribeEvents(pattern: string, listener: (routingKey: string, payload: unknown) => void, maxBytes?: number): Promise<Unsubscribe>;
   publishEvent(routingKey: string, payload: unknown): void;
 }
 
@@ -54,6 +57,8 @@ export function webEvents(hub: EventHub, broker: EventPublisher): EventSink {
 
 export async function relayEvents(deps: { broker: EventSource; hub: EventHub; workers: WorkerRegistry; logger: Logger }, lingerMs = LINGER_MS) {
   const { broker, hub, workers, logger } = deps;
+  // A forged or broken task event is dropped and logged (a few lines at most).
+  const badTaskEvent = dropLog(logger, "dropped a task event that is not one");
   const heartbeats = await broker.subscribeEvents("worker.*", (routingKey, payload) => {
     const beat = parseHeartbeat(payload);
     if (!beat) return; // forged or broken: never shown, never counted
@@ -79,8 +84,10 @@ export async function relayEvents(deps: { broker: EventSource; hub: EventHub; wo
       // Starting to hear after a time of not hearing: a page made meanwhile says it saw up to
       // an id after which events went unheard, so its first connect must take a snapshot.
       hub.restart();
-      tasks = broker.subscribeEvents("task.*", (_routingKey, payload) => {
-        if (isAppEvent(payload)) hub.publish(payload);
+      tasks = broker.subscribeEvents("task.*", (routingKey, payload) => {
+        const event = parseAppEvent(payload);
+        if (event) hub.publish(event);
+        else badTaskEvent({ routingKey });
       });
       // Workers that found nobody listening make task events again as soon as they hear this.
       await tasks.then(

@@ -26,8 +26,3 @@ export interface EventSink {
   /** Whether anyone would hear an event of this scope now; when false, callers need not build it. */
   wanted?(scope?: "local"): boolean;
 }
-
-export function isAppEvent(value: unknown): value is AppEvent {
-  const type = (value as { type?: unknown } | null)?.type;
-  return type === "task" || type === "photos" || type === "photos-cleared" || type === "resync";
-}

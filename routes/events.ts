@@ -101,7 +101,7 @@ const frames = new WeakMap<NumberedEvent, { epoch: string; text: string }>();
 function frameOf(numbered: NumberedEvent, epoch: string): string {
   const cached = frames.get(numbered);
   if (cached?.epoch === epoch) return cached.text;
-  const text = `id: ${epoch}-${numbered.id}\nevent: ${numbered.event.type}\ndata: ${JSON.stringify(numbered.event)}\n\n`;
+  const text = `id: ${epoch}-${numbered.id}\nevent: ${numbered.event.type}\ndata: ${numbered.data}\n\n`;
   frames.set(numbered, { epoch, text });
   return text;
 }

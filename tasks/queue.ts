@@ -125,9 +125,9 @@ export class Broker {
     return this.consumer ? this.consumer.stop(timeoutMs) : true;
   }
 
-  /** Hears events whose routing key matches pattern, now and after every reconnect, until closed. */
-  subscribeEvents(pattern: string, listener: EventListener): Promise<{ close(): Promise<void> }> {
-    return this.subscriptions.subscribe(pattern, listener);
+  /** Hears events whose routing key matches pattern, now and after every reconnect, until closed; larger ones than maxBytes are dropped unread. */
+  subscribeEvents(pattern: string, listener: EventListener, maxBytes?: number): Promise<{ close(): Promise<void> }> {
+    return this.subscriptions.subscribe(pattern, listener, maxBytes);
   }
 
   /**

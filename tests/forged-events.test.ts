@@ -1,0 +1,313 @@
+// Whoever can publish on the events exchange can send the webs anything: task events of
+// any size or shape, and heartbeats of workers that do not exist. Sent here straight to the
+// app's own exchange, as an attacker would, while a page listens.
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import amqplib from "amqplib";
+import { EventSource } from "undici";
+import { configEnv, freePort, spawnWeb, type ChildApp } from "./support/faults.ts";
+import { parseAppEvent } from "../lib/eventCheck.ts";
+import { EventHub, HISTORY_LIMITS } from "../lib/eventHub.ts";
+import { toPhotoView, toTaskView } from "../lib/shapes.ts";
+import { MAX_ERROR_LENGTH } from "../lib/text.ts";
+import { MAX_LIMIT } from "../lib/validation.ts";
+import { MAX_LINK_LENGTH } from "../tasks/job.ts";
+import { MAX_EVENT_BYTES } from "../tasks/subscriptions.ts";
+import { AMQP_URL, startStack, waitFor, type Stack } from "./support/stack.ts";
+
+const KiB = 1024;
+
+/** Publishes raw bodies on the stack's events exchange, confirmed. */
+async function publishEvents(stack: Stack, messages: [routingKey: string, body: Buffer | string][]): Promise<void> {
+  const connection = await amqplib.connect(AMQP_URL);
+  try {
+    const channel = await connection.createConfirmChannel();
+    for (const [routingKey, body] of messages) channel.publish(`${stack.config.queueName}.events`, routingKey, Buffer.from(body), { contentType: "application/json" });
+    await channel.waitForConfirms();
+  } finally {
+    await connection.close().catch(() => {});
+  }
+}
+
+/** The web answers its health check; if it does not, the test fails with how it ended. */
+async function assertUp(web: ChildApp & { url: string }): Promise<void> {
+  const healthy = await httpGet(`${web.url}/healthz`).then(
+    (r) => r.status === 200,
+    () => false,
+  );
+  if (healthy) return;
+  const ended = await Promise.race([web.exited, new Promise((resolve) => setTimeout(resolve, 2000))]);
+  assert.fail(`the web does not answer (${ended ? `exited: ${JSON.stringify(ended)}` : "still running"}):\n${web.output().slice(-1500)}`);
+}
+
+function httpGet(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false, timeout: 5000 }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", reject);
+  });
+}
+
+/** The most memory the process has held resident so far (Linux's VmHWM), in MiB. */
+function peakResidentMiB(pid: number): number {
+  const kib = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  return Number(kib) / 1024;
+}
+
+describe("forged task events on the events exchange", () => {
+  let stack: Stack;
+  let web: ChildApp & { url: string };
+  before(async () => {
+    stack = await startStack({ workers: 1, web: false });
+    // As `npm start` runs it: a 256 MB old generation.
+    web = spawnWeb(configEnv(stack.config, { PORT: String(await freePort()), NODE_OPTIONS: "--max-old-space-size=256 --max-semi-space-size=8" }));
+    await waitFor(
+      "the web to answer",
+      () =>
+        httpGet(`${web.url}/healthz`).then(
+          (r) => r.status === 200,
+          () => false,
+        ),
+      30_000,
+    );
+  });
+  after(async () => {
+    await web?.stop();
+    await stack?.stop();
+  });
+
+  test(
+    "when 40 task events of 4 MB and malformed ones arrive while a page listens, then the web drops and logs them, stays up, and the page keeps its stream and hears the next real task",
+    { timeout: 180_000 },
+    async () => {
+      const page = listen(`${web.url}/events`);
+      try {
+        await waitFor("the page's snapshot", () => page.events.some((e) => e.type === "snapshot"));
+        const before = peakResidentMiB(web.pid);
+        const huge = Buffer.from(JSON.stringify({ type: "task", task: { id: "x".repeat(4 * 1024 * KiB) } }));
+        // In batches, a browser's reconnect (2 s) apart: a page cut off asks for what it missed.
+        for (let i = 0; i < 4 && web.child.exitCode === null; i++) {
+          await publishEvents(
+            stack,
+            Array.from({ length: 10 }, () => ["task.task", huge] as [string, Buffer]),
+          );
+          await new Promise((resolve) => setTimeout(resolve, 2500));
+        }
+        await publishEvents(stack, [
+          ["task.task", JSON.stringify({ type: "task", task: 5 })],
+          ["task.task", JSON.stringify({ type: "task", task: { id: "a", state: "EXPLODED" } })],
+          ["task.photos", JSON.stringify({ type: "photos", taskId: "a", photos: "many" })],
+          ["task.photos-cleared", JSON.stringify({ type: "photos-cleared", deleted: "all" })],
+          ["task.task", "not json"],
+        ]);
+
+        // The web still serves, and the page's stream still carries real events.
+        await assertUp(web);
+        const submitted = await httpPostJson(`${web.url}/api/tasks`, { breed: "pug", limit: 1 });
+        await waitFor(
+          "the real task's success on the page",
+          () => page.events.some((e) => e.type === "task" && e.data?.task?.id === submitted.id && e.data.task.state === "SUCCESS"),
+          30_000,
+        );
+        assert.equal(page.opens, 1, "the page's stream was never cut off");
+        assert.ok(page.largest < 128 * KiB, `an event of ${page.largest} characters reached the page`);
+        assert.match(web.output(), /"routingKey":"task.task","bytes":4194\d+,"limit":131072,"dropped":1,"msg":"dropped an event over the size limit"/);
+        // The rest are told in a line at the end of each quiet 10 s.
+        await waitFor("every drop to be logged", () => droppedIn(web.output(), "dropped an event over the size limit") === 40, 25_000);
+        assert.match(web.output(), /"routingKey":"task.task","dropped":1,"msg":"dropped a task event that is not one"/);
+        assert.match(web.output(), /"msg":"dropped an event that is not JSON"/);
+        const grown = peakResidentMiB(web.pid) - before;
+        console.log(`40 forged 4 MB task events: the web's peak resident memory grew by ${grown.toFixed(1)} MiB`);
+        assert.ok(grown < 100, `peak memory grew by ${grown.toFixed(0)} MiB`);
+      } finally {
+        page.close();
+      }
+    },
+  );
+});
+
+describe("the checks on task events", () => {
+  test("when a real task makes its largest event (the most photos, the longest links, names and error), then it passes the size limit and the checks unchanged", () => {
+    const at = new Date();
+    const task = toTaskView({
+      ...{ id: randomUUID(), breed: "b".repeat(40), subBreed: "s".repeat(40), limit: MAX_LIMIT, state: "SUCCESS", error: "\u0001".repeat(MAX_ERROR_LENGTH) },
+      ...{ photoCount: MAX_LIMIT, attemptCount: 20, createdAt: at, queuedAt: at, startedAt: at, finishedAt: at, retryAt: at, updatedAt: at },
+      ...{ retriedAt: at, retriedBy: `${"u".repeat(64)} from ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`, attemptBase: 0 },
+    } as Parameters<typeof toTaskView>[0]);
+    const url = (i: number) => `https://images.dog.ceo/breeds/${i}/`.padEnd(MAX_LINK_LENGTH, "x");
+    const photos = Array.from({ length: MAX_LIMIT }, (_, i) => toPhotoView({ id: 2 ** 31 - i, url: url(i), breed: "b".repeat(40), subBreed: "s".repeat(40), createdAt: at }));
+    const event = { type: "task" as const, task, photos };
+    const bytes = Buffer.byteLength(JSON.stringify(event));
+    assert.ok(bytes <= MAX_EVENT_BYTES * 0.95, `${bytes} bytes`);
+    assert.deepEqual(parseAppEvent(JSON.parse(JSON.stringify(event))), event);
+  });
+
+  test("when an event has a field a real one never has, or one out of range, then it is dropped, and extra fields are left out", () => {
+    const photos = photosEvent(1);
+    assert.deepEqual(parseAppEvent({ ...photos, extra: "x".repeat(1000) }), photos);
+    for (const bad of [
+      { ...photos, taskId: "not-an-id" },
+      { ...photos, photos: [{ ...photos.photos[0], url: "javascript:alert(1)" }] },
+      { ...photos, photos: Array.from({ length: MAX_LIMIT + 1 }, () => photos.photos[0]) },
+      { type: "photos-cleared", deleted: -1 },
+      { type: "monitor" },
+      { type: "task", task: { id: randomUUID() } },
+      [photos],
+      null,
+    ]) {
+      assert.equal(parseAppEvent(bad), undefined, JSON.stringify(bad).slice(0, 100));
+    }
+  });
+});
+
+describe("what a web keeps for browsers that reconnect", () => {
+  test("when events keep coming, then what it keeps to replay stays within 128 KiB of them, however many and however large they are", () => {
+    const hub = new EventHub();
+    for (let i = 0; i < 300; i++) hub.publish(photosEvent(10)); // ~21 KB each
+    // The oldest id a browser may come back with and still be sent what it missed.
+    let from = hub.lastId;
+    while (from > 0 && hub.since(from - 1)) from -= 1;
+    const kept = hub.since(from)!;
+    const bytes = kept.reduce((sum, e) => sum + JSON.stringify(e.event).length, 0);
+    assert.ok(bytes <= 128 * KiB, `${kept.length} events of ${bytes} bytes kept`);
+    assert.ok(kept.length >= 5, `${kept.length} events kept`);
+    assert.ok(hub.heldBytes <= HISTORY_LIMITS.bytes, `${hub.heldBytes} bytes held`);
+    assert.equal(hub.since(from - 1), undefined, "one further back is told to take a snapshot");
+  });
+
+  describe("through the live stream", () => {
+    let stack: Stack;
+    before(async () => {
+      stack = await startStack({ workers: 0 });
+    });
+    after(async () => {
+      await stack?.stop();
+    });
+
+    test(
+      "when a browser comes back more than 256 KB of events behind, then it gets a snapshot and keeps its stream, instead of being cut off every 2 s",
+      { timeout: 60_000 },
+      async () => {
+        const watching = listen(`${stack.url}/events`); // another page keeps the web hearing events
+        const leaving = listen(`${stack.url}/events`);
+        let coming: ReturnType<typeof listen> | undefined;
+        try {
+          await waitFor("both snapshots", () => watching.lastEventId && leaving.lastEventId);
+          const leftAt = leaving.lastEventId;
+          leaving.close();
+          await publishEvents(
+            stack,
+            Array.from({ length: 6 }, () => ["task.photos", JSON.stringify(photosEvent(25))] as [string, string]),
+          ); // ~52 KB each
+          await waitFor("the events to be heard", () => watching.events.filter((e) => e.type === "photos").length === 6);
+
+          // As the page does: the id it saw last, in the address (its first connect) or Last-Event-ID.
+          coming = listen(`${stack.url}/events?lastEventId=${encodeURIComponent(leftAt)}`);
+          await waitFor("the snapshot", () => coming!.events.some((e) => e.type === "snapshot"), 10_000);
+          await new Promise((resolve) => setTimeout(resolve, 4500)); // two of a browser's reconnects
+          assert.deepEqual([coming.opens, coming.errors], [1, 0], "one stream, never cut off");
+          assert.ok(!coming.events.some((e) => e.type === "photos"), "no replay of what the snapshot holds");
+          await publishEvents(stack, [["task.photos", JSON.stringify(photosEvent(1))]]);
+          await waitFor("the next event", () => coming!.events.some((e) => e.type === "photos"));
+        } finally {
+          watching.close();
+          leaving.close();
+          coming?.close();
+        }
+      },
+    );
+
+    test("when one event of 810 KB comes while a browser is away, then it is dropped, and the browser coming back gets the events after it", { timeout: 60_000 }, async () => {
+      const watching = listen(`${stack.url}/events`);
+      let coming: ReturnType<typeof listen> | undefined;
+      try {
+        await waitFor("the snapshot", () => watching.lastEventId);
+        const leftAt = watching.lastEventId;
+        const huge = { ...photosEvent(1), padding: "x".repeat(810 * KiB) };
+        await publishEvents(stack, [
+          ["task.photos", JSON.stringify(huge)],
+          ["task.photos", JSON.stringify(photosEvent(1))],
+        ]);
+        await waitFor("the small event to be heard", () => watching.events.some((e) => e.type === "photos"));
+        coming = listen(`${stack.url}/events?lastEventId=${encodeURIComponent(leftAt)}`);
+        await waitFor("the replay", () => coming!.events.some((e) => e.type === "photos"), 10_000);
+        await new Promise((resolve) => setTimeout(resolve, 4500));
+        assert.deepEqual([coming.opens, coming.errors], [1, 0], "one stream, never cut off");
+        assert.deepEqual(
+          coming.events.map((e) => e.type),
+          ["photos"],
+          "only the small event, replayed",
+        );
+        assert.ok(watching.largest < 128 * KiB && coming.largest < 128 * KiB);
+      } finally {
+        watching.close();
+        coming?.close();
+      }
+    });
+  });
+});
+
+/** A valid photos event with this many photos, each with a link of ~2,000 characters. */
+function photosEvent(photos: number) {
+  return {
+    type: "photos" as const,
+    taskId: randomUUID(),
+    photos: Array.from({ length: photos }, (_, i) => ({
+      id: i + 1,
+      url: `https://images.dog.ceo/breeds/pug/${"x".repeat(1990)}.jpg`,
+      breed: "pug",
+      subBreed: null,
+      label: "Pug",
+      createdAt: new Date().toISOString(),
+    })),
+  };
+}
+
+/** How many drops the web's lines with this message count in all. */
+function droppedIn(output: string, message: string): number {
+  const lines = output.split("\n").filter((line) => line.includes(`"msg":"${message}"`));
+  return lines.reduce((sum, line) => sum + (JSON.parse(line) as { dropped: number }).dropped, 0);
+}
+
+/** A page's live stream, through a real EventSource (undici's): it reconnects with Last-Event-ID, as browsers do. */
+function listen(url: string) {
+  const source = new EventSource(url);
+  const page = {
+    opens: 0,
+    errors: 0,
+    largest: 0,
+    lastEventId: "",
+    events: [] as { type: string; data: { task?: { id: string; state: string } } | null }[],
+    close: () => source.close(),
+  };
+  source.onopen = () => (page.opens += 1);
+  source.onerror = () => (page.errors += 1);
+  for (const type of ["snapshot", "task", "photos", "photos-cleared", "resync"]) {
+    source.addEventListener(type, (event) => {
+      const text = String((event as MessageEvent).data);
+      page.lastEventId = (event as MessageEvent).lastEventId;
+      page.largest = Math.max(page.largest, text.length);
+      page.events.push({ type, data: text.length < 128 * KiB ? JSON.parse(text) : null });
+    });
+  }
+  return page;
+}
+
+function httpPostJson(url: string, payload: unknown): Promise<{ id: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: "POST", agent: false, headers: { "Content-Type": "application/json" } }, (res) => {
+      let text = "";
+      res.setEncoding("utf8").on("data", (chunk: string) => (text += chunk));
+      res.on("end", () => (res.statusCode === 202 ? resolve(JSON.parse(text)) : reject(new Error(`${res.statusCode}: ${text}`))));
+    });
+    req.on("error", reject);
+    req.end(JSON.stringify(payload));
+  });
+}
