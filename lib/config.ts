@@ -68,6 +68,9 @@ export interface Config {
   streams: { max: number; perClient: number; maxAgeMs: number };
 }
 
+/** Jobs one worker runs at once at most (also what a heartbeat may claim: lib/workers.ts). */
+export const MAX_WORKER_CONCURRENCY = 1024;
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
 export function loadConfig(env: Env = process.env): Config {
@@ -97,7 +100,7 @@ export function loadConfig(env: Env = process.env): Config {
     dogApiMaxRps: integer(env, "DOG_API_MAX_RPS", 20, 0, 10_000),
     imageOrigins: imageOrigins(env, dogApiUrl),
     // Jobs mostly wait on dog.ceo: at 100 ms a call, 128 in flight keep one worker near 1,000 jobs/s.
-    workerConcurrency: integer(env, "WORKER_CONCURRENCY", 128, 1, 1024),
+    workerConcurrency: integer(env, "WORKER_CONCURRENCY", 128, 1, MAX_WORKER_CONCURRENCY),
     recoveryGraceMs: integer(env, "RECOVERY_GRACE_MS", 30_000, 200, 3_600_000),
     retry,
     rateLimitPerMinute: integer(env, "RATE_LIMIT_PER_MINUTE", 30, 0, 100_000),

@@ -9,7 +9,7 @@ import { dropLog } from "./dropLog.ts";
 import { parseAppEvent } from "./eventCheck.ts";
 import type { EventSink } from "./events.ts";
 import type { Logger } from "./logger.ts";
-import { parseHeartbeat, type WorkerRegistry } from "./workers.ts";
+import { MAX_HEARTBEAT_BYTES, parseHeartbeat, type WorkerRegistry } from "./workers.ts";
 
 type Unsubscribe = { close(): Promise<void> };
 
@@ -57,14 +57,22 @@ export function webEvents(hub: EventHub, broker: EventPublisher): EventSink {
 
 export async function relayEvents(deps: { broker: EventSource; hub: EventHub; workers: WorkerRegistry; logger: Logger }, lingerMs = LINGER_MS) {
   const { broker, hub, workers, logger } = deps;
-  // A forged or broken task event is dropped and logged (a few lines at most).
+  // Forged or broken: never shown, never counted, logged (a few lines at most).
+  const badHeartbeat = dropLog(logger, "dropped a heartbeat that is not one");
   const badTaskEvent = dropLog(logger, "dropped a task event that is not one");
-  const heartbeats = await broker.subscribeEvents("worker.*", (routingKey, payload) => {
-    const beat = parseHeartbeat(payload);
-    if (!beat) return; // forged or broken: never shown, never counted
-    if (routingKey === "worker.heartbeat") workers.heartbeat(beat);
-    else if (routingKey === "worker.offline") workers.offline(beat);
-  });
+  const tooOften = dropLog(logger, "dropped heartbeats that came faster than a worker beats");
+  const noRoom = dropLog(logger, "dropped a heartbeat from a new worker id: every worker tracked is alive");
+  const heartbeats = await broker.subscribeEvents(
+    "worker.*",
+    (routingKey, payload) => {
+      const beat = parseHeartbeat(payload);
+      if (!beat) return badHeartbeat({ routingKey });
+      const verdict = routingKey === "worker.heartbeat" ? workers.heartbeat(beat) : routingKey === "worker.offline" ? workers.offline(beat) : "taken";
+      if (verdict === "too often") tooOften({ worker: beat.id });
+      else if (verdict === "full") noRoom({ worker: beat.id });
+    },
+    MAX_HEARTBEAT_BYTES,
+  );
   let tasks: Promise<Unsubscribe> | undefined;
   let linger: NodeJS.Timeout | undefined;
 

@@ -1,5 +1,6 @@
 // What the monitor shows about the queue: the broker's own counts, plus what only GenDog
 // knows (jobs still in the outbox, jobs the live workers hold).
+import { MAX_WORKER_CONCURRENCY } from "./config.ts";
 import type { WorkerRegistry } from "./workers.ts";
 
 /** What the broker says of the work queue (tasks/queue.ts asks it). */
@@ -54,8 +55,10 @@ export function queueMonitor(deps: MonitorDeps) {
       queue: stats?.queue ?? null,
       ready: stats?.ready ?? null,
       // RabbitMQ's AMQP interface does not report unacked messages (only its management
-      // plugin does); the live workers' heartbeats say how many jobs they hold.
-      unacked: deps.workers.inFlight(),
+      // plugin does); the live workers' heartbeats say how many jobs they hold. Heartbeats can
+      // be forged, the consumer count cannot: each worker is one consumer holding at most its
+      // prefetch.
+      unacked: Math.min(deps.workers.inFlight(), stats ? stats.consumers * MAX_WORKER_CONCURRENCY : Infinity),
       consumers: stats?.consumers ?? null,
       retrying: stats?.retrying ?? null,
       dead: stats?.dead ?? null,

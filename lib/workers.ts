@@ -1,4 +1,8 @@
-// Live workers, as told by their heartbeats on the events exchange.
+// Live workers, as told by their heartbeats on the events exchange. Whoever can publish
+// there can forge them: each is checked, each worker id is heard at a worker's pace at
+// most, and a new id never pushes out a worker that is still beating.
+import { MAX_WORKER_CONCURRENCY } from "./config.ts";
+
 /** What a worker says about itself every couple of seconds. */
 export interface Heartbeat {
   id: string;
@@ -34,16 +38,29 @@ export interface WorkerView extends Heartbeat {
 
 /** Workers tracked at most: anyone who can publish on the events exchange can invent more. */
 export const MAX_TRACKED_WORKERS = 200;
+/** A worker's heartbeat is ~300 bytes; larger ones are dropped unread. */
+export const MAX_HEARTBEAT_BYTES = 4 * 1024;
+/**
+ * Heartbeats taken from one worker id: a burst of BEAT_BURST, then one per BEAT_REFILL_MS. A
+ * worker beats every 2 s, and once more when it pauses, resumes or reconnects; forged ones
+ * came at ~480 a second.
+ */
+const BEAT_BURST = 5;
+const BEAT_REFILL_MS = 250;
 /** How long a stopped or lost worker stays listed. */
 const REMEMBER_MS = 60 * 60_000;
 /** The stretch of heartbeats the per-minute rates are read over. */
 const RATE_WINDOW_MS = 60_000;
 
 type Sample = { at: number; done: number; failed: number };
+type Seen = { beat: Heartbeat; at: number; said?: "goodbye"; samples: Sample[]; tokens: number };
+
+/** taken; "too often": that id has used up its heartbeats for now; "full": a new id, and every worker tracked is alive. */
+export type BeatVerdict = "taken" | "too often" | "full";
 
 export class WorkerRegistry {
   // In order of last heartbeat (each one moves its worker to the end), so the first is the stalest.
-  private readonly seen = new Map<string, { beat: Heartbeat; at: number; said?: "goodbye"; samples: Sample[] }>();
+  private readonly seen = new Map<string, Seen>();
 
   constructor(
     private readonly staleAfterMs = 10_000,
@@ -51,22 +68,46 @@ export class WorkerRegistry {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  heartbeat(beat: Heartbeat): void {
+  heartbeat(beat: Heartbeat): BeatVerdict {
     const now = this.clock();
+    const known = this.seen.get(beat.id);
+    const tokens = this.admit(known, now);
+    if (typeof tokens === "string") return tokens;
     // A restarted worker has a new id, so its counters only grow; the oldest sample kept is about a minute old.
-    const samples = (this.seen.get(beat.id)?.samples ?? []).filter((s) => now - s.at <= RATE_WINDOW_MS * 1.5);
+    const samples = (known?.samples ?? []).filter((s) => now - s.at <= RATE_WINDOW_MS * 1.5);
     samples.push({ at: now, done: beat.done, failed: beat.failed });
     while (samples.length > 2 && now - samples[1]!.at >= RATE_WINDOW_MS) samples.shift();
     this.seen.delete(beat.id);
-    this.seen.set(beat.id, { beat, at: now, samples });
-    if (this.seen.size > this.maxTracked) this.seen.delete(this.seen.keys().next().value!);
+    this.seen.set(beat.id, { beat, at: now, samples, tokens });
+    return "taken";
   }
 
   /** The worker's goodbye: kept, as offline, with its last numbers. */
-  offline(beat: Heartbeat): void {
+  offline(beat: Heartbeat): BeatVerdict {
+    const now = this.clock();
+    const tokens = this.admit(this.seen.get(beat.id), now);
+    if (typeof tokens === "string") return tokens;
     this.seen.delete(beat.id);
-    this.seen.set(beat.id, { beat: { ...beat, inFlight: 0 }, at: this.clock(), said: "goodbye", samples: [] });
-    if (this.seen.size > this.maxTracked) this.seen.delete(this.seen.keys().next().value!);
+    this.seen.set(beat.id, { beat: { ...beat, inFlight: 0 }, at: now, said: "goodbye", samples: [], tokens });
+    return "taken";
+  }
+
+  /** The heartbeats a worker has left after this one, or why this one is not taken. */
+  private admit(known: Seen | undefined, now: number): number | Exclude<BeatVerdict, "taken"> {
+    if (known) {
+      const tokens = Math.min(BEAT_BURST, known.tokens + (now - known.at) / BEAT_REFILL_MS);
+      return tokens >= 1 ? tokens - 1 : "too often";
+    }
+    if (this.seen.size >= this.maxTracked && !this.forgetOneGone(now)) return "full";
+    return BEAT_BURST - 1;
+  }
+
+  /** Makes room by forgetting the stalest worker that is no longer alive, if there is one. */
+  private forgetOneGone(now: number): boolean {
+    for (const [id, { at, said }] of this.seen) {
+      if (said || now - at > this.staleAfterMs) return this.seen.delete(id);
+    }
+    return false;
   }
 
   /** Alive first, then offline and lost; each by id. Ones not heard from for an hour are forgotten. */
@@ -126,11 +167,13 @@ export function parseHeartbeat(value: unknown): Heartbeat | undefined {
     label(id, 100) &&
     label(host, 255) &&
     count(pid, 2 ** 32) &&
-    count(concurrency, 100_000) &&
+    count(concurrency, MAX_WORKER_CONCURRENCY) &&
+    (concurrency as number) >= 1 &&
     count(done) &&
     count(failed) &&
     count(skipped) &&
-    count(inFlight, 100_000) &&
+    // A worker holds at most its prefetch, which is its concurrency.
+    count(inFlight, concurrency as number) &&
     typeof startedAt === "string" &&
     startedAt.length <= 30 &&
     !Number.isNaN(Date.parse(startedAt)) &&

@@ -16,6 +16,7 @@ import { MAX_ERROR_LENGTH } from "../lib/text.ts";
 import { MAX_LIMIT } from "../lib/validation.ts";
 import { MAX_LINK_LENGTH } from "../tasks/job.ts";
 import { MAX_EVENT_BYTES } from "../tasks/subscriptions.ts";
+import { MAX_TRACKED_WORKERS, WorkerRegistry, parseHeartbeat, type Heartbeat } from "../lib/workers.ts";
 import { AMQP_URL, startStack, waitFor, type Stack } from "./support/stack.ts";
 
 const KiB = 1024;
@@ -250,6 +251,113 @@ describe("what a web keeps for browsers that reconnect", () => {
         watching.close();
         coming?.close();
       }
+    });
+  });
+});
+
+describe("forged heartbeats", () => {
+  const beat = (id: string, more: Partial<Heartbeat> = {}): Heartbeat => ({
+    ...{ id, host: "h", pid: 1, concurrency: 4, done: 0, failed: 0, skipped: 0, inFlight: 0 },
+    ...{ startedAt: new Date().toISOString(), ready: true, paused: false, ...more },
+  });
+
+  test("when one worker id beats faster than a worker does, then a burst of 5 is taken, then one every 250 ms", () => {
+    let now = 1_000_000;
+    const workers = new WorkerRegistry(10_000, MAX_TRACKED_WORKERS, () => now);
+    for (let done = 0; done < 50; done++) workers.heartbeat(beat("w", { done }));
+    assert.equal(workers.list()[0]!.done, 4, "the first five");
+    now += 100;
+    workers.heartbeat(beat("w", { done: 100 }));
+    assert.equal(workers.list()[0]!.done, 4, "too soon after them");
+    now += 150;
+    workers.heartbeat(beat("w", { done: 101 }));
+    assert.equal(workers.list()[0]!.done, 101, "250 ms on");
+  });
+
+  test("when every worker tracked is alive, then a new id is turned away instead of pushing one out; once one goes silent, a new one takes its place", () => {
+    let now = 1_000_000;
+    const workers = new WorkerRegistry(10_000, 3, () => now);
+    workers.heartbeat(beat("real"));
+    now += 1000;
+    for (const id of ["fake-1", "fake-2", "fake-3", "fake-4"]) workers.heartbeat(beat(id));
+    assert.deepEqual(
+      workers.list().map((w) => w.id),
+      ["fake-1", "fake-2", "real"],
+    );
+    now += 9500; // the real worker beats on; the fakes fall silent
+    workers.heartbeat(beat("real"));
+    now += 1000;
+    workers.heartbeat(beat("late"));
+    assert.deepEqual(
+      workers.list().map((w) => [w.id, w.status]),
+      [
+        ["late", "alive"],
+        ["real", "alive"],
+        ["fake-2", "lost"],
+      ],
+    );
+  });
+
+  test("when a heartbeat claims more jobs than its concurrency, or a concurrency no worker may have, then it is dropped", () => {
+    for (const more of [{ inFlight: 5 }, { concurrency: 100_000, inFlight: 100_000 }, { concurrency: 0 }, { concurrency: 1025 }]) {
+      assert.equal(parseHeartbeat(beat("w", more)), undefined, JSON.stringify(more));
+    }
+    assert.ok(parseHeartbeat(beat("w", { concurrency: 1024, inFlight: 1024 })));
+  });
+
+  describe("on the events exchange, ~480 a second", () => {
+    let stack: Stack;
+    before(async () => {
+      stack = await startStack({ workers: 1 });
+    });
+    after(async () => {
+      await stack?.stop();
+    });
+
+    test("then the monitor shows the real worker in every look, and no more jobs held than the broker's consumers can hold", { timeout: 60_000 }, async () => {
+      const realId = stack.workers[0]!.id;
+      await waitFor("the real worker", async () => (await stack.http().get("/api/workers")).body.workers.some((w: { id: string }) => w.id === realId));
+      const connection = await amqplib.connect(AMQP_URL);
+      const looks: { real: boolean; listed: number; unacked: number; consumers: number }[] = [];
+      try {
+        const channel = await connection.createConfirmChannel();
+        const flood = (async () => {
+          // 48 every 100 ms for 4 s, each a new worker: half claim 100,000 jobs each, half the most a worker may hold.
+          for (let batch = 0; batch < 40; batch++) {
+            for (let i = 0; i < 48; i++) {
+              const n = batch * 48 + i;
+              const load = n % 2 ? { concurrency: 100_000, inFlight: 100_000 } : { concurrency: 1024, inFlight: 1024 };
+              const forged = { ...beat(`fake-${n}`, load), pid: n + 1 };
+              channel.publish(`${stack.config.queueName}.events`, "worker.heartbeat", Buffer.from(JSON.stringify(forged)));
+            }
+            await channel.waitForConfirms();
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+        })();
+        for (let look = 0; look < 4; look++) {
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          const { workers } = (await stack.http().get("/api/workers").expect(200)).body as { workers: { id: string }[] };
+          const queue = (await stack.http().get("/api/queue").expect(200)).body as { unacked: number; consumers: number };
+          looks.push({ real: workers.some((w) => w.id === realId), listed: workers.length, unacked: queue.unacked, consumers: queue.consumers });
+        }
+        await flood;
+      } finally {
+        await connection.close().catch(() => {});
+      }
+      const summary = JSON.stringify(looks);
+      console.log(`~480 forged heartbeats a second, four looks: ${summary}`);
+      assert.ok(
+        looks.every((l) => l.real),
+        `the real worker in every look: ${summary}`,
+      );
+      assert.ok(
+        looks.every((l) => l.listed <= MAX_TRACKED_WORKERS),
+        summary,
+      );
+      assert.ok(
+        looks.every((l) => l.unacked <= l.consumers * 1024),
+        `jobs held: ${summary}`,
+      );
     });
   });
 });

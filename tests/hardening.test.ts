@@ -70,8 +70,7 @@ describe("forged worker heartbeats", () => {
           startedAt: new Date().toISOString(),
           ready: true,
         });
-        for (let i = 0; i < 5001; i++) send(fake(i));
-        // Malformed: counts as text, huge strings, nonsense ranges, wrong types.
+        // Malformed (first, while there is room): counts as text, huge strings, nonsense ranges, wrong types.
         send({ ...fake(9001), id: "text-count", inFlight: "5" });
         send({ ...fake(9002), id: "x".repeat(100_000) });
         send({ ...fake(9003), id: "huge-host", host: "h".repeat(10_000) });
@@ -79,13 +78,15 @@ describe("forged worker heartbeats", () => {
         send({ ...fake(9005), id: "markup<script>" });
         send({ ...fake(9006), id: "bad-date", startedAt: "yesterday" });
         send([1, 2, 3]);
+        for (let i = 0; i < 5001; i++) send(fake(i));
+        send({ ...fake(0), done: 12345 }); // heard last: a worker already tracked (new ones find no room)
         await channel.waitForConfirms();
       } finally {
         await connection.close();
       }
       await waitFor(
-        "the last fake worker to be heard",
-        async () => (await stack.http().get("/api/workers")).body.workers.some((w: { id: string }) => w.id === "fake-5000"),
+        "the last heartbeat to be heard",
+        async () => (await stack.http().get("/api/workers")).body.workers.some((w: { id: string; done: number }) => w.id === "fake-0" && w.done === 12345),
         20_000,
       );
       const { workers } = (await stack.http().get("/api/workers").expect(200)).body as { workers: { id: string; host: string }[] };
