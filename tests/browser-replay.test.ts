@@ -6,9 +6,9 @@ import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import amqplib from "amqplib";
 import { chromium, type Browser, type Route } from "playwright-core";
-import { AMQP_URL, startStack, waitFor, type Stack } from "./support/stack.ts";
+import { forgeEventsOnce } from "./support/exchange.ts";
+import { startStack, waitFor, type Stack } from "./support/stack.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
@@ -39,6 +39,8 @@ describe("in a real browser, when the page's stream connects far behind", { skip
   let browser: Browser;
   before(async () => {
     stack = await startStack({ workers: 0 });
+    // A page that connects before the web has its broker would hear nothing until then.
+    await waitFor("the web's broker", async () => (await stack.http().get("/readyz")).status === 200);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"] });
   });
   after(async () => {
@@ -64,14 +66,10 @@ describe("in a real browser, when the page's stream connects far behind", { skip
       await waitFor("the page's stream to be asked for", () => held);
       const madeAfter = await liveFrom(stack);
 
-      const connection = await amqplib.connect(AMQP_URL);
-      try {
-        const channel = await connection.createConfirmChannel();
-        for (let i = 0; i < 6; i++) channel.publish(`${stack.config.queueName}.events`, "task.photos", Buffer.from(photosEvent()));
-        await channel.waitForConfirms();
-      } finally {
-        await connection.close().catch(() => {});
-      }
+      await forgeEventsOnce(
+        stack.config.queueName,
+        Array.from({ length: 6 }, () => ["task.photos", photosEvent()]),
+      );
       await waitFor("the web to hear them", async () => (await liveFrom(stack)) >= madeAfter + 6);
 
       released = true;

@@ -6,7 +6,6 @@ import { readFileSync } from "node:fs";
 import http from "node:http";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import amqplib from "amqplib";
 import { EventSource } from "undici";
 import { configEnv, freePort, spawnWeb, type ChildApp } from "./support/faults.ts";
 import { parseAppEvent } from "../lib/eventCheck.ts";
@@ -17,21 +16,12 @@ import { MAX_LIMIT } from "../lib/validation.ts";
 import { MAX_LINK_LENGTH } from "../tasks/job.ts";
 import { MAX_EVENT_BYTES } from "../tasks/subscriptions.ts";
 import { MAX_TRACKED_WORKERS, WorkerRegistry, parseHeartbeat, type Heartbeat } from "../lib/workers.ts";
-import { AMQP_URL, startStack, waitFor, type Stack } from "./support/stack.ts";
+import { forgeEvents, forgeEventsOnce } from "./support/exchange.ts";
+import { startStack, waitFor, type Stack } from "./support/stack.ts";
 
 const KiB = 1024;
 
-/** Publishes raw bodies on the stack's events exchange, confirmed. */
-async function publishEvents(stack: Stack, messages: [routingKey: string, body: Buffer | string][]): Promise<void> {
-  const connection = await amqplib.connect(AMQP_URL);
-  try {
-    const channel = await connection.createConfirmChannel();
-    for (const [routingKey, body] of messages) channel.publish(`${stack.config.queueName}.events`, routingKey, Buffer.from(body), { contentType: "application/json" });
-    await channel.waitForConfirms();
-  } finally {
-    await connection.close().catch(() => {});
-  }
-}
+const publishEvents = (stack: Stack, messages: [routingKey: string, body: Buffer | string][]) => forgeEventsOnce(stack.config.queueName, messages);
 
 /** The web answers its health check; if it does not, the test fails with how it ended. */
 async function assertUp(web: ChildApp & { url: string }): Promise<void> {
@@ -70,9 +60,9 @@ describe("forged task events on the events exchange", () => {
     // As `npm start` runs it: a 256 MB old generation.
     web = spawnWeb(configEnv(stack.config, { PORT: String(await freePort()), NODE_OPTIONS: "--max-old-space-size=256 --max-semi-space-size=8" }));
     await waitFor(
-      "the web to answer",
+      "the web to be ready (its broker connected)",
       () =>
-        httpGet(`${web.url}/healthz`).then(
+        httpGet(`${web.url}/readyz`).then(
           (r) => r.status === 200,
           () => false,
         ),
@@ -187,6 +177,8 @@ describe("what a web keeps for browsers that reconnect", () => {
     let stack: Stack;
     before(async () => {
       stack = await startStack({ workers: 0 });
+      // A page that connects before the web has its broker would hear nothing until then.
+      await waitFor("the web's broker", async () => (await stack.http().get("/readyz")).status === 200);
     });
     after(async () => {
       await stack?.stop();
@@ -317,23 +309,22 @@ describe("forged heartbeats", () => {
     test("then the monitor shows the real worker in every look, and no more jobs held than the broker's consumers can hold", { timeout: 60_000 }, async () => {
       const realId = stack.workers[0]!.id;
       await waitFor("the real worker", async () => (await stack.http().get("/api/workers")).body.workers.some((w: { id: string }) => w.id === realId));
-      const connection = await amqplib.connect(AMQP_URL);
       const looks: { real: boolean; listed: number; unacked: number; consumers: number }[] = [];
+      const forger = await forgeEvents(stack.config.queueName);
       try {
-        const channel = await connection.createConfirmChannel();
         const flood = (async () => {
           // 48 every 100 ms for 4 s, each a new worker: half claim 100,000 jobs each, half the most a worker may hold.
           for (let batch = 0; batch < 40; batch++) {
             for (let i = 0; i < 48; i++) {
               const n = batch * 48 + i;
               const load = n % 2 ? { concurrency: 100_000, inFlight: 100_000 } : { concurrency: 1024, inFlight: 1024 };
-              const forged = { ...beat(`fake-${n}`, load), pid: n + 1 };
-              channel.publish(`${stack.config.queueName}.events`, "worker.heartbeat", Buffer.from(JSON.stringify(forged)));
+              forger.publish("worker.heartbeat", JSON.stringify({ ...beat(`fake-${n}`, load), pid: n + 1 }));
             }
-            await channel.waitForConfirms();
+            await forger.confirmed();
             await new Promise((resolve) => setTimeout(resolve, 100));
           }
         })();
+        flood.catch(() => {}); // awaited below, unless a look fails first
         for (let look = 0; look < 4; look++) {
           await new Promise((resolve) => setTimeout(resolve, 1000));
           const { workers } = (await stack.http().get("/api/workers").expect(200)).body as { workers: { id: string }[] };
@@ -342,7 +333,7 @@ describe("forged heartbeats", () => {
         }
         await flood;
       } finally {
-        await connection.close().catch(() => {});
+        await forger.close();
       }
       const summary = JSON.stringify(looks);
       console.log(`~480 forged heartbeats a second, four looks: ${summary}`);
