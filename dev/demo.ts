@@ -1,9 +1,10 @@
 // `npm run demo`: the whole app offline. Starts the dog.ceo stand-in, then the web and
 // the worker (as `npm start` does) with DOG_API_URL pointed at the stand-in.
-// Ctrl-C stops all three. FAKE_DOG_FAULTS="http500=0.3,slow=0.2" makes the stand-in
-// misbehave at random, to watch retries (and, with http500=1, a task that gives up).
+// Ctrl-C stops all three; a web or worker that dies is started again (scripts/supervise.ts).
+// FAKE_DOG_FAULTS="http500=0.3,slow=0.2" makes the stand-in misbehave at random, to watch
+// retries (and, with http500=1, a task that gives up).
 import { randomBytes } from "node:crypto";
-import { concurrently } from "concurrently";
+import { supervise } from "../scripts/supervise.ts";
 import { faultRatesFromEnv, startFakeDogApi, type FakeDogApi } from "./fake-dog-api.ts";
 
 const wanted = Number(process.env.FAKE_DOG_API_PORT ?? 8090);
@@ -21,13 +22,10 @@ console.log(`[dog.ceo] stand-in answering at ${fake.url}${process.env.FAKE_DOG_F
 // (kept if one is set): pausing works in the demo with no password to set up.
 const controlSecret = process.env.CONTROL_SECRET || randomBytes(32).toString("hex");
 const env = { DOG_API_URL: fake.url, LOG_FORMAT: process.env.LOG_FORMAT ?? "pretty", CONTROL_SECRET: controlSecret };
-const { result } = concurrently(
-  [
-    { command: "npm run --silent web", name: "web", env },
-    { command: "npm run --silent worker", name: "worker", env },
-  ],
-  { prefixColors: ["blue", "magenta"], killOthersOn: ["failure"] },
-);
+const { result } = supervise([
+  { command: "npm run --silent web", name: "web", env },
+  { command: "npm run --silent worker", name: "worker", env },
+]);
 
 result.then(
   async () => {

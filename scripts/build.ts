@@ -1,5 +1,6 @@
 // `npm run build`: compiles the entry files to dist/web.js, dist/worker.js and
-// dist/healthcheck.js (the image's HEALTHCHECK), one bundle each.
+// dist/healthcheck.js (the image's HEALTHCHECK) and dist/supervise.js (npm start's runner),
+// one bundle each.
 // Why esbuild and not tsc: tsc mirrors the source tree (dist/tasks/worker.js,
 // dist/lib/config.js, so lib/config.ts's projectRoot would become dist/ and miss views/),
 // and keeps the sources' `.ts` import specifiers unless told to rewrite them. esbuild
@@ -16,7 +17,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { projectRoot } from "../lib/config.ts";
 
-export const ENTRIES = { web: "web.ts", worker: "tasks/worker.ts", healthcheck: "scripts/healthcheck.ts" } as const;
+export const ENTRIES = { web: "web.ts", worker: "tasks/worker.ts", healthcheck: "scripts/healthcheck.ts", supervise: "scripts/supervise.ts" } as const;
 const SOURCES = ["app.ts", "web.ts", "lib", "routes", "tasks", "scripts", "generated", "tsconfig.json", "package.json", "package-lock.json"];
 
 export async function buildAll(outdir = path.join(projectRoot, "dist")): Promise<void> {
