@@ -144,6 +144,7 @@
 
   function swap(fresh) {
     const focus = focusedIn(regions);
+    const opened = openDetails(regions);
     const shownBefore = new Set([...document.querySelectorAll("figure[data-photo-id]")].map((f) => f.dataset.photoId));
     const holdGallery = regions.includes("gallery") && readerIsBelow("gallery");
     for (const id of regions) {
@@ -153,6 +154,7 @@
     }
     if (holdGallery) offerHeld(shownBefore);
     showTimes(document);
+    reopen(opened);
     if (focus) restoreFocus(focus);
   }
 
@@ -183,21 +185,67 @@
     return img ? img.getAttribute("src") : null;
   }
 
-  // ---------------------------------------------------------------- focus
+  // ---------------------------------------------------------------- focus and open details
 
-  /** How to find the focused element again in fresh markup: by id, or by the link it is. */
-  function focusedIn(ids) {
-    const active = document.activeElement;
-    if (!active || active === document.body || !ids.some((id) => document.getElementById(id)?.contains(active))) return null;
-    if (active.id) return `#${CSS.escape(active.id)}`;
-    const href = active.getAttribute("href");
-    return href ? `a[href="${CSS.escape(href)}"]` : null;
+  // A fresh region replaces the old one, and with it the element that had the keyboard focus
+  // and every <details> the reader opened. Each is found again in the fresh markup by where it
+  // sits: under the nearest element with an id or a key (a worker, a task, a failure group, a
+  // letter), then by tag and position, so "Pause all" or a worker's Pause keeps the focus.
+  const KEYS = ["data-worker-id", "data-task-id", "data-fingerprint", "data-key", "data-photo-id", "data-attempt"];
+
+  function placeOf(node, root) {
+    const path = [];
+    let at = node;
+    while (at && at !== root && !at.id && !KEYS.some((k) => at.hasAttribute(k))) {
+      const parent = at.parentElement;
+      if (!parent) return null;
+      path.unshift([at.tagName, [...parent.children].filter((c) => c.tagName === at.tagName).indexOf(at)]);
+      at = parent;
+    }
+    if (!at) return null;
+    const key = KEYS.find((k) => at.hasAttribute(k));
+    const anchor = at.id ? `#${CSS.escape(at.id)}` : `${at.tagName.toLowerCase()}[${key}="${CSS.escape(at.getAttribute(key))}"]`;
+    return { anchor, path };
   }
 
-  function restoreFocus(selector) {
+  function find(place) {
+    let at = document.querySelector(place.anchor);
+    for (const [tag, index] of place.path) {
+      at = at ? [...at.children].filter((c) => c.tagName === tag)[index] : null;
+    }
+    return at || null;
+  }
+
+  function rootOf(node, ids) {
+    return ids.map((id) => document.getElementById(id)).find((root) => root && root.contains(node)) || null;
+  }
+
+  function focusedIn(ids) {
+    const active = document.activeElement;
+    if (!active || active === document.body) return null;
+    const root = rootOf(active, ids);
+    return root ? placeOf(active, root) : null;
+  }
+
+  function restoreFocus(place) {
     if (document.activeElement && document.activeElement !== document.body) return;
-    const target = document.querySelector(selector);
+    const target = find(place);
     if (target) target.focus({ preventScroll: true });
+  }
+
+  function openDetails(ids) {
+    return [...document.querySelectorAll("details[open]")].flatMap((details) => {
+      const root = rootOf(details, ids);
+      const place = root && placeOf(details, root);
+      return place ? [place] : [];
+    });
+  }
+
+  function reopen(places) {
+    for (const place of places) {
+      const details = find(place);
+      if (details instanceof HTMLDetailsElement) details.open = true;
+    }
   }
 
   // ---------------------------------------------------------------- a reader scrolled down
@@ -230,7 +278,8 @@
     document.getElementById("new-photos").hidden = true;
     const gallery = document.getElementById("gallery");
     gallery?.scrollIntoView({ block: "start" });
-    gallery?.querySelector("figure[data-photo-id]")?.focus({ preventScroll: true });
+    // The button is hidden now: the focus goes to the newest photo's link, not to <body>.
+    gallery?.querySelector("figure[data-photo-id] a.photo-link")?.focus({ preventScroll: true });
     showTimes(document);
   });
 
@@ -273,14 +322,41 @@
   let source = null;
   let retry = null;
 
+  // Out of touch for more than a moment (the web stopped, the network dropped), the page says
+  // that what it shows may be old, and greys the live parts, rather than go on claiming a
+  // worker alive or the broker connected. A stream that closes and reopens at once (the
+  // server ends streams after a while) is not worth a word.
+  const STALE_AFTER_MS = 3000;
+  let staleTimer = null;
+  function markStale() {
+    for (const id of regions) document.getElementById(id)?.classList.add("is-out-of-date");
+    const notice = document.getElementById("stale-notice");
+    if (!notice) return;
+    notice.querySelector("[data-since]").textContent = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" }).format(Date.now() - STALE_AFTER_MS);
+    notice.hidden = false;
+  }
+  function markLive() {
+    clearTimeout(staleTimer);
+    staleTimer = null;
+    const notice = document.getElementById("stale-notice");
+    if (!notice || notice.hidden) return;
+    notice.hidden = true;
+    for (const id of regions) document.getElementById(id)?.classList.remove("is-out-of-date");
+    schedule(); // whatever changed meanwhile
+  }
+
   function connect() {
     clearTimeout(retry);
     if (source) source.close();
     indicate("connecting");
     source = new EventSource(lastEventId ? `/events?lastEventId=${encodeURIComponent(lastEventId)}` : "/events");
-    source.onopen = () => indicate("live");
+    source.onopen = () => {
+      indicate("live");
+      markLive();
+    };
     source.onerror = () => {
       indicate("reconnecting");
+      staleTimer ??= setTimeout(markStale, STALE_AFTER_MS);
       if (source.readyState === EventSource.CLOSED) reconnectWhenAllowed();
     };
     for (const type of EVENTS[page]) {

@@ -92,6 +92,7 @@ describe("calm live pages in a real browser", { skip: existsSync(CHROMIUM) ? fal
     assert.equal(await page.locator("#gallery figure[data-photo-id]").count(), 27);
     assert.equal(await page.isHidden("#new-photos"), true);
     assert.ok((await page.evaluate(() => document.getElementById("gallery")!.getBoundingClientRect().top)) >= -1, "the gallery's top is in view");
+    assert.equal(await page.evaluate(() => document.activeElement?.closest("#gallery a.photo-link") !== null), true, "the focus went to the newest photo, not to <body>");
     await page.close();
   });
 
