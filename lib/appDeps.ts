@@ -28,5 +28,5 @@ export interface AppDeps {
   /** The monitor's history over a window (lib/history.ts, cached a few seconds). */
   history: (window: WindowName) => Promise<History>;
   /** The queue panel's numbers (lib/monitor.ts). */
-  monitor: () => Promise<QueueOverview>;
+  monitor: (() => Promise<QueueOverview>) & { forget?(): void };
 }

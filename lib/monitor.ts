@@ -31,15 +31,20 @@ const STATS_STALE_MS = 5000;
 export function queueMonitor(deps: MonitorDeps) {
   let last: { at: number; stats: QueueStats | null } | undefined;
   let refreshing: Promise<QueueStats | null> | undefined;
+  // Bumped by forget(): an answer asked for before it is not kept.
+  let generation = 0;
   const brokerStats = async (): Promise<QueueStats | null> => {
     const age = last ? Date.now() - last.at : Infinity;
     if (age > STATS_TTL_MS && !refreshing) {
+      const asked = generation;
       refreshing = deps.queue
         .stats()
         .catch(() => null)
         .then((stats) => {
-          last = { at: Date.now(), stats };
-          refreshing = undefined;
+          if (asked === generation) {
+            last = { at: Date.now(), stats };
+            refreshing = undefined;
+          }
           return stats;
         });
     }
@@ -48,7 +53,7 @@ export function queueMonitor(deps: MonitorDeps) {
     const fallback = last!.stats;
     return Promise.race([refreshing, new Promise<QueueStats | null>((resolve) => setTimeout(() => resolve(fallback), STATS_WAIT_MS).unref())]);
   };
-  return async function overview() {
+  const overview = async () => {
     const [stats, waitingInOutbox] = await Promise.all([brokerStats(), deps.outbox.pending()]);
     return {
       broker: { connected: stats !== null },
@@ -65,6 +70,13 @@ export function queueMonitor(deps: MonitorDeps) {
       waitingInOutbox,
     };
   };
+  /** After one of the monitor's actions (a purge): the next page asks the broker, not the last answer. */
+  const forget = () => {
+    generation += 1;
+    last = undefined;
+    refreshing = undefined;
+  };
+  return Object.assign(overview, { forget });
 }
 
 export type QueueOverview = Awaited<ReturnType<ReturnType<typeof queueMonitor>>>;

@@ -9,6 +9,7 @@ import { discardAllDeadLetters, discardDeadLetter, listDeadLetters, purgeWorkQue
 import { controlKey, signControl, WORKER_ID, type ControlAction } from "../lib/controlMessages.ts";
 import { AppError, ConflictError, CountChangedError, NotFoundError, ValidationError } from "../lib/errors.ts";
 import { retryGroup, retryTask } from "../lib/failures.ts";
+import { countTasksByState } from "../lib/taskSearch.ts";
 import { QueueUnavailableError } from "../tasks/queue.ts";
 import { deadLetterQueueName } from "../tasks/topology.ts";
 import { actorOf } from "./admin.ts";
@@ -34,12 +35,14 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
 
   router.post("/failures/retry", ...admin, async (req, res) => {
     const expected = countFrom(req.body?.expected);
-    await told(res, "/tasks", "#failures", async () => ({ retried: (await retryGroup(deps.tasks, String(req.body?.fingerprint ?? ""), { expected, by: actorOf(req) })).retried }));
+    await told(deps, res, "/tasks", "failures", async () => ({
+      retried: (await retryGroup(deps.tasks, String(req.body?.fingerprint ?? ""), { expected, by: actorOf(req) })).retried,
+    }));
   });
 
   router.post("/queue/purge", ...admin, async (req, res) => {
     const expected = countFrom(req.body?.expected);
-    await told(res, "/tasks", "#queue-panel", async () => {
+    await told(deps, res, "/tasks", "queue-panel", async () => {
       const { removed, cancelled } = await purgeWorkQueue(letters, expected);
       return { purged: removed, cancelled };
     });
@@ -50,7 +53,8 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
       const worker = controlWorker(deps, action, req.body?.worker);
       // Back where the button was: the workers page (its forms say so), or the monitor's panel.
       const back = req.body?.from === "workers" ? "/workers" : "/tasks";
-      res.redirect(303, `${back}?${new URLSearchParams({ [action === "pause" ? "paused" : "resumed"]: worker ?? "all" })}${back === "/tasks" ? "#workers-panel" : ""}`);
+      const told = { [action === "pause" ? "paused" : "resumed"]: worker ?? "all", ...(back === "/tasks" ? { at: "workers-panel" } : {}) };
+      res.redirect(303, `${back}?${new URLSearchParams(told)}${back === "/tasks" ? "#monitor-notice" : ""}`);
     });
   }
 
@@ -69,7 +73,7 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
 
   router.post("/dead-letters/requeue", ...admin, async (req, res) => {
     const expected = countFrom(req.body?.expected);
-    await told(res, "/dead-letters", "", async () => {
+    await told(deps, res, "/dead-letters", "", async () => {
       const { requeued, kept } = await requeueAllDeadLetters(letters, expected, actorOf(req));
       return { requeued, kept };
     });
@@ -77,18 +81,18 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
 
   router.post("/dead-letters/discard", ...admin, async (req, res) => {
     const expected = countFrom(req.body?.expected);
-    await told(res, "/dead-letters", "", async () => ({ discarded: (await discardAllDeadLetters(deps, expected)).removed }));
+    await told(deps, res, "/dead-letters", "", async () => ({ discarded: (await discardAllDeadLetters(deps, expected)).removed }));
   });
 
   router.post("/dead-letters/:key/requeue", ...admin, async (req, res) => {
-    await told(res, "/dead-letters", "", async () => {
+    await told(deps, res, "/dead-letters", "", async () => {
       await requeueDeadLetter(letters, String(req.params.key), actorOf(req));
       return { requeued: 1 };
     });
   });
 
   router.post("/dead-letters/:key/discard", ...admin, async (req, res) => {
-    await told(res, "/dead-letters", "", async () => ({ discarded: (await discardDeadLetter(deps, String(req.params.key))).removed }));
+    await told(deps, res, "/dead-letters", "", async () => ({ discarded: (await discardDeadLetter(deps, String(req.params.key))).removed }));
   });
 
   return router;
@@ -116,8 +120,11 @@ export function controlWorker(deps: AppDeps, action: ControlAction, worker: unkn
   return id;
 }
 
-/** Runs an action and sends the person back to `page`, with what happened or why nothing did. */
-async function told(res: Response, page: string, anchor: string, action: () => Promise<Record<string, number>>) {
+/**
+ * Runs an action and sends the person back to `page`, with what happened or why nothing did:
+ * on the monitor, in the panel `at` whose button they pressed, with the numbers read anew.
+ */
+async function told(deps: AppDeps, res: Response, page: string, at: NoticePanel | "", action: () => Promise<Record<string, number>>) {
   let outcome: Record<string, string>;
   try {
     outcome = Object.fromEntries(Object.entries(await action()).map(([k, v]) => [k, String(v)]));
@@ -127,8 +134,11 @@ async function told(res: Response, page: string, anchor: string, action: () => P
     else if (err instanceof ConflictError) outcome = { refused: "not-retriable" };
     else if (err instanceof QueueUnavailableError) outcome = { refused: "broker" };
     else throw err;
+  } finally {
+    countTasksByState.forget(deps.db);
+    deps.monitor.forget?.();
   }
-  res.redirect(303, `${page}?${new URLSearchParams(outcome)}${anchor}`);
+  res.redirect(303, `${page}?${new URLSearchParams(at ? { ...outcome, at } : outcome)}${at ? "#monitor-notice" : ""}`);
 }
 
 function unavailable(err: unknown): { total: number; letters: [] } {
@@ -142,8 +152,18 @@ const REFUSALS: Record<string, string> = {
   broker: "Nothing was done: RabbitMQ is not reachable right now. Try again once it is back.",
 };
 
-/** The banner after one of the monitor's actions, from the redirect's query. */
-export function monitorNotice(query: Record<string, unknown>): { kind: string; text: string } | undefined {
+/** The monitor's panels an action's notice can be shown in (beside the button pressed). */
+const NOTICE_PANELS = ["failures", "queue-panel", "workers-panel"] as const;
+type NoticePanel = (typeof NOTICE_PANELS)[number];
+
+/** The banner after one of the monitor's actions, from the redirect's query; `at` names the panel it goes in. */
+export function monitorNotice(query: Record<string, unknown>): { kind: string; text: string; at?: NoticePanel } | undefined {
+  const notice = noticeText(query);
+  const at = NOTICE_PANELS.find((panel) => panel === query.at);
+  return notice && at ? { ...notice, at } : notice;
+}
+
+function noticeText(query: Record<string, unknown>): { kind: string; text: string } | undefined {
   const count = (value: unknown) => (typeof value === "string" && /^\d{1,9}$/.test(value) ? Number(value) : undefined);
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
   const control = (name: "paused" | "resumed") => {

@@ -39,6 +39,37 @@
     button.classList.add("is-loading");
     button.setAttribute("aria-disabled", "true");
   });
+  // The monitor's buttons post and come back with a notice beside the button (its panel's
+  // #monitor-notice): the page returns to where the reader was, not to the anchor's top, and
+  // the notice takes the focus the pressed button had.
+  const PLACE = "gendog:place";
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (event.defaultPrevented || !(form instanceof HTMLFormElement) || form.method !== "post") return;
+    try {
+      sessionStorage.setItem(PLACE, JSON.stringify({ path: location.pathname, y: window.scrollY, at: Date.now() }));
+    } catch {
+      // No storage (private mode): the anchor still shows the notice.
+    }
+  });
+  function backInPlace() {
+    let place = null;
+    try {
+      place = JSON.parse(sessionStorage.getItem(PLACE) || "null");
+      sessionStorage.removeItem(PLACE);
+    } catch {
+      return;
+    }
+    const notice = document.getElementById("monitor-notice");
+    if (!notice || !place || place.path !== location.pathname || Date.now() - place.at > 60_000) return;
+    history.replaceState(history.state, "", location.pathname + location.search);
+    window.scrollTo(0, place.y);
+    const box = notice.getBoundingClientRect();
+    if (box.top < 0 || box.bottom > window.innerHeight) notice.scrollIntoView({ block: "center" });
+    notice.focus({ preventScroll: true });
+  }
+  backInPlace();
+
   window.addEventListener("pageshow", () => {
     for (const form of document.querySelectorAll("form[data-sending]")) {
       delete form.dataset.sending;

@@ -138,7 +138,7 @@ describe("retrying what failed", () => {
       expected: "1",
     };
     const stale = await agent.post("/failures/retry").set("Authorization", basic(PASSWORD)).type("form").send(form).expect(303);
-    assert.match(stale.headers.location ?? "", /changed=2&expected=1#failures$/);
+    assert.match(stale.headers.location ?? "", /changed=2&expected=1&at=failures#monitor-notice$/);
     assert.match((await agent.get(stale.headers.location).expect(200)).text, /Nothing was done: you confirmed 1, but 2 match now/);
     assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id: first } })).state, "FAILURE");
 
