@@ -2,6 +2,7 @@
 // have missed some (the browser reconnected, or the web lost the broker for a while) is
 // sent a snapshot or a resync and reloads what it shows, so a lost event is harmless.
 import type { PhotoView, TaskView } from "./shapes.ts";
+import type { WorkerAvailability } from "./workerAvailability.ts";
 
 export type AppEvent =
   /** photos: what this change stored (a SUCCESS), sent along so one message tells both. */
@@ -9,8 +10,8 @@ export type AppEvent =
   | { type: "photos"; taskId: string; photos: PhotoView[] }
   | { type: "photos-cleared"; deleted: number }
   | { type: "resync" }
-  /** The monitor's queue or workers numbers changed (lib/monitorFeed.ts); only ever local. */
-  | { type: "monitor" };
+  /** The monitor's queue or workers numbers changed (lib/monitorFeed.ts); only ever local. `workers` lets the other pages redraw only when it changed. */
+  | { type: "monitor"; workers?: WorkerAvailability };
 
 /**
  * Task events nobody hears are returned by the broker (they are published mandatory): for

@@ -4,6 +4,7 @@
 // pages (a "monitor" event) only when something they show has changed.
 import type { EventHub } from "./eventHub.ts";
 import type { QueueOverview } from "./monitor.ts";
+import { workerAvailability } from "./workerAvailability.ts";
 import type { WorkerRegistry } from "./workers.ts";
 
 export interface MonitorFeedDeps {
@@ -22,8 +23,10 @@ export function startMonitorFeed({ hub, monitor, workers, intervalMs = 3000 }: M
     try {
       const overview = await monitor().catch(() => null);
       // What the panels show, without the heartbeat times the page counts itself.
-      const digest = JSON.stringify([overview, workers.list().map((w) => [w.id, w.status, w.ready, w.paused, w.concurrency, w.inFlight, w.done, w.failed, w.skipped])]);
-      if (shown !== undefined && digest !== shown) hub.publish({ type: "monitor" });
+      const list = workers.list();
+      const availability = workerAvailability(list);
+      const digest = JSON.stringify([overview, availability, list.map((w) => [w.id, w.status, w.ready, w.paused, w.concurrency, w.inFlight, w.done, w.failed, w.skipped])]);
+      if (shown !== undefined && digest !== shown) hub.publish({ type: "monitor", workers: availability });
       shown = digest;
     } finally {
       looking = false;

@@ -8,6 +8,7 @@ import { galleryPage } from "../lib/gallery.ts";
 import { toTaskView, type TaskView } from "../lib/shapes.ts";
 import { listTasks } from "../lib/taskSearch.ts";
 import { isUuid, parseTaskInput } from "../lib/validation.ts";
+import { workerAvailability, type WorkerAvailability } from "../lib/workerAvailability.ts";
 import { queryText } from "./query.ts";
 
 /** What the person typed, to show it again (cut short: it travels in a URL). */
@@ -44,7 +45,13 @@ function draftOf(req: Request, catalog: BreedCatalog) {
 
 export async function homeContext(deps: AppDeps, req: Request) {
   const page = Math.max(1, Math.min(10_000, Number.parseInt(queryText(req.query.page) ?? "1", 10) || 1));
-  const [catalog, gallery, recent, flash] = await Promise.all([deps.breeds.get(), galleryPage(deps, page), listTasks(deps, { limit: 10 }, "none"), flashMessage(deps, req)]);
+  const workers = workerAvailability(deps.workers.list());
+  const [catalog, gallery, recent, flash] = await Promise.all([
+    deps.breeds.get(),
+    galleryPage(deps, page),
+    listTasks(deps, { limit: 10 }, "none"),
+    flashMessage(deps, req, workers),
+  ]);
   // After a submit, keep the person's choice in the form for the next one.
   const last = flash?.task;
   const draft = draftOf(req, catalog);
@@ -54,6 +61,9 @@ export async function homeContext(deps: AppDeps, req: Request) {
     form: draft?.form ?? (last ? { breed: last.subBreed ? `${last.breed}/${last.subBreed}` : last.breed, limit: String(last.limit) } : { breed: "", limit: "5" }),
     errors: draft?.errors ?? {},
     flash,
+    workers,
+    // The banner of a waiting task says it already.
+    flashSaysIdle: Boolean(flash?.task && waitsForWorker(flash.task, workers)),
     gallery,
     recentTasks: recent.tasks,
   };
@@ -69,9 +79,11 @@ interface Flash {
 }
 
 /** The banner after a submit follows its task (static/app.js refreshes it), so it never says "queued" of a finished one. */
-function submittedNews(task: TaskView): Pick<Flash, "kind" | "text"> {
+function submittedNews(task: TaskView, workers: WorkerAvailability): Pick<Flash, "kind" | "text"> {
   const what = `${task.limit} × ${task.label} (task ${task.id.slice(0, 8)})`;
   if (task.waitingForQueue) return { kind: "warning", text: `Saved ${what}, waiting for the job queue: it runs as soon as RabbitMQ is reachable.` };
+  const idle = waitsForWorker(task, workers);
+  if (idle) return { kind: "warning", text: `Saved ${what}. ${idle}` };
   switch (task.state) {
     case "SUCCESS":
       return { kind: "success", text: `Done: ${task.photoCount} photo${task.photoCount === 1 ? "" : "s"} of ${task.label} fetched (task ${task.id.slice(0, 8)}).` };
@@ -86,13 +98,21 @@ function submittedNews(task: TaskView): Pick<Flash, "kind" | "text"> {
   }
 }
 
-async function flashMessage(deps: AppDeps, req: Request): Promise<Flash | null> {
+/** Why a task that waits for a worker is not moving, when no worker takes jobs. */
+export function waitsForWorker(task: TaskView, workers: WorkerAvailability): string | undefined {
+  if (task.waitingForQueue || (task.state !== "PENDING" && task.state !== "RETRY")) return undefined;
+  if (workers === "none") return "No worker is running: your task waits in the queue, and starts as soon as a worker does.";
+  if (workers === "paused") return "Every worker is paused: your task waits in the queue until one is resumed.";
+  return undefined;
+}
+
+async function flashMessage(deps: AppDeps, req: Request, workers: WorkerAvailability): Promise<Flash | null> {
   const submitted = queryText(req.query.submitted);
   if (submitted && isUuid(submitted)) {
     const row = await deps.db.task.findUnique({ where: { id: submitted } });
     if (!row) return null;
     const task = toTaskView(row);
-    return { taskId: task.id, task, ...submittedNews(task) };
+    return { taskId: task.id, task, ...submittedNews(task, workers) };
   }
   // Sent back over the submit limit: the time left now, so a reload never shows an old count.
   const limited = queryText(req.query.limited);

@@ -11,7 +11,8 @@ import { CHART, chartOf } from "../lib/historyChart.ts";
 import { monitorNotice } from "./monitorActions.ts";
 import { parseTaskInput } from "../lib/validation.ts";
 import { TASK_STATES, type TaskView } from "../lib/shapes.ts";
-import { draftParams, homeContext } from "./home.ts";
+import { draftParams, homeContext, waitsForWorker } from "./home.ts";
+import { workerAvailability } from "../lib/workerAvailability.ts";
 import { queryText, taskFilterFrom } from "./query.ts";
 
 /** Long enough for a page's script to load and connect to /events. */
@@ -112,7 +113,8 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
   router.get("/tasks/:id", async (req, res) => {
     const detail = await getTaskDetail(deps.db, req.params.id ?? "", deps.workers);
     const notice = req.query.cancel === "too-late" ? tooLateToCancel(detail.task) : retryNotice(req.query.retry, detail.task);
-    res.render("task", { title: `Task ${detail.task.id.slice(0, 8)}`, ...detail, notice });
+    const workers = workerAvailability(deps.workers.list());
+    res.render("task", { title: `Task ${detail.task.id.slice(0, 8)}`, ...detail, notice, workers, idle: waitsForWorker(detail.task, workers) });
   });
 
   router.post("/tasks/:id/cancel", ...admin, async (req, res) => {

@@ -7,7 +7,7 @@
 
   // Regions replaced by id on each refresh; forms are left alone.
   const REGIONS = {
-    home: ["flash", "recent-tasks", "gallery", "gallery-count", "gallery-pages"],
+    home: ["worker-notice", "flash", "recent-tasks", "gallery", "gallery-count", "gallery-pages"],
     tasks: ["history", "tasks-list", "queue-panel", "failures", "workers-panel"],
     task: ["task-detail"],
     workers: ["workers-table"],
@@ -15,9 +15,9 @@
   // The gallery and its numbers change together, and wait together while someone reads.
   const GALLERY = ["gallery", "gallery-count", "gallery-pages"];
   const EVENTS = {
-    home: ["task", "photos", "photos-cleared", "snapshot", "resync"],
+    home: ["task", "photos", "photos-cleared", "snapshot", "resync", "monitor"],
     tasks: ["task", "snapshot", "resync", "monitor"],
-    task: ["task", "photos", "photos-cleared", "snapshot", "resync"],
+    task: ["task", "photos", "photos-cleared", "snapshot", "resync", "monitor"],
     workers: ["monitor", "resync"],
   };
   const DEBOUNCE_MS = 250;
@@ -393,9 +393,23 @@
     for (const type of EVENTS[page]) {
       source.addEventListener(type, (event) => {
         if (event.lastEventId) lastEventId = event.lastEventId;
+        if (event.type === "monitor" && !workersChanged(event)) return;
         announce(event);
         schedule();
       });
+    }
+  }
+
+  // The home and task pages show the monitor's news only as "no worker is running": they
+  // redraw when that changes, not on every change of the queue's numbers.
+  function workersChanged(event) {
+    const shown = document.getElementById("worker-notice")?.dataset.workers;
+    if (shown === undefined) return true;
+    try {
+      const { workers } = JSON.parse(event.data);
+      return typeof workers === "string" && workers !== shown;
+    } catch {
+      return false;
     }
   }
 
