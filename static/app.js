@@ -53,7 +53,7 @@
     }
   });
   function backInPlace() {
-    let place = null;
+    let place;
     try {
       place = JSON.parse(sessionStorage.getItem(PLACE) || "null");
       sessionStorage.removeItem(PLACE);
