@@ -5,6 +5,11 @@
 // removes the dead message; discard removes it. Actions on all of them act only for the
 // count a person saw, and purging the work queue cancels the tasks whose jobs it removes
 // (else the recovery sweep would send them again).
+//
+// A letter whose task was sent again since (a retry by hand or of its failure group) or has
+// finished well says nothing any more: it is "settled", and goes when its task is retried
+// (discardSettledLetters, called after each retry), when all are requeued, or in one step
+// from the page. Its "why" is the error of the run it died after, not RabbitMQ's "rejected".
 import type { Db } from "./db.ts";
 import { ConflictError, CountChangedError, NotFoundError, ValidationError } from "./errors.ts";
 import { toTaskView, type TaskView } from "./shapes.ts";
@@ -24,20 +29,66 @@ const BATCH = 200;
 
 export interface DeadLetterView extends QueuedMessage {
   task: Pick<TaskView, "id" | "state" | "label" | "retriable"> | null;
+  /** The error of the run it died after (that attempt's, else its task's last), when the database has it. */
+  error: string | null;
+  /** Its task was sent again or finished well since: the letter is out of date. */
+  settled: boolean;
+}
+
+type TaskRow = Awaited<ReturnType<Db["task"]["findMany"]>>[number];
+
+/** The tasks the letters name, and the errors of the attempts they died after. */
+async function lookUp(db: Db, messages: QueuedMessage[]) {
+  const ids = [...new Set(messages.flatMap((m) => (m.taskId ? [m.taskId] : [])))];
+  const tasks = new Map<string, TaskRow>();
+  const errors = new Map<string, string>();
+  for (let i = 0; i < ids.length; i += BATCH) {
+    const batch = ids.slice(i, i + BATCH);
+    for (const t of await db.task.findMany({ where: { id: { in: batch } } })) tasks.set(t.id, t);
+    const numbers = [...new Set(messages.filter((m) => m.taskId && batch.includes(m.taskId)).map((m) => m.attempt))];
+    const attempts = await db.attempt.findMany({
+      where: { taskId: { in: batch }, number: { in: numbers }, error: { not: null } },
+      select: { taskId: true, number: true, error: true },
+    });
+    for (const a of attempts) errors.set(`${a.taskId}:${a.number}`, a.error!);
+  }
+  return { tasks, errors };
+}
+
+/**
+ * Settled: the task was sent again after this letter's run (it waits, runs or succeeded, or
+ * failed again with a letter of its own), so requeueing the letter would only repeat that.
+ */
+export function isSettled(letter: Pick<QueuedMessage, "attempt">, task: Pick<TaskRow, "state" | "attemptBase"> | undefined): boolean {
+  if (!task) return false; // gone, or names no task: a person decides
+  if (task.state !== "FAILURE" && task.state !== "REVOKED") return true;
+  return letter.attempt <= task.attemptBase;
 }
 
 /** The first `limit` dead letters and how many there are, each with its task (if it still exists). */
-export async function listDeadLetters(deps: { db: Db; queue: MessageReader }, limit = 50): Promise<{ total: number; letters: DeadLetterView[] }> {
+export async function listDeadLetters(deps: { db: Db; queue: MessageReader }, limit = 50): Promise<{ total: number; settled: number; letters: DeadLetterView[] }> {
   const { total, messages } = await deps.queue.readMessages("dead", Math.min(limit, MAX_AT_ONCE));
-  const ids = [...new Set(messages.flatMap((m) => (m.taskId ? [m.taskId] : [])))];
-  const tasks = new Map((await deps.db.task.findMany({ where: { id: { in: ids } } })).map((t) => [t.id, toTaskView(t)]));
-  return {
-    total,
-    letters: messages.map((m) => {
-      const task = m.taskId ? tasks.get(m.taskId) : undefined;
-      return { ...m, task: task ? { id: task.id, state: task.state, label: task.label, retriable: task.retriable } : null };
-    }),
-  };
+  const { tasks, errors } = await lookUp(deps.db, messages);
+  const letters = messages.map((m) => {
+    const row = m.taskId ? tasks.get(m.taskId) : undefined;
+    const task = row ? toTaskView(row) : undefined;
+    return {
+      ...m,
+      task: task ? { id: task.id, state: task.state, label: task.label, retriable: task.retriable } : null,
+      error: (m.taskId && errors.get(`${m.taskId}:${m.attempt}`)) || row?.error || null,
+      settled: isSettled(m, row),
+    };
+  });
+  return { total, settled: letters.filter((l) => l.settled).length, letters };
+}
+
+/** Removes the settled letters (up to MAX_AT_ONCE from the head): called after a retry sends tasks again. */
+export async function discardSettledLetters(deps: { db: Db; queue: MessageReader }): Promise<{ removed: number }> {
+  const { removed } = await deps.queue.readMessages("dead", MAX_AT_ONCE, async (messages) => {
+    const { tasks } = await lookUp(deps.db, messages);
+    return new Set(messages.filter((m) => isSettled(m, m.taskId ? tasks.get(m.taskId) : undefined)).map((m) => m.position));
+  });
+  return { removed };
 }
 
 /** Sends the task of the dead letter `key` again and removes the letter (and its copies). */
@@ -73,12 +124,17 @@ export async function discardDeadLetter(deps: { queue: MessageReader }, key: str
 
 /**
  * Every dead letter, if `expected` is still their count: their tasks are sent again (a
- * batch per transaction) and the letters removed; letters whose task cannot be sent again
- * (gone, or already running again) stay.
+ * batch per transaction) and the letters removed, and so are settled ones (their task was
+ * sent again already, or finished); letters whose task is gone or that name none stay.
  */
-export async function requeueAllDeadLetters(deps: DeadLetterDeps, expected: number, by: string): Promise<{ requeued: number; kept: number }> {
+export async function requeueAllDeadLetters(deps: DeadLetterDeps, expected: number, by: string): Promise<{ requeued: number; settled: number; kept: number }> {
+  let settled = 0;
   const { removed, messages } = await readAll(deps.queue, "dead", expected, async (read) => {
-    const ids = [...new Set(read.flatMap((m) => (m.taskId ? [m.taskId] : [])))];
+    // Settled is judged before the reruns, which make every task they send PENDING.
+    const { tasks } = await lookUp(deps.db, read);
+    const stale = new Set(read.filter((m) => isSettled(m, m.taskId ? tasks.get(m.taskId) : undefined)).map((m) => m.position));
+    settled = stale.size;
+    const ids = [...new Set(read.flatMap((m) => (m.taskId && !stale.has(m.position) ? [m.taskId] : [])))];
     const rerunIds = new Set<string>();
     for (let i = 0; i < ids.length; i += BATCH) {
       for (const { task, job } of await deps.lifecycle.rerun(ids.slice(i, i + BATCH), by)) {
@@ -86,9 +142,9 @@ export async function requeueAllDeadLetters(deps: DeadLetterDeps, expected: numb
         void deps.dispatcher.dispatch(job, 0);
       }
     }
-    return new Set(read.filter((m) => m.taskId && rerunIds.has(m.taskId)).map((m) => m.position));
+    return new Set([...stale, ...read.filter((m) => m.taskId && rerunIds.has(m.taskId)).map((m) => m.position)]);
   });
-  return { requeued: removed, kept: messages.length };
+  return { requeued: removed - settled, settled, kept: messages.length };
 }
 
 /** Removes every dead letter, if `expected` is still their count. */

@@ -5,7 +5,7 @@
 // (routes/monitorApi.ts).
 import { Router, type RequestHandler, type Response } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
-import { discardAllDeadLetters, discardDeadLetter, listDeadLetters, purgeWorkQueue, requeueAllDeadLetters, requeueDeadLetter } from "../lib/deadLetters.ts";
+import { discardAllDeadLetters, discardDeadLetter, discardSettledLetters, listDeadLetters, purgeWorkQueue, requeueAllDeadLetters, requeueDeadLetter } from "../lib/deadLetters.ts";
 import { controlKey, signControl, WORKER_ID, type ControlAction } from "../lib/controlMessages.ts";
 import { AppError, ConflictError, CountChangedError, NotFoundError, ValidationError } from "../lib/errors.ts";
 import { retryGroup, retryTask } from "../lib/failures.ts";
@@ -25,6 +25,7 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
     const id = String(req.params.id ?? "");
     try {
       await retryTask(deps.tasks, id, actorOf(req));
+      await settleLetters(deps);
       res.redirect(303, `/tasks/${id}?retry=sent`);
     } catch (err) {
       // Someone else retried it first, or it is running: news, not an error.
@@ -35,9 +36,11 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
 
   router.post("/failures/retry", ...admin, async (req, res) => {
     const expected = countFrom(req.body?.expected);
-    await told(deps, res, "/tasks", "failures", async () => ({
-      retried: (await retryGroup(deps.tasks, String(req.body?.fingerprint ?? ""), { expected, by: actorOf(req) })).retried,
-    }));
+    await told(deps, res, "/tasks", "failures", async () => {
+      const { retried } = await retryGroup(deps.tasks, String(req.body?.fingerprint ?? ""), { expected, by: actorOf(req) });
+      await settleLetters(deps);
+      return { retried };
+    });
   });
 
   router.post("/queue/purge", ...admin, async (req, res) => {
@@ -60,10 +63,11 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
 
   router.get("/dead-letters", async (req, res) => {
     const connected = deps.queue.isConnected();
-    const { total, letters: shown } = connected ? await listDeadLetters(deps, LETTERS_SHOWN).catch(unavailable) : { total: 0, letters: [] };
+    const { total, settled, letters: shown } = connected ? await listDeadLetters(deps, LETTERS_SHOWN).catch(unavailable) : { total: 0, settled: 0, letters: [] };
     res.render("dead-letters", {
       title: "Dead letters",
       total,
+      settled,
       letters: shown,
       connected,
       queueName: deadLetterQueueName(deps.config.queueName),
@@ -74,9 +78,13 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
   router.post("/dead-letters/requeue", ...admin, async (req, res) => {
     const expected = countFrom(req.body?.expected);
     await told(deps, res, "/dead-letters", "", async () => {
-      const { requeued, kept } = await requeueAllDeadLetters(letters, expected, actorOf(req));
-      return { requeued, kept };
+      const { requeued, settled, kept } = await requeueAllDeadLetters(letters, expected, actorOf(req));
+      return { requeued, settled, kept };
     });
+  });
+
+  router.post("/dead-letters/discard-settled", ...admin, async (req, res) => {
+    await told(deps, res, "/dead-letters", "", async () => ({ discarded: (await discardSettledLetters(deps)).removed }));
   });
 
   router.post("/dead-letters/discard", ...admin, async (req, res) => {
@@ -87,6 +95,7 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
   router.post("/dead-letters/:key/requeue", ...admin, async (req, res) => {
     await told(deps, res, "/dead-letters", "", async () => {
       await requeueDeadLetter(letters, String(req.params.key), actorOf(req));
+      await settleLetters(deps);
       return { requeued: 1 };
     });
   });
@@ -141,9 +150,19 @@ async function told(deps: AppDeps, res: Response, page: string, at: NoticePanel 
   res.redirect(303, `${page}?${new URLSearchParams(at ? { ...outcome, at } : outcome)}${at ? "#monitor-notice" : ""}`);
 }
 
-function unavailable(err: unknown): { total: number; letters: [] } {
-  if (err instanceof QueueUnavailableError) return { total: 0, letters: [] };
+function unavailable(err: unknown): { total: number; settled: number; letters: [] } {
+  if (err instanceof QueueUnavailableError) return { total: 0, settled: 0, letters: [] };
   throw err;
+}
+
+/**
+ * After tasks were sent again, their dead letters go (they would only repeat the rerun). Best
+ * effort: with the broker away the retry still happened, and the letters show as settled.
+ */
+export async function settleLetters(deps: AppDeps): Promise<void> {
+  await discardSettledLetters(deps).catch((err: unknown) => {
+    if (!(err instanceof QueueUnavailableError)) throw err;
+  });
 }
 
 const REFUSALS: Record<string, string> = {
@@ -174,16 +193,27 @@ function noticeText(query: Record<string, unknown>): { kind: string; text: strin
   };
   const told = control("paused") ?? control("resumed");
   if (told) return told;
-  const [retried, changed, expected, purged, cancelled, requeued, kept, discarded] = ["retried", "changed", "expected", "purged", "cancelled", "requeued", "kept", "discarded"].map(
-    (name) => count(query[name]),
-  );
+  const [retried, changed, expected, purged, cancelled, requeued, settled, kept, discarded] = [
+    "retried",
+    "changed",
+    "expected",
+    "purged",
+    "cancelled",
+    "requeued",
+    "settled",
+    "kept",
+    "discarded",
+  ].map((name) => count(query[name]));
   if (typeof query.refused === "string" && Object.hasOwn(REFUSALS, query.refused)) return { kind: "warning", text: REFUSALS[query.refused]! };
   if (changed !== undefined && expected !== undefined)
     return { kind: "warning", text: `Nothing was done: you confirmed ${expected}, but ${changed} match now. Check the new count and press again.` };
   if (retried !== undefined) return { kind: "success", text: `Sent ${plural(retried, "failed task")} again, each with a new retry budget.` };
   if (purged !== undefined) return { kind: "success", text: `Purged ${plural(purged, "job")} from the work queue; ${plural(cancelled ?? 0, "task")} cancelled.` };
   if (requeued !== undefined)
-    return { kind: "success", text: `Requeued ${plural(requeued, "dead letter")}: their tasks run again.${kept ? ` ${kept} stayed: their tasks cannot be sent again.` : ""}` };
+    return {
+      kind: "success",
+      text: `Requeued ${plural(requeued, "dead letter")}: their tasks run again.${settled ? ` ${plural(settled, "more letter")} went with them: their tasks had been sent again or had finished already.` : ""}${kept ? ` ${kept} stayed: their tasks are gone or they name none (discard them).` : ""}`,
+    };
   if (discarded !== undefined) return { kind: "success", text: `Discarded ${plural(discarded, "dead letter")}.` };
   return undefined;
 }

@@ -3,13 +3,13 @@
 // acts only while `expected` is still that count (409 count_changed with `matched` if not).
 import { Router, type RequestHandler } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
-import { discardAllDeadLetters, discardDeadLetter, listDeadLetters, purgeWorkQueue, requeueAllDeadLetters, requeueDeadLetter } from "../lib/deadLetters.ts";
+import { discardAllDeadLetters, discardDeadLetter, discardSettledLetters, listDeadLetters, purgeWorkQueue, requeueAllDeadLetters, requeueDeadLetter } from "../lib/deadLetters.ts";
 import { ValidationError } from "../lib/errors.ts";
 import { failureGroups, retryGroup, retryTask } from "../lib/failures.ts";
 import { windowFrom } from "../lib/history.ts";
 import { actorOf } from "./admin.ts";
 import { jsonBody } from "./api.ts";
-import { controlWorker, countFrom } from "./monitorActions.ts";
+import { controlWorker, countFrom, settleLetters } from "./monitorActions.ts";
 
 export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
   const router = Router();
@@ -20,6 +20,7 @@ export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
 
   router.post("/tasks/:id/retry", ...json, ...admin, async (req, res) => {
     const { task, queued } = await retryTask(deps.tasks, String(req.params.id), actorOf(req));
+    await settleLetters(deps);
     res.status(202).json({ ...task, queued });
   });
 
@@ -36,6 +37,7 @@ export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
     if (!fingerprint) throw new ValidationError({ fingerprint: "Say which group: its fingerprint, as GET /api/failures lists it." });
     const expected = expectedIn(req.body);
     const result = await retryGroup(deps.tasks, fingerprint, { expected, by: actorOf(req) });
+    if (result.retried > 0) await settleLetters(deps);
     res.json({ fingerprint, ...result, dryRun: expected === undefined });
   });
 
@@ -49,6 +51,10 @@ export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
     res.json({ ...(await requeueAllDeadLetters(letters, expected, actorOf(req))), dryRun: false });
   });
 
+  router.post("/dead-letters/discard-settled", ...json, ...admin, async (_req, res) => {
+    res.json(await discardSettledLetters(deps));
+  });
+
   router.post("/dead-letters/discard", ...json, ...admin, async (req, res) => {
     const expected = expectedIn(req.body);
     if (expected === undefined) return void res.json({ matched: (await deps.queue.readMessages("dead", 0)).total, dryRun: true });
@@ -56,7 +62,9 @@ export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
   });
 
   router.post("/dead-letters/:key/requeue", ...json, ...admin, async (req, res) => {
-    res.json(await requeueDeadLetter(letters, String(req.params.key), actorOf(req)));
+    const requeued = await requeueDeadLetter(letters, String(req.params.key), actorOf(req));
+    await settleLetters(deps);
+    res.json(requeued);
   });
 
   router.post("/dead-letters/:key/discard", ...json, ...admin, async (req, res) => {

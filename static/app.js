@@ -11,6 +11,7 @@
     tasks: ["history", "tasks-list", "queue-panel", "failures", "workers-panel"],
     task: ["task-detail"],
     workers: ["workers-table"],
+    "dead-letters": ["dead-letters-live"],
   };
   // The gallery and its numbers change together, and wait together while someone reads.
   const GALLERY = ["gallery", "gallery-count", "gallery-pages"];
@@ -19,6 +20,8 @@
     tasks: ["task", "snapshot", "resync", "monitor"],
     task: ["task", "photos", "photos-cleared", "snapshot", "resync", "monitor"],
     workers: ["monitor", "resync"],
+    // The letters' count and their tasks' states change with the monitor's numbers.
+    "dead-letters": ["monitor", "resync"],
   };
   const DEBOUNCE_MS = 250;
   const INDICATOR = {

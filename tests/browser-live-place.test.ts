@@ -65,6 +65,16 @@ describe("live pages keep the reader's place", { skip: existsSync(CHROMIUM) ? fa
     await page.close();
   });
 
+  test("when a task dies while the dead letters page is open, then its letter appears there without a reload, with its error", async () => {
+    const page = await open("/dead-letters");
+    stack.fake.failNext("http500", 5);
+    const id = (await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202)).body.id as string;
+    await waitForTaskState(stack.db, id, ["FAILURE"], 20_000);
+    await page.waitForSelector(`#dead-letters tr:has(a[href="/tasks/${id}"])`, { timeout: 20_000 });
+    assert.match((await page.textContent(`#dead-letters tr:has(a[href="/tasks/${id}"]) [data-label="Why"]`)) ?? "", /500/);
+    await page.close();
+  });
+
   test("when the page loses touch with the web, then it says its panels may be out of date, and stops saying so once back", async () => {
     const page = await open("/tasks", `http://127.0.0.1:${proxy.port}`);
     assert.equal(await page.isHidden("#stale-notice"), true);

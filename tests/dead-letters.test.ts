@@ -78,7 +78,7 @@ describe("dead letters", () => {
   test("when all dead letters are requeued or discarded, then a dry run counts them and a stale count changes nothing", async () => {
     await post("/api/dead-letters/discard", { expected: (await post("/api/dead-letters/discard").expect(200)).body.matched }).expect(200);
     const ids = [await deadTask(), await deadTask()];
-    // A copy of a letter whose task then succeeds: it cannot be sent again, so it stays.
+    // A copy of a letter whose task then succeeds: settled, it says nothing any more.
     const { body: done } = await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202);
     await waitForTaskState(stack.db, done.id, ["SUCCESS"]);
     await publishRaw(dead, JSON.stringify({ taskId: done.id, breed: "pug", limit: 1 }));
@@ -90,8 +90,13 @@ describe("dead letters", () => {
     assert.equal(await queueDepth(dead), 3);
 
     const requeued = await post("/api/dead-letters/requeue", { expected: 3 }).expect(200);
-    assert.deepEqual(requeued.body, { requeued: 2, kept: 1, dryRun: false });
+    // The settled copy goes with them, not sent again (it was kept before issue 23).
+    assert.deepEqual(requeued.body, { requeued: 2, settled: 1, kept: 0, dryRun: false });
     for (const id of ids) await waitForTaskState(stack.db, id, ["SUCCESS"]);
+    assert.equal(await queueDepth(dead), 0);
+    // A letter that names no task cannot be sent again: it stays.
+    await publishRaw(dead, "names no task");
+    assert.deepEqual((await post("/api/dead-letters/requeue", { expected: 1 }).expect(200)).body, { requeued: 0, settled: 0, kept: 1, dryRun: false });
     assert.equal(await queueDepth(dead), 1);
     await post("/api/dead-letters/discard", { expected: 2 }).expect(409);
     assert.deepEqual((await post("/api/dead-letters/discard", { expected: 1 }).expect(200)).body, { removed: 1, dryRun: false });
