@@ -14,7 +14,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { chromium, type Browser } from "playwright-core";
-import { startStack, waitForTaskState, type Stack } from "./support/stack.ts";
+import { startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SCREENSHOTS = process.env.SCREENSHOTS_DIR ?? path.join(os.tmpdir(), "gendog-screenshots");
@@ -61,7 +61,8 @@ describe("every page is accessible and fits", { skip: existsSync(CHROMIUM) ? fal
         for (const [name, url] of Object.entries(paths)) {
           where = `${name} (${view.name}, ${scheme})`;
           await page.goto(`${stack.url}${url}`, { waitUntil: "load" });
-          await page.waitForFunction(() => document.getAnimations().every((a) => a.playState === "finished"));
+          // Fades finish; a waiting task's placeholders pulse for as long as it waits.
+          await page.waitForFunction(() => document.getAnimations().every((a) => a.playState === "finished" || a.effect?.getTiming().iterations === Infinity));
           await page.evaluate(AXE);
           const findings = await page.evaluate(async () => {
             const axe = (window as unknown as { axe: { run(context: Document): Promise<{ violations: Finding[] & { nodes: { target: string[] }[] }[] }> } }).axe;
@@ -153,5 +154,28 @@ describe("every page is accessible and fits", { skip: existsSync(CHROMIUM) ? fal
       paths[`task-${state.toLowerCase()}`] = `/tasks/${id}`;
     }
     assert.deepEqual(await check(paths, NARROW), []);
+  });
+
+  test("when every worker is paused and a dead letter is settled, then the waiting notices, a panel's notice and the settled letter pass", async () => {
+    stack.fake.failNext("http500", 2);
+    const dead = (await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202)).body.id as string;
+    await waitForTaskState(stack.db, dead, ["FAILURE"], 20_000);
+    await waitFor("its dead letter", async () => (await stack.http().get("/api/dead-letters").expect(200)).body.letters.some((l: { taskId: string }) => l.taskId === dead));
+    await stack.db.task.update({ where: { id: dead }, data: { state: "SUCCESS", error: null } });
+    await stack.http().post("/api/workers/pause").set("Content-Type", "application/json").send({}).expect(202);
+    await waitFor("the worker paused", async () => (await stack.http().get("/api/workers").expect(200)).body.workers.every((w: { paused: boolean }) => w.paused));
+    const waiting = (await stack.http().post("/api/tasks").send({ breed: "pug", limit: 2 }).expect(202)).body.id as string;
+    try {
+      const problems = await check({
+        "home-paused": "/",
+        "banner-paused": `/?submitted=${waiting}`,
+        "task-paused": `/tasks/${waiting}`,
+        "tasks-panel-notice": "/tasks?retried=2&at=failures",
+        "dead-letters-settled": "/dead-letters",
+      });
+      assert.deepEqual(problems, []);
+    } finally {
+      await stack.http().post("/api/workers/resume").set("Content-Type", "application/json").send({}).expect(202);
+    }
   });
 });
