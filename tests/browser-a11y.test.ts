@@ -38,7 +38,7 @@ describe("every page is accessible and fits", { skip: existsSync(CHROMIUM) ? fal
   let stack: Stack;
   let browser: Browser;
   before(async () => {
-    stack = await startStack({ workers: 1, env: { RETRY_MAX_ATTEMPTS: "2" } });
+    stack = await startStack({ workers: 1, env: { RETRY_MAX_ATTEMPTS: "2", CONTROL_SECRET: "pagesa-test-control-secret-0123456789abcdef" } });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"] });
     await mkdir(SCREENSHOTS, { recursive: true });
   });

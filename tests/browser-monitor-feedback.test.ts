@@ -13,7 +13,7 @@ describe("the monitor's feedback on its own actions", { skip: existsSync(CHROMIU
   let stack: Stack;
   let browser: Browser;
   before(async () => {
-    stack = await startStack({ workers: 1, env: { RETRY_MAX_ATTEMPTS: "1" } });
+    stack = await startStack({ workers: 1, env: { RETRY_MAX_ATTEMPTS: "1", CONTROL_SECRET: "pagesa-test-control-secret-0123456789abcdef" } });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"] });
   });
   after(async () => {

@@ -16,7 +16,8 @@ describe("pages that say no worker is running", { skip: existsSync(CHROMIUM) ? f
   let stack: Stack;
   let browser: Browser;
   before(async () => {
-    stack = await startStack({ workers: 0 });
+    // Pause and resume are signed with a key the web and the worker share.
+    stack = await startStack({ workers: 0, env: { CONTROL_SECRET: "pagesa-test-control-secret-0123456789abcdef" } });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"] });
   });
   after(async () => {
