@@ -1,5 +1,6 @@
 // The job pipeline's writes on PostgreSQL, through node-postgres: the same transactions as
-// the SQLite store, in PostgreSQL's dialect. Row locks replace SQLite's single writer:
+// the SQLite store, in PostgreSQL's dialect. The busy ones (accept, claim, succeed,
+// markSent) go in groups, several calls per statement (lib/store/postgresGroups.ts). Row locks replace SQLite's single writer:
 // relays and sweeps take rows with FOR UPDATE SKIP LOCKED, so several processes on
 // several machines never take the same one, and guarded UPDATEs re-check their WHERE
 // after waiting for a lock, so two runs racing for one task cannot both win. Every time
@@ -8,12 +9,12 @@
 import pg from "pg";
 import type { Photo, Task } from "../../generated/prisma/client.ts";
 import { TaskState } from "../../generated/prisma/enums.ts";
-import { TRANSITIONS, type Transition } from "../transitions.ts";
-import { jobBody, toPhotoView } from "../shapes.ts";
-import type { Claim, NewTask, OpenRun, OutboxJob, TaskStore, WorkerSign } from "./index.ts";
+import { jobBody } from "../shapes.ts";
+import type { NewTask, OpenRun, OutboxJob, TaskStore, WorkerSign } from "./index.ts";
+import { groupedWrites } from "./postgresGroups.ts";
+import { guard, NOW, nowPlus, type Query, type Row } from "./postgresSql.ts";
 
 const { PENDING, STARTED, SUCCESS, FAILURE, RETRY, REVOKED } = TaskState;
-const guard = (name: Transition) => `state IN (${TRANSITIONS[name].from.map((s) => `'${s}'`).join(", ")})`;
 
 // Prisma's DateTime is timestamp(3) without a zone, holding UTC: read it as UTC.
 const TIMESTAMP_OID = 1114;
@@ -22,12 +23,7 @@ const types = {
     oid === TIMESTAMP_OID ? (text: string) => new Date(`${text.replace(" ", "T")}Z`) : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
 };
 
-type Row = Record<string, unknown>;
 const iso = (date: Date) => date.toISOString();
-/** The transaction's start on the database's clock, as the UTC timestamp Prisma stores. */
-const NOW = `(now() AT TIME ZONE 'UTC')`;
-/** NOW moved by a number of milliseconds given as the parameter $n. */
-const nowPlus = (n: number) => `(${NOW} + $${n} * interval '1 millisecond')`;
 
 export function openPostgresStore(connectionString: string): TaskStore {
   const pool = new pg.Pool({ connectionString, max: 10, types });
@@ -36,21 +32,23 @@ export function openPostgresStore(connectionString: string): TaskStore {
 }
 
 export function postgresStore(pool: pg.Pool): TaskStore {
-  const query = async (text: string, values: unknown[] = []) => (await pool.query(text, values)).rows as Row[];
+  const query: Query = async (statement, values = []) => (await pool.query(typeof statement === "string" ? { text: statement, values } : { ...statement, values })).rows as Row[];
   /**
    * One transaction on one connection; rolled back if fn throws. A checked-out client has
    * no error listener of the pool's: a connection reset between two of its queries would
    * be an unhandled 'error' event and end the process, so one is attached while it is out.
    * A client that broke, or whose ROLLBACK failed, is destroyed instead of going back.
    */
-  async function transaction<T>(fn: (q: (text: string, values?: unknown[]) => Promise<Row[]>) => Promise<T>): Promise<T> {
+  async function transaction<T>(fn: (q: Query) => Promise<T>): Promise<T> {
     const client = await pool.connect();
     let broken: Error | undefined;
     const onError = (err: Error) => (broken ??= err);
     client.on("error", onError);
     try {
       await client.query("BEGIN");
-      const result = await fn(async (text, values = []) => (await client.query(text, values)).rows as Row[]);
+      const result = await fn(
+        async (statement, values = []) => (await client.query(typeof statement === "string" ? { text: statement, values } : { ...statement, values })).rows as Row[],
+      );
       await client.query("COMMIT");
       return result;
     } catch (err) {
@@ -62,87 +60,14 @@ export function postgresStore(pool: pg.Pool): TaskStore {
     }
   }
   const task = (row: Row | undefined) => row as unknown as Task | undefined;
+  const { accept, claim, succeed, markSent } = groupedWrites(query, transaction);
   const closeAttempt = (q: typeof query, attemptId: number, outcome: string, error: string | null = null, retryDelayMs: number | null = null) =>
     q(`UPDATE "Attempt" SET outcome = $2, "finishedAt" = ${NOW}, error = $3, "retryDelayMs" = $4 WHERE id = $1`, [attemptId, outcome, error, retryDelayMs]);
 
   return {
-    accept: (input: NewTask, body: string, leaseMs: number) =>
-      transaction(async (q) => {
-        const [row] = await q(
-          `INSERT INTO "Task" (id, breed, "subBreed", "limit", state, "photoCount", "attemptCount", "createdAt", "updatedAt")
-           VALUES ($1, $2, $3, $4, '${PENDING}', 0, 0, ${NOW}, ${NOW}) RETURNING *`,
-          [input.id, input.breed, input.subBreed, input.limit],
-        );
-        const [job] = await q(
-          `INSERT INTO "OutboxMessage" ("taskId", body, "createdAt", tries, "leaseUntil") VALUES ($1, $2, ${NOW}, 0, ${nowPlus(3)}) RETURNING id, "taskId", body, attempt`,
-          [input.id, body, leaseMs],
-        );
-        return { task: task(row)!, job: job as unknown as OutboxJob };
-      }),
-
-    claim: (job) =>
-      transaction(async (q): Promise<Claim> => {
-        // The row decides, not the message: see sqliteSql.ts.
-        const [row] = await q(
-          `UPDATE "Task" SET state = '${STARTED}', "attemptCount" = "attemptCount" + 1, "retryAt" = NULL, "startedAt" = COALESCE("startedAt", ${NOW}), "updatedAt" = ${NOW},
-             "queuedAt" = CASE WHEN "queuedAt" > ${NOW} THEN ${NOW} ELSE "queuedAt" END
-           WHERE id = $1 AND ${guard("claim")} AND CASE state
-             WHEN '${PENDING}' THEN "attemptCount" < $2
-             WHEN '${RETRY}' THEN "attemptCount" < $2 AND ("retryAt" IS NULL OR "retryAt" <= ${NOW})
-             ELSE ($3 AND "attemptCount" <= $2) OR ("attemptCount" < $2 AND EXISTS (
-               SELECT 1 FROM "Attempt" a WHERE a."taskId" = "Task".id AND a.number = "Task"."attemptCount" AND a.outcome = 'LOST'))
-           END RETURNING *`,
-          [job.taskId, job.attempt, job.redelivered],
-        );
-        if (!row) {
-          const [found] = await q(`SELECT state FROM "Task" WHERE id = $1`, [job.taskId]);
-          return found ? { kind: "skip", state: found.state as TaskState } : { kind: "missing" };
-        }
-        // A run still open here belonged to a worker that died mid-job.
-        await q(
-          `UPDATE "Attempt" SET outcome = 'LOST', "finishedAt" = ${NOW}, error = 'the worker stopped before finishing; the job was delivered again'
-                 WHERE "taskId" = $1 AND outcome IS NULL`,
-          [job.taskId],
-        );
-        const [attempt] = await q(`INSERT INTO "Attempt" ("taskId", number, "workerId", "startedAt") VALUES ($1, $2, $3, ${NOW}) RETURNING id`, [
-          job.taskId,
-          row.attemptCount,
-          job.workerId,
-        ]);
-        return { kind: "run", task: task(row)!, taskId: job.taskId, attemptId: attempt!.id as number, number: row.attemptCount as number };
-      }),
-
-    succeed: (run: OpenRun, breed: string, subBreed: string | null, urls: string[], withPhotos: boolean) =>
-      transaction(async (q) => {
-        const [row] = await q(
-          `UPDATE "Task" SET state = '${SUCCESS}', "photoCount" = $3, "finishedAt" = ${NOW}, error = NULL, "updatedAt" = ${NOW}
-           WHERE id = $1 AND ${guard("succeed")} AND "attemptCount" = $2 RETURNING *`,
-          [run.taskId, run.number, urls.length],
-        );
-        if (!row) {
-          await closeAttempt(q, run.attemptId, "SKIPPED", "a later run of this task took over");
-          return undefined;
-        }
-        await q(`DELETE FROM "TaskPhoto" WHERE "taskId" = $1`, [run.taskId]);
-        // Sorted, so two transactions storing overlapping photos take their locks in one order.
-        await q(`INSERT INTO "Photo" (url, breed, "subBreed", "createdAt") SELECT u, $2, $3, ${NOW} FROM unnest($1::text[]) AS u ORDER BY u ON CONFLICT (url) DO NOTHING`, [
-          urls,
-          breed,
-          subBreed,
-        ]);
-        await q(
-          `INSERT INTO "TaskPhoto" ("taskId", "photoId", position) SELECT $1, p.id, j.ord - 1
-           FROM unnest($2::text[]) WITH ORDINALITY AS j(url, ord) JOIN "Photo" p ON p.url = j.url ON CONFLICT DO NOTHING`,
-          [run.taskId, urls],
-        );
-        await closeAttempt(q, run.attemptId, "SUCCESS");
-        if (!withPhotos) return { task: task(row)! };
-        const photos = await q(
-          `SELECT p.id, p.url, p.breed, p."subBreed", p."createdAt" FROM "TaskPhoto" tp JOIN "Photo" p ON p.id = tp."photoId" WHERE tp."taskId" = $1 ORDER BY tp.position`,
-          [run.taskId],
-        );
-        return { task: task(row)!, photos: photos.map((p) => toPhotoView(p as unknown as Parameters<typeof toPhotoView>[0])) };
-      }),
+    accept: (input: NewTask, body: string, leaseMs: number) => accept({ input, body, leaseMs }),
+    claim,
+    succeed: (run: OpenRun, breed: string, subBreed: string | null, urls: string[], withPhotos: boolean) => succeed({ run, breed, subBreed, urls, withPhotos }),
 
     finishRun: (run, outcome, error, retryDelayMs) =>
       transaction(async (q) => {
@@ -216,17 +141,7 @@ export function postgresStore(pool: pg.Pool): TaskStore {
       return (rows as unknown as OutboxJob[]).sort((a, b) => a.id - b.id);
     },
 
-    markSent: (jobs, withTasks) =>
-      transaction(async (q) => {
-        await q(`UPDATE "OutboxMessage" SET "sentAt" = ${NOW}, tries = tries + 1, "leaseUntil" = NULL WHERE id = ANY($1::int[])`, [jobs.map((j) => j.id)]);
-        // The broker may deliver a job before its confirm is back: queued is never after started.
-        const rows = await q(
-          `UPDATE "Task" SET "queuedAt" = LEAST(${NOW}, COALESCE("startedAt", ${NOW})), "updatedAt" = ${NOW}
-           WHERE id = ANY($1::text[]) AND "queuedAt" IS NULL ${withTasks ? "RETURNING *" : ""}`,
-          [jobs.map((j) => j.taskId)],
-        );
-        return rows as unknown as Task[];
-      }),
+    markSent: (jobs, withTasks) => markSent({ jobs, withTasks }),
 
     markUnsent: async (ids, error) =>
       void (await query(`UPDATE "OutboxMessage" SET tries = tries + 1, "lastError" = $2, "leaseUntil" = NULL WHERE id = ANY($1::int[])`, [ids, error])),
