@@ -106,12 +106,12 @@ export class BrokerConnection {
         lastRefusal = refusal;
         return;
       }
-      // One clear line, then quiet retries: a missing broker is a set-up step, not a crash.
-      if (nodes.several && failures <= nodes.size) {
+      // One clear line once every node was tried, then quiet retries: a missing broker is a set-up step, not a crash.
+      if (failures < nodes.size) {
         log.warn({ broker: tried, next: this.address, reason: err.message }, "a RabbitMQ node did not answer; trying the next");
         return;
       }
-      if (failures !== 1 && failures % 20 !== 0) return;
+      if (failures !== nodes.size && failures % 20 !== 0) return;
       const where = nodes.several ? `any of the ${nodes.size} nodes in AMQP_URL (last ${tried})` : tried;
       log.error(
         this.everConnected

@@ -8,14 +8,16 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import amqplib from "amqplib";
+import { pino } from "pino";
 import { startFakeDogApi, type FakeDogApi } from "../dev/fake-dog-api.ts";
 import type { Config } from "../lib/config.ts";
 import { openDatabase, type Db } from "../lib/db.ts";
+import { Broker } from "../tasks/queue.ts";
 import { retryQueueNames } from "../tasks/topology.ts";
 import { freshDatabase, type TestDatabase } from "./support/database.ts";
 import { configEnv, freePort, spawnWeb, spawnWorker, type ChildApp } from "./support/faults.ts";
 import { clusterUnavailable, startCluster, type RabbitCluster, type RabbitNode } from "./support/rabbitCluster.ts";
-import { AMQP_URL, deleteQueues, testConfig, waitFor } from "./support/stack.ts";
+import { AMQP_URL, deleteQueues, startStack, testConfig, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 
 const JOBS = 500;
 /** Submissions a second: the load lasts long enough for both kills and a restart in between. */
@@ -35,6 +37,42 @@ describe("when AMQP_URL is a malformed list of nodes", () => {
       assert.ok(!worker.output().includes("hunter2"), worker.output());
     } finally {
       await worker.stop();
+    }
+  });
+});
+
+describe("when the first nodes of AMQP_URL do not answer", () => {
+  let stack: Stack | undefined;
+  after(() => stack?.stop());
+
+  test("then web and worker use the first node that does, and run jobs", async () => {
+    const away = await freePort();
+    stack = await startStack({ env: { AMQP_URL: `amqp://guest:guest@127.0.0.1:${away},${AMQP_URL}` } });
+    await waitFor("the web to reach RabbitMQ", async () => (await stack!.http().get("/readyz")).status === 200, 20_000);
+    const res = await stack.http().post("/api/tasks").send({ breed: "pug", limit: 2 }).expect(202);
+    assert.equal((await waitForTaskState(stack.db, res.body.id, ["SUCCESS", "FAILURE"], 15_000)).state, "SUCCESS");
+  });
+
+  test("then, when none answers, each is named as it fails and one error line follows once all were tried", async () => {
+    const lines: { level: number; msg: string; broker?: string }[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const [a, b] = [await freePort(), await freePort()];
+    const broker = new Broker({
+      url: `amqp://gendog:hunter2@127.0.0.1:${a},amqp://gendog:hunter2@127.0.0.1:${b}`,
+      queueName: "gendog.test.none",
+      retry: { baseMs: 50, maxMs: 400 },
+      logger,
+    });
+    await broker.start();
+    try {
+      await waitFor("an error once both nodes failed", () => lines.some((l) => l.level === 50), 10_000);
+      const warned = lines.filter((l) => l.level === 40).map((l) => l.broker);
+      assert.deepEqual(warned, [`amqp://gendog:***@127.0.0.1:${a}`]);
+      const error = lines.find((l) => l.level === 50)!.msg;
+      assert.match(error, new RegExp(`^RabbitMQ is not reachable at any of the 2 nodes in AMQP_URL \\(last amqp://gendog:\\*\\*\\*@127\\.0\\.0\\.1:${b}\\)`));
+      assert.ok(!JSON.stringify(lines).includes("hunter2"));
+    } finally {
+      await broker.close();
     }
   });
 });
@@ -78,7 +116,7 @@ describe("when a RabbitMQ cluster loses a node under load", { skip: clusterUnava
   before(
     async () => {
       const started = Date.now();
-      cluster = await startCluster(3);
+      cluster = await startCluster(3, 150_000);
       await cluster.ctl(cluster.nodes[0]!, "set_cluster_name", clusterName);
       console.log(`cluster: three nodes booted and joined in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       fake = await startFakeDogApi({ latencyMs: 20 });
@@ -90,7 +128,7 @@ describe("when a RabbitMQ cluster loses a node under load", { skip: clusterUnava
       children.push(web, spawnWorker(configEnv(config)), spawnWorker(configEnv(config, { AMQP_URL: [n3, n1, n2].map((n) => n.url).join(",") })));
       await Promise.all(children.map((child) => child.waitForOutput(/connected to RabbitMQ/, 60_000)));
     },
-    { timeout: 180_000 },
+    { timeout: 240_000 },
   );
   after(async () => {
     for (const child of children) await child.stop();
