@@ -54,7 +54,7 @@ export interface RabbitCluster {
   kill(node: RabbitNode): Promise<void>;
   /** Starts a killed node again on its own data: it rejoins the cluster. */
   restart(node: RabbitNode): Promise<void>;
-  /** Ends every node (stop, then SIGKILL what is left) and removes every file this cluster made. */
+  /** Ends every node (SIGKILL, by pid file, then whatever of this cluster is left, by its names) and removes every file this cluster made. */
   stop(): Promise<void>;
 }
 
