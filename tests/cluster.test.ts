@@ -145,7 +145,9 @@ describe("when a RabbitMQ cluster loses a node under load", { skip: clusterUnava
     for (const queue of queues) assert.deepEqual(info[queue]?.members.sort(), cluster!.nodes.map((n) => n.name).sort(), queue);
   });
 
-  test("then every job succeeds once, and work stands still at most 15 s after each kill", { timeout: 300_000 }, async () => {
+  test("then every job succeeds once, and work stands still at most 15 s after each kill", { timeout: 300_000 }, () => withLogsOnFailure(children, everyJobOnce));
+
+  async function everyJobOnce() {
     const t0 = Date.now();
     const step = (what: string) => console.log(`cluster test at ${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
     const ids: string[] = [];
@@ -236,7 +238,7 @@ describe("when a RabbitMQ cluster loses a node under load", { skip: clusterUnava
     assert.equal(await db!.outboxMessage.count({ where: { sentAt: null } }), 0, "the outbox is empty");
     assert.ok(firstStill <= MAX_STAND_STILL_MS, `work stood still ${firstStill} ms after the leader was killed`);
     assert.ok(secondStill <= MAX_STAND_STILL_MS, `work stood still ${secondStill} ms after the web's node was killed`);
-  });
+  }
 
   test("then a page's live stream, on the web's third node, hears a job's events from the workers", { timeout: 60_000 }, async () => {
     const stop = new AbortController();
@@ -296,6 +298,22 @@ describe("when a RabbitMQ cluster loses a node under load", { skip: clusterUnava
     return last?.finishedAt?.getTime() ?? 0;
   }
 });
+
+/** Runs a test; if it fails, prints what web and workers warned about, so a failure on CI can be read. */
+async function withLogsOnFailure(children: ChildApp[], run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch (err) {
+    for (const child of children) {
+      const warnings = child
+        .output()
+        .split("\n")
+        .filter((line) => /"level":(40|50|60)/.test(line));
+      console.log(`pid ${child.pid}, its last warnings and errors:\n${warnings.slice(-40).join("\n")}`);
+    }
+    throw err;
+  }
+}
 
 /** The longest time without a task finishing from `from` until the last finish before `until`. */
 function standStill(times: number[], from: number, until: number): number {
