@@ -128,7 +128,8 @@ export async function deleteQueues(queue: string): Promise<void> {
   try {
     const channel = await connection.createChannel();
     channel.on("error", () => {});
-    for (const name of [queue, `${queue}.dead`, ...retryQueueNames(queue, 1000, 60_000)]) await channel.deleteQueue(name).catch(() => {});
+    for (const name of [queue, `${queue}.dead`, ...retryQueueNames(queue, 1000, 60_000), ...retryQueueNames(queue, 1000, 60_000, "quorum")])
+      await channel.deleteQueue(name).catch(() => {});
     await channel.deleteExchange(`${queue}.events`).catch(() => {});
   } finally {
     await connection.close().catch(() => {});

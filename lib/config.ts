@@ -24,6 +24,7 @@ export interface Config {
   host: string;
   port: number;
   databaseUrl: string;
+  /** RabbitMQ: one node's URL, or a cluster's nodes comma-separated (amqpNodeUrls splits them). */
   amqpUrl: string;
   /** The work queue; QUEUE_NAME, or QUEUE_NAME.quorum for quorum queues (a queue cannot change type in place). */
   queueName: string;
@@ -204,15 +205,38 @@ function csrfSecret(env: Env): string {
 }
 
 function amqpUrl(env: Env): string {
-  const raw = text(env, "AMQP_URL", "amqp://guest:guest@localhost:5672");
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new ConfigError("AMQP_URL", "is not a URL (expected amqp://user:password@host:5672)");
-  }
-  if (url.protocol !== "amqp:" && url.protocol !== "amqps:") throw new ConfigError("AMQP_URL", `must start with amqp:// or amqps://, got ${url.protocol}//`);
-  return raw;
+  return amqpNodeUrls(text(env, "AMQP_URL", "amqp://guest:guest@localhost:5672")).join(",");
+}
+
+/**
+ * AMQP_URL's nodes: one URL, or several comma-separated (the nodes of one RabbitMQ cluster,
+ * tried in turn as Celery's failover list is; a comma inside a password is written %2C).
+ * A bad entry stops the process, named by its place in the list, its password hidden.
+ */
+export function amqpNodeUrls(raw: string): string[] {
+  const entries = raw.split(",").map((s) => s.trim());
+  const urls: string[] = [];
+  entries.forEach((entry, i) => {
+    const which = entries.length > 1 ? `entry ${i + 1} of ${entries.length} ` : "";
+    if (!entry) throw new ConfigError("AMQP_URL", `${which}is empty (list the nodes as amqp://user:password@host1:5672,amqp://user:password@host2:5672)`);
+    let url: URL;
+    try {
+      url = new URL(entry);
+    } catch {
+      throw new ConfigError("AMQP_URL", `${which}'${maskUrlText(entry)}' is not a URL (expected amqp://user:password@host:5672)`);
+    }
+    if (url.protocol !== "amqp:" && url.protocol !== "amqps:")
+      throw new ConfigError("AMQP_URL", `${which}'${maskUrl(entry)}' must start with amqp:// or amqps://, got ${url.protocol}//`);
+    if (!url.hostname) throw new ConfigError("AMQP_URL", `${which}'${maskUrl(entry)}' names no host`);
+    const same = urls.findIndex((other) => sameNode(new URL(other), url));
+    if (same >= 0) throw new ConfigError("AMQP_URL", `${which}'${maskUrl(entry)}' names the same node as entry ${same + 1}`);
+    urls.push(entry);
+  });
+  return urls;
+}
+
+function sameNode(a: URL, b: URL): boolean {
+  return a.protocol === b.protocol && a.hostname === b.hostname && a.port === b.port;
 }
 
 function queueName(env: Env): string {
@@ -274,4 +298,9 @@ export function maskUrl(raw: string): string {
   } catch {
     return "(unparseable URL)";
   }
+}
+
+/** Text that failed to parse as a URL, with whatever stands between "//user:" and "@" hidden. */
+function maskUrlText(raw: string): string {
+  return raw.replace(/^([^/]*\/\/[^:@/]*:)[^@]*@/, "$1***@");
 }

@@ -9,7 +9,7 @@
 //   shows them, from one of this host's worker processes.
 import { readdirSync, readFileSync } from "node:fs";
 import os from "node:os";
-import { loadConfig, maskUrl, type Config } from "../lib/config.ts";
+import { amqpNodeUrls, loadConfig, maskUrl, type Config } from "../lib/config.ts";
 
 type Role = "web" | "worker";
 const ENTRY_FILES: Record<Role, RegExp> = { web: /(^|\/)(dist\/web\.js|web\.ts)$/, worker: /(^|\/)(dist\/worker\.js|tasks\/worker\.ts)$/ };
@@ -54,9 +54,14 @@ async function checkWorker(config: Config): Promise<string> {
   if (pids && pids.length === 0) throw new Error("no worker process runs here");
   const host = os.hostname();
   const { default: amqplib } = await import("amqplib");
-  const connection = await amqplib.connect(config.amqpUrl, { timeout: 3000 }).catch((err: Error) => {
-    throw new Error(`cannot reach the broker at ${maskUrl(config.amqpUrl)}: ${err.message}`);
-  });
+  // The first node of AMQP_URL's list that answers, as the worker itself picks one.
+  let connection: Awaited<ReturnType<typeof amqplib.connect>> | undefined;
+  const failures: string[] = [];
+  for (const url of amqpNodeUrls(config.amqpUrl)) {
+    connection = await amqplib.connect(url, { timeout: 3000 }).catch((err: Error) => void failures.push(`${maskUrl(url)}: ${err.message}`));
+    if (connection) break;
+  }
+  if (!connection) throw new Error(`cannot reach the broker at ${failures.join("; ")}`);
   connection.on("error", () => {}); // reported through the calls below
   try {
     const channel = await connection.createChannel();

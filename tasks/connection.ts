@@ -7,9 +7,13 @@
 // the order the parts were added. A channel the broker closes while the connection stays
 // up (a deleted queue, a cancelled consumer) is recovered the same way, by closing the
 // connection and letting recovery build everything again.
+//
+// AMQP_URL may list the nodes of a cluster (tasks/nodes.ts): a node that does not answer,
+// or goes away, is left for the next one in the list, and a node of another cluster is
+// refused.
 import amqplib, { type Channel, type ChannelModel, type RecoveringChannelModel } from "amqplib";
-import { maskUrl } from "../lib/config.ts";
 import type { Logger } from "../lib/logger.ts";
+import { NodeList, SetupRefusal } from "./nodes.ts";
 
 /** A live connection or the recovering one: both open channels on the current socket. */
 export type ChannelFactory = Pick<ChannelModel, "createChannel" | "createConfirmChannel">;
@@ -22,6 +26,9 @@ export interface ConnectionPart {
   detach(): void;
 }
 
+/** How long a node has to take the socket and open the connection before the next one is tried. */
+const CONNECT_TIMEOUT_MS = 5000;
+
 export class BrokerConnection {
   private connection?: RecoveringChannelModel;
   /** The live connection under the recovering one, to force a rebuild after a channel loss. */
@@ -32,13 +39,18 @@ export class BrokerConnection {
   private attached = false;
   private everConnected = false;
   private connectedListeners: (() => void)[] = [];
-  readonly address: string;
+  private readonly nodes: NodeList;
 
   constructor(
-    private readonly url: string,
+    url: string,
     private readonly logger: Logger,
   ) {
-    this.address = maskUrl(url);
+    this.nodes = new NodeList(url);
+  }
+
+  /** The node this connection is on, or tries next, its password hidden. */
+  get address(): string {
+    return this.nodes.address;
   }
 
   /** Parts attach in the order added, so the first can declare what the others use. */
@@ -58,14 +70,18 @@ export class BrokerConnection {
   /** Starts connecting in the background and resolves at once; onConnected tells when it is up. */
   async start(): Promise<void> {
     const log = this.logger;
-    this.connection = await amqplib.connect(withHeartbeat(this.url), {
+    const nodes = this.nodes;
+    this.connection = await amqplib.connect(nodes.target, {
       // Without it Nagle holds pipelined publishes and confirms back ~40 ms each.
       noDelay: true,
-      recovery: { waitForConnect: false, initialDelay: 250, maxDelay: 10_000, maxRetries: Infinity, setup: (model: ChannelModel) => this.setup(model) },
+      timeout: CONNECT_TIMEOUT_MS,
+      recovery: { waitForConnect: false, maxRetries: Infinity, calculateDelay: (attempt) => nodes.delayBefore(attempt), setup: (model: ChannelModel) => this.setup(model) },
     });
     let failures = 0;
+    let lastRefusal = "";
     this.connection.on("connect", () => {
       failures = 0;
+      lastRefusal = "";
       log.info({ broker: this.address }, this.everConnected ? "reconnected to RabbitMQ" : "connected to RabbitMQ");
       this.everConnected = true;
       for (const listener of this.connectedListeners) listener();
@@ -75,22 +91,39 @@ export class BrokerConnection {
       this.live = undefined;
       this.liveChannels.clear();
       for (const part of this.parts) part.detach();
-      log.warn({ broker: this.address, reason: err?.message }, "lost the connection to RabbitMQ; reconnecting");
+      const lost = this.address;
+      nodes.moveOn();
+      log.warn({ broker: lost, next: nodes.several ? this.address : undefined, reason: err?.message }, "lost the connection to RabbitMQ; reconnecting");
     });
     this.connection.on("connect-failed", (err: Error) => {
       failures += 1;
-      // One clear line, then quiet retries: a missing broker is a set-up step, not a crash.
-      if (failures !== 1 && failures % 20 !== 0) return;
+      const tried = this.address;
+      nodes.moveOn();
+      const refusal = SetupRefusal.explain(err, tried);
+      if (refusal) {
+        // Not a node being away: it answered, and what it said will not change by retrying soon.
+        if (refusal !== lastRefusal || failures % 20 === 0) log.error(refusal);
+        lastRefusal = refusal;
+        return;
+      }
+      // One clear line once every node was tried, then quiet retries: a missing broker is a set-up step, not a crash.
+      if (failures < nodes.size) {
+        log.warn({ broker: tried, next: this.address, reason: err.message }, "a RabbitMQ node did not answer; trying the next");
+        return;
+      }
+      if (failures !== nodes.size && failures % 20 !== 0) return;
+      const where = nodes.several ? `any of the ${nodes.size} nodes in AMQP_URL (last ${tried})` : tried;
       log.error(
         this.everConnected
-          ? `RabbitMQ at ${this.address} is still unreachable (${err.message}). Retrying...`
-          : `RabbitMQ is not reachable at ${this.address} (${err.message}); start one with \`docker compose up -d rabbitmq\`. Retrying...`,
+          ? `RabbitMQ at ${where} is still unreachable (${err.message}). Retrying...`
+          : `RabbitMQ is not reachable at ${where} (${err.message}); start one with \`docker compose up -d rabbitmq\`. Retrying...`,
       );
     });
     this.connection.on("error", (err: Error) => log.warn({ err }, "RabbitMQ connection error"));
   }
 
   private async setup(model: ChannelModel): Promise<void> {
+    this.nodes.checkCluster(model.connection.serverProperties);
     this.live = model;
     this.liveChannels.clear();
     for (const part of this.parts) await part.attach(model);
@@ -132,9 +165,4 @@ export class BrokerConnection {
     await first?.();
     await connection?.close().catch(() => {});
   }
-}
-
-function withHeartbeat(url: string): string {
-  // A short heartbeat notices a silently dead connection in seconds, not minutes.
-  return /[?&]heartbeat=/.test(url) ? url : `${url}${url.includes("?") ? "&" : "?"}heartbeat=5`;
 }

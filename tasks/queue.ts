@@ -18,9 +18,10 @@ export type { EventListener } from "./subscriptions.ts";
 export type { Decide, QueuedMessage } from "./inspection.ts";
 
 export interface BrokerOptions {
+  /** One node's URL, or a cluster's nodes comma-separated (AMQP_URL). */
   url: string;
   queueName: string;
-  /** quorum: replicated work and dead-letter queues, poison messages capped by x-delivery-limit. */
+  /** quorum: replicated work, retry and dead-letter queues, poison messages capped by x-delivery-limit. */
   queueType?: "classic" | "quorum";
   /** The range of retry waits, to declare the retry queues they need. */
   retry: { baseMs: number; maxMs: number };
@@ -55,7 +56,7 @@ export class Broker {
 
   /** The retry queue for a wait: the smallest bucket that holds it. */
   retryQueue(delayMs: number): string {
-    return retryQueueName(this.options.queueName, retryBucket(delayMs));
+    return retryQueueName(this.options.queueName, retryBucket(delayMs), this.options.queueType);
   }
 
   /** True while the broker can take a publish (every part is set up and the publish channel is open). */
@@ -143,11 +144,11 @@ export class Broker {
     const channel = await this.liveConnection().createChannel();
     channel.on("error", () => {});
     try {
-      const { queueName, retry } = this.options;
+      const { queueName, retry, queueType } = this.options;
       const work = await channel.checkQueue(queueName);
       const dead = await channel.checkQueue(this.deadLetterQueue);
       let retrying = 0;
-      for (const name of retryQueueNames(queueName, retry.baseMs, retry.maxMs)) retrying += (await channel.checkQueue(name)).messageCount;
+      for (const name of retryQueueNames(queueName, retry.baseMs, retry.maxMs, queueType)) retrying += (await channel.checkQueue(name)).messageCount;
       return { queue: queueName, ready: work.messageCount, consumers: work.consumerCount, retrying, dead: dead.messageCount };
     } finally {
       await channel.close().catch(() => {});

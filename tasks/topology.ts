@@ -10,9 +10,11 @@
 //   Q.events          topic exchange for task events and worker heartbeats
 //
 // With QUEUE_TYPE=quorum, Q is QUEUE_NAME.quorum (a queue cannot change type in place),
-// and Q and Q.dead are quorum queues: replicated on a RabbitMQ cluster, and a message
-// redelivered more than DELIVERY_LIMIT times is dead-lettered. The retry queues stay
-// classic on both: they only hold waits, and per-message expiry is what they need.
+// and Q, Q.dead and the retry queues are quorum queues: replicated on a RabbitMQ cluster
+// (on as many nodes as the broker's quorum_cluster_size, 3 unless changed), so losing a
+// node loses neither a job nor a waiting retry, and a message redelivered more than
+// DELIVERY_LIMIT times is dead-lettered. The retry queues are then Q.retry.<N>ms.quorum:
+// classic ones of that name from before are left to drain into Q by themselves.
 import type { ConfirmChannel } from "amqplib";
 
 /** Quorum queues dead-letter a message delivered more often than this (its worker keeps crashing on it). */
@@ -32,14 +34,14 @@ export function retryBucket(delayMs: number): number {
   return 2 ** Math.ceil(Math.log2(Math.max(1, delayMs)));
 }
 
-export function retryQueueName(queueName: string, bucketMs: number): string {
-  return `${queueName}.retry.${bucketMs}ms`;
+export function retryQueueName(queueName: string, bucketMs: number, queueType: Topology["queueType"] = "classic"): string {
+  return `${queueName}.retry.${bucketMs}ms${queueType === "quorum" ? ".quorum" : ""}`;
 }
 
 /** Every retry queue a policy can use: from half the base delay (the smallest jittered wait) to the cap. */
-export function retryQueueNames(queueName: string, baseMs: number, maxMs: number): string[] {
+export function retryQueueNames(queueName: string, baseMs: number, maxMs: number, queueType: Topology["queueType"] = "classic"): string[] {
   const names: string[] = [];
-  for (let bucket = retryBucket(baseMs / 2); bucket <= retryBucket(maxMs); bucket *= 2) names.push(retryQueueName(queueName, bucket));
+  for (let bucket = retryBucket(baseMs / 2); bucket <= retryBucket(maxMs); bucket *= 2) names.push(retryQueueName(queueName, bucket, queueType));
   return names;
 }
 
@@ -58,8 +60,10 @@ export async function declareTopology(channel: ConfirmChannel, { queueName, queu
       ...(queueType === "quorum" ? { "x-delivery-limit": DELIVERY_LIMIT } : {}),
     },
   });
-  for (const name of retryQueueNames(queueName, retry.baseMs, retry.maxMs)) {
-    await channel.assertQueue(name, { durable: true, arguments: { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queueName } });
+  // Quorum queues dead-letter at most once unless told otherwise: an expired wait must reach Q even while Q elects a new leader.
+  const replicatedWait = queueType === "quorum" ? { ...type, "x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish" } : {};
+  for (const name of retryQueueNames(queueName, retry.baseMs, retry.maxMs, queueType)) {
+    await channel.assertQueue(name, { durable: true, arguments: { ...replicatedWait, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queueName } });
   }
   await channel.assertExchange(eventsExchangeName(queueName), "topic", { durable: true });
 }

@@ -57,6 +57,10 @@ describe("when web and worker are built and run from dist/", () => {
     const ready = await healthcheck("worker", env);
     assert.equal(ready.code, 0, ready.stderr);
     assert.match(ready.stdout, /^worker \S+ ready/);
+    // AMQP_URL listing a cluster's nodes: the check asks the first that answers, as the worker does.
+    const listed = await healthcheck("worker", { ...env, AMQP_URL: `amqp://guest:guest@127.0.0.1:${await freePort()},${env.AMQP_URL}` });
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /^worker \S+ ready/);
   });
 
   test("and fails, in one line, for a worker that stopped beating, a web not listening and a queue no worker set up", async () => {

@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { BreedCatalog } from "../lib/breeds.ts";
 import { cachedFor } from "../lib/cachedFor.ts";
-import { ConfigError, loadConfig, maskUrl, projectRoot } from "../lib/config.ts";
+import { amqpNodeUrls, ConfigError, loadConfig, maskUrl, projectRoot } from "../lib/config.ts";
 import { ValidationError } from "../lib/errors.ts";
 import { createLogger } from "../lib/logger.ts";
 import { parseTaskInput } from "../lib/validation.ts";
@@ -189,6 +189,48 @@ describe("loadConfig", () => {
     );
     assert.throws(() => loadConfig({ DATABASE_URL: "./gendog.db" }), /got '\.\/gendog\.db'/);
   });
+});
+
+describe("AMQP_URL as a list of nodes", () => {
+  test("when it lists several nodes, they are kept in order, spaces trimmed", () => {
+    const config = loadConfig({ AMQP_URL: " amqp://u:p@rabbit-1:5672 ,amqp://u:p@rabbit-2:5672, amqps://u:p@rabbit-3 " });
+    assert.equal(config.amqpUrl, "amqp://u:p@rabbit-1:5672,amqp://u:p@rabbit-2:5672,amqps://u:p@rabbit-3");
+    assert.deepEqual(amqpNodeUrls(config.amqpUrl), ["amqp://u:p@rabbit-1:5672", "amqp://u:p@rabbit-2:5672", "amqps://u:p@rabbit-3"]);
+  });
+
+  const badLists: [string, string, RegExp][] = [
+    ["an empty entry", "amqp://gendog:hunter2@rabbit-1:5672,,amqp://gendog:hunter2@rabbit-3:5672", /^AMQP_URL entry 2 of 3 is empty/],
+    ["a trailing comma", "amqp://gendog:hunter2@rabbit-1:5672,", /^AMQP_URL entry 2 of 2 is empty/],
+    [
+      "an entry that is not a URL",
+      "amqp://gendog:hunter2@rabbit-1:5672,amqp://gendog:hunter2@rabbit-2:56x2",
+      /^AMQP_URL entry 2 of 2 'amqp:\/\/gendog:\*\*\*@rabbit-2:56x2' is not a URL/,
+    ],
+    [
+      "an entry of another protocol",
+      "amqp://gendog:hunter2@rabbit-1:5672,http://gendog:hunter2@rabbit-2",
+      /^AMQP_URL entry 2 of 2 'http:\/\/gendog:\*\*\*@rabbit-2' must start with amqp:\/\//,
+    ],
+    [
+      "the same node twice",
+      "amqp://gendog:hunter2@rabbit-1:5672,amqp://other:hunter2@rabbit-1:5672",
+      /^AMQP_URL entry 2 of 2 'amqp:\/\/other:\*\*\*@rabbit-1:5672' names the same node as entry 1/,
+    ],
+  ];
+  for (const [what, raw, message] of badLists) {
+    test(`when the list has ${what}, it stops naming AMQP_URL and the entry, the password hidden`, () => {
+      assert.throws(
+        () => loadConfig({ AMQP_URL: raw }),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError, String(err));
+          assert.equal(err.variable, "AMQP_URL");
+          assert.match(err.message, message);
+          assert.ok(!err.message.includes("hunter2"), err.message);
+          return true;
+        },
+      );
+    });
+  }
 });
 
 describe("maskUrl", () => {

@@ -153,7 +153,7 @@ export async function deleteQueues(queue: string, retry: { baseMs: number; maxMs
   try {
     const channel = await connection.createChannel();
     channel.on("error", () => {});
-    const names = [queue, `${queue}.dead`, ...retryQueueNames(queue, retry.baseMs, retry.maxMs)];
+    const names = [queue, `${queue}.dead`, ...retryQueueNames(queue, retry.baseMs, retry.maxMs), ...retryQueueNames(queue, retry.baseMs, retry.maxMs, "quorum")];
     for (const name of names) await channel.deleteQueue(name).catch(() => {});
     await channel.deleteExchange(`${queue}.events`).catch(() => {});
   } finally {
