@@ -78,14 +78,17 @@ function deviceMac(key: Buffer, id: string): string {
 
 /**
  * With no password: only a client on this machine. A request forwarded by a proxy is that
- * only if the proxy is trusted (TRUST_PROXY) and says so; through any other proxy the real
- * client is unknown, and a local proxy must not make everyone local.
+ * only if the proxy is trusted (TRUST_PROXY) and says so in X-Forwarded-For, the one header
+ * Express reads the client from; through any other proxy, or one that names the client in
+ * X-Real-IP or Forwarded, the real client is unknown, and a local proxy must not make
+ * everyone local.
  */
 function localClientsOnly(req: Request, _res: Response, next: NextFunction) {
   const peer = req.socket.remoteAddress;
-  const forwarded = req.headers["x-forwarded-for"] !== undefined || req.headers.forwarded !== undefined || req.headers["x-real-ip"] !== undefined;
+  const unread = req.headers.forwarded !== undefined || req.headers["x-real-ip"] !== undefined;
+  const forwarded = unread || req.headers["x-forwarded-for"] !== undefined;
   const trusted = req.app.get("trust proxy fn") as (address: string, hop: number) => boolean;
-  const local = forwarded ? peer !== undefined && trusted(peer, 0) && isLoopback(req.ip) : isLoopback(peer);
+  const local = forwarded ? !unread && peer !== undefined && trusted(peer, 0) && isLoopback(req.ip) : isLoopback(peer);
   if (local) return next();
   next(new AppError(403, "forbidden", "This action is open only to this machine until the admin sets ADMIN_PASSWORD."));
 }

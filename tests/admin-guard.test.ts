@@ -213,3 +213,22 @@ describe("without ADMIN_PASSWORD", { skip: outside ? undefined : "this machine h
     await stack.http().post(`/api/tasks/${id}/retry`).set(json).send({}).expect(202);
   });
 });
+
+describe("without ADMIN_PASSWORD, behind a proxy TRUST_PROXY names", () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ workers: 0, env: { TRUST_PROXY: "loopback" } });
+  });
+  after(() => stack?.stop());
+
+  test("when the proxy names the client in X-Real-IP or Forwarded (which do not set the client's address), then the request is not taken for this machine's", async () => {
+    const id = await failedTask(stack);
+    const retry = () => stack.http().post(`/api/tasks/${id}/retry`).set(json);
+    await retry().set("X-Real-IP", "8.8.8.8").send({}).expect(403);
+    await retry().set("Forwarded", "for=8.8.8.8").send({}).expect(403);
+    await retry().set("X-Forwarded-For", "8.8.8.8").send({}).expect(403);
+    await retry().set("X-Forwarded-For", "127.0.0.1").set("X-Real-IP", "8.8.8.8").send({}).expect(403);
+    assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id } })).state, "FAILURE");
+    await retry().send({}).expect(202);
+  });
+});
