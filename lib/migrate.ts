@@ -64,6 +64,9 @@ async function migrateDatabase(databaseUrl: string): Promise<void> {
 
 async function migratePostgres(databaseUrl: string): Promise<void> {
   const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000 });
+  // A reset while waiting for the lock (or migrating) fails the query below, which says so;
+  // unheard, the client's 'error' event would end the process with a stack trace instead.
+  client.on("error", () => {});
   try {
     await client.connect();
   } catch (err) {
