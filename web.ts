@@ -24,7 +24,7 @@ import { Broker } from "./tasks/queue.ts";
 export async function startWeb(config: Config, logger: Logger) {
   const stopTracing = await startTracing(config.otelEndpoint, config.otelServiceName ?? "gendog-web");
   const db = await openMigratedDatabase(config.databaseUrl);
-  const store = await openStore(config.databaseUrl);
+  const store = await openStore(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs });
   const dogApi = dogApiFromConfig(config);
   const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, queueType: config.queueType, retry: config.retry, logger });
   const hub = new EventHub();

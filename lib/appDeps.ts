@@ -14,7 +14,20 @@ import type { TaskDeps } from "./useCases.ts";
 import type { WorkerRegistry } from "./workers.ts";
 
 export interface AppDeps {
-  config: Pick<Config, "env" | "imageOrigins" | "rateLimitPerMinute" | "csrfSecret" | "secureCookies" | "streams" | "adminPassword" | "controlSecret" | "trustProxy" | "queueName">;
+  config: Pick<
+    Config,
+    | "env"
+    | "imageOrigins"
+    | "rateLimitPerMinute"
+    | "csrfSecret"
+    | "secureCookies"
+    | "streams"
+    | "adminPassword"
+    | "controlSecret"
+    | "trustProxy"
+    | "queueName"
+    | "databaseTimeoutMs"
+  >;
   logger: Logger;
   db: Db;
   /** The plain gallery and newest tasks, read without Prisma's query compiler (the store's). */

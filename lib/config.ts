@@ -41,6 +41,12 @@ export interface Config {
   retry: { maxAttempts: number; baseMs: number; maxMs: number };
   rateLimitPerMinute: number;
   publishWaitMs: number;
+  /**
+   * How long the database may keep a submit's write, or /readyz's check, waiting before the
+   * answer is 503 with Retry-After; on PostgreSQL also each connect and each query of the job
+   * pipeline's store, so a silent database fails a job's step instead of holding it.
+   */
+  databaseTimeoutMs: number;
   shutdownTimeoutMs: number;
   logLevel: string;
   /** "pretty" for people at a terminal (needs the pino-pretty dev dependency), "json" for machines. */
@@ -106,6 +112,7 @@ export function loadConfig(env: Env = process.env): Config {
     retry,
     rateLimitPerMinute: integer(env, "RATE_LIMIT_PER_MINUTE", 30, 0, 100_000),
     publishWaitMs: integer(env, "PUBLISH_WAIT_MS", 2000, 0, 60_000),
+    databaseTimeoutMs: integer(env, "DATABASE_TIMEOUT_MS", 5000, 100, 120_000),
     shutdownTimeoutMs: integer(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 100, 600_000),
     logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, nodeEnv === "test" ? "warn" : "info"),
     logFormat: oneOf(env, "LOG_FORMAT", ["json", "pretty"], "json") as Config["logFormat"],

@@ -59,3 +59,13 @@ export class CountChangedError extends AppError {
     super(409, "count_changed", `You confirmed ${expected}, but ${matched} match now. Nothing was done: check the new count and confirm again.`);
   }
 }
+
+/** The database could not be reached, or did not answer within DATABASE_TIMEOUT_MS: a 503 that says when to try again. */
+export class DatabaseUnavailableError extends AppError {
+  constructor(
+    readonly retryAfterSeconds = 5,
+    message = `The database is not answering right now, so this could not be done. Try again in ${retryAfterSeconds} s.`,
+  ) {
+    super(503, "database_unavailable", message);
+  }
+}

@@ -2,13 +2,16 @@
 import { randomUUID } from "node:crypto";
 import type { Task } from "../generated/prisma/client.ts";
 import type { Db } from "./db.ts";
-import { ConflictError, NotFoundError } from "./errors.ts";
+import { isDatabaseUnavailable } from "./databaseErrors.ts";
+import { ConflictError, DatabaseUnavailableError, NotFoundError } from "./errors.ts";
 import type { EventSink } from "./events.ts";
 import type { Lifecycle, OutboxJob } from "./lifecycle.ts";
 import { currentTraceparent, traceIdOf } from "./tracing.ts";
 import { isUuid, type TaskInput } from "./validation.ts";
 import type { WorkerRegistry } from "./workers.ts";
 import { jobBody, toPhotoView, toTaskView, type TaskView } from "./shapes.ts";
+
+const NOT_SAVED = "The database is not answering right now, so the task was not saved. Send it again in 5 s.";
 
 /** Hands an accepted task to the broker; queued once the broker confirmed it within waitMs, at queuedAt. */
 export interface JobDispatcher {
@@ -29,12 +32,16 @@ export interface TaskDeps {
 /**
  * Writes the task and its outbox message in one transaction, so an accepted task is
  * never lost, then asks for it to be published. If the broker is away the task still
- * exists (PENDING, waiting for the queue) and is sent when the broker is back.
+ * exists (PENDING, waiting for the queue) and is sent when the broker is back. If the
+ * database is away, or silent past its time limit (the store's), nothing is accepted and
+ * the caller is told to try again (DatabaseUnavailableError).
  */
 export async function submitTask(deps: TaskDeps, input: TaskInput): Promise<{ task: TaskView; queued: boolean }> {
   const id = randomUUID();
   const fresh = { id, breed: input.breed, subBreed: input.subBreed ?? null, limit: input.limit };
-  const accepted = await deps.lifecycle.accept(fresh, jobBody(fresh, currentTraceparent()));
+  const accepted = await deps.lifecycle.accept(fresh, jobBody(fresh, currentTraceparent())).catch((err: unknown) => {
+    throw isDatabaseUnavailable(err) ? Object.assign(new DatabaseUnavailableError(5, NOT_SAVED), { cause: err }) : err;
+  });
   const { queued, queuedAt } = await deps.dispatcher.dispatch(accepted.job, deps.publishWaitMs);
   return { task: toTaskView(asDispatched(accepted.task, queuedAt)), queued };
 }

@@ -1,7 +1,7 @@
 // The HTML pages: the form and gallery, the task monitor, and a task's own page.
 import { Router, type RequestHandler } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
-import { ConflictError, RateLimitedError, ValidationError } from "../lib/errors.ts";
+import { ConflictError, DatabaseUnavailableError, RateLimitedError, ValidationError } from "../lib/errors.ts";
 import { clearPhotos } from "../lib/gallery.ts";
 import { countSearchByState, countTasksByState, listTasks, totalOf, type TaskFilter } from "../lib/taskSearch.ts";
 import { cancelTask, getTaskDetail, submitTask } from "../lib/useCases.ts";
@@ -11,7 +11,7 @@ import { CHART, chartOf } from "../lib/historyChart.ts";
 import { monitorNotice } from "./monitorActions.ts";
 import { parseTaskInput } from "../lib/validation.ts";
 import { TASK_STATES, type TaskView } from "../lib/shapes.ts";
-import { draftParams, homeContext, waitsForWorker } from "./home.ts";
+import { draftParams, formOf, homeContext, waitsForWorker } from "./home.ts";
 import { workerAvailability } from "../lib/workerAvailability.ts";
 import { queryText, taskFilterFrom } from "./query.ts";
 
@@ -53,6 +53,11 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
       const { task } = await submitTask(deps.tasks, input);
       res.redirect(303, `/?submitted=${task.id}`);
     } catch (err) {
+      if (err instanceof DatabaseUnavailableError) {
+        // The form stays as it was sent, to send again; nothing on this page reads the database.
+        res.set("Retry-After", String(err.retryAfterSeconds));
+        return res.status(503).render("unavailable", { title: "GenDog", message: err.message, breedOptions: catalog.options, form: formOf(req.body), errors: {} });
+      }
       if (!(err instanceof ValidationError)) throw err;
       // Post/redirect/get: the form comes back at "/", where a reload does not post it again;
       // the home page checks what was typed and says what is wrong beside each field.

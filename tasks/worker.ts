@@ -37,7 +37,7 @@ export async function startWorker(config: Config, logger: Logger) {
   const log = logger.child({ worker: id });
   const stopTracing = await startTracing(config.otelEndpoint, config.otelServiceName ?? "gendog-worker");
   await migrateIfNeeded(config.databaseUrl);
-  const store = await openStore(config.databaseUrl, { commitWindowMs: COMMIT_WINDOW_MS });
+  const store = await openStore(config.databaseUrl, { commitWindowMs: COMMIT_WINDOW_MS, timeoutMs: config.databaseTimeoutMs });
   const dogApi = dogApiFromConfig(config);
   const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, queueType: config.queueType, retry: config.retry, logger: log });
   // A worker has no pages of its own: every event it makes is for the web processes, and

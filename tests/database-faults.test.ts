@@ -4,10 +4,13 @@
 // job. On SQLite the "silent database" is a write lock another connection holds.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
+import Database from "better-sqlite3";
+import { databaseFile } from "../lib/config.ts";
 import type { Db } from "../lib/db.ts";
 import { onPostgres } from "./support/database.ts";
-import { configEnv, spawnWorker, startTcpProxy, type ChildApp, type TcpProxy } from "./support/faults.ts";
-import { queueDepth, startStack, waitFor, type Stack } from "./support/stack.ts";
+import { configEnv, freePort, spawnWeb, spawnWorker, startTcpProxy, type ChildApp, type TcpProxy } from "./support/faults.ts";
+import { csrfTokenFrom, queueDepth, startStack, waitFor, type Stack } from "./support/stack.ts";
 import { startFakeDogApi, type FakeDogApi } from "../dev/fake-dog-api.ts";
 
 const BREEDS = ["hound/afghan", "bulldog/french", "pug", "husky", "beagle", "akita", "boxer", "collie/border"];
@@ -55,6 +58,43 @@ async function settle(db: Db, ids: string[], timeoutMs: number): Promise<boolean
     () => true,
     () => false,
   );
+}
+
+/** One request on its own connection; fails if no answer comes within timeoutMs (a hang, not a slow answer). */
+function httpRequest(url: string, opts: { method?: string; body?: string; headers?: Record<string, string>; timeoutMs?: number } = {}) {
+  const timeoutMs = opts.timeoutMs ?? 20_000;
+  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = http.request(url, { method: opts.method ?? "GET", agent: false, headers: opts.headers }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer from ${opts.method ?? "GET"} ${url} within ${timeoutMs} ms`)));
+    req.on("error", reject);
+    req.end(opts.body);
+  });
+}
+
+const postJson = (url: string, body: unknown) => httpRequest(url, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+
+/** The home page's form sent as a browser sends it: a CSRF token and its cookies from GET /. */
+async function postForm(base: string, fields: Record<string, string>) {
+  const home = await httpRequest(`${base}/`);
+  assert.equal(home.status, 200, home.body.slice(0, 500));
+  const cookie = (home.headers["set-cookie"] ?? []).map((c) => c.split(";")[0]).join("; ");
+  const body = new URLSearchParams({ ...fields, _csrf: csrfTokenFrom(home.body) }).toString();
+  return () => httpRequest(`${base}/tasks`, { method: "POST", body, headers: { "content-type": "application/x-www-form-urlencoded", cookie } });
+}
+
+/** A 503 that says when to come back, with the form as it was sent. */
+function assertFormKept(res: { status: number; headers: http.IncomingHttpHeaders; body: string }, breed: string, limit: string) {
+  assert.equal(res.status, 503, res.body.slice(0, 500));
+  assert.ok(Number(res.headers["retry-after"]) > 0, `Retry-After: ${res.headers["retry-after"]}`);
+  assert.match(res.body, /database is not answering/);
+  assert.match(res.body, new RegExp(`<option value="${breed}" selected>`));
+  assert.match(res.body, new RegExp(`name="limit" id="limit"[^>]*value="${limit}"`));
+  assert.match(res.body, /name="_csrf"/, "the form can be sent again");
+  assert.doesNotMatch(res.body, /^\s+at /m, "no stack trace");
 }
 
 describe("when the connection between a worker and PostgreSQL is reset again and again under load", { skip: onlyPostgres }, () => {
@@ -110,5 +150,116 @@ describe("when the connection between a worker and PostgreSQL is reset again and
     assert.doesNotMatch(worker.output(), /Unhandled 'error' event/);
     assert.equal(await queueDepth(stack.config.queueName), 0);
     console.log(`postgres resets: cuts=${CUTS}, jobs=100, proxy connections=${proxy.connections}, runs=${await stack.db.attempt.count({ where: { taskId: { in: ids } } })}`);
+  });
+});
+
+describe("when PostgreSQL goes silent (the link stalls, nothing is cut)", { skip: onlyPostgres }, () => {
+  let stack: Stack;
+  let proxy: TcpProxy;
+  let web: (ChildApp & { url: string }) | undefined;
+  before(async () => {
+    stack = await startStack({ workers: 1, web: false });
+    proxy = await startTcpProxy(postgresPort(stack.config.databaseUrl));
+  });
+  after(async () => {
+    proxy?.resume();
+    await web?.stop();
+    await proxy?.close();
+    await stack?.stop();
+  });
+
+  test("then /readyz and submits answer 503 with Retry-After within the time limit, and nothing half-written is left", { timeout: 120_000 }, async () => {
+    const port = await freePort();
+    web = spawnWeb(configEnv(stack.config, { PORT: String(port), DATABASE_URL: proxiedUrl(stack.config.databaseUrl, proxy), DATABASE_TIMEOUT_MS: "1500" }));
+    await waitFor(
+      "the web to be ready",
+      () =>
+        httpRequest(`${web!.url}/readyz`).then(
+          (r) => r.status === 200,
+          () => false,
+        ),
+      30_000,
+    );
+    const first = await postJson(`${web.url}/api/tasks`, { breed: "pug", limit: 2 });
+    assert.equal(first.status, 202, first.body);
+    const sendForm = await postForm(web.url, { breed: "hound/afghan", limit: "7" });
+
+    proxy.stall();
+    try {
+      // Each must answer on its own (httpRequest gives up after 20 s): before, each waited for the stall to end.
+      const [ready, api, form] = await Promise.all([httpRequest(`${web.url}/readyz`), postJson(`${web.url}/api/tasks`, { breed: "husky", limit: 3 }), sendForm()]);
+      assert.equal(ready.status, 503, ready.body);
+      assert.deepEqual(JSON.parse(ready.body), { status: "unavailable", database: false, broker: true, down: ["database"] });
+      assert.ok(Number(ready.headers["retry-after"]) > 0);
+      assert.equal(api.status, 503, api.body);
+      assert.ok(Number(api.headers["retry-after"]) > 0);
+      const error = (JSON.parse(api.body) as { error: { code: string; retryAfterSeconds: number } }).error;
+      assert.equal(error.code, "database_unavailable");
+      assert.equal(error.retryAfterSeconds, Number(api.headers["retry-after"]));
+      assertFormKept(form, "hound/afghan", "7");
+    } finally {
+      proxy.resume();
+    }
+
+    await waitFor(
+      "the web to be ready again",
+      () =>
+        httpRequest(`${web!.url}/readyz`).then(
+          (r) => r.status === 200,
+          () => false,
+        ),
+      30_000,
+    );
+    const again = await postJson(`${web.url}/api/tasks`, { breed: "husky", limit: 3 });
+    assert.equal(again.status, 202, again.body);
+    // The refused submits left no task and no outbox row behind; the accepted ones finish.
+    const tasks = await stack.db.task.findMany();
+    assert.deepEqual(tasks.map((t) => t.id).sort(), [JSON.parse(first.body).id, JSON.parse(again.body).id].sort());
+    assert.equal(await stack.db.outboxMessage.count(), 2);
+    assert.ok(
+      await settle(
+        stack.db,
+        tasks.map((t) => t.id),
+        30_000,
+      ),
+    );
+    assert.ok(isAlive(web));
+  });
+});
+
+describe("when SQLite's write lock is held by another connection", { skip: onPostgres ? "SQLite only: PostgreSQL's silent database is the stalled link above" : false }, () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ workers: 0 });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test("then a submit answers 503 with Retry-After after the busy wait, the form kept, and /readyz still reads", async () => {
+    await waitFor("the web to reach RabbitMQ", async () => (await stack.http().get("/readyz")).status === 200, 20_000);
+    const agent = stack.agent();
+    const token = csrfTokenFrom((await agent.get("/").expect(200)).text);
+    const holder = new Database(databaseFile(stack.config.databaseUrl));
+    holder.exec("BEGIN IMMEDIATE");
+    try {
+      const [api, form, ready] = await Promise.all([
+        stack.http().post("/api/tasks").send({ breed: "pug", limit: 2 }),
+        agent.post("/tasks").type("form").send({ breed: "hound/afghan", limit: "7", _csrf: token }),
+        stack.http().get("/readyz"),
+      ]);
+      assert.equal(api.status, 503, api.text);
+      assert.equal(api.body.error.code, "database_unavailable");
+      assert.ok(Number(api.headers["retry-after"]) > 0);
+      assertFormKept({ status: form.status, headers: form.headers, body: form.text }, "hound/afghan", "7");
+      // WAL readers never wait for a writer: the database answers, only writes must wait.
+      assert.equal(ready.status, 200, ready.text);
+    } finally {
+      holder.exec("ROLLBACK");
+      holder.close();
+    }
+    assert.equal(await stack.db.task.count(), 0);
+    const res = await stack.http().post("/api/tasks").send({ breed: "pug", limit: 2 });
+    assert.equal(res.status, 202, res.text);
   });
 });

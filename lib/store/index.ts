@@ -95,10 +95,12 @@ export interface TaskStore extends PageReads {
 export interface StoreOptions {
   /** SQLite: how long a write may wait for others to commit with (lib/sql.ts gatherWrites); 0, the next turn of the event loop. */
   commitWindowMs?: number;
+  /** PostgreSQL: the longest a connect or a query may take (DATABASE_TIMEOUT_MS); unbounded when unset. */
+  timeoutMs?: number;
 }
 
 /** Opens the store DATABASE_URL names (after it is migrated); only that driver is loaded. */
 export async function openStore(url: string, options: StoreOptions = {}): Promise<TaskStore> {
-  if (isPostgresUrl(url)) return (await import("./postgres.ts")).openPostgresStore(url);
+  if (isPostgresUrl(url)) return (await import("./postgres.ts")).openPostgresStore(url, options.timeoutMs);
   return (await import("./sqlite.ts")).openSqliteStore(url, options.commitWindowMs);
 }

@@ -25,8 +25,13 @@ const types = {
 
 const iso = (date: Date) => date.toISOString();
 
-export function openPostgresStore(connectionString: string): TaskStore {
-  const pool = new pg.Pool({ connectionString, max: 10, types });
+/**
+ * timeoutMs bounds each connect (a free client from the pool included) and each query: a
+ * database that went silent fails the step (the connection is then dropped) instead of
+ * holding a submit or a job until TCP gives up.
+ */
+export function openPostgresStore(connectionString: string, timeoutMs?: number): TaskStore {
+  const pool = new pg.Pool({ connectionString, max: 10, types, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
   pool.on("error", () => {}); // an idle client's error: the next query gets a fresh one
   return postgresStore(pool);
 }
@@ -37,7 +42,9 @@ export function postgresStore(pool: pg.Pool): TaskStore {
    * One transaction on one connection; rolled back if fn throws. A checked-out client has
    * no error listener of the pool's: a connection reset between two of its queries would
    * be an unhandled 'error' event and end the process, so one is attached while it is out.
-   * A client that broke, or whose ROLLBACK failed, is destroyed instead of going back.
+   * A client that broke, or whose ROLLBACK failed, is destroyed instead of going back; so
+   * is one whose query failed other than by PostgreSQL's answer (a timeout: the connection
+   * may still be busy with it), without a ROLLBACK that would wait behind it.
    */
   async function transaction<T>(fn: (q: Query) => Promise<T>): Promise<T> {
     const client = await pool.connect();
@@ -52,6 +59,7 @@ export function postgresStore(pool: pg.Pool): TaskStore {
       await client.query("COMMIT");
       return result;
     } catch (err) {
+      if (!(err instanceof pg.DatabaseError)) broken ??= err as Error;
       if (!broken) await client.query("ROLLBACK").catch((rollbackErr: Error) => (broken = rollbackErr));
       throw err;
     } finally {

@@ -3,20 +3,23 @@
 // else is a 500 that shows nothing internal.
 import type { ErrorRequestHandler, NextFunction, Request, Response } from "express";
 import type { AppDeps } from "../../lib/appDeps.ts";
-import { AppError, CountChangedError, NotFoundError, RateLimitedError, UnauthorizedError } from "../../lib/errors.ts";
+import { isDatabaseUnavailable } from "../../lib/databaseErrors.ts";
+import { AppError, CountChangedError, DatabaseUnavailableError, NotFoundError, RateLimitedError, UnauthorizedError } from "../../lib/errors.ts";
 
 export function notFound(_req: Request, _res: Response, next: NextFunction) {
   next(new NotFoundError("There is no page here."));
 }
 
 export function errorHandler(deps: AppDeps): ErrorRequestHandler {
-  return (err, req, res, next) => {
+  return (thrown, req, res, next) => {
+    // A database that is away is a 503 with Retry-After on every page, not a 500.
+    const err = !(thrown instanceof AppError) && isDatabaseUnavailable(thrown) ? new DatabaseUnavailableError() : thrown;
     const { status, code, message, field } = describeError(err);
-    if (status >= 500) (req.log ?? deps.logger).error({ err }, "request failed");
+    if (status >= 500) (req.log ?? deps.logger).error({ err: thrown }, "request failed");
     const requestId = String(req.id ?? "");
-    if (res.headersSent) return next(err); // Express ends the response
+    if (res.headersSent) return next(thrown); // Express ends the response
     const wantsJson = req.originalUrl.startsWith("/api/") || req.accepts(["html", "json"]) === "json";
-    const retryAfterSeconds = err instanceof RateLimitedError ? err.retryAfterSeconds : undefined;
+    const retryAfterSeconds = err instanceof RateLimitedError || err instanceof DatabaseUnavailableError ? err.retryAfterSeconds : undefined;
     if (retryAfterSeconds !== undefined) res.set("Retry-After", String(retryAfterSeconds));
     // The browser asks the person for the admin password, then sends the same request again.
     if (err instanceof UnauthorizedError) res.set("WWW-Authenticate", 'Basic realm="GenDog admin", charset="UTF-8"');

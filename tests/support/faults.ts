@@ -133,6 +133,7 @@ export function configEnv(config: Config, overrides: Record<string, string> = {}
     RETRY_MAX_MS: String(config.retry.maxMs),
     RATE_LIMIT_PER_MINUTE: String(config.rateLimitPerMinute),
     PUBLISH_WAIT_MS: String(config.publishWaitMs),
+    DATABASE_TIMEOUT_MS: String(config.databaseTimeoutMs),
     SHUTDOWN_TIMEOUT_MS: String(config.shutdownTimeoutMs),
     RECOVERY_GRACE_MS: String(config.recoveryGraceMs),
     LOG_LEVEL: "info",
