@@ -4,6 +4,7 @@
 // twice. The message only names the task (anyone who can publish to the queue can write
 // one): breed, sub-breed, limit, the run's number and the retry budget come from the task
 // row, which is the truth. Every state change goes through lib/lifecycle.ts.
+import { isDatabaseUnavailable } from "../lib/databaseErrors.ts";
 import { DogApiError, type DogApi } from "../lib/dogApi.ts";
 import type { Lifecycle, OpenRun } from "../lib/lifecycle.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -36,6 +37,9 @@ export interface JobCounters {
   failed: number;
   skipped: number;
 }
+
+/** The longest a job waits for the database before trying again (its retry policy's delay otherwise). */
+const DATABASE_WAIT_MAX_MS = 5000;
 
 /** Longer links are not stored: dog.ceo's are under 100 characters. */
 export const MAX_LINK_LENGTH = 2048;
@@ -105,6 +109,7 @@ export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 
       // The database itself failed, or something unforeseen: try again later through the
       // retry queue (never an immediate redelivery loop), spending the retry budget.
       const reason = `unexpected error: ${(err as Error).message}`;
+      if (isDatabaseUnavailable(err)) return databaseAway(run, delivery, err as Error, log);
       if (!run) return unclaimed(job, delivery, reason, err, log);
       const used = runsUsed(run);
       if (budgetSpent(deps.retry, used)) {
@@ -127,6 +132,19 @@ export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 
     } catch {
       unwritten.push({ run, outcome, error, dueAt: Date.now() + delayMs });
     }
+  }
+
+  /**
+   * The database is away: not the job's fault, so it goes back through a retry queue (at
+   * most DATABASE_WAIT_MAX_MS, to resume soon after the database is back) however long that
+   * takes, never dead-lettered for it. A run's end is written once the database answers.
+   */
+  async function databaseAway(run: OpenRun | undefined, delivery: Delivery, err: Error, log: Logger): Promise<Outcome> {
+    const delayMs = Math.min(DATABASE_WAIT_MAX_MS, backoffDelay(deps.retry, run ? run.number : delivery.attempt, undefined, deps.random));
+    log.warn({ reason: err.message, delayMs }, "database unavailable; the job waits and tries again");
+    if (!run) return { action: "retry", attempt: delivery.attempt + 1, delayMs };
+    await endRun(run, "RETRY", `database unavailable: ${err.message}`, delayMs);
+    return { action: "retry", attempt: run.number + 1, delayMs };
   }
 
   /**

@@ -263,3 +263,115 @@ describe("when SQLite's write lock is held by another connection", { skip: onPos
     assert.equal(res.status, 202, res.text);
   });
 });
+
+describe("when PostgreSQL goes away for 15 s under load and comes back", { skip: onlyPostgres }, () => {
+  const CUT_MS = 15_000;
+  let fake: FakeDogApi;
+  let stack: Stack;
+  let proxy: TcpProxy;
+  const children: ChildApp[] = [];
+  before(async () => {
+    // Jobs take a second at dog.ceo, so many are in a worker's hands when the database goes.
+    fake = await startFakeDogApi({ latencyMs: 1000 });
+    stack = await startStack({ workers: 0, web: false, fake, env: { RECOVERY_GRACE_MS: "3000", DATABASE_TIMEOUT_MS: "2000" } });
+    proxy = await startTcpProxy(postgresPort(stack.config.databaseUrl));
+  });
+  after(async () => {
+    for (const child of children) await child.stop();
+    await proxy?.close();
+    await stack?.stop();
+    await fake?.close();
+  });
+
+  test("then submits get 503 with Retry-After meanwhile, /readyz says so, and every accepted task ends SUCCESS once, with no restart", { timeout: 180_000 }, async () => {
+    const databaseUrl = proxiedUrl(stack.config.databaseUrl, proxy);
+    const web = spawnWeb(configEnv(stack.config, { PORT: String(await freePort()), DATABASE_URL: databaseUrl }));
+    const worker = spawnWorker(configEnv(stack.config, { DATABASE_URL: databaseUrl, WORKER_CONCURRENCY: "32" }));
+    children.push(web, worker);
+    await worker.waitForOutput(/worker started/, 30_000);
+    await waitFor(
+      "the web to be ready",
+      () =>
+        httpRequest(`${web.url}/readyz`).then(
+          (r) => r.status === 200,
+          () => false,
+        ),
+      30_000,
+    );
+    const sendForm = await postForm(web.url, { breed: "beagle", limit: "4" });
+
+    // Four clients submit all along, before, during and after the cut (bounded in count).
+    const accepted: { id: string; phase: string }[] = [];
+    const refused = { before: 0, during: 0, after: 0 };
+    const unexpected: string[] = [];
+    let phase: "before" | "during" | "after" = "before";
+    let stop = false;
+    const load = Promise.all(
+      Array.from({ length: 4 }, async (_, client) => {
+        for (let i = 0; i < 200 && !stop; i++) {
+          const res = await postJson(`${web.url}/api/tasks`, { breed: BREEDS[(client + i) % BREEDS.length], limit: 1 + (i % 4) }).catch((err: Error) => ({
+            status: 0,
+            headers: {} as http.IncomingHttpHeaders,
+            body: err.message,
+          }));
+          if (res.status === 202) accepted.push({ id: (JSON.parse(res.body) as { id: string }).id, phase });
+          else if (res.status === 503 && Number(res.headers["retry-after"]) > 0 && /database_unavailable/.test(res.body)) refused[phase] += 1;
+          else unexpected.push(`${phase}: ${res.status} ${res.body.slice(0, 200)}`);
+          await sleep(200);
+        }
+      }),
+    );
+
+    await waitFor("tasks to succeed before the cut", async () => (await stack.db.task.count({ where: { state: "SUCCESS" } })) >= 20, 30_000);
+    await proxy.cut();
+    phase = "during";
+    const cutAt = Date.now();
+    const ready = await waitFor("/readyz to say the database is down", async () => {
+      const res = await httpRequest(`${web.url}/readyz`);
+      return res.status === 503 ? res : undefined;
+    });
+    assert.deepEqual(JSON.parse(ready.body).down, ["database"]);
+    assert.ok(Number(ready.headers["retry-after"]) > 0);
+    const api = await postJson(`${web.url}/api/tasks`, { breed: "pug", limit: 2 });
+    assert.equal(api.status, 503, api.body);
+    assert.ok(Number(api.headers["retry-after"]) > 0);
+    assertFormKept(await sendForm(), "beagle", "4");
+    await sleep(Math.max(0, CUT_MS - (Date.now() - cutAt)));
+    assert.ok(isAlive(web) && isAlive(worker), "web and worker ran through the cut");
+
+    await proxy.restore();
+    phase = "after";
+    const restoredAt = new Date();
+    await waitFor(
+      "/readyz to say ready again",
+      () =>
+        httpRequest(`${web.url}/readyz`).then(
+          (r) => r.status === 200,
+          () => false,
+        ),
+      30_000,
+    );
+    await waitFor("tasks submitted after the cut", () => accepted.filter((t) => t.phase === "after").length >= 20, 30_000);
+    stop = true;
+    await load;
+
+    const ids = accepted.map((t) => t.id);
+    const settled = await settle(stack.db, ids, 90_000);
+    const { problems } = await audit(stack.db, ids);
+    assert.ok(settled, `not every task finished: ${problems.slice(0, 20).join("; ")}\n${worker.output().slice(-3000)}`);
+    assert.deepEqual(problems, []);
+    assert.deepEqual(unexpected, [], "every submit was accepted or refused with 503 and Retry-After");
+    assert.ok(refused.during > 0, "submits during the cut were refused");
+    // A refused submit left nothing behind that does not finish (a task is SUCCESS or absent).
+    assert.deepEqual(await stack.db.task.groupBy({ by: ["state"], _count: true }), [{ state: "SUCCESS", _count: await stack.db.task.count() }]);
+    await waitFor("the outbox to be empty", async () => (await stack.db.outboxMessage.count({ where: { sentAt: null } })) === 0, 30_000);
+    assert.equal(await queueDepth(stack.config.queueName), 0);
+    // No restart: the same two processes, the worker's heartbeats written again.
+    assert.ok(isAlive(web) && isAlive(worker), "web and worker still the same processes");
+    await waitFor("the worker's heartbeat after the cut", async () => (await stack.db.worker.findFirst({ where: { lastSeenAt: { gt: restoredAt } } })) !== null, 15_000);
+    const counts = Object.fromEntries(["before", "during", "after"].map((p) => [p, accepted.filter((t) => t.phase === p).length]));
+    console.log(
+      `postgres away ${CUT_MS / 1000} s: accepted before/during/after=${counts.before}/${counts.during}/${counts.after}, refused 503 before/during/after=${refused.before}/${refused.during}/${refused.after}, runs=${await stack.db.attempt.count({ where: { taskId: { in: ids } } })}, lost runs=${await stack.db.attempt.count({ where: { taskId: { in: ids }, outcome: "LOST" } })}`,
+    );
+  });
+});
