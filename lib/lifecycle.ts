@@ -113,6 +113,9 @@ export function createLifecycle(store: TaskStore, events: EventSink) {
 
     outboxBacklog: () => store.outboxBacklog(),
 
+    /** The task row as it is now (a read: no state changes). */
+    task: (taskId: string) => store.task(taskId),
+
     /**
      * Tasks whose next run was lost: RETRY past its due time by graceMs (the retry message
      * never reached the broker), STARTED runs whose worker has been silent for graceMs, and

@@ -11,6 +11,7 @@ import type { Logger } from "../lib/logger.ts";
 import { inSpan, SpanKind } from "../lib/tracing.ts";
 import { noMetrics, type AttemptOutcome, type WorkMetrics } from "../lib/metrics.ts";
 import { InvalidMessageError, parseJobMessage, type JobMessage } from "./messages.ts";
+import { DATABASE_WAIT_MAX_MS, patientLifecycle } from "./patience.ts";
 import type { Delivery, Outcome } from "./queue.ts";
 
 export interface RetryPolicy {
@@ -37,9 +38,6 @@ export interface JobCounters {
   failed: number;
   skipped: number;
 }
-
-/** The longest a job waits for the database before trying again (its retry policy's delay otherwise). */
-const DATABASE_WAIT_MAX_MS = 5000;
 
 /** Longer links are not stored: dog.ceo's are under 100 characters. */
 export const MAX_LINK_LENGTH = 2048;
@@ -87,7 +85,8 @@ export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 
     let run: (OpenRun & { task: { attemptBase: number } }) | undefined;
     try {
       await writeLeftovers().catch((err: unknown) => log.warn({ err, runs: unwritten.length }, "could not yet write how earlier runs ended"));
-      const claim = await deps.lifecycle.claim({ taskId: job.taskId, attempt: delivery.attempt, redelivered: delivery.redelivered, workerId: deps.workerId });
+      const lifecycle = patientLifecycle(deps.lifecycle, log);
+      const claim = await lifecycle.claim({ taskId: job.taskId, attempt: delivery.attempt, redelivered: delivery.redelivered, workerId: deps.workerId });
       if (claim.kind === "missing") {
         log.error("dead-lettering a job whose task does not exist");
         counters.failed += 1;
@@ -102,7 +101,7 @@ export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 
       const metrics = deps.metrics ?? noMetrics;
       if (claim.number === 1 && claim.task.startedAt) metrics.queueWait((claim.task.startedAt.getTime() - (claim.task.queuedAt ?? claim.task.createdAt).getTime()) / 1000);
       const began = performance.now();
-      const { outcome, attempt } = await runTask(deps, claim, log, counters);
+      const { outcome, attempt } = await runTask({ ...deps, lifecycle }, claim, log, counters);
       metrics.attemptFinished(attempt, (performance.now() - began) / 1000);
       return outcome;
     } catch (err) {
@@ -135,9 +134,9 @@ export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 
   }
 
   /**
-   * The database is away: not the job's fault, so it goes back through a retry queue (at
-   * most DATABASE_WAIT_MAX_MS, to resume soon after the database is back) however long that
-   * takes, never dead-lettered for it. A run's end is written once the database answers.
+   * The database was away longer than the job waited in hand (tasks/patience.ts): not the
+   * job's fault, so it goes back through a retry queue (at most DATABASE_WAIT_MAX_MS) however
+   * long that takes, never dead-lettered for it. A run's end is written once the database answers.
    */
   async function databaseAway(run: OpenRun | undefined, delivery: Delivery, err: Error, log: Logger): Promise<Outcome> {
     const delayMs = Math.min(DATABASE_WAIT_MAX_MS, backoffDelay(deps.retry, run ? run.number : delivery.attempt, undefined, deps.random));
