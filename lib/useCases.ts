@@ -11,7 +11,7 @@ import { isUuid, type TaskInput } from "./validation.ts";
 import type { WorkerRegistry } from "./workers.ts";
 import { jobBody, toPhotoView, toTaskView, type TaskView } from "./shapes.ts";
 
-const NOT_SAVED = "The database is not answering right now, so the task was not saved. Send it again in 5 s.";
+const NOT_SAVED = "The database is not answering right now, so the task may not have been saved. Try again in 5 s.";
 
 /** Hands an accepted task to the broker; queued once the broker confirmed it within waitMs, at queuedAt. */
 export interface JobDispatcher {
