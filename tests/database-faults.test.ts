@@ -212,15 +212,19 @@ describe("when PostgreSQL goes silent (the link stalls, nothing is cut)", { skip
     );
     const again = await postJson(`${web.url}/api/tasks`, { breed: "husky", limit: 3 });
     assert.equal(again.status, 202, again.body);
-    // The refused submits left no task and no outbox row behind; the accepted ones finish.
+    // A refused submit's statement may still reach the database once the link resumes (the
+    // answer says the task may not have been saved): such a task runs like any other, with
+    // its job; nothing is left half-written. The lease on its job runs out after 30 s.
     const tasks = await stack.db.task.findMany();
-    assert.deepEqual(tasks.map((t) => t.id).sort(), [JSON.parse(first.body).id, JSON.parse(again.body).id].sort());
-    assert.equal(await stack.db.outboxMessage.count(), 2);
+    const ids = tasks.map((t) => t.id);
+    for (const id of [JSON.parse(first.body).id, JSON.parse(again.body).id]) assert.ok(ids.includes(id));
+    assert.ok(tasks.length <= 4, `${tasks.length} tasks`);
+    assert.equal(await stack.db.outboxMessage.count(), tasks.length, "one job for each task");
     assert.ok(
       await settle(
         stack.db,
         tasks.map((t) => t.id),
-        30_000,
+        60_000,
       ),
     );
     assert.ok(isAlive(web));
