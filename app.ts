@@ -10,6 +10,7 @@ import { apiRoutes } from "./routes/api.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
+import { bulkPageRoutes } from "./routes/bulkPages.ts";
 import { monitorActionRoutes } from "./routes/monitorActions.ts";
 import { monitorApiRoutes } from "./routes/monitorApi.ts";
 import { taskCreationLimit } from "./routes/limits.ts";
@@ -51,6 +52,7 @@ export function createApp(deps: AppDeps) {
   app.use(setUpForms(deps.config));
   app.use(pageRoutes(deps, createLimit, admin));
   app.use(monitorActionRoutes(deps, admin));
+  app.use(bulkPageRoutes(deps, admin));
 
   app.use(notFound);
   app.use(errorHandler(deps));

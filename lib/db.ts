@@ -23,7 +23,9 @@ export interface Readers {
 export async function openDatabase(url: string): Promise<Db> {
   if (isPostgresUrl(url)) {
     const [{ PrismaClient: PostgresClient }, { postgresAdapter }] = await Promise.all([import("../generated/postgres/client.ts"), import("./postgresAdapter.ts")]);
-    return new PostgresClient({ adapter: postgresAdapter(url) }) as unknown as Db;
+    const db = new PostgresClient({ adapter: postgresAdapter(url) }) as unknown as Db;
+    onPostgres.add(db);
+    return db;
   }
   await mkdir(path.dirname(databaseFile(url)), { recursive: true });
   const adapter = new PrismaBetterSQLite3({ url, timeout: BUSY_TIMEOUT_MS });
@@ -33,6 +35,10 @@ export async function openDatabase(url: string): Promise<Db> {
   await db.$queryRawUnsafe("PRAGMA foreign_keys = ON");
   return db;
 }
+
+/** Clients on PostgreSQL: it sorts an enum in its declared order, SQLite by its text. */
+const onPostgres = new WeakSet<Db>();
+export const isOnPostgres = (db: Db) => onPostgres.has(db);
 
 /** Opens the process's Prisma client on a database migrated first if needed. */
 export async function openMigratedDatabase(databaseUrl: string): Promise<Db> {

@@ -92,7 +92,7 @@ let groupRetries: Promise<unknown> = Promise.resolve();
  * both counted the whole group, and the one that lost every race answered "retried 0" as
  * if it had done what was asked.
  */
-function oneAtATime<T>(retry: () => Promise<T>): Promise<T> {
+export function oneAtATime<T>(retry: () => Promise<T>): Promise<T> {
   const turn = groupRetries.then(retry, retry);
   groupRetries = turn.catch(() => {});
   return turn;

@@ -12,6 +12,11 @@ export interface Chart {
   yMax: number;
   xLabels: { x: number; text: string }[];
   rows: ({ at: string } & Record<Series, number>)[];
+  /**
+   * Each step as a band across the plot, focusable, with its values as its name and
+   * <title>: hovering or tabbing to it reads them without a script.
+   */
+  points: { x: number; width: number; label: string; dots: { series: Series; cx: number; cy: number }[] }[];
 }
 
 export function chartOf(history: History): Chart {
@@ -31,7 +36,19 @@ export function chartOf(history: History): Chart {
     { x: left + plotW / 2, text: `−${halfOf(history.window)}` },
     { x: width - right, text: "now" },
   ];
-  return { lines, yMax, xLabels, rows };
+  const step = rows.length <= 1 ? plotW : plotW / (rows.length - 1);
+  const points = rows.map((r, i) => {
+    const from = Math.max(left, x(i) - step / 2);
+    const to = Math.min(width - right, x(i) + step / 2);
+    const values = SERIES.map((s) => `${s} ${r[s]}`).join(", ");
+    return {
+      x: round(from),
+      width: round(to - from),
+      label: `${r.at.replace("T", " ").slice(0, 16)} UTC: ${values} per minute`,
+      dots: SERIES.map((s) => ({ series: s, cx: x(i), cy: y(r[s]) })),
+    };
+  });
+  return { lines, yMax, xLabels, rows, points };
 }
 
 function halfOf(window: History["window"]): string {

@@ -3,7 +3,7 @@
 // either direction (keyset paging), with how many match in all.
 import type { Prisma } from "../generated/prisma/client.ts";
 import { cachedFor } from "./cachedFor.ts";
-import type { Db, Readers } from "./db.ts";
+import { isOnPostgres, type Db, type Readers } from "./db.ts";
 import { ValidationError } from "./errors.ts";
 import { isUuid } from "./validation.ts";
 import { TASK_STATES, toTaskView, type TaskState, type TaskView } from "./shapes.ts";
@@ -21,12 +21,18 @@ export interface TaskFilter {
   cursor?: string;
   /** ...or the page before it. */
   before?: string;
-  /** newest first (the default) or oldest first, by creation time. */
+  /** newest first (the default) or oldest first, by creation time; with `sort`, "asc" or "desc". */
   order?: string;
+  /** The column the list is sorted by (created when absent), then by creation time and id. */
+  sort?: string;
   limit?: number;
 }
 
 export const TASK_ORDERS = ["newest", "oldest"] as const;
+/** The list's sortable columns, each a Task field: runtime is not stored, so it is not one. */
+export const TASK_SORTS = { created: "createdAt", state: "state", breed: "breed", limit: "limit", attempts: "attemptCount", photos: "photoCount" } as const;
+type SortColumn = (typeof TASK_SORTS)[keyof typeof TASK_SORTS];
+type Anchor = { id: string; createdAt: Date } & Partial<Record<SortColumn, unknown>>;
 
 /** A task in a list, with how many of its photos the gallery still holds ("Clear photos" empties it; the task keeps its count). */
 export type ListedTask = TaskView & { photosInGallery: number };
@@ -45,25 +51,25 @@ export async function listTasks(
 ): Promise<{ tasks: ListedTask[]; nextCursor: string | null; prevCursor: string | null; total?: number; offset?: number }> {
   const take = filter.limit ?? 20;
   if (!Number.isInteger(take) || take < 1 || take > 100) throw new ValidationError({ limit: "The page size must be a whole number from 1 to 100." });
-  if (filter.order !== undefined && !TASK_ORDERS.includes(filter.order as (typeof TASK_ORDERS)[number]))
-    throw new ValidationError({ order: `The order must be one of ${TASK_ORDERS.join(", ")}.` });
+  const { column, order } = sortOf(filter);
   const anchorId = filter.cursor ?? filter.before;
   if (anchorId !== undefined && !isUuid(anchorId)) throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
   const where = whereOf(filter);
   // Keyset paging from the anchor task's place in the order, wherever that task is now:
   // a task that changed state since the last page cannot make the next one skip a row.
-  const anchor = anchorId ? await db.task.findUnique({ where: { id: anchorId }, select: { id: true, createdAt: true } }) : undefined;
+  const anchor: Anchor | null | undefined = anchorId
+    ? await db.task.findUnique({ where: { id: anchorId }, select: { id: true, createdAt: true, ...(column === "createdAt" ? {} : { [column]: true }) } })
+    : undefined;
   if (anchorId && !anchor) throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
   // A page before the anchor is read walking the other way, then turned round.
   const backwards = filter.cursor === undefined && filter.before !== undefined;
-  const order = filter.order === "oldest" ? "asc" : "desc";
   const walk = backwards === (order === "desc") ? "asc" : "desc";
-  const beyond = walk === "desc" ? "lt" : "gt";
+  const beyondOf = (task: Anchor, way: "asc" | "desc") => keysetBeyond(db, column, task, way === "desc" ? "lt" : "gt");
   const filtered = Object.keys(where).length > 0;
   const counting = total === "none" ? undefined : filtered ? countMatches(db, where) : countTasksByState(db).then(totalOf);
-  const paged = anchor ? { AND: [where, { OR: [{ createdAt: { [beyond]: anchor.createdAt } }, { createdAt: anchor.createdAt, id: { [beyond]: anchor.id } }] }] } : where;
-  const plain = !filtered && !anchor && walk === "desc";
-  const [rows, matches] = await Promise.all([plain ? reads.newestTasks(take + 1) : findTasks(db, paged, walk, take + 1), counting]);
+  const paged = anchor ? { AND: [where, beyondOf(anchor, walk)] } : where;
+  const plain = !filtered && !anchor && walk === "desc" && column === "createdAt";
+  const [rows, matches] = await Promise.all([plain ? reads.newestTasks(take + 1) : findTasks(db, paged, column, walk, take + 1), counting]);
   const more = rows.length > take;
   const page = rows.slice(0, take);
   if (backwards) page.reverse();
@@ -75,11 +81,7 @@ export async function listTasks(
   // Where this page starts among the matches ("26–50 of 93"): the first page starts at 0;
   // a later one counts the matches ahead of its first task, over the same index as the page.
   const first = page[0];
-  const ahead = order === "desc" ? "gt" : "lt";
-  const offset =
-    anchor && first
-      ? await countMatches(db, { AND: [where, { OR: [{ createdAt: { [ahead]: first.createdAt } }, { createdAt: first.createdAt, id: { [ahead]: first.id } }] }] })
-      : 0;
+  const offset = anchor && first ? await countMatches(db, { AND: [where, beyondOf(first, order === "desc" ? "asc" : "desc")] }) : 0;
   return { tasks, nextCursor, prevCursor, total: matches, offset };
 }
 
@@ -96,8 +98,9 @@ export async function countSearchByState(db: Db, filter: TaskFilter): Promise<St
 }
 
 /** Tasks in the order asked, each with how many of its photos the gallery holds. */
-async function findTasks(db: Db, where: Prisma.TaskWhereInput, walk: "asc" | "desc", take: number) {
-  const rows = await db.task.findMany({ where, orderBy: [{ createdAt: walk }, { id: walk }], take });
+async function findTasks(db: Db, where: Prisma.TaskWhereInput, column: SortColumn, walk: "asc" | "desc", take: number) {
+  const orderBy = [...(column === "createdAt" ? [] : [{ [column]: walk }]), { createdAt: walk }, { id: walk }] as Prisma.TaskOrderByWithRelationInput[];
+  const rows = await db.task.findMany({ where, orderBy, take });
   // Counted for these tasks only, through the link table's index: Prisma's _count would
   // aggregate every link in the gallery for each list.
   const links = await db.taskPhoto.groupBy({ by: ["taskId"], where: { taskId: { in: rows.map((t) => t.id) } }, _count: { _all: true } });
@@ -122,10 +125,39 @@ async function countMatches(db: Db, where: Prisma.TaskWhereInput): Promise<numbe
   return groups.reduce((sum, g) => sum + g._count._all, 0);
 }
 
+/** The column and direction asked: `order` is newest/oldest by creation time, or asc/desc with a `sort`. */
+export function sortOf(filter: Pick<TaskFilter, "sort" | "order">): { column: SortColumn; order: "asc" | "desc" } {
+  const sort = filter.sort ?? "created";
+  if (!Object.hasOwn(TASK_SORTS, sort)) throw new ValidationError({ sort: `The sort must be one of ${Object.keys(TASK_SORTS).join(", ")}.` });
+  const orders = ["newest", "oldest", "asc", "desc"];
+  if (filter.order !== undefined && !orders.includes(filter.order)) throw new ValidationError({ order: `The order must be one of ${orders.join(", ")}.` });
+  const order = filter.order === "oldest" || filter.order === "asc" ? "asc" : "desc";
+  return { column: TASK_SORTS[sort as keyof typeof TASK_SORTS], order };
+}
+
+/**
+ * The tasks after `task` in the order (column, createdAt, id), walking `beyond`. A state
+ * has no "greater than" in Prisma: the states after it are listed, in the order the
+ * database sorts them (PostgreSQL by the enum's declaration, SQLite by its text).
+ */
+function keysetBeyond(db: Db, column: SortColumn, task: Anchor, beyond: "lt" | "gt"): Prisma.TaskWhereInput {
+  const tail: Prisma.TaskWhereInput[] = [{ createdAt: { [beyond]: task.createdAt } }, { createdAt: task.createdAt, id: { [beyond]: task.id } }];
+  if (column === "createdAt") return { OR: tail };
+  const value = task[column];
+  const ahead: Prisma.TaskWhereInput = column === "state" ? { state: { in: statesBeyond(db, value as TaskState, beyond) } } : { [column]: { [beyond]: value } };
+  return { OR: [ahead, { [column]: value, OR: tail }] };
+}
+
+function statesBeyond(db: Db, state: TaskState, beyond: "lt" | "gt"): TaskState[] {
+  const sorted = isOnPostgres(db) ? [...TASK_STATES] : [...TASK_STATES].sort();
+  const at = sorted.indexOf(state);
+  return beyond === "gt" ? sorted.slice(at + 1) : sorted.slice(0, at);
+}
+
 /** Every task, from the counts by state. */
 export const totalOf = (counts: StateCounts) => Object.values(counts).reduce((a, b) => a + (b ?? 0), 0);
 
-function whereOf(filter: TaskFilter): Prisma.TaskWhereInput {
+export function whereOf(filter: TaskFilter): Prisma.TaskWhereInput {
   if (filter.state && !TASK_STATES.includes(filter.state as TaskState)) {
     throw new ValidationError({ state: `The state must be one of ${TASK_STATES.join(", ")}.` });
   }

@@ -62,9 +62,9 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Req
   return router;
 }
 
-/** What every API route that changes something takes: a small JSON body, declared as such. */
-export function jsonBody(): RequestHandler[] {
-  return [requireJsonBody, express.json({ limit: "4kb", strict: true })];
+/** What every API route that changes something takes: a small JSON body, declared as such (a bulk action's ids need more). */
+export function jsonBody(limit = "4kb"): RequestHandler[] {
+  return [requireJsonBody, express.json({ limit, strict: true })];
 }
 
 /**

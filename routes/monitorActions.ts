@@ -169,6 +169,8 @@ const REFUSALS: Record<string, string> = {
   gone: "Nothing was done: that message is not in the queue any more (someone requeued or discarded it).",
   "not-retriable": "Not requeued: its task is no longer FAILURE or REVOKED (sent again already, or finished), or it names no task. Discard it instead.",
   broker: "Nothing was done: RabbitMQ is not reachable right now. Try again once it is back.",
+  "none-ticked": "Nothing was done: tick the tasks to act on, or choose every task matching the search.",
+  "too-many": "Nothing was done: one action takes at most 10,000 tasks. Narrow the search and try again.",
 };
 
 /** The monitor's panels an action's notice can be shown in (beside the button pressed). */
@@ -207,6 +209,15 @@ function noticeText(query: Record<string, unknown>): { kind: string; text: strin
   if (typeof query.refused === "string" && Object.hasOwn(REFUSALS, query.refused)) return { kind: "warning", text: REFUSALS[query.refused]! };
   if (changed !== undefined && expected !== undefined)
     return { kind: "warning", text: `Nothing was done: you confirmed ${expected}, but ${changed} match now. Check the new count and press again.` };
+  if ((query.bulk === "retry" || query.bulk === "cancel") && count(query.done) !== undefined) {
+    const [done, skipped] = [count(query.done)!, count(query.skipped) ?? 0];
+    const verb = query.bulk === "retry" ? "Sent {} again, each with a new retry budget." : "Cancelled {}.";
+    const why = query.bulk === "retry" ? "only FAILURE or REVOKED tasks can be retried" : "only PENDING or RETRY tasks can be cancelled";
+    return {
+      kind: done > 0 ? "success" : "warning",
+      text: `${verb.replace("{}", plural(done, "task"))}${skipped ? ` ${skipped} skipped: ${why} (or it changed meanwhile).` : ""}`,
+    };
+  }
   if (retried !== undefined) return { kind: "success", text: `Sent ${plural(retried, "failed task")} again, each with a new retry budget.` };
   if (purged !== undefined) return { kind: "success", text: `Purged ${plural(purged, "job")} from the work queue; ${plural(cancelled ?? 0, "task")} cancelled.` };
   if (requeued !== undefined)

@@ -3,7 +3,7 @@ import { Router, type RequestHandler } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
 import { ConflictError, DatabaseUnavailableError, RateLimitedError, ValidationError } from "../lib/errors.ts";
 import { clearPhotos } from "../lib/gallery.ts";
-import { countSearchByState, countTasksByState, listTasks, totalOf, type TaskFilter } from "../lib/taskSearch.ts";
+import { countSearchByState, countTasksByState, listTasks, TASK_SORTS, totalOf, type TaskFilter } from "../lib/taskSearch.ts";
 import { cancelTask, getTaskDetail, submitTask } from "../lib/useCases.ts";
 import { failureGroups } from "../lib/failures.ts";
 import { WINDOW_LABELS, windowFrom } from "../lib/history.ts";
@@ -166,11 +166,23 @@ function pageLinks(filter: Record<string, string | undefined>, nextCursor: strin
     for (const [name, value] of Object.entries({ ...filter, cursor: undefined, before: undefined, ...changes })) if (value) params.set(name, value);
     return `/tasks?${params}`;
   };
-  const oldestFirst = filter.order === "oldest";
+  const oldestFirst = filter.order === "oldest" || filter.order === "asc";
+  const sorted = filter.sort && filter.sort !== "created" ? filter.sort : "created";
+  const byCreated = sorted === "created";
+  // Each column's header link: the other way round if the list is sorted by it, else its natural first way.
+  const sortBy = Object.fromEntries(
+    Object.keys(TASK_SORTS).map((column) => {
+      const current = column === sorted;
+      const ascending = current ? !oldestFirst : column === "state" || column === "breed";
+      const order = column === "created" ? (ascending ? "oldest" : undefined) : ascending ? "asc" : "desc";
+      return [column, { href: href({ sort: column === "created" ? undefined : column, order }), current, next: ascending ? "ascending" : "descending" }];
+    }),
+  );
   return {
-    next: nextCursor ? { href: href({ cursor: nextCursor }), label: oldestFirst ? "Newer tasks →" : "Older tasks →" } : null,
-    prev: prevCursor ? { href: href({ before: prevCursor }), label: oldestFirst ? "← Older tasks" : "← Newer tasks" } : null,
-    flip: href({ order: oldestFirst ? undefined : "oldest" }),
+    next: nextCursor ? { href: href({ cursor: nextCursor }), label: !byCreated ? "Next page →" : oldestFirst ? "Newer tasks →" : "Older tasks →" } : null,
+    prev: prevCursor ? { href: href({ before: prevCursor }), label: !byCreated ? "← Previous page" : oldestFirst ? "← Older tasks" : "← Newer tasks" } : null,
+    sortBy,
+    sorted,
     oldestFirst,
   };
 }

@@ -15,5 +15,6 @@ export function taskFilterFrom(query: Record<string, unknown>) {
     cursor: queryText(query.cursor),
     before: queryText(query.before),
     order: queryText(query.order),
+    sort: queryText(query.sort),
   };
 }

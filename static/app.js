@@ -135,6 +135,30 @@
   });
   viewer?.addEventListener("click", (event) => event.target === viewer && viewer.close());
 
+  // ---------------------------------------------------------------- a selection of tasks
+
+  // The list's checkboxes work without this; with it, one box ticks the whole page and the
+  // bar says how many are ticked. Live refreshes keep the ticks (see swap).
+  function showTicked() {
+    const boxes = [...document.querySelectorAll('#tasks-table input[name="ids"]')];
+    const ticked = boxes.filter((box) => box.checked).length;
+    const all = document.getElementById("select-page");
+    if (all) {
+      all.hidden = boxes.length === 0;
+      all.checked = boxes.length > 0 && ticked === boxes.length;
+      all.indeterminate = ticked > 0 && ticked < boxes.length;
+    }
+    const count = document.querySelector('[data-role="ticked-count"]');
+    if (count) count.textContent = ticked ? ` (${ticked})` : "";
+  }
+  document.addEventListener("change", (event) => {
+    const box = event.target;
+    if (!(box instanceof HTMLInputElement)) return;
+    if (box.id === "select-page") for (const one of document.querySelectorAll('#tasks-table input[name="ids"]')) one.checked = box.checked;
+    if (box.id === "select-page" || box.name === "ids") showTicked();
+  });
+  showTicked();
+
   const page = document.body.dataset.page;
   if (!REGIONS[page] || typeof window.EventSource !== "function") return;
 
@@ -179,6 +203,8 @@
   function swap(fresh) {
     const focus = focusedIn(regions);
     const opened = openDetails(regions);
+    const ticked = new Set([...document.querySelectorAll('#tasks-table input[name="ids"]:checked')].map((box) => box.value));
+    const everyMatch = document.getElementById("bulk-scope-search")?.checked;
     const shownBefore = new Set([...document.querySelectorAll("figure[data-photo-id]")].map((f) => f.dataset.photoId));
     const holdGallery = regions.includes("gallery") && readerIsBelow("gallery");
     for (const id of regions) {
@@ -187,6 +213,10 @@
       else replace(id, incoming, shownBefore);
     }
     if (holdGallery) offerHeld(shownBefore);
+    for (const box of document.querySelectorAll('#tasks-table input[name="ids"]')) box.checked = ticked.has(box.value);
+    const scope = document.getElementById("bulk-scope-search");
+    if (scope && everyMatch) scope.checked = true;
+    showTicked();
     showTimes(document);
     reopen(opened);
     if (focus) restoreFocus(focus);

@@ -9,6 +9,7 @@ import type { AppDeps } from "../../lib/appDeps.ts";
 import { AppError } from "../../lib/errors.ts";
 
 const CLIENT_COOKIE = "gendog.client";
+const selection = express.urlencoded({ extended: false, limit: "8kb", parameterLimit: 60 });
 
 export function setUpForms(config: AppDeps["config"]) {
   const { doubleCsrfProtection, generateCsrfToken } = doubleCsrf({
@@ -20,6 +21,8 @@ export function setUpForms(config: AppDeps["config"]) {
   });
   return [
     cookieParser(),
+    // Acting on a selection sends a page's ticked ids (25 of 36 characters) with the search.
+    (req: Request, res: Response, next: NextFunction) => (req.path === "/tasks/bulk" ? selection(req, res, next) : next()),
     express.urlencoded({ extended: false, limit: "4kb", parameterLimit: 20 }),
     (req: Request, res: Response, next: NextFunction) => {
       if (!req.cookies?.[CLIENT_COOKIE]) {
