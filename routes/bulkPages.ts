@@ -21,7 +21,9 @@ export function bulkPageRoutes(deps: AppDeps, admin: RequestHandler[]) {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const back = new URLSearchParams();
     for (const name of KEPT) if (typeof body[name] === "string" && body[name]) back.set(name, body[name]);
-    const toList = (outcome: Record<string, string>) => res.redirect(303, `/tasks?${new URLSearchParams([...back, ...Object.entries(outcome)])}#tasks-list`);
+    // Back to the list, the notice beside it (where the person pressed the button).
+    const toList = (outcome: Record<string, string>) =>
+      res.redirect(303, `/tasks?${new URLSearchParams([...back, ...Object.entries(outcome), ["at", "tasks-list"]])}#monitor-notice`);
     try {
       const action = bulkActionFrom(body.action);
       const everything = body.scope === "search";

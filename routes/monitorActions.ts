@@ -174,7 +174,7 @@ const REFUSALS: Record<string, string> = {
 };
 
 /** The monitor's panels an action's notice can be shown in (beside the button pressed). */
-const NOTICE_PANELS = ["failures", "queue-panel", "workers-panel"] as const;
+const NOTICE_PANELS = ["failures", "queue-panel", "workers-panel", "tasks-list"] as const;
 type NoticePanel = (typeof NOTICE_PANELS)[number];
 
 /** The banner after one of the monitor's actions, from the redirect's query; `at` names the panel it goes in. */

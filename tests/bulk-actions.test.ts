@@ -107,7 +107,7 @@ describe("acting on a selection of tasks", () => {
       .type("form")
       .send({ ...form, _csrf: confirmToken })
       .expect(303);
-    assert.match(sent.headers.location!, /^\/tasks\?breed=bulk-form&bulk=cancel&done=2&skipped=1#tasks-list$/);
+    assert.match(sent.headers.location!, /^\/tasks\?breed=bulk-form&bulk=cancel&done=2&skipped=1&at=tasks-list#monitor-notice$/);
     assert.deepEqual(await statesOf(ids), ["REVOKED", "SUCCESS", "REVOKED"]);
     const back = await agent.get(sent.headers.location!).expect(200);
     assert.match(back.text, /Cancelled 2 tasks\. 1 skipped: only PENDING or RETRY tasks can be cancelled/);
