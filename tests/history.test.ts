@@ -111,12 +111,26 @@ describe("the history on the monitor page", () => {
       await waitForTaskState(stack.db, body.id, ["SUCCESS"]);
       const page = (await stack.http().get("/tasks").expect(200)).text;
       assert.match(page, /<h2 class="title is-5">Last 1 hour<\/h2>/);
-      assert.match(page, /<svg viewBox="0 0 420 180" role="img"/);
+      // A group of focusable steps, each named by its values (a role="img" would hide them from a screen reader).
+      assert.match(page, /<svg viewBox="0 0 420 180" role="group"/);
+      const steps = [...page.matchAll(/<g class="chart-point" tabindex="0" role="img" aria-label="([^"]+)">\s*<title>([^<]+)<\/title>/g)];
+      assert.equal(steps.length, 30);
+      assert.ok(steps.every((m) => m[1] === m[2]));
+      // The task was submitted and finished in the window (in one step, or two at a boundary).
+      assert.ok(
+        steps.some((m) => / UTC: submitted (?!0,)[\d.]+, /.test(m[1]!)),
+        "a step shows the submit",
+      );
+      assert.ok(
+        steps.some((m) => /, succeeded (?!0,)[\d.]+, failed 0, retried 0 per minute$/.test(m[1]!)),
+        "a step shows the success",
+      );
       assert.match(page, /<title id="history-chart-title">Jobs per minute over the last 1 hour: 1 submitted, 1 succeeded, 0 failed, 0 retried<\/title>/);
       assert.match(page, /<summary>As a table<\/summary>/);
       const day = (await stack.http().get("/tasks?window=1d").expect(200)).text;
       assert.match(day, /Last 1 day/);
       assert.equal((day.match(/<tr><td class="is-nowrap">/g) ?? []).length, 48);
+      assert.equal((day.match(/<g class="chart-point" tabindex="0"/g) ?? []).length, 48);
       assert.match((await stack.http().get("/tasks?window=nonsense").expect(200)).text, /Last 1 hour/);
       // Names every object has are not windows either.
       for (const name of ["__proto__", "constructor", "toString", "hasOwnProperty", "valueOf"]) {
