@@ -4,10 +4,11 @@
 // Then back to the list, the search kept, with what was done.
 import { Router, type RequestHandler } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
-import { bulkAct, bulkActionFrom, idsFrom, type BulkTarget } from "../lib/bulkActions.ts";
+import { bulkAct, bulkActionFrom, idsFrom, type BulkResult, type BulkTarget } from "../lib/bulkActions.ts";
 import { CountChangedError, ValidationError } from "../lib/errors.ts";
+import { countTasksByState } from "../lib/taskSearch.ts";
 import { actorOf } from "./admin.ts";
-import { countFrom } from "./monitorActions.ts";
+import { countFrom, settleLetters } from "./monitorActions.ts";
 import { taskFilterFrom } from "./query.ts";
 
 /** The search fields a selection carries, and the list's order to come back to. */
@@ -41,6 +42,7 @@ export function bulkPageRoutes(deps: AppDeps, admin: RequestHandler[]) {
         });
       }
       const result = await bulkAct(deps.tasks, action, target, { expected: countFrom(body.expected), by: actorOf(req) });
+      await afterBulk(deps, result);
       const skipped = Object.values(result.skipped).reduce((a, b) => a + b, 0);
       toList({ bulk: action, done: String(result.done), skipped: String(skipped) });
     } catch (err) {
@@ -51,4 +53,11 @@ export function bulkPageRoutes(deps: AppDeps, admin: RequestHandler[]) {
   });
 
   return router;
+}
+
+/** After a bulk action: the totals the next page shows include it, and dead letters of tasks sent again go (as after any retry). */
+export async function afterBulk(deps: AppDeps, result: BulkResult): Promise<void> {
+  countTasksByState.forget(deps.db);
+  deps.monitor.forget?.();
+  if (result.action === "retry" && result.done > 0) await settleLetters(deps);
 }

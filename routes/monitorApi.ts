@@ -10,6 +10,7 @@ import { failureGroups, retryGroup, retryTask } from "../lib/failures.ts";
 import { windowFrom } from "../lib/history.ts";
 import { actorOf } from "./admin.ts";
 import { jsonBody } from "./api.ts";
+import { afterBulk } from "./bulkPages.ts";
 import { controlWorker, countFrom, settleLetters } from "./monitorActions.ts";
 import { taskFilterFrom } from "./query.ts";
 
@@ -35,6 +36,7 @@ export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
       search !== undefined && search !== null && typeof search === "object" && !Array.isArray(search) ? { search: taskFilterFrom(search) } : { ids: idsFrom(req.body?.ids) };
     const expected = expectedIn(req.body);
     const result = await bulkAct(deps.tasks, action, target, { expected, by: actorOf(req) });
+    if (expected !== undefined) await afterBulk(deps, result);
     res.json({ ...result, dryRun: expected === undefined });
   });
 
