@@ -28,7 +28,8 @@ export interface TaskFilter {
   limit?: number;
 }
 
-export const TASK_ORDERS = ["newest", "oldest"] as const;
+/** newest and oldest order by creation time; asc and desc go with a `sort`. */
+export const TASK_ORDERS = ["newest", "oldest", "asc", "desc"] as const;
 /** The list's sortable columns, each a Task field: runtime is not stored, so it is not one. */
 export const TASK_SORTS = { created: "createdAt", state: "state", breed: "breed", limit: "limit", attempts: "attemptCount", photos: "photoCount" } as const;
 type SortColumn = (typeof TASK_SORTS)[keyof typeof TASK_SORTS];
@@ -129,8 +130,8 @@ async function countMatches(db: Db, where: Prisma.TaskWhereInput): Promise<numbe
 export function sortOf(filter: Pick<TaskFilter, "sort" | "order">): { column: SortColumn; order: "asc" | "desc" } {
   const sort = filter.sort ?? "created";
   if (!Object.hasOwn(TASK_SORTS, sort)) throw new ValidationError({ sort: `The sort must be one of ${Object.keys(TASK_SORTS).join(", ")}.` });
-  const orders = ["newest", "oldest", "asc", "desc"];
-  if (filter.order !== undefined && !orders.includes(filter.order)) throw new ValidationError({ order: `The order must be one of ${orders.join(", ")}.` });
+  if (filter.order !== undefined && !TASK_ORDERS.includes(filter.order as (typeof TASK_ORDERS)[number]))
+    throw new ValidationError({ order: `The order must be one of ${TASK_ORDERS.join(", ")}.` });
   const order = filter.order === "oldest" || filter.order === "asc" ? "asc" : "desc";
   return { column: TASK_SORTS[sort as keyof typeof TASK_SORTS], order };
 }

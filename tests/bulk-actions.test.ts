@@ -121,6 +121,47 @@ describe("acting on a selection of tasks", () => {
   });
 });
 
+describe("acting on a selection with ADMIN_PASSWORD set", () => {
+  const PASSWORD = "correct horse battery staple";
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ workers: 0, env: { ADMIN_PASSWORD: PASSWORD } });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test("when someone without the password asks, then the API and the form answer 401 and no task changes", async () => {
+    const id = randomUUID();
+    await stack.db.task.create({ data: { id, breed: "bulk-guard", limit: 1, state: "FAILURE", error: "x" } });
+    await stack
+      .http()
+      .post("/api/tasks/bulk")
+      .set("Content-Type", "application/json")
+      .send({ action: "retry", ids: [id] })
+      .expect(401);
+    await stack
+      .http()
+      .post("/api/tasks/bulk")
+      .set("Content-Type", "application/json")
+      .send({ action: "retry", ids: [id], expected: 1 })
+      .expect(401);
+    const agent = stack.agent();
+    const token = csrfTokenFrom((await agent.get("/tasks").expect(200)).text);
+    await agent.post("/tasks/bulk").type("form").send({ _csrf: token, action: "retry", scope: "selected", ids: id, expected: "1" }).expect(401);
+    assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id } })).state, "FAILURE");
+    const basic = `Basic ${Buffer.from(`ops:${PASSWORD}`).toString("base64")}`;
+    const res = await stack
+      .http()
+      .post("/api/tasks/bulk")
+      .set("Authorization", basic)
+      .set("Content-Type", "application/json")
+      .send({ action: "retry", ids: [id], expected: 1 })
+      .expect(200);
+    assert.equal(res.body.done, 1);
+  });
+});
+
 describe("sorting the task list by any column", () => {
   let stack: Stack;
   const breed = "sort-check";
