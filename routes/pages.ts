@@ -15,6 +15,9 @@ import { draftParams, formOf, homeContext, waitsForWorker } from "./home.ts";
 import { workerAvailability } from "../lib/workerAvailability.ts";
 import { queryText, taskFilterFrom } from "./query.ts";
 
+/** The list's sortable columns as the form names them. */
+const SORT_LABELS: Record<keyof typeof TASK_SORTS, string> = { created: "created", state: "state", breed: "breed", limit: "limit", attempts: "attempts", photos: "photos" };
+
 /** Long enough for a page's script to load and connect to /events. */
 const PAGE_HOLD_MS = 15_000;
 
@@ -107,6 +110,7 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
       chart: chartOf(history),
       chartSize: CHART,
       windowLabels: WINDOW_LABELS,
+      sortLabels: SORT_LABELS,
       notice,
     });
   });
