@@ -1,19 +1,21 @@
-// Pause and resume travel as messages on the events exchange, where anyone who can publish
+// Pause, resume and stop travel as messages on the events exchange, where anyone who can publish
 // on the broker could send one. So the web signs each with a key it shares with the workers
 // (CONTROL_SECRET, or one derived from ADMIN_PASSWORD), and a worker obeys only a message
 // signed with that key, made within the last FRESH_MS and not heard before.
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
-export type ControlAction = "pause" | "resume";
+export type ControlAction = "pause" | "resume" | "stop";
 
 export interface ControlMessage {
   /** The worker it is for; absent: every worker. */
   worker?: string;
+  /** stop: the task whose run is abandoned (signed with the rest). */
+  task?: string;
   /** When the web made it (ms since the epoch). */
   at: number;
   /** Makes each message unique, so a worker can tell a replay. */
   nonce: string;
-  /** HMAC-SHA256 over the action, worker, at and nonce. */
+  /** HMAC-SHA256 over the action, worker, at, nonce and task (when there is one). */
   mac: string;
 }
 
@@ -31,12 +33,18 @@ export function controlKey(config: { controlSecret?: string; adminPassword?: str
   return secret === undefined ? undefined : createHmac("sha256", secret).update("gendog control messages v1").digest();
 }
 
-export function signControl(key: Buffer, action: ControlAction, worker: string | undefined, now = Date.now()): ControlMessage {
+export function signControl(key: Buffer, action: ControlAction, worker: string | undefined, now = Date.now(), task?: string): ControlMessage {
   const nonce = randomBytes(16).toString("base64url");
-  return { ...(worker === undefined ? {} : { worker }), at: now, nonce, mac: mac(key, action, worker, now, nonce) };
+  return { ...(worker === undefined ? {} : { worker }), ...(task === undefined ? {} : { task }), at: now, nonce, mac: mac(key, action, worker, now, nonce, task) };
 }
 
-export type ControlCheck = { ok: true; worker?: string } | { ok: false; reason: string };
+/** Tells whichever worker runs `taskId` to abandon it. */
+export const signStop = (key: Buffer, taskId: string, now = Date.now()) => signControl(key, "stop", undefined, now, taskId);
+
+/** A task id as the stop message names it. */
+const TASK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export type ControlCheck = { ok: true; worker?: string; task?: string } | { ok: false; reason: string };
 
 /** A worker's check of control messages, remembering the nonces it has obeyed while they are fresh. */
 export function controlChecker(key: Buffer): (action: ControlAction, payload: unknown, now?: number) => ControlCheck {
@@ -44,10 +52,12 @@ export function controlChecker(key: Buffer): (action: ControlAction, payload: un
   return (action, payload, now = Date.now()) => {
     const message = payload as Partial<Record<keyof ControlMessage, unknown>> | null;
     if (typeof message !== "object" || message === null || Array.isArray(message)) return { ok: false, reason: "not an object" };
-    const { worker, at, nonce, mac: given } = message;
+    const { worker, task, at, nonce, mac: given } = message;
     if (worker !== undefined && (typeof worker !== "string" || !WORKER_ID.test(worker))) return { ok: false, reason: "malformed worker" };
+    // Only a stop names a task, and it must.
+    if ((action === "stop") !== (task !== undefined) || (task !== undefined && (typeof task !== "string" || !TASK_ID.test(task)))) return { ok: false, reason: "malformed task" };
     if (!Number.isSafeInteger(at) || typeof nonce !== "string" || !/^[\w-]{16,64}$/.test(nonce) || typeof given !== "string") return { ok: false, reason: "unsigned" };
-    const expected = Buffer.from(mac(key, action, worker, at as number, nonce), "base64url");
+    const expected = Buffer.from(mac(key, action, worker, at as number, nonce, task as string | undefined), "base64url");
     const actual = Buffer.from(given, "base64url");
     if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) return { ok: false, reason: "wrong signature" };
     if (Math.abs(now - (at as number)) > FRESH_MS) return { ok: false, reason: "stale" };
@@ -58,12 +68,13 @@ export function controlChecker(key: Buffer): (action: ControlAction, payload: un
     if (seen.has(nonce)) return { ok: false, reason: "replayed" };
     if (seen.size >= MAX_REMEMBERED) return { ok: false, reason: "too many control messages" };
     seen.set(nonce, (at as number) + FRESH_MS);
-    return { ok: true, ...(worker === undefined ? {} : { worker }) };
+    return { ok: true, ...(worker === undefined ? {} : { worker }), ...(task === undefined ? {} : { task: task as string }) };
   };
 }
 
-function mac(key: Buffer, action: ControlAction, worker: string | undefined, at: number, nonce: string): string {
+function mac(key: Buffer, action: ControlAction, worker: string | undefined, at: number, nonce: string, task?: string): string {
+  // Pause and resume sign what they always did; a stop adds its task.
   return createHmac("sha256", key)
-    .update(JSON.stringify([action, worker ?? null, at, nonce]))
+    .update(JSON.stringify([action, worker ?? null, at, nonce, ...(task === undefined ? [] : [task])]))
     .digest("base64url");
 }

@@ -10,6 +10,7 @@
 // finished well says nothing any more: it is "settled", and goes when its task is retried
 // (discardSettledLetters, called after each retry), when all are requeued, or in one step
 // from the page. Its "why" is the error of the run it died after, not RabbitMQ's "rejected".
+import { recordAction } from "./audit.ts";
 import type { Db } from "./db.ts";
 import { ConflictError, CountChangedError, NotFoundError, ValidationError } from "./errors.ts";
 import { toTaskView, type TaskView } from "./shapes.ts";
@@ -82,12 +83,13 @@ export async function listDeadLetters(deps: { db: Db; queue: MessageReader }, li
   return { total, settled: letters.filter((l) => l.settled).length, letters };
 }
 
-/** Removes the settled letters (up to MAX_AT_ONCE from the head): called after a retry sends tasks again. */
-export async function discardSettledLetters(deps: { db: Db; queue: MessageReader }): Promise<{ removed: number }> {
+/** Removes the settled letters (up to MAX_AT_ONCE from the head): called after a retry sends tasks again, or by a person (`by`, recorded). */
+export async function discardSettledLetters(deps: { db: Db; queue: MessageReader }, by?: string): Promise<{ removed: number }> {
   const { removed } = await deps.queue.readMessages("dead", MAX_AT_ONCE, async (messages) => {
     const { tasks } = await lookUp(deps.db, messages);
     return new Set(messages.filter((m) => isSettled(m, m.taskId ? tasks.get(m.taskId) : undefined)).map((m) => m.position));
   });
+  if (by !== undefined) await recordAction(deps.db, { by, action: "discard-settled", target: "dead letters", count: removed });
   return { removed };
 }
 
@@ -112,13 +114,15 @@ export async function requeueDeadLetter(deps: DeadLetterDeps, key: string, by: s
     return new Set(matches.map((m) => m.position));
   });
   if (refusal) throw refusal;
+  await recordAction(deps.db, { by, action: "requeue", target: key, count: removed, detail: `task ${sent!.id} sent again` });
   return { task: sent!, removed };
 }
 
 /** Removes the dead letter `key` (and its copies). */
-export async function discardDeadLetter(deps: { queue: MessageReader }, key: string): Promise<{ removed: number }> {
+export async function discardDeadLetter(deps: { queue: MessageReader; db: Db }, key: string, by: string): Promise<{ removed: number }> {
   const { removed } = await deps.queue.readMessages("dead", MAX_AT_ONCE, async (messages) => new Set(messages.filter((m) => m.key === key).map((m) => m.position)));
   if (removed === 0) throw gone();
+  await recordAction(deps.db, { by, action: "discard", target: key, count: removed });
   return { removed };
 }
 
@@ -144,12 +148,14 @@ export async function requeueAllDeadLetters(deps: DeadLetterDeps, expected: numb
     }
     return new Set([...stale, ...read.filter((m) => m.taskId && rerunIds.has(m.taskId)).map((m) => m.position)]);
   });
+  await recordAction(deps.db, { by, action: "requeue-all", target: "dead letters", count: removed - settled, detail: `${settled} settled removed, ${messages.length} kept` });
   return { requeued: removed - settled, settled, kept: messages.length };
 }
 
 /** Removes every dead letter, if `expected` is still their count. */
-export async function discardAllDeadLetters(deps: { queue: MessageReader }, expected: number): Promise<{ removed: number }> {
+export async function discardAllDeadLetters(deps: { queue: MessageReader; db: Db }, expected: number, by: string): Promise<{ removed: number }> {
   const { removed } = await readAll(deps.queue, "dead", expected, async (read) => new Set(read.map((m) => m.position)));
+  await recordAction(deps.db, { by, action: "discard-all", target: "dead letters", count: removed });
   return { removed };
 }
 
@@ -158,7 +164,7 @@ export async function discardAllDeadLetters(deps: { queue: MessageReader }, expe
  * cancels their tasks (PENDING or RETRY; a task a worker holds runs on). Pause the workers
  * first for a count that holds still.
  */
-export async function purgeWorkQueue(deps: DeadLetterDeps, expected: number): Promise<{ removed: number; cancelled: number }> {
+export async function purgeWorkQueue(deps: DeadLetterDeps, expected: number, by: string): Promise<{ removed: number; cancelled: number }> {
   let cancelled = 0;
   const { removed } = await readAll(deps.queue, "work", expected, async (read) => {
     const ids = [...new Set(read.flatMap((m) => (m.taskId ? [m.taskId] : [])))];
@@ -168,6 +174,7 @@ export async function purgeWorkQueue(deps: DeadLetterDeps, expected: number): Pr
     }
     return new Set(read.map((m) => m.position));
   });
+  await recordAction(deps.db, { by, action: "purge", target: "work queue", count: removed, detail: `${cancelled} tasks cancelled` });
   return { removed, cancelled };
 }
 

@@ -23,9 +23,9 @@ export interface DogApiOptions {
   maxRps?: number;
 }
 
-export type DogApiErrorKind = "not_found" | "transient" | "invalid";
+export type DogApiErrorKind = "not_found" | "transient" | "invalid" | "stopped";
 
-/** not_found and invalid are permanent (dog.ceo refused the request); transient may succeed on a retry. */
+/** not_found and invalid are permanent (dog.ceo refused the request); transient may succeed on a retry; stopped: the caller's signal abandoned the call. */
 export class DogApiError extends Error {
   readonly kind: DogApiErrorKind;
   readonly status?: number;
@@ -43,7 +43,8 @@ export class DogApiError extends Error {
 
 export interface DogApi {
   listBreeds(): Promise<Record<string, string[]>>;
-  randomImages(breed: string, subBreed: string | undefined, count: number): Promise<string[]>;
+  /** `signal` abandons the call (a stopped task): the request is aborted and it throws a "stopped" DogApiError. */
+  randomImages(breed: string, subBreed: string | undefined, count: number, signal?: AbortSignal): Promise<string[]>;
   /** Waits for requests in flight (each bounded by totalTimeoutMs), then closes the connections; calls still waiting for their turn fail as transient. */
   close(): Promise<void>;
 }
@@ -129,16 +130,20 @@ export function createDogApi(opts: DogApiOptions): DogApi {
   }
 
   /** GETs a dog.ceo path and returns the `message` of a success reply, or throws a DogApiError. */
-  async function get(path: string): Promise<unknown> {
+  async function get(path: string, stop?: AbortSignal): Promise<unknown> {
+    const stopped = () => new DogApiError("stopped", "the call to dog.ceo was abandoned: the task was stopped", { cause: stop?.reason });
+    if (stop?.aborted) throw stopped();
     await gate?.turn(); // a wait for our turn is politeness, not dog.ceo being slow: the deadline starts after it
+    if (stop?.aborted) throw stopped();
     const deadline = AbortSignal.timeout(totalTimeout);
+    const signal = stop ? AbortSignal.any([deadline, stop]) : deadline;
     let res: Dispatcher.ResponseData | undefined;
     let text: string | undefined;
     try {
       res = await request(`${baseUrl}${path}`, {
         method: "GET",
         dispatcher: agent,
-        signal: deadline, // aborting mid-answer destroys the socket
+        signal, // aborting mid-answer destroys the socket
         headers: { accept: "application/json", "user-agent": "GenDog/0.1" },
       });
       res.body.on("error", ignore); // failures surface through dump() or readText(), never as an unhandled event
@@ -149,6 +154,7 @@ export function createDogApi(opts: DogApiOptions): DogApi {
     } catch (err) {
       res?.body.destroy(); // a no-op once the body has ended; otherwise it frees the socket
       if (err instanceof DogApiError) throw err;
+      if (stop?.aborted) throw stopped();
       if (deadline.aborted) {
         throw new DogApiError("transient", `dog.ceo did not finish answering within ${seconds(totalTimeout)} (total timeout)`, { cause: err });
       }
@@ -190,10 +196,10 @@ export function createDogApi(opts: DogApiOptions): DogApi {
       return Object.fromEntries(Object.entries(message as Record<string, string[]>).map(([breed, subs]) => [breed, [...subs]]));
     },
 
-    async randomImages(breed, subBreed, count) {
+    async randomImages(breed, subBreed, count, signal) {
       if (!Number.isInteger(count) || count < 1) throw new DogApiError("invalid", `the number of photos must be a whole number of at least 1 (got ${count})`);
       const segments = subBreed ? [breed, subBreed] : [breed];
-      const message = await get(`/breed/${segments.map(encodeURIComponent).join("/")}/images/random/${count}`);
+      const message = await get(`/breed/${segments.map(encodeURIComponent).join("/")}/images/random/${count}`, signal);
       if (!isStringArray(message)) throw new DogApiError("transient", "dog.ceo sent an unexpected reply (not a list of image links)");
       return message;
     },

@@ -4,6 +4,7 @@
 // thousands never holds the database or floods the broker at once.
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { TaskState } from "../generated/prisma/enums.ts";
+import { recordAction } from "./audit.ts";
 import type { Db } from "./db.ts";
 import { ConflictError, CountChangedError, NotFoundError } from "./errors.ts";
 import { toTaskView, type TaskView } from "./shapes.ts";
@@ -32,6 +33,7 @@ export async function retryTask(deps: TaskDeps, id: string, by: string): Promise
     if (!found) throw new NotFoundError("There is no task with that id.");
     throw new ConflictError(`Task ${id} is ${found.state}; only FAILURE or REVOKED tasks can be retried.`);
   }
+  await recordAction(deps.db, { by, action: "retry", target: id });
   const { queued, queuedAt } = await deps.dispatcher.dispatch(rerun.job, deps.publishWaitMs);
   return { task: toTaskView(asDispatched(rerun.task, queuedAt)), queued };
 }
@@ -123,5 +125,6 @@ async function retryCounted(deps: TaskDeps, fingerprint: string, expected: numbe
   }
   // Another web sent them all first: what this person confirmed is not there any more.
   if (retried === 0 && matched > 0) throw new CountChangedError(0, expected);
+  await recordAction(deps.db, { by, action: "retry-group", target: fingerprint, count: retried });
   return { matched, retried };
 }

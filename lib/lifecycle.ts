@@ -1,5 +1,5 @@
 // The task lifecycle: every change of a task's state goes through this module. The state
-// changes (claim, retry, succeed, fail, failPoison, revoke, rerun) are allowed only from the
+// changes (claim, retry, succeed, fail, failPoison, revoke, stop, rerun) are allowed only from the
 // states lib/transitions.ts lists; accept creates a PENDING task, and markQueued and
 // recover change no state (they stamp queuedAt, or lease a task to be sent again). The guard is part of the store's
 // UPDATE, so two processes racing for one task cannot both win. After the commit it tells
@@ -68,6 +68,21 @@ export function createLifecycle(store: TaskStore, events: EventSink) {
 
     async revoke(taskId: string): Promise<Revoke> {
       const row = await store.revoke(taskId);
+      if (row) {
+        emit(row);
+        return { kind: "revoked", task: row };
+      }
+      const found = await store.task(taskId);
+      return found ? { kind: "refused", task: found } : { kind: "missing" };
+    },
+
+    /**
+     * A running task stopped by hand: REVOKED, its open run closed REVOKED, both saying who
+     * stopped it. Whatever its worker does after (store photos, retry) finds it no longer
+     * STARTED and is recorded as skipped. Refused (and nothing changed) unless it is STARTED.
+     */
+    async stop(taskId: string, by: string): Promise<Revoke> {
+      const row = await store.stop(taskId, shorten(`stopped by ${by} while running`));
       if (row) {
         emit(row);
         return { kind: "revoked", task: row };

@@ -89,7 +89,7 @@ function once<T>(read: () => Promise<T>): () => Promise<T> {
 
 // ---------------------------------------------------------------- worker
 
-export type AttemptOutcome = "SUCCESS" | "FAILURE" | "RETRY" | "SKIPPED";
+export type AttemptOutcome = "SUCCESS" | "FAILURE" | "RETRY" | "SKIPPED" | "REVOKED";
 
 /** What the job handler and the dog.ceo client report; a no-op where nobody listens. */
 export interface WorkMetrics {
@@ -133,7 +133,7 @@ export function workerMetrics(): { registry: Registry; metrics: WorkMetrics } {
     registers: [registry],
   });
   // Every label value exists from the start, so a rate over them works before the first one happens.
-  for (const outcome of ["SUCCESS", "FAILURE", "RETRY", "SKIPPED"]) attempts.inc({ outcome }, 0);
+  for (const outcome of ["SUCCESS", "FAILURE", "RETRY", "SKIPPED", "REVOKED"]) attempts.inc({ outcome }, 0);
   return {
     registry,
     metrics: {

@@ -14,6 +14,8 @@ export const TRANSITIONS = {
   /** A job message that cannot be run fails its task, wherever it was. */
   failPoison: { from: [PENDING, STARTED, RETRY], to: FAILURE },
   revoke: { from: CANCELLABLE_STATES, to: REVOKED },
+  /** A running task stopped by hand (Flower's revoke with terminate): its open run ends REVOKED too. */
+  stop: { from: [STARTED], to: REVOKED },
   /** Sent again by hand, from the monitor or the API, with a new retry budget. */
   rerun: { from: RETRIABLE_STATES, to: PENDING },
 } as const satisfies Record<string, { from: readonly TaskState[]; to: TaskState }>;

@@ -1,6 +1,7 @@
 // Use cases on tasks, free of HTTP: the web's form, the JSON API and tests call these.
 import { randomUUID } from "node:crypto";
 import type { Task } from "../generated/prisma/client.ts";
+import { recordAction } from "./audit.ts";
 import type { Db } from "./db.ts";
 import { isDatabaseUnavailable } from "./databaseErrors.ts";
 import { ConflictError, DatabaseUnavailableError, NotFoundError } from "./errors.ts";
@@ -92,13 +93,45 @@ export async function getTaskDetail(db: Db, id: string, workers?: Pick<WorkerReg
   };
 }
 
-/** A task that has not started (PENDING or waiting to retry) can be revoked; no worker runs it after. */
-export async function cancelTask(deps: Pick<TaskDeps, "lifecycle">, id: string): Promise<TaskView> {
+/** A task that has not started (PENDING or waiting to retry) can be revoked; no worker runs it after. `by` goes in the audit trail. */
+export async function cancelTask(deps: Pick<TaskDeps, "lifecycle" | "db">, id: string, by = "someone"): Promise<TaskView> {
   if (!isUuid(id)) throw new NotFoundError("There is no task with that id.");
   const result = await deps.lifecycle.revoke(id);
   if (result.kind === "missing") throw new NotFoundError("There is no task with that id.");
   if (result.kind === "refused") throw new ConflictError(`Task ${id} is ${result.task.state}; only PENDING or RETRY tasks can be cancelled.`);
+  await recordAction(deps.db, { by, action: "cancel", target: id });
   return toTaskView(result.task);
+}
+
+/** Why a stop found nothing to stop, by the state the task is in. */
+const NOT_RUNNING: Partial<Record<Task["state"], string>> = {
+  PENDING: "it has not started: cancel it instead",
+  RETRY: "it is waiting to try again: cancel it instead",
+  SUCCESS: "it finished before the stop arrived",
+  FAILURE: "it failed before the stop arrived",
+  REVOKED: "it was cancelled or stopped already",
+};
+
+/**
+ * Stops a running (STARTED) task, Flower's revoke with terminate: the task and its run end
+ * REVOKED, "stopped by <by> while running", and `tellWorkers` asks the worker that holds it
+ * to abandon its dog.ceo call (false when it could not: that worker's result is then dropped
+ * when it comes, as the task is no longer STARTED). A task in any other state is left alone.
+ */
+export async function stopTask(
+  deps: Pick<TaskDeps, "lifecycle" | "db">,
+  id: string,
+  by: string,
+  tellWorkers: (taskId: string) => boolean,
+): Promise<{ task: TaskView; workerTold: boolean }> {
+  if (!isUuid(id)) throw new NotFoundError("There is no task with that id.");
+  const result = await deps.lifecycle.stop(id, by);
+  if (result.kind === "missing") throw new NotFoundError("There is no task with that id.");
+  if (result.kind === "refused") throw new ConflictError(`Not stopped: task ${id} is ${result.task.state}; ${NOT_RUNNING[result.task.state] ?? "it is not running"}.`);
+  const workerTold = tellWorkers(id);
+  const detail = workerTold ? "its worker was told to abandon the dog.ceo call" : "no control key: its worker's result is dropped when it comes";
+  await recordAction(deps.db, { by, action: "stop", target: id, detail });
+  return { task: toTaskView(result.task), workerTold };
 }
 
 /** The traceparent a job message carries, if any. */

@@ -7,6 +7,7 @@ import { clearPhotos, listPhotos } from "../lib/gallery.ts";
 import { listTasks } from "../lib/taskSearch.ts";
 import { cancelTask, getTaskDetail, submitTask } from "../lib/useCases.ts";
 import { parseTaskInput } from "../lib/validation.ts";
+import { actorOf } from "./admin.ts";
 import { queryText, taskFilterFrom } from "./query.ts";
 
 /** admin: what an action that changes or deletes must pass (routes/admin.ts). */
@@ -33,7 +34,7 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Req
   });
 
   router.post("/tasks/:id/cancel", ...json, ...admin, async (req, res) => {
-    res.json(await cancelTask(deps.tasks, String(req.params.id)));
+    res.json(await cancelTask(deps.tasks, String(req.params.id), actorOf(req)));
   });
 
   router.get("/photos", async (req, res) => {

@@ -6,10 +6,12 @@
 import { Router, type RequestHandler, type Response } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
 import { discardAllDeadLetters, discardDeadLetter, discardSettledLetters, listDeadLetters, purgeWorkQueue, requeueAllDeadLetters, requeueDeadLetter } from "../lib/deadLetters.ts";
-import { controlKey, signControl, WORKER_ID, type ControlAction } from "../lib/controlMessages.ts";
+import { AUDIT_ACTIONS, listAudit, recordAction } from "../lib/audit.ts";
+import { controlKey, signControl, signStop, WORKER_ID } from "../lib/controlMessages.ts";
 import { AppError, ConflictError, CountChangedError, NotFoundError, ValidationError } from "../lib/errors.ts";
 import { retryGroup, retryTask } from "../lib/failures.ts";
 import { countTasksByState } from "../lib/taskSearch.ts";
+import { stopTask } from "../lib/useCases.ts";
 import { QueueUnavailableError } from "../tasks/queue.ts";
 import { deadLetterQueueName } from "../tasks/topology.ts";
 import { actorOf } from "./admin.ts";
@@ -34,6 +36,30 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
     }
   });
 
+  router.post("/tasks/:id/stop", ...admin, async (req, res) => {
+    const id = String(req.params.id ?? "");
+    try {
+      await stopTask(deps.tasks, id, actorOf(req), tellStop(deps));
+      res.redirect(303, `/tasks/${id}?stop=stopped`);
+    } catch (err) {
+      // It finished (or was stopped) between the page and the click: news, not an error.
+      if (!(err instanceof ConflictError)) throw err;
+      res.redirect(303, `/tasks/${id}?stop=too-late`);
+    }
+  });
+
+  router.get("/audit", async (req, res) => {
+    const trail = await listAudit(deps.db, { page: req.query.page, action: req.query.action });
+    const link = (page: number) => `/audit?${new URLSearchParams({ ...(trail.action ? { action: trail.action } : {}), ...(page > 1 ? { page: String(page) } : {}) })}`;
+    res.render("audit", {
+      title: "Audit trail",
+      ...trail,
+      actions: AUDIT_ACTIONS,
+      prev: trail.page > 1 ? link(trail.page - 1) : null,
+      next: trail.hasNext ? link(trail.page + 1) : null,
+    });
+  });
+
   router.post("/failures/retry", ...admin, async (req, res) => {
     const expected = countFrom(req.body?.expected);
     await told(deps, res, "/tasks", "failures", async () => {
@@ -46,14 +72,14 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
   router.post("/queue/purge", ...admin, async (req, res) => {
     const expected = countFrom(req.body?.expected);
     await told(deps, res, "/tasks", "queue-panel", async () => {
-      const { removed, cancelled } = await purgeWorkQueue(letters, expected);
+      const { removed, cancelled } = await purgeWorkQueue(letters, expected, actorOf(req));
       return { purged: removed, cancelled };
     });
   });
 
   for (const action of ["pause", "resume"] as const) {
     router.post(`/workers/${action}`, ...admin, async (req, res) => {
-      const worker = controlWorker(deps, action, req.body?.worker);
+      const worker = await controlWorker(deps, action, req.body?.worker, actorOf(req));
       // Back where the button was: the workers page (its forms say so), or the monitor's panel.
       const back = req.body?.from === "workers" ? "/workers" : "/tasks";
       const told = { [action === "pause" ? "paused" : "resumed"]: worker ?? "all", ...(back === "/tasks" ? { at: "workers-panel" } : {}) };
@@ -84,12 +110,12 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
   });
 
   router.post("/dead-letters/discard-settled", ...admin, async (req, res) => {
-    await told(deps, res, "/dead-letters", "", async () => ({ discarded: (await discardSettledLetters(deps)).removed }));
+    await told(deps, res, "/dead-letters", "", async () => ({ discarded: (await discardSettledLetters(deps, actorOf(req))).removed }));
   });
 
   router.post("/dead-letters/discard", ...admin, async (req, res) => {
     const expected = countFrom(req.body?.expected);
-    await told(deps, res, "/dead-letters", "", async () => ({ discarded: (await discardAllDeadLetters(deps, expected)).removed }));
+    await told(deps, res, "/dead-letters", "", async () => ({ discarded: (await discardAllDeadLetters(deps, expected, actorOf(req))).removed }));
   });
 
   router.post("/dead-letters/:key/requeue", ...admin, async (req, res) => {
@@ -101,7 +127,7 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
   });
 
   router.post("/dead-letters/:key/discard", ...admin, async (req, res) => {
-    await told(deps, res, "/dead-letters", "", async () => ({ discarded: (await discardDeadLetter(deps, String(req.params.key))).removed }));
+    await told(deps, res, "/dead-letters", "", async () => ({ discarded: (await discardDeadLetter(deps, String(req.params.key), actorOf(req))).removed }));
   });
 
   return router;
@@ -112,7 +138,7 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
  * taking jobs, signed so the workers know it came from a web that checked who asked.
  * Best effort, like every event: the workers' heartbeats show whether it took.
  */
-export function controlWorker(deps: AppDeps, action: ControlAction, worker: unknown): string | undefined {
+export async function controlWorker(deps: AppDeps, action: "pause" | "resume", worker: unknown, by: string): Promise<string | undefined> {
   const key = controlKey(deps.config);
   if (!key)
     throw new AppError(
@@ -126,7 +152,18 @@ export function controlWorker(deps: AppDeps, action: ControlAction, worker: unkn
   const id = worker === undefined || worker === "all" ? undefined : worker;
   if (id && !deps.workers.list().some((w) => w.id === id && w.status === "alive")) throw new NotFoundError("There is no live worker with that id.");
   deps.queue.publishEvent(`control.${action}`, signControl(key, action, id));
+  await recordAction(deps.db, { by, action, target: id ?? "all" });
   return id;
+}
+
+/** Tells the workers to abandon a stopped task's run, signed like pause and resume; false when there is no key to sign with. */
+export function tellStop(deps: AppDeps): (taskId: string) => boolean {
+  return (taskId) => {
+    const key = controlKey(deps.config);
+    if (!key) return false;
+    deps.queue.publishEvent("control.stop", signStop(key, taskId));
+    return true;
+  };
 }
 
 /**

@@ -8,10 +8,12 @@ import { bulkAct, bulkActionFrom, idsFrom } from "../lib/bulkActions.ts";
 import { ValidationError } from "../lib/errors.ts";
 import { failureGroups, retryGroup, retryTask } from "../lib/failures.ts";
 import { windowFrom } from "../lib/history.ts";
+import { listAudit } from "../lib/audit.ts";
+import { stopTask } from "../lib/useCases.ts";
 import { actorOf } from "./admin.ts";
 import { jsonBody } from "./api.ts";
 import { afterBulk } from "./bulkPages.ts";
-import { controlWorker, countFrom, settleLetters } from "./monitorActions.ts";
+import { controlWorker, countFrom, settleLetters, tellStop } from "./monitorActions.ts";
 import { taskFilterFrom } from "./query.ts";
 
 export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
@@ -38,6 +40,16 @@ export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
     const result = await bulkAct(deps.tasks, action, target, { expected, by: actorOf(req) });
     if (expected !== undefined) await afterBulk(deps, result);
     res.json({ ...result, dryRun: expected === undefined });
+  });
+
+  // Stops a running task; 409 (and nothing done) if it is not running any more.
+  router.post("/tasks/:id/stop", ...json, ...admin, async (req, res) => {
+    const { task, workerTold } = await stopTask(deps.tasks, String(req.params.id), actorOf(req), tellStop(deps));
+    res.json({ ...task, workerTold });
+  });
+
+  router.get("/audit", async (req, res) => {
+    res.json(await listAudit(deps.db, { page: req.query.page, action: req.query.action, limit: limitIn(req.query.limit, 100, 25) }));
   });
 
   router.get("/history", async (req, res) => {
@@ -67,14 +79,14 @@ export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
     res.json({ ...(await requeueAllDeadLetters(letters, expected, actorOf(req))), dryRun: false });
   });
 
-  router.post("/dead-letters/discard-settled", ...json, ...admin, async (_req, res) => {
-    res.json(await discardSettledLetters(deps));
+  router.post("/dead-letters/discard-settled", ...json, ...admin, async (req, res) => {
+    res.json(await discardSettledLetters(deps, actorOf(req)));
   });
 
   router.post("/dead-letters/discard", ...json, ...admin, async (req, res) => {
     const expected = expectedIn(req.body);
     if (expected === undefined) return void res.json({ matched: (await deps.queue.readMessages("dead", 0)).total, dryRun: true });
-    res.json({ ...(await discardAllDeadLetters(deps, expected)), dryRun: false });
+    res.json({ ...(await discardAllDeadLetters(deps, expected, actorOf(req))), dryRun: false });
   });
 
   router.post("/dead-letters/:key/requeue", ...json, ...admin, async (req, res) => {
@@ -84,19 +96,19 @@ export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
   });
 
   router.post("/dead-letters/:key/discard", ...json, ...admin, async (req, res) => {
-    res.json(await discardDeadLetter(deps, String(req.params.key)));
+    res.json(await discardDeadLetter(deps, String(req.params.key), actorOf(req)));
   });
 
   for (const action of ["pause", "resume"] as const) {
     router.post(`/workers/${action}`, ...json, ...admin, async (req, res) => {
-      res.status(202).json({ action, worker: controlWorker(deps, action, req.body?.worker) ?? "all" });
+      res.status(202).json({ action, worker: (await controlWorker(deps, action, req.body?.worker, actorOf(req))) ?? "all" });
     });
   }
 
   router.post("/queue/purge", ...json, ...admin, async (req, res) => {
     const expected = expectedIn(req.body);
     if (expected === undefined) return void res.json({ matched: (await deps.queue.readMessages("work", 0)).total, dryRun: true });
-    res.json({ ...(await purgeWorkQueue(letters, expected)), dryRun: false });
+    res.json({ ...(await purgeWorkQueue(letters, expected, actorOf(req))), dryRun: false });
   });
 
   return router;

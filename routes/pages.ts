@@ -9,6 +9,7 @@ import { failureGroups } from "../lib/failures.ts";
 import { WINDOW_LABELS, windowFrom } from "../lib/history.ts";
 import { CHART, chartOf } from "../lib/historyChart.ts";
 import { monitorNotice } from "./monitorActions.ts";
+import { actorOf } from "./admin.ts";
 import { parseTaskInput } from "../lib/validation.ts";
 import { TASK_STATES, type TaskView } from "../lib/shapes.ts";
 import { draftParams, formOf, homeContext, waitsForWorker } from "./home.ts";
@@ -121,7 +122,7 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
 
   router.get("/tasks/:id", async (req, res) => {
     const detail = await getTaskDetail(deps.db, req.params.id ?? "", deps.workers);
-    const notice = req.query.cancel === "too-late" ? tooLateToCancel(detail.task) : retryNotice(req.query.retry, detail.task);
+    const notice = req.query.cancel === "too-late" ? tooLateToCancel(detail.task) : (stopNotice(req.query.stop, detail.task) ?? retryNotice(req.query.retry, detail.task));
     const workers = workerAvailability(deps.workers.list());
     res.render("task", { title: `Task ${detail.task.id.slice(0, 8)}`, ...detail, notice, workers, idle: waitsForWorker(detail.task, workers) });
   });
@@ -129,7 +130,7 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
   router.post("/tasks/:id/cancel", ...admin, async (req, res) => {
     const id = String(req.params.id ?? "");
     try {
-      await cancelTask(deps.tasks, id);
+      await cancelTask(deps.tasks, id, actorOf(req));
       res.redirect(303, `/tasks/${id}`);
     } catch (err) {
       // A worker took it (or it finished) between the page and the click: news, not an error.
@@ -195,6 +196,13 @@ function pageLinks(filter: Record<string, string | undefined>, nextCursor: strin
 function retryNotice(retry: unknown, task: TaskView): string | undefined {
   if (retry === "sent") return "Sent again with a new retry budget; its earlier attempts stay listed below.";
   if (retry === "too-late") return `Not retried: it is ${task.state} now, and only FAILURE or REVOKED tasks can be retried.`;
+  return undefined;
+}
+
+/** What became of a stop pressed on the task's page. */
+function stopNotice(stop: unknown, task: TaskView): string | undefined {
+  if (stop === "stopped") return "Stopped: its worker was told to abandon the call to dog.ceo, and nothing it finds now is stored.";
+  if (stop === "too-late") return `Not stopped: it is ${task.state} now${task.state === "STARTED" ? "" : ", no longer running"}. Nothing was changed.`;
   return undefined;
 }
 

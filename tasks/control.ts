@@ -1,12 +1,14 @@
 // What a worker hears on the events exchange's control.* keys: a web's "listening" (make task
 // events again) and the monitor's pause and resume, which it obeys only when signed with the
-// key it shares with the web (lib/controlMessages.ts). Anything else is dropped and logged,
+// key it shares with the web (lib/controlMessages.ts), and a stop, which abandons a task's run
+// here if this worker holds it (the web has already recorded the task REVOKED). Anything else is dropped and logged,
 // at most once per LOG_EVERY_MS, so a flood of forgeries cannot flood the log.
 import { controlChecker, type ControlAction } from "../lib/controlMessages.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { Broker } from "./queue.ts";
 
 const LOG_EVERY_MS = 10_000;
+const ACTIONS: Record<string, ControlAction | undefined> = { "control.pause": "pause", "control.resume": "resume", "control.stop": "stop" };
 
 export interface ControlOptions {
   broker: Broker;
@@ -16,9 +18,11 @@ export interface ControlOptions {
   logger: Logger;
   /** Called once a pause or resume has taken (the worker sends a heartbeat to show it). */
   changed(): void;
+  /** Abandons the run of this task if this worker holds it; true if it did. */
+  stop?(taskId: string): boolean;
 }
 
-export function listenForControl({ broker, key, workerId, logger, changed }: ControlOptions): Promise<{ close(): Promise<void> }> {
+export function listenForControl({ broker, key, workerId, logger, changed, stop }: ControlOptions): Promise<{ close(): Promise<void> }> {
   const check = key ? controlChecker(key) : undefined;
   let ignored = 0;
   let loggedAt = 0;
@@ -32,12 +36,16 @@ export function listenForControl({ broker, key, workerId, logger, changed }: Con
 
   return broker.subscribeEvents("control.*", (routingKey, payload) => {
     if (routingKey === "control.listening") return broker.taskEventsWanted(); // a web opened a page: tell it what happens
-    const action: ControlAction | undefined = routingKey === "control.pause" ? "pause" : routingKey === "control.resume" ? "resume" : undefined;
+    const action = ACTIONS[routingKey];
     if (!action) return;
     if (!check) return ignore(action, "this worker has no CONTROL_SECRET or ADMIN_PASSWORD");
     const checked = check(action, payload);
     if (!checked.ok) return ignore(action, checked.reason);
     if (checked.worker !== undefined && checked.worker !== workerId) return;
+    if (action === "stop") {
+      if (checked.task && stop?.(checked.task)) logger.info({ taskId: checked.task }, "stopped a running task: its dog.ceo call is abandoned");
+      return;
+    }
     void (action === "pause" ? broker.pauseConsuming() : broker.resumeConsuming()).then(() => {
       logger.info({ action }, action === "pause" ? "paused: taking no new jobs" : "resumed: taking jobs again");
       changed();

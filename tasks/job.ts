@@ -43,6 +43,15 @@ export interface JobCounters {
 export const MAX_LINK_LENGTH = 2048;
 
 export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 0, failed: 0, skipped: 0 }) {
+  /** The runs in hand, by task: a stop aborts its dog.ceo call. */
+  const running = new Map<string, AbortController>();
+  /** Abandons this worker's run of the task (stopped by hand; the task is REVOKED already); true if it held one. */
+  const stop = (taskId: string): boolean => {
+    const run = running.get(taskId);
+    run?.abort(new Error("stopped by hand"));
+    return run !== undefined;
+  };
+
   async function handleJob(delivery: Delivery): Promise<Outcome> {
     let job: JobMessage;
     try {
@@ -101,9 +110,15 @@ export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 
       const metrics = deps.metrics ?? noMetrics;
       if (claim.number === 1 && claim.task.startedAt) metrics.queueWait((claim.task.startedAt.getTime() - (claim.task.queuedAt ?? claim.task.createdAt).getTime()) / 1000);
       const began = performance.now();
-      const { outcome, attempt } = await runTask({ ...deps, lifecycle }, claim, log, counters);
-      metrics.attemptFinished(attempt, (performance.now() - began) / 1000);
-      return outcome;
+      const controller = new AbortController();
+      running.set(job.taskId, controller);
+      try {
+        const { outcome, attempt } = await runTask({ ...deps, lifecycle }, claim, log, counters, controller.signal);
+        metrics.attemptFinished(attempt, (performance.now() - began) / 1000);
+        return outcome;
+      } finally {
+        if (running.get(job.taskId) === controller) running.delete(job.taskId);
+      }
     } catch (err) {
       // The database itself failed, or something unforeseen: try again later through the
       // retry queue (never an immediate redelivery loop), spending the retry budget.
@@ -167,7 +182,7 @@ export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 
     return { action: "retry", attempt: delivery.attempt + 1, delayMs };
   }
 
-  return Object.assign(handleJob, { writeLeftovers });
+  return Object.assign(handleJob, { writeLeftovers, stop });
 }
 
 /** Runs of this budget so far, this one included: a task retried by hand starts a new budget. */
@@ -179,7 +194,13 @@ export const budgetSpent = (policy: RetryPolicy, used: number) => used >= policy
 /** What to do with the message, and how the attempt ended. */
 type RunResult = { outcome: Outcome; attempt: AttemptOutcome };
 
-async function runTask(deps: JobDeps, claim: Extract<Awaited<ReturnType<Lifecycle["claim"]>>, { kind: "run" }>, log: Logger, counters: JobCounters): Promise<RunResult> {
+async function runTask(
+  deps: JobDeps,
+  claim: Extract<Awaited<ReturnType<Lifecycle["claim"]>>, { kind: "run" }>,
+  log: Logger,
+  counters: JobCounters,
+  signal?: AbortSignal,
+): Promise<RunResult> {
   const { task, number } = claim;
   log.info({ breed: task.breed, subBreed: task.subBreed, limit: task.limit, run: number }, "task started");
   const used = runsUsed(claim);
@@ -199,11 +220,17 @@ async function runTask(deps: JobDeps, claim: Extract<Awaited<ReturnType<Lifecycl
   const asked = performance.now();
   try {
     links = await inSpan("dog.ceo random images", { kind: SpanKind.CLIENT, attributes: () => ({ "gendog.breed": task.breed, "gendog.limit": task.limit }) }, () =>
-      deps.dogApi.randomImages(task.breed, task.subBreed ?? undefined, task.limit),
+      deps.dogApi.randomImages(task.breed, task.subBreed ?? undefined, task.limit, signal),
     );
     metrics.dogApiCall((performance.now() - asked) / 1000);
   } catch (err) {
     const error = err instanceof DogApiError ? err : new DogApiError("transient", (err as Error).message);
+    if (error.kind === "stopped") {
+      // The web recorded the task REVOKED (and this run with it) before telling us.
+      counters.skipped += 1;
+      log.info("task stopped by hand while running; its dog.ceo call abandoned");
+      return { outcome: { action: "ack" }, attempt: "REVOKED" };
+    }
     metrics.dogApiCall((performance.now() - asked) / 1000, error);
     if (error.kind !== "transient") {
       await deps.lifecycle.fail(claim, `dog.ceo: ${error.message}`);
@@ -237,7 +264,11 @@ async function runTask(deps: JobDeps, claim: Extract<Awaited<ReturnType<Lifecycl
   const stored = await deps.lifecycle.succeed({ ...claim, breed: task.breed, subBreed: task.subBreed }, kept);
   if (stored === undefined) {
     counters.skipped += 1;
-    log.info("a later run of this task took over; leaving the result to it");
+    if (signal?.aborted) {
+      log.info("task stopped by hand while running; its photos are not stored");
+      return { outcome: { action: "ack" }, attempt: "REVOKED" };
+    }
+    log.info("a later run of this task took over (or it was stopped); leaving the result to it");
     return { outcome: { action: "ack" }, attempt: "SKIPPED" };
   }
   counters.done += 1;

@@ -67,8 +67,9 @@ export async function startWorker(config: Config, logger: Logger) {
     return { id, host, pid, concurrency: config.workerConcurrency, ...counters, inFlight: broker.jobsInFlight, startedAt, ready, paused: broker.consumingPaused };
   };
   const beat = () => void heartbeat().then((payload) => broker.publishEvent("worker.heartbeat", payload));
-  // The monitor's pause and resume, for every worker or this one; the next heartbeat shows it took.
-  const control = await listenForControl({ broker, key: controlKey(config), workerId: id, logger: log, changed: beat });
+  // The monitor's pause and resume, for every worker or this one; the next heartbeat shows it
+  // took. And its stop of a running task, which this worker obeys if it holds the task.
+  const control = await listenForControl({ broker, key: controlKey(config), workerId: id, logger: log, changed: beat, stop: handler.stop });
   // Told before connecting: the first connect may come before start() is even awaited.
   broker.onConnected(beat);
   await broker.start();

@@ -54,6 +54,7 @@ const apply: Record<Transition, (run: Awaited<ReturnType<typeof taskIn>>) => Pro
   fail: (run) => lifecycle.fail(run, "dog.ceo: breed not found"),
   failPoison: (run) => lifecycle.failPoison(run.taskId, "invalid job message"),
   revoke: (run) => lifecycle.revoke(run.taskId),
+  stop: (run) => lifecycle.stop(run.taskId, "ops from 127.0.0.1"),
   rerun: (run) => lifecycle.rerun([run.taskId], "admin"),
 };
 
@@ -219,6 +220,22 @@ describe("the task lifecycle's transitions", () => {
       ],
     );
     assert.deepEqual(await lifecycle.rerun([run.taskId], "admin"), [], "a running task is not sent again");
+  });
+
+  test("a task stopped while its worker was about to store photos ends REVOKED, its run saying who stopped it, with no photos", async () => {
+    const run = await taskIn("STARTED");
+    const stopped = await lifecycle.stop(run.taskId, "ops from 127.0.0.1");
+    assert.equal(stopped.kind, "revoked");
+    // The worker's dog.ceo call came back before it heard the stop: its result is dropped.
+    assert.equal(await lifecycle.succeed({ ...run, breed: "pug", subBreed: null }, ["https://images.dog.ceo/breeds/pug/late.jpg"]), undefined);
+    assert.equal(await lifecycle.retry(run, "dog.ceo answered 503", 1000), undefined);
+    const task = await db.task.findUniqueOrThrow({ where: { id: run.taskId } });
+    assert.deepEqual([task.state, task.error, task.finishedAt instanceof Date], ["REVOKED", "stopped by ops from 127.0.0.1 while running", true]);
+    const attempt = await db.attempt.findUniqueOrThrow({ where: { id: run.attemptId } });
+    assert.deepEqual([attempt.outcome, attempt.error], ["REVOKED", "stopped by ops from 127.0.0.1 while running"]);
+    assert.equal(await db.taskPhoto.count({ where: { taskId: run.taskId } }), 0);
+    const again = await lifecycle.stop(run.taskId, "ops from 127.0.0.1");
+    assert.equal(again.kind, "refused", "a second stop does nothing");
   });
 
   test("claim of a task that does not exist says so", async () => {

@@ -66,6 +66,8 @@ export interface TaskStore extends PageReads {
   finishRun(run: OpenRun, outcome: "FAILURE" | "RETRY", error: string, retryDelayMs: number | null): Promise<Task | undefined>;
   failPoison(taskId: string, error: string): Promise<Task | undefined>;
   revoke(taskId: string): Promise<Task | undefined>;
+  /** A STARTED task REVOKED with `reason` as its error, its open run closed REVOKED with it; undefined if it was not STARTED. */
+  stop(taskId: string, reason: string): Promise<Task | undefined>;
   /**
    * FAILURE or REVOKED tasks back to PENDING with a new retry budget, each with a new job in
    * the outbox (leased to the caller for leaseMs); those in other states are left alone.

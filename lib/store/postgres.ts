@@ -71,6 +71,12 @@ export function postgresStore(pool: pg.Pool): TaskStore {
   const { accept, claim, succeed, markSent } = groupedWrites(query, transaction);
   const closeAttempt = (q: typeof query, attemptId: number, outcome: string, error: string | null = null, retryDelayMs: number | null = null) =>
     q(`UPDATE "Attempt" SET outcome = $2, "finishedAt" = ${NOW}, error = $3, "retryDelayMs" = $4 WHERE id = $1`, [attemptId, outcome, error, retryDelayMs]);
+  // A run whose task was stopped says so, not that a later run took over.
+  const skipAttempt = (q: typeof query, attemptId: number) =>
+    q(
+      `UPDATE "Attempt" SET outcome = 'SKIPPED', "finishedAt" = ${NOW}, error = 'a later run of this task took over' WHERE id = $1 AND (outcome IS NULL OR outcome <> '${REVOKED}')`,
+      [attemptId],
+    );
 
   return {
     accept: (input: NewTask, body: string, leaseMs: number) => accept({ input, body, leaseMs }),
@@ -90,7 +96,7 @@ export function postgresStore(pool: pg.Pool): TaskStore {
                 [run.taskId, run.number, error],
               );
         if (!row) {
-          await closeAttempt(q, run.attemptId, "SKIPPED", "a later run of this task took over");
+          await skipAttempt(q, run.attemptId);
           return undefined;
         }
         await closeAttempt(q, run.attemptId, outcome, error, retryDelayMs);
@@ -116,6 +122,16 @@ export function postgresStore(pool: pg.Pool): TaskStore {
           )
         )[0],
       ),
+
+    stop: (taskId, error) =>
+      transaction(async (q) => {
+        const [row] = await q(
+          `UPDATE "Task" SET state = '${REVOKED}', "finishedAt" = ${NOW}, "retryAt" = NULL, error = $2, "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("stop")} RETURNING *`,
+          [taskId, error],
+        );
+        if (row) await q(`UPDATE "Attempt" SET outcome = '${REVOKED}', "finishedAt" = ${NOW}, error = $2 WHERE "taskId" = $1 AND outcome IS NULL`, [taskId, error]);
+        return task(row);
+      }),
 
     // A new retry budget from here; the old attempts stay. The times restart with the new run.
     rerun: (taskIds, by, leaseMs, trace) =>

@@ -10,7 +10,7 @@ import type { Claim, NewTask, OpenRun, OutboxJob } from "./index.ts";
 import { batched } from "./pgBatch.ts";
 import { guard, NOW, type Query, type Statement } from "./postgresSql.ts";
 
-const { PENDING, RETRY, STARTED, SUCCESS } = TaskState;
+const { PENDING, RETRY, STARTED, SUCCESS, REVOKED } = TaskState;
 const named = (name: string, text: string): Statement => ({ name: `gendog_${name}`, text });
 const json = (rows: unknown[]) => JSON.stringify(rows);
 
@@ -62,7 +62,8 @@ const SUCCEED = named(
    unlinked AS (DELETE FROM "TaskPhoto" tp USING won WHERE tp."taskId" = won.id),
    closed AS (UPDATE "Attempt" a SET outcome = CASE WHEN won.id IS NULL THEN 'SKIPPED' ELSE 'SUCCESS' END, "finishedAt" = ${NOW},
                 error = CASE WHEN won.id IS NULL THEN 'a later run of this task took over' END, "retryDelayMs" = NULL
-              FROM j LEFT JOIN won ON won.id = j."taskId" WHERE a.id = j."attemptId"),
+              -- a run whose task was stopped meanwhile stays REVOKED, saying who stopped it
+              FROM j LEFT JOIN won ON won.id = j."taskId" WHERE a.id = j."attemptId" AND (won.id IS NOT NULL OR a.outcome IS DISTINCT FROM '${REVOKED}')),
    stored AS (INSERT INTO "Photo" (url, breed, "subBreed", "createdAt")
               SELECT DISTINCT ON (u) u, j.breed, j."subBreed", ${NOW} FROM j JOIN won ON won.id = j."taskId" CROSS JOIN LATERAL unnest(j.urls) AS u
               ORDER BY u ON CONFLICT (url) DO NOTHING)

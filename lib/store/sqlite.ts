@@ -61,7 +61,7 @@ export function sqliteStore(sql: Sql): TaskStore {
     const at = now();
     const row = task.succeed.get({ taskId: run.taskId, number: run.number, photoCount: urls.length, now: at }) as TaskRow | undefined;
     if (!row) {
-      closeAttempt(run.attemptId, "SKIPPED", at, "a later run of this task took over");
+      attempt.skip.run({ attemptId: run.attemptId, now: at });
       return undefined;
     }
     photo.unlinkAll.run(run.taskId);
@@ -78,7 +78,7 @@ export function sqliteStore(sql: Sql): TaskStore {
     const params = { taskId: run.taskId, number: run.number, error, now: at };
     const row = (outcome === "RETRY" ? task.retry.get({ ...params, retryAt: sqlTime(new Date(Date.now() + (retryDelayMs ?? 0))) }) : task.fail.get(params)) as TaskRow | undefined;
     if (!row) {
-      closeAttempt(run.attemptId, "SKIPPED", at, "a later run of this task took over");
+      attempt.skip.run({ attemptId: run.attemptId, now: at });
       return undefined;
     }
     closeAttempt(run.attemptId, outcome, at, error, retryDelayMs);
@@ -87,6 +87,12 @@ export function sqliteStore(sql: Sql): TaskStore {
 
   const failPoison = change(task.failPoison);
   const revoke = change(task.revoke);
+  const stop = writer(sql, (taskId: string, error: string) => {
+    const at = now();
+    const row = task.stop.get({ taskId, error, now: at }) as TaskRow | undefined;
+    if (row) attempt.stopOpen.run({ taskId, error, now: at });
+    return row && taskFromRow(row);
+  });
 
   const leaseOutbox = writer(sql, (limit: number, leaseMs: number, minAgeMs: number) => {
     const at = Date.now();
@@ -136,6 +142,7 @@ export function sqliteStore(sql: Sql): TaskStore {
     finishRun,
     failPoison: (taskId, error) => failPoison({ taskId, error }),
     revoke: (taskId) => revoke({ taskId }),
+    stop,
     rerun,
     task: async (taskId) => current(taskId),
     leaseOutbox,

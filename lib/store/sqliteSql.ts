@@ -50,12 +50,18 @@ export function prepareStatements(sql: Sql) {
     revoke:
       sql.prepare(`UPDATE Task SET state = '${REVOKED}', finishedAt = @now, retryAt = NULL, error = CASE WHEN attemptCount > 0 THEN 'cancelled while it waited to try again' ELSE 'cancelled before it ran' END, updatedAt = @now
       WHERE id = @taskId AND ${guard("revoke")} RETURNING *`),
+    stop: sql.prepare(`UPDATE Task SET state = '${REVOKED}', finishedAt = @now, retryAt = NULL, error = @error, updatedAt = @now
+      WHERE id = @taskId AND ${guard("stop")} RETURNING *`),
   };
   const attempt = {
     loseOpen: sql.prepare(`UPDATE Attempt SET outcome = 'LOST', finishedAt = @now,
         error = 'the worker stopped before finishing; the job was delivered again' WHERE taskId = @taskId AND outcome IS NULL`),
     open: sql.prepare("INSERT INTO Attempt (taskId, number, workerId, startedAt) VALUES (?, ?, ?, ?) RETURNING id"),
     close: sql.prepare("UPDATE Attempt SET outcome = @outcome, finishedAt = @now, error = @error, retryDelayMs = @retryDelayMs WHERE id = @attemptId"),
+    // A run whose task was stopped says so, not that a later run took over.
+    skip: sql.prepare(`UPDATE Attempt SET outcome = 'SKIPPED', finishedAt = @now, error = 'a later run of this task took over'
+      WHERE id = @attemptId AND (outcome IS NULL OR outcome <> '${REVOKED}')`),
+    stopOpen: sql.prepare(`UPDATE Attempt SET outcome = '${REVOKED}', finishedAt = @now, error = @error WHERE taskId = @taskId AND outcome IS NULL`),
   };
   const photo = {
     unlinkAll: sql.prepare("DELETE FROM TaskPhoto WHERE taskId = ?"),
