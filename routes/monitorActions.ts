@@ -50,7 +50,10 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
 
   router.get("/audit", async (req, res) => {
     const trail = await listAudit(deps.db, { page: req.query.page, action: req.query.action });
-    const link = (page: number) => `/audit?${new URLSearchParams({ ...(trail.action ? { action: trail.action } : {}), ...(page > 1 ? { page: String(page) } : {}) })}`;
+    const link = (page: number) => {
+      const query = new URLSearchParams({ ...(trail.action ? { action: trail.action } : {}), ...(page > 1 ? { page: String(page) } : {}) }).toString();
+      return query ? `/audit?${query}` : "/audit";
+    };
     res.render("audit", {
       title: "Audit trail",
       ...trail,

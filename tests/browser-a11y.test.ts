@@ -105,6 +105,7 @@ describe("every page is accessible and fits", { skip: existsSync(CHROMIUM) ? fal
       "dead-letters": "/dead-letters",
       workers: "/workers",
       "history-day": "/tasks?window=1d",
+      audit: "/audit",
     });
     assert.deepEqual(problems, []);
   });
