@@ -8,7 +8,7 @@ import path from "node:path";
 import { startCommand } from "../scripts/startCommand.ts";
 import { fileURLToPath } from "node:url";
 import amqplib from "amqplib";
-import { retryQueueNames } from "../tasks/topology.ts";
+import { topologyQueueNames } from "../tasks/topology.ts";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const AMQP_URL = process.env.BENCH_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
@@ -128,8 +128,7 @@ export async function deleteQueues(queue: string): Promise<void> {
   try {
     const channel = await connection.createChannel();
     channel.on("error", () => {});
-    for (const name of [queue, `${queue}.dead`, ...retryQueueNames(queue, 1000, 60_000), ...retryQueueNames(queue, 1000, 60_000, "quorum")])
-      await channel.deleteQueue(name).catch(() => {});
+    for (const name of topologyQueueNames(queue, { baseMs: 1000, maxMs: 60_000 })) await channel.deleteQueue(name).catch(() => {});
     await channel.deleteExchange(`${queue}.events`).catch(() => {});
   } finally {
     await connection.close().catch(() => {});

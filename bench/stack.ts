@@ -47,5 +47,5 @@ export async function startApp(children: Child[], queues: string[], dbFile: stri
   const url = `http://127.0.0.1:${port}`;
   await waitUntil("the web to be ready", httpOk(`${url}/readyz`), 60_000, web);
   if (worker) await waitUntil("the worker to consume", async () => (await consumers(queue)) > 0, 60_000, worker);
-  return { url, web, worker };
+  return { url, web, worker, queue, env };
 }

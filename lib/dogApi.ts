@@ -43,8 +43,11 @@ export class DogApiError extends Error {
 
 export interface DogApi {
   listBreeds(): Promise<Record<string, string[]>>;
-  /** `signal` abandons the call (a stopped task): the request is aborted and it throws a "stopped" DogApiError. */
-  randomImages(breed: string, subBreed: string | undefined, count: number, signal?: AbortSignal): Promise<string[]>;
+  /**
+   * `signal` abandons the call (a stopped task): the request is aborted and it throws a
+   * "stopped" DogApiError. A `rerun` waits for its turn (DOG_API_MAX_RPS) behind every other call.
+   */
+  randomImages(breed: string, subBreed: string | undefined, count: number, options?: { signal?: AbortSignal; rerun?: boolean }): Promise<string[]>;
   /** Waits for requests in flight (each bounded by totalTimeoutMs), then closes the connections; calls still waiting for their turn fail as transient. */
   close(): Promise<void>;
 }
@@ -130,10 +133,10 @@ export function createDogApi(opts: DogApiOptions): DogApi {
   }
 
   /** GETs a dog.ceo path and returns the `message` of a success reply, or throws a DogApiError. */
-  async function get(path: string, stop?: AbortSignal): Promise<unknown> {
+  async function get(path: string, stop?: AbortSignal, later = false): Promise<unknown> {
     const stopped = () => new DogApiError("stopped", "the call to dog.ceo was abandoned: the task was stopped", { cause: stop?.reason });
     if (stop?.aborted) throw stopped();
-    await gate?.turn(); // a wait for our turn is politeness, not dog.ceo being slow: the deadline starts after it
+    await gate?.turn(later); // a wait for our turn is politeness, not dog.ceo being slow: the deadline starts after it
     if (stop?.aborted) throw stopped();
     const deadline = AbortSignal.timeout(totalTimeout);
     const signal = stop ? AbortSignal.any([deadline, stop]) : deadline;
@@ -196,10 +199,10 @@ export function createDogApi(opts: DogApiOptions): DogApi {
       return Object.fromEntries(Object.entries(message as Record<string, string[]>).map(([breed, subs]) => [breed, [...subs]]));
     },
 
-    async randomImages(breed, subBreed, count, signal) {
+    async randomImages(breed, subBreed, count, options = {}) {
       if (!Number.isInteger(count) || count < 1) throw new DogApiError("invalid", `the number of photos must be a whole number of at least 1 (got ${count})`);
       const segments = subBreed ? [breed, subBreed] : [breed];
-      const message = await get(`/breed/${segments.map(encodeURIComponent).join("/")}/images/random/${count}`, signal);
+      const message = await get(`/breed/${segments.map(encodeURIComponent).join("/")}/images/random/${count}`, options.signal, options.rerun);
       if (!isStringArray(message)) throw new DogApiError("transient", "dog.ceo sent an unexpected reply (not a list of image links)");
       return message;
     },

@@ -6,7 +6,10 @@ import type { WorkerRegistry } from "./workers.ts";
 /** What the broker says of the work queue (tasks/queue.ts asks it). */
 export interface QueueStats {
   queue: string;
+  /** People's jobs waiting in the work queue. */
   ready: number;
+  /** Reruns (tasks sent again by hand) waiting in their own lane, Q.bulk. */
+  reruns?: number;
   consumers: number;
   retrying: number;
   dead: number;
@@ -59,6 +62,7 @@ export function queueMonitor(deps: MonitorDeps) {
       broker: { connected: stats !== null },
       queue: stats?.queue ?? null,
       ready: stats?.ready ?? null,
+      reruns: stats?.reruns ?? null,
       // RabbitMQ's AMQP interface does not report unacked messages (only its management
       // plugin does); the live workers' heartbeats say how many jobs they hold. Heartbeats can
       // be forged, the consumer count cannot: each worker is one consumer holding at most its

@@ -4,8 +4,11 @@
 // only a pending promise, and one timer serves the whole queue.
 
 export interface RateGate {
-  /** Resolves at the caller's turn; turns are given in the order they were asked for. */
-  turn(): Promise<void>;
+  /**
+   * Resolves at the caller's turn; turns are given in the order they were asked for, except
+   * that a `later` caller (a rerun: see tasks/lanes.ts) waits while any other caller waits.
+   */
+  turn(later?: boolean): Promise<void>;
   /** Rejects every waiting caller with `reason`; turns asked for afterwards are not held. */
   close(reason: unknown): void;
 }
@@ -17,7 +20,10 @@ export interface RateGate {
  */
 export function createRateGate(perSecond: number, burst = Math.max(1, perSecond)): RateGate {
   if (!(perSecond > 0) || !(burst >= 1)) throw new RangeError(`a rate gate needs perSecond > 0 and burst >= 1, got ${perSecond} and ${burst}`);
-  const queue: { go: () => void; stop: (reason: unknown) => void }[] = [];
+  type Waiter = { go: () => void; stop: (reason: unknown) => void };
+  const first: Waiter[] = [];
+  const later: Waiter[] = [];
+  const waiting = () => first.length + later.length;
   let tokens = burst;
   let refilledAt = performance.now();
   let timer: NodeJS.Timeout | undefined;
@@ -28,19 +34,19 @@ export function createRateGate(perSecond: number, burst = Math.max(1, perSecond)
     const now = performance.now();
     tokens = Math.min(burst, tokens + ((now - refilledAt) * perSecond) / 1000);
     refilledAt = now;
-    while (queue.length > 0 && tokens >= 1) {
+    while (waiting() > 0 && tokens >= 1) {
       tokens -= 1;
-      queue.shift()!.go();
+      (first.shift() ?? later.shift())!.go();
     }
     // Timers may fire a hair early against performance.now(); then this simply runs again 1 ms later.
-    if (queue.length > 0) timer = setTimeout(admit, Math.max(1, Math.ceil(((1 - tokens) * 1000) / perSecond)));
+    if (waiting() > 0) timer = setTimeout(admit, Math.max(1, Math.ceil(((1 - tokens) * 1000) / perSecond)));
   }
 
   return {
-    turn() {
+    turn(isLater = false) {
       if (closed) return Promise.resolve();
       return new Promise<void>((go, stop) => {
-        queue.push({ go, stop });
+        (isLater ? later : first).push({ go, stop });
         // With a timer pending, callers ahead are waiting: this one queues behind them.
         if (!timer) admit();
       });
@@ -49,7 +55,7 @@ export function createRateGate(perSecond: number, burst = Math.max(1, perSecond)
       closed = true;
       clearTimeout(timer);
       timer = undefined;
-      for (const { stop } of queue.splice(0)) stop(reason);
+      for (const { stop } of [...first.splice(0), ...later.splice(0)]) stop(reason);
     },
   };
 }

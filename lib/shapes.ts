@@ -14,7 +14,7 @@ export const RETRIABLE_STATES: readonly TaskState[] = [TaskState.FAILURE, TaskSt
  * The job message for a task (tasks/messages.ts reads it). firstAttempt: where a retry by
  * hand's budget starts; trace: the W3C traceparent of the request that sent it (lib/tracing.ts).
  */
-export function jobBody(task: Pick<Task, "id" | "breed" | "subBreed" | "limit"> & { attemptBase?: number }, trace?: string): string {
+export function jobBody(task: Pick<Task, "id" | "breed" | "subBreed" | "limit"> & { attemptBase?: number; retriedAt?: Date | null }, trace?: string): string {
   const firstAttempt = (task.attemptBase ?? 0) + 1;
   return JSON.stringify({
     taskId: task.id,
@@ -22,6 +22,8 @@ export function jobBody(task: Pick<Task, "id" | "breed" | "subBreed" | "limit"> 
     ...(task.subBreed ? { subBreed: task.subBreed } : {}),
     limit: task.limit,
     ...(firstAttempt > 1 ? { firstAttempt } : {}),
+    // Sent again by hand: it travels in the reruns' lane (tasks/lanes.ts), behind people's submits.
+    ...(task.retriedAt ? { rerun: true } : {}),
     ...(trace ? { trace } : {}),
   });
 }

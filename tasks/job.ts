@@ -113,7 +113,7 @@ export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 
       const controller = new AbortController();
       running.set(job.taskId, controller);
       try {
-        const { outcome, attempt } = await runTask({ ...deps, lifecycle }, claim, log, counters, controller.signal);
+        const { outcome, attempt } = await runTask({ ...deps, lifecycle }, claim, log, counters, { signal: controller.signal, rerun: job.rerun === true });
         metrics.attemptFinished(attempt, (performance.now() - began) / 1000);
         return outcome;
       } finally {
@@ -199,8 +199,9 @@ async function runTask(
   claim: Extract<Awaited<ReturnType<Lifecycle["claim"]>>, { kind: "run" }>,
   log: Logger,
   counters: JobCounters,
-  signal?: AbortSignal,
+  call: { signal?: AbortSignal; rerun?: boolean } = {},
 ): Promise<RunResult> {
+  const { signal } = call;
   const { task, number } = claim;
   log.info({ breed: task.breed, subBreed: task.subBreed, limit: task.limit, run: number }, "task started");
   const used = runsUsed(claim);
@@ -220,7 +221,7 @@ async function runTask(
   const asked = performance.now();
   try {
     links = await inSpan("dog.ceo random images", { kind: SpanKind.CLIENT, attributes: () => ({ "gendog.breed": task.breed, "gendog.limit": task.limit }) }, () =>
-      deps.dogApi.randomImages(task.breed, task.subBreed ?? undefined, task.limit, signal),
+      deps.dogApi.randomImages(task.breed, task.subBreed ?? undefined, task.limit, call),
     );
     metrics.dogApiCall((performance.now() - asked) / 1000);
   } catch (err) {

@@ -8,6 +8,7 @@ import type { Lifecycle, OutboxJob } from "../lib/lifecycle.ts";
 import type { Logger } from "../lib/logger.ts";
 import { inSpan, SpanKind, traceparentIn } from "../lib/tracing.ts";
 import type { JobDispatcher } from "../lib/useCases.ts";
+import { isRerun } from "./messages.ts";
 import type { Broker } from "./queue.ts";
 
 const BATCH = 200;
@@ -112,7 +113,7 @@ export class OutboxRelay implements JobDispatcher {
         inSpan(
           "publish job",
           { kind: SpanKind.PRODUCER, traceparent: () => traceparentIn(m.body), attributes: () => ({ "gendog.task_id": m.taskId, "gendog.attempt": m.attempt }) },
-          () => broker.publishJob(Buffer.from(m.body), { messageId: m.taskId, attempt: m.attempt }),
+          () => broker.publishJob(Buffer.from(m.body), { messageId: m.taskId, attempt: m.attempt, bulk: isRerun(m.body) }),
         ),
       ),
     );

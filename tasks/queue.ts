@@ -10,7 +10,8 @@ import { JobConsumer, type JobHandler } from "./consuming.ts";
 import { QueueReaders, type Decide, type QueuedMessage } from "./inspection.ts";
 import { Publisher, QueueUnavailableError } from "./publishing.ts";
 import { EventSubscriptions, type EventListener } from "./subscriptions.ts";
-import { deadLetterQueueName, eventsExchangeName, retryBucket, retryQueueName, retryQueueNames } from "./topology.ts";
+import { sharedSlots } from "./lanes.ts";
+import { bulkQueueName, deadLetterQueueName, eventsExchangeName, retryBucket, retryQueueName, retryQueueNames } from "./topology.ts";
 
 export { QueueUnavailableError };
 export type { Delivery, JobHandler, Outcome } from "./consuming.ts";
@@ -33,7 +34,8 @@ export class Broker {
   private readonly connection: BrokerConnection;
   private readonly publisher: Publisher;
   private readonly subscriptions: EventSubscriptions;
-  private consumer?: JobConsumer;
+  /** People's lane and the reruns' (tasks/lanes.ts). */
+  private consumers: JobConsumer[] = [];
   /** Reads of the dead-letter and work queues take turns (tasks/inspection.ts). */
   private readonly readers = new QueueReaders();
 
@@ -54,9 +56,14 @@ export class Broker {
     return deadLetterQueueName(this.options.queueName);
   }
 
-  /** The retry queue for a wait: the smallest bucket that holds it. */
-  retryQueue(delayMs: number): string {
-    return retryQueueName(this.options.queueName, retryBucket(delayMs), this.options.queueType);
+  /** The reruns' work queue. */
+  get bulkQueue(): string {
+    return bulkQueueName(this.options.queueName);
+  }
+
+  /** The retry queue for a wait: the smallest bucket that holds it (of the reruns' lane for a rerun). */
+  retryQueue(delayMs: number, bulk = false): string {
+    return retryQueueName(bulk ? this.bulkQueue : this.options.queueName, retryBucket(delayMs), this.options.queueType);
   }
 
   /** True while the broker can take a publish (every part is set up and the publish channel is open). */
@@ -73,9 +80,9 @@ export class Broker {
     this.connection.onConnected(listener);
   }
 
-  /** Publishes a persistent job and resolves only when the broker has confirmed it. */
-  async publishJob(content: Buffer, opts: { messageId: string; attempt?: number }): Promise<void> {
-    await this.publisher.confirmed({ queue: this.options.queueName, content, messageId: opts.messageId, attempt: opts.attempt ?? 1 });
+  /** Publishes a persistent job and resolves only when the broker has confirmed it; a rerun (bulk) goes to the reruns' lane. */
+  async publishJob(content: Buffer, opts: { messageId: string; attempt?: number; bulk?: boolean }): Promise<void> {
+    await this.publisher.confirmed({ queue: opts.bulk ? this.bulkQueue : this.options.queueName, content, messageId: opts.messageId, attempt: opts.attempt ?? 1 });
   }
 
   /** Best effort: events are hints for live pages, which resync from the database. This process's own subscriptions never see them. */
@@ -93,37 +100,47 @@ export class Broker {
     this.publisher.taskEventsWanted();
   }
 
-  /** Consumes jobs now and again after every reconnect; the handler decides ack, retry or dead-letter. */
-  async consumeJobs(handler: JobHandler, prefetch: number): Promise<void> {
+  /**
+   * Consumes jobs now and again after every reconnect, from people's work queue and the
+   * reruns', `concurrency` at a time in all, people's first, reruns at most half (tasks/lanes.ts); the handler
+   * decides ack, retry or dead-letter. A retry goes back through its own lane's retry queues.
+   */
+  async consumeJobs(handler: JobHandler, concurrency: number): Promise<void> {
+    const bulkShare = (n: number) => Math.max(1, Math.ceil(n / 2));
     const { queueName, logger } = this.options;
-    const consumer = new JobConsumer(this.connection, this.publisher, queueName, (delayMs) => this.retryQueue(delayMs), handler, prefetch, logger);
-    this.consumer = consumer;
-    this.connection.add(consumer);
+    const slots = sharedSlots(concurrency);
+    this.consumers = [
+      new JobConsumer(this.connection, this.publisher, queueName, (delayMs) => this.retryQueue(delayMs), slots.wrap("people", handler), concurrency, logger),
+      // Reruns hold at most half the slots: the rest are always free for people's jobs.
+      new JobConsumer(this.connection, this.publisher, this.bulkQueue, (delayMs) => this.retryQueue(delayMs, true), slots.wrap("bulk", handler), bulkShare(concurrency), logger),
+    ];
+    for (const consumer of this.consumers) this.connection.add(consumer);
     // If already connected, consume now; otherwise the next connect will.
     const model = this.connection.ready;
-    if (model) await consumer.attach(model);
+    if (model) for (const consumer of this.consumers) await consumer.attach(model);
   }
 
+  /** Jobs held: running, or delivered and waiting for a slot. */
   get jobsInFlight(): number {
-    return this.consumer?.jobsInFlight ?? 0;
+    return this.consumers.reduce((sum, consumer) => sum + consumer.jobsInFlight, 0);
   }
 
   /** Stops taking new jobs (those in hand finish) until resumeConsuming(); kept across reconnects. */
   async pauseConsuming(): Promise<void> {
-    await this.consumer?.pause();
+    await Promise.all(this.consumers.map((consumer) => consumer.pause()));
   }
 
   async resumeConsuming(): Promise<void> {
-    await this.consumer?.resume();
+    await Promise.all(this.consumers.map((consumer) => consumer.resume()));
   }
 
   get consumingPaused(): boolean {
-    return this.consumer?.isPaused ?? false;
+    return this.consumers.length > 0 && this.consumers.every((consumer) => consumer.isPaused);
   }
 
   /** Stops taking new jobs and waits (up to timeoutMs) for the ones in hand to settle. */
   async stopConsuming(timeoutMs: number): Promise<boolean> {
-    return this.consumer ? this.consumer.stop(timeoutMs) : true;
+    return (await Promise.all(this.consumers.map((consumer) => consumer.stop(timeoutMs)))).every(Boolean);
   }
 
   /** Hears events whose routing key matches pattern, now and after every reconnect, until closed; larger ones than maxBytes are dropped unread. */
@@ -146,10 +163,12 @@ export class Broker {
     try {
       const { queueName, retry, queueType } = this.options;
       const work = await channel.checkQueue(queueName);
+      const bulk = await channel.checkQueue(this.bulkQueue);
       const dead = await channel.checkQueue(this.deadLetterQueue);
       let retrying = 0;
-      for (const name of retryQueueNames(queueName, retry.baseMs, retry.maxMs, queueType)) retrying += (await channel.checkQueue(name)).messageCount;
-      return { queue: queueName, ready: work.messageCount, consumers: work.consumerCount, retrying, dead: dead.messageCount };
+      for (const lane of [queueName, this.bulkQueue])
+        for (const name of retryQueueNames(lane, retry.baseMs, retry.maxMs, queueType)) retrying += (await channel.checkQueue(name)).messageCount;
+      return { queue: queueName, ready: work.messageCount, reruns: bulk.messageCount, consumers: work.consumerCount, retrying, dead: dead.messageCount };
     } finally {
       await channel.close().catch(() => {});
     }
@@ -166,7 +185,7 @@ export class Broker {
   async close(): Promise<void> {
     this.publisher.detach();
     await this.connection.close(async () => {
-      await this.consumer?.close();
+      await Promise.all(this.consumers.map((consumer) => consumer.close()));
     });
   }
 }

@@ -9,6 +9,7 @@
 import type { Lifecycle } from "../lib/lifecycle.ts";
 import { jobBody } from "../lib/shapes.ts";
 import type { Logger } from "../lib/logger.ts";
+import { isRerun } from "./messages.ts";
 import { OutboxRelay } from "./outbox.ts";
 import type { Broker } from "./queue.ts";
 
@@ -31,7 +32,8 @@ export function startRecoverySweep({ lifecycle, broker, logger, graceMs, beforeS
     if (!broker.isConnected()) return;
     for (const { task, attempt } of await lifecycle.recover(graceMs)) {
       try {
-        await broker.publishJob(Buffer.from(jobBody(task)), { messageId: task.id, attempt });
+        const body = jobBody(task);
+        await broker.publishJob(Buffer.from(body), { messageId: task.id, attempt, bulk: isRerun(body) });
         logger.warn({ taskId: task.id, state: task.state, attempt }, "recovered a task whose next run was lost; sent it again");
       } catch (err) {
         // Its lease runs out after the grace period and the next sweep tries again.

@@ -6,7 +6,11 @@
 //                     a worker's memory. RabbitMQ expires messages only at the head
 //                     of a queue, so waits are grouped by size (N is a power of two
 //                     of milliseconds): a long wait never holds up a much shorter one.
-//   Q.dead            dead letters: poison messages and jobs that used all attempts
+//   Q.bulk            reruns (tasks sent again by hand, one or thousands at once), with
+//                     their own Q.bulk.retry.<N>ms; a worker consumes Q and Q.bulk and
+//                     gives people's jobs the next free slot first (tasks/lanes.ts), so
+//                     a person's submit never waits behind a bulk retry
+//   Q.dead            dead letters: poison messages and jobs that used all attempts (both lanes)
 //   Q.events          topic exchange for task events and worker heartbeats
 //
 // With QUEUE_TYPE=quorum, Q is QUEUE_NAME.quorum (a queue cannot change type in place),
@@ -27,6 +31,8 @@ export interface Topology {
 }
 
 export const deadLetterQueueName = (queueName: string) => `${queueName}.dead`;
+/** The reruns' work queue, beside people's: see tasks/lanes.ts. */
+export const bulkQueueName = (queueName: string) => `${queueName}.bulk`;
 export const eventsExchangeName = (queueName: string) => `${queueName}.events`;
 
 /** Retry waits round up to a power of two of milliseconds; each size has its own queue. */
@@ -45,11 +51,27 @@ export function retryQueueNames(queueName: string, baseMs: number, maxMs: number
   return names;
 }
 
+/** Every queue declareTopology makes, of either type, to delete them (tests, benches). */
+export function topologyQueueNames(queueName: string, retry: { baseMs: number; maxMs: number }): string[] {
+  const bulk = bulkQueueName(queueName);
+  const waits = (lane: string) => [...retryQueueNames(lane, retry.baseMs, retry.maxMs), ...retryQueueNames(lane, retry.baseMs, retry.maxMs, "quorum")];
+  return [queueName, deadLetterQueueName(queueName), bulk, ...waits(queueName), ...waits(bulk)];
+}
+
 /** Declares everything above (idempotent: run after every connect). */
 export async function declareTopology(channel: ConfirmChannel, { queueName, queueType, retry }: Topology): Promise<void> {
   const type = queueType === "quorum" ? { "x-queue-type": "quorum" } : {};
   const deadLetters = deadLetterQueueName(queueName);
   await channel.assertQueue(deadLetters, { durable: true, arguments: type });
+  // Reruns: a work queue and retry queues of their own, dead letters shared.
+  await declareWorkQueue(channel, bulkQueueName(queueName), deadLetters, { queueType, retry });
+  await declareWorkQueue(channel, queueName, deadLetters, { queueType, retry });
+  await channel.assertExchange(eventsExchangeName(queueName), "topic", { durable: true });
+}
+
+/** A work queue that dead-letters to deadLetters, and the retry queues that lead back into it. */
+async function declareWorkQueue(channel: ConfirmChannel, queueName: string, deadLetters: string, { queueType, retry }: Omit<Topology, "queueName">): Promise<void> {
+  const type = queueType === "quorum" ? { "x-queue-type": "quorum" } : {};
   await channel.assertQueue(queueName, {
     durable: true,
     arguments: {
@@ -65,5 +87,4 @@ export async function declareTopology(channel: ConfirmChannel, { queueName, queu
   for (const name of retryQueueNames(queueName, retry.baseMs, retry.maxMs, queueType)) {
     await channel.assertQueue(name, { durable: true, arguments: { ...replicatedWait, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queueName } });
   }
-  await channel.assertExchange(eventsExchangeName(queueName), "topic", { durable: true });
 }

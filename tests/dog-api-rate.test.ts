@@ -83,6 +83,19 @@ describe("the dog.ceo client's ceiling on requests a second", () => {
     );
   });
 
+  test("when reruns and people's calls wait for their turn, then every person's call goes before any rerun's", async () => {
+    const dog = client({ maxRps: 10 });
+    // In one go: the burst (3 photos each) spends every token, then 5 reruns (2 photos) ask, then 5 people (1 photo).
+    const { paths } = await arrivalsDuring(() =>
+      Promise.all([
+        ...Array.from({ length: 10 }, () => dog.randomImages("pug", undefined, 3)),
+        ...Array.from({ length: 5 }, () => dog.randomImages("pug", undefined, 2, { rerun: true })),
+        ...Array.from({ length: 5 }, () => dog.randomImages("pug", undefined, 1)),
+      ]),
+    );
+    assert.deepEqual(paths.slice(10), [...Array(5).fill(imagesPath(1)), ...Array(5).fill(imagesPath(2))]);
+  });
+
   test("when calls wait for their turn longer than the timeout, then none fails: the timeout covers only the HTTP call", async () => {
     // Timeouts a busy machine's local calls stay well within, and turns far longer than them.
     const dog = client({ maxRps: 2, connectTimeoutMs: 1000, headersTimeoutMs: 1000, bodyTimeoutMs: 1000, totalTimeoutMs: 1000 });

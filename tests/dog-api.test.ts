@@ -42,6 +42,19 @@ describe("the dog.ceo client", () => {
     assert.equal(Object.keys(breeds).length, 107);
   });
 
+  test("when a call is abandoned by its signal (a stopped task), it ends at once as stopped, not as a timeout", async () => {
+    fake.failNext("hang");
+    const stop = new AbortController();
+    const call = client.randomImages("pug", undefined, 2, { signal: stop.signal });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    stop.abort(new Error("stopped by hand"));
+    const err = await failure(call);
+    assert.equal(err.kind, "stopped");
+    assert.match(err.message, /abandoned: the task was stopped/);
+    // An already abandoned call never goes out.
+    assert.equal((await failure(client.randomImages("pug", undefined, 2, { signal: stop.signal }))).kind, "stopped");
+  });
+
   test("when images of a breed are asked for, it returns that many links", async () => {
     const images = await client.randomImages("labrador", undefined, 4);
 

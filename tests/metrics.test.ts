@@ -112,7 +112,7 @@ describe("metrics", () => {
   });
 
   test("when the broker cannot be asked, then the queue gauges are left out of the scrape, not reported as 0", async () => {
-    const down = { broker: { connected: false }, queue: null, ready: null, unacked: 0, consumers: null, retrying: null, dead: null, waitingInOutbox: 3 };
+    const down = { broker: { connected: false }, queue: null, ready: null, reruns: null, unacked: 0, consumers: null, retrying: null, dead: null, waitingInOutbox: 3 };
     const registry = webMetrics({ taskCounts: async () => ({ PENDING: 2 }), monitor: async () => down, openStreams: () => 0, workers: () => [] });
     const text = await registry.metrics();
     assert.equal(sample(text, "gendog_broker_up"), 0);

@@ -205,7 +205,10 @@ describe("the task lifecycle's transitions", () => {
       { state: "PENDING", base: 1, count: 1, error: null, by: "admin from 127.0.0.1" },
     );
     assert.ok(rerun.task.retriedAt instanceof Date);
-    assert.deepEqual({ attempt: rerun.job.attempt, body: JSON.parse(rerun.job.body) }, { attempt: 2, body: { taskId: run.taskId, breed: "pug", limit: 2, firstAttempt: 2 } });
+    assert.deepEqual(
+      { attempt: rerun.job.attempt, body: JSON.parse(rerun.job.body) },
+      { attempt: 2, body: { taskId: run.taskId, breed: "pug", limit: 2, firstAttempt: 2, rerun: true } },
+    );
     const outbox = await db.outboxMessage.findFirstOrThrow({ where: { id: rerun.job.id } });
     assert.deepEqual([outbox.attempt, outbox.sentAt], [2, null]);
     // The new job's delivery claims it as the second run; the first stays as it ended.

@@ -14,7 +14,7 @@ import type { TaskDeps } from "../../lib/useCases.ts";
 import { createLogger } from "../../lib/logger.ts";
 import { startWeb } from "../../web.ts";
 import { startWorker } from "../../tasks/worker.ts";
-import { retryQueueNames } from "../../tasks/topology.ts";
+import { topologyQueueNames } from "../../tasks/topology.ts";
 import { startFakeDogApi, type FakeDogApi } from "../../dev/fake-dog-api.ts";
 import { freshDatabase, type TestDatabase } from "./database.ts";
 
@@ -153,7 +153,7 @@ export async function deleteQueues(queue: string, retry: { baseMs: number; maxMs
   try {
     const channel = await connection.createChannel();
     channel.on("error", () => {});
-    const names = [queue, `${queue}.dead`, ...retryQueueNames(queue, retry.baseMs, retry.maxMs), ...retryQueueNames(queue, retry.baseMs, retry.maxMs, "quorum")];
+    const names = topologyQueueNames(queue, retry);
     for (const name of names) await channel.deleteQueue(name).catch(() => {});
     await channel.deleteExchange(`${queue}.events`).catch(() => {});
   } finally {
