@@ -5,7 +5,10 @@
 // database and the dog.ceo stand-in (which hangs the call, so only an abort ends it).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { csrfTokenFrom, queueDepth, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
+import amqplib from "amqplib";
+import { controlKey, signStop } from "../lib/controlMessages.ts";
+import { eventsExchangeName } from "../tasks/topology.ts";
+import { AMQP_URL, csrfTokenFrom, queueDepth, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 
 const PASSWORD = "correct horse battery staple";
 const auth = `Basic ${Buffer.from(`ops:${PASSWORD}`).toString("base64")}`;
@@ -92,5 +95,29 @@ describe("stopping a running task", () => {
       .expect(303);
     assert.match((await agent.get(again.headers.location).expect(200)).text, /Not stopped: it is REVOKED now, no longer running/);
     await waitFor("the worker let go of it", async () => (await stack.http().get("/api/workers").expect(200)).body.workers[0]?.inFlight === 0, 20_000);
+  });
+
+  test("when someone on the broker sends a stop signed with another key, or a signed stop with its task swapped, then the worker keeps running the task", async () => {
+    const id = await hungTask();
+    const other = (await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202)).body.id;
+    const skipped = stack.workers[0]!.counters.skipped;
+    const wrongKey = controlKey({ controlSecret: "someone else's secret, 32 characters or more" })!;
+    const swapped = { ...signStop(controlKey({ adminPassword: PASSWORD })!, other), task: id };
+    const connection = await amqplib.connect(AMQP_URL);
+    try {
+      const channel = await connection.createConfirmChannel();
+      for (const body of [signStop(wrongKey, id), swapped, { task: id }])
+        channel.publish(eventsExchangeName(stack.config.queueName), "control.stop", Buffer.from(JSON.stringify(body)), { contentType: "application/json" });
+      await channel.waitForConfirms();
+    } finally {
+      await connection.close().catch(() => {});
+    }
+    // Two heartbeats later, anything published before has been heard.
+    const seen = new Set<string>();
+    await waitFor("two more heartbeats", async () => seen.add((await stack.http().get("/api/workers").expect(200)).body.workers[0]?.lastSeen).size >= 3);
+    assert.equal(stack.workers[0]!.counters.skipped, skipped, "the worker still holds the task");
+    assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id } })).state, "STARTED");
+    await post(`/api/tasks/${id}/stop`).expect(200);
+    await waitFor("the worker let go of it", () => stack.workers[0]!.counters.skipped === skipped + 1, 20_000);
   });
 });
