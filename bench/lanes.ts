@@ -128,9 +128,12 @@ async function laneRun(template: string, dir: string, i: number): Promise<LaneRu
     children.push(worker);
     await waitUntil("the worker to consume", async () => (await consumers(app.queue)) > 0, 60_000, worker);
     const drainStart = performance.now();
-    let left = RERUNS;
-    const during = await submitSteadily(app.url, MAX_SUBMITS, async () => (left = await depth(bulk)) > 0);
-    const leftAtLast = left;
+    let leftAtLast = RERUNS;
+    const during = await submitSteadily(app.url, MAX_SUBMITS, async () => {
+      const left = await depth(bulk);
+      if (left > 0) leftAtLast = left;
+      return left > 0;
+    });
     await waitUntil("the reruns to drain", async () => (await depth(bulk)) === 0, 300_000, worker);
     const drainSeconds = (performance.now() - drainStart) / 1000;
     const duringWaits = await queueWaits(file, during, Date.now() + 300_000);
