@@ -19,6 +19,10 @@ export function sharedSlots(size: number) {
     else free += 1;
   };
   return {
+    /** Jobs running now: at most `size` (jobs delivered and waiting for a slot are not counted). */
+    get running(): number {
+      return size - free;
+    },
     /** The handler, run only in a free slot, people's lane first. */
     wrap(lane: Lane, handler: JobHandler): JobHandler {
       return async (delivery) => {

@@ -36,6 +36,7 @@ export class Broker {
   private readonly subscriptions: EventSubscriptions;
   /** People's lane and the reruns' (tasks/lanes.ts). */
   private consumers: JobConsumer[] = [];
+  private slots?: ReturnType<typeof sharedSlots>;
   /** Reads of the dead-letter and work queues take turns (tasks/inspection.ts). */
   private readonly readers = new QueueReaders();
 
@@ -109,6 +110,7 @@ export class Broker {
     const bulkShare = (n: number) => Math.max(1, Math.ceil(n / 2));
     const { queueName, logger } = this.options;
     const slots = sharedSlots(concurrency);
+    this.slots = slots;
     this.consumers = [
       new JobConsumer(this.connection, this.publisher, queueName, (delayMs) => this.retryQueue(delayMs), slots.wrap("people", handler), concurrency, logger),
       // Reruns hold at most half the slots: the rest are always free for people's jobs.
@@ -120,9 +122,9 @@ export class Broker {
     if (model) for (const consumer of this.consumers) await consumer.attach(model);
   }
 
-  /** Jobs held: running, or delivered and waiting for a slot. */
+  /** Jobs running now, at most the concurrency (a rerun delivered and waiting for a slot is not counted: heartbeats carry this). */
   get jobsInFlight(): number {
-    return this.consumers.reduce((sum, consumer) => sum + consumer.jobsInFlight, 0);
+    return this.slots?.running ?? 0;
   }
 
   /** Stops taking new jobs (those in hand finish) until resumeConsuming(); kept across reconnects. */

@@ -48,6 +48,9 @@ describe("people's submits and bulk reruns", () => {
       const startedBefore = await stack.db.task.count({ where: { id: { in: reruns }, startedAt: { lt: done.startedAt! } } });
       // One worker, one slot: at most the rerun it held when the person's job came waits ahead of it.
       assert.ok(startedBefore <= 2, `${startedBefore} reruns started before the person's task`);
+      // Its heartbeats still count as its (jobs in hand at most its concurrency, or the web drops them as forged).
+      const [seen] = await waitFor("the worker's heartbeat", async () => (await stack.http().get("/api/workers").expect(200)).body.workers as { inFlight: number }[]);
+      assert.ok(seen!.inFlight <= 1, `in flight ${seen!.inFlight}`);
       assert.ok((await queueDepth(bulkQueueName(stack.config.queueName))) > 0 || startedBefore < RERUNS, "the reruns were not drained first");
       await waitFor("every rerun done", async () => (await stack.db.task.count({ where: { id: { in: reruns }, state: "SUCCESS" } })) === RERUNS, 120_000);
       const overview = (await stack.http().get("/api/queue").expect(200)).body;
