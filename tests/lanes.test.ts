@@ -63,8 +63,9 @@ describe("people's submits and bulk reruns", () => {
   test("when a rerun fails for a while, then it is retried in the reruns' lane, and dead-lettered when its attempts run out", async () => {
     const worker = await startWorker(stack.config, createLogger("silent", "test"));
     try {
-      const [retried] = await queueReruns(1, "dog.ceo answered 500 (retried in its lane)");
+      // Set before the rerun is sent: the worker may reach dog.ceo before the retry call answers.
       stack.fake.failNext("http500", 1);
+      const [retried] = await queueReruns(1, "dog.ceo answered 500 (retried in its lane)");
       const task = await waitForTaskState(stack.db, retried!, ["SUCCESS", "FAILURE"], 20_000);
       assert.equal(task.state, "SUCCESS");
       const runs = await stack.db.attempt.findMany({ where: { taskId: retried! }, orderBy: { number: "asc" } });
@@ -75,8 +76,8 @@ describe("people's submits and bulk reruns", () => {
 
       const dead = `${stack.config.queueName}.dead`;
       const before = await queueDepth(dead);
-      const [failing] = await queueReruns(1, "dog.ceo answered 500 (dead-lettered from its lane)");
       stack.fake.failNext("http500", 2);
+      const [failing] = await queueReruns(1, "dog.ceo answered 500 (dead-lettered from its lane)");
       assert.equal((await waitForTaskState(stack.db, failing!, ["SUCCESS", "FAILURE"], 20_000)).state, "FAILURE");
       await waitFor("its dead letter", async () => (await queueDepth(dead)) === before + 1);
       const letters = (await stack.http().get("/api/dead-letters").expect(200)).body.letters as { taskId: string }[];
