@@ -2,6 +2,7 @@
 // in the monitor's list, or every task a search finds, retried or cancelled. Like a group
 // retry, a dry run says how many it would act on, and the action runs only while that is
 // still the count the person confirmed; it takes its turn with the group retries of this web.
+import { recordAction } from "./audit.ts";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { Prisma } from "../generated/prisma/client.ts";
 import { TaskState } from "../generated/prisma/enums.ts";
@@ -60,6 +61,8 @@ export async function bulkAct(deps: TaskDeps, action: BulkAction, target: BulkTa
     const seen = await counted(deps, action, scope, target);
     if (seen.matched !== expected) throw new CountChangedError(seen.matched, expected);
     const done = await act(deps, action, scope, expected, opts.by);
+    const what = "ids" in target ? `${target.ids.length} selected tasks` : `every task matching ${JSON.stringify(target.search)}`;
+    await recordAction(deps.db, { by: opts.by, action: action === "retry" ? "bulk-retry" : "bulk-cancel", target: what, count: done });
     // A task that moved between the count and its batch (a worker took it) is skipped, and said so.
     const skipped = { ...seen.skipped, ...(done < expected ? { "changed meanwhile": expected - done } : {}) };
     return { action, ...seen, skipped, done };

@@ -4,6 +4,7 @@
 // web, worker, RabbitMQ, database and the dog.ceo stand-in.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { recordAction } from "../lib/audit.ts";
 import { csrfTokenFrom, publishRaw, queueDepth, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 
@@ -106,6 +107,14 @@ describe("the audit trail", () => {
       .expect(303);
     const [entry] = await newest(1);
     assert.deepEqual([entry!.action, entry!.actor.split(" from ")[0], entry!.target, entry!.count], ["retry-group", "dave", groups[0].fingerprint, 2]);
+  });
+
+  test("when ticked tasks are retried in bulk, then the trail says who, how many and which", async () => {
+    const ids = [randomUUID(), randomUUID()];
+    await stack.db.task.createMany({ data: ids.map((id) => ({ id, breed: "pug", limit: 1, state: "FAILURE" as const, attemptCount: 1, error: "bulk", finishedAt: new Date() })) });
+    assert.equal((await post("/api/tasks/bulk", { action: "retry", ids, expected: 2 }, "erin").expect(200)).body.done, 2);
+    const [entry] = await newest(1);
+    assert.deepEqual([entry!.action, entry!.actor.split(" from ")[0], entry!.target, entry!.count], ["bulk-retry", "erin", "2 selected tasks", 2]);
   });
 
   test("when the trail is longer than a page, then it is read a page at a time, with links both ways", async () => {
