@@ -5,7 +5,22 @@
 import type { Db } from "./db.ts";
 import { ValidationError } from "./errors.ts";
 
-export const AUDIT_ACTIONS = ["retry", "retry-group", "cancel", "stop", "purge", "pause", "resume", "requeue", "requeue-all", "discard", "discard-all", "discard-settled", "bulk-retry", "bulk-cancel"] as const;
+export const AUDIT_ACTIONS = [
+  "retry",
+  "retry-group",
+  "cancel",
+  "stop",
+  "purge",
+  "pause",
+  "resume",
+  "requeue",
+  "requeue-all",
+  "discard",
+  "discard-all",
+  "discard-settled",
+  "bulk-retry",
+  "bulk-cancel",
+] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export interface AuditRecord {
