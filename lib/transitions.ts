@@ -11,7 +11,7 @@ export const TRANSITIONS = {
   retry: { from: [STARTED], to: RETRY },
   succeed: { from: [STARTED], to: SUCCESS },
   fail: { from: [STARTED], to: FAILURE },
-  /** A job message that cannot be run fails its task, wherever it was. */
+  /** A job whose claim the database refused on every allowed try fails its task, wherever it was (a malformed message leaves its task alone). */
   failPoison: { from: [PENDING, STARTED, RETRY], to: FAILURE },
   revoke: { from: CANCELLABLE_STATES, to: REVOKED },
   /** A running task stopped by hand (Flower's revoke with terminate): its open run ends REVOKED too. */
