@@ -8,6 +8,7 @@ import { isPostgresUrl, type Config } from "./lib/config.ts";
 import { cachedHistory } from "./lib/history.ts";
 import { startTracing } from "./lib/tracing.ts";
 import { dogApiFromConfig } from "./lib/dogApi.ts";
+import { controlKey } from "./lib/controlMessages.ts";
 import { EventHub } from "./lib/eventHub.ts";
 import { relayEvents, webEvents } from "./lib/eventRelay.ts";
 import type { Logger } from "./lib/logger.ts";
@@ -32,7 +33,7 @@ export async function startWeb(config: Config, logger: Logger) {
 
   const events = webEvents(hub, broker);
   const lifecycle = createLifecycle(store, events);
-  const relay = await relayEvents({ broker, hub, workers, logger });
+  const relay = await relayEvents({ broker, hub, workers, logger, key: controlKey(config) });
   await broker.start();
 
   const outbox = new OutboxRelay({ lifecycle, broker, logger });

@@ -1,7 +1,8 @@
 // Pause, resume and stop travel as messages on the events exchange, where anyone who can publish
 // on the broker could send one. So the web signs each with a key it shares with the workers
 // (CONTROL_SECRET, or one derived from ADMIN_PASSWORD), and a worker obeys only a message
-// signed with that key, made within the last FRESH_MS and not heard before.
+// signed with that key, made within the last FRESH_MS, not before the worker started, and not
+// heard before. Workers sign their heartbeats with the same key (lib/signedHeartbeats.ts).
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 export type ControlAction = "pause" | "resume" | "stop";
@@ -23,6 +24,12 @@ export interface ControlMessage {
 export const FRESH_MS = 30_000;
 /** A worker id as heartbeats carry it. */
 export const WORKER_ID = /^[\w.:@-]{1,100}$/;
+/**
+ * A worker ignores control messages made before it started, less this much for clocks that
+ * disagree: its nonces live in its memory only, so a message captured before it started would
+ * otherwise be new to it for the rest of FRESH_MS.
+ */
+export const CLOCK_SKEW_MS = 2_000;
 /** Nonces a worker remembers: far above what people pressing buttons send in FRESH_MS. */
 const MAX_REMEMBERED = 10_000;
 
@@ -46,8 +53,8 @@ const TASK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 export type ControlCheck = { ok: true; worker?: string; task?: string } | { ok: false; reason: string };
 
-/** A worker's check of control messages, remembering the nonces it has obeyed while they are fresh. */
-export function controlChecker(key: Buffer): (action: ControlAction, payload: unknown, now?: number) => ControlCheck {
+/** A worker's check of control messages, remembering the nonces it has obeyed while they are fresh. `startedAt`: when the worker started (ms). */
+export function controlChecker(key: Buffer, startedAt = -Infinity): (action: ControlAction, payload: unknown, now?: number) => ControlCheck {
   const seen = new Map<string, number>(); // nonce -> when it stops being fresh; in the order heard
   return (action, payload, now = Date.now()) => {
     const message = payload as Partial<Record<keyof ControlMessage, unknown>> | null;
@@ -57,10 +64,9 @@ export function controlChecker(key: Buffer): (action: ControlAction, payload: un
     // Only a stop names a task, and it must.
     if ((action === "stop") !== (task !== undefined) || (task !== undefined && (typeof task !== "string" || !TASK_ID.test(task)))) return { ok: false, reason: "malformed task" };
     if (!Number.isSafeInteger(at) || typeof nonce !== "string" || !/^[\w-]{16,64}$/.test(nonce) || typeof given !== "string") return { ok: false, reason: "unsigned" };
-    const expected = Buffer.from(mac(key, action, worker, at as number, nonce, task as string | undefined), "base64url");
-    const actual = Buffer.from(given, "base64url");
-    if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) return { ok: false, reason: "wrong signature" };
+    if (!signatureMatches(given, mac(key, action, worker, at as number, nonce, task as string | undefined))) return { ok: false, reason: "wrong signature" };
     if (Math.abs(now - (at as number)) > FRESH_MS) return { ok: false, reason: "stale" };
+    if ((at as number) < startedAt - CLOCK_SKEW_MS) return { ok: false, reason: "made before this worker started" };
     for (const [old, until] of seen) {
       if (until > now) break;
       seen.delete(old);
@@ -74,7 +80,17 @@ export function controlChecker(key: Buffer): (action: ControlAction, payload: un
 
 function mac(key: Buffer, action: ControlAction, worker: string | undefined, at: number, nonce: string, task?: string): string {
   // Pause and resume sign what they always did; a stop adds its task.
-  return createHmac("sha256", key)
-    .update(JSON.stringify([action, worker ?? null, at, nonce, ...(task === undefined ? [] : [task])]))
-    .digest("base64url");
+  return signParts(key, [action, worker ?? null, at, nonce, ...(task === undefined ? [] : [task])]);
+}
+
+/** HMAC-SHA256 of the parts as a JSON array; the first part says what kind of message it is, so one kind's signature never passes for another's. */
+export function signParts(key: Buffer, parts: unknown[]): string {
+  return createHmac("sha256", key).update(JSON.stringify(parts)).digest("base64url");
+}
+
+/** Whether a signature as received equals the expected one, in constant time. */
+export function signatureMatches(given: string, expected: string): boolean {
+  const a = Buffer.from(given, "base64url");
+  const b = Buffer.from(expected, "base64url");
+  return a.length === b.length && timingSafeEqual(a, b);
 }

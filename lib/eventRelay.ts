@@ -9,6 +9,7 @@ import { dropLog } from "./dropLog.ts";
 import { parseAppEvent } from "./eventCheck.ts";
 import type { EventSink } from "./events.ts";
 import type { Logger } from "./logger.ts";
+import { heartbeatSigned } from "./signedHeartbeats.ts";
 import { MAX_HEARTBEAT_BYTES, parseHeartbeat, type WorkerRegistry } from "./workers.ts";
 
 type Unsubscribe = { close(): Promise<void> };
@@ -55,19 +56,23 @@ export function webEvents(hub: EventHub, broker: EventPublisher): EventSink {
   };
 }
 
-export async function relayEvents(deps: { broker: EventSource; hub: EventHub; workers: WorkerRegistry; logger: Logger }, lingerMs = LINGER_MS) {
-  const { broker, hub, workers, logger } = deps;
+/** `key`: the control key web and workers share; with one, only heartbeats signed with it are taken. */
+export async function relayEvents(deps: { broker: EventSource; hub: EventHub; workers: WorkerRegistry; logger: Logger; key?: Buffer }, lingerMs = LINGER_MS) {
+  const { broker, hub, workers, logger, key } = deps;
   // Forged or broken: never shown, never counted, logged (a few lines at most).
   const badHeartbeat = dropLog(logger, "dropped a heartbeat that is not one");
   const badTaskEvent = dropLog(logger, "dropped a task event that is not one");
   const tooOften = dropLog(logger, "dropped heartbeats that came faster than a worker beats");
   const noRoom = dropLog(logger, "dropped a heartbeat from a new worker id: every worker tracked is alive");
+  const unsigned = dropLog(logger, "dropped a heartbeat not signed with this web's control key, or not lately");
   const heartbeats = await broker.subscribeEvents(
     "worker.*",
     (routingKey, payload) => {
+      if (routingKey !== "worker.heartbeat" && routingKey !== "worker.offline") return;
       const beat = parseHeartbeat(payload);
       if (!beat) return badHeartbeat({ routingKey });
-      const verdict = routingKey === "worker.heartbeat" ? workers.heartbeat(beat) : routingKey === "worker.offline" ? workers.offline(beat) : "taken";
+      if (key && !heartbeatSigned(key, routingKey, beat, payload)) return unsigned({ routingKey, worker: beat.id });
+      const verdict = routingKey === "worker.heartbeat" ? workers.heartbeat(beat) : workers.offline(beat);
       if (verdict === "too often") tooOften({ worker: beat.id });
       else if (verdict === "full") noRoom({ worker: beat.id });
     },

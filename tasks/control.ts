@@ -15,6 +15,8 @@ export interface ControlOptions {
   /** The shared key; without one this worker obeys no pause or resume. */
   key: Buffer | undefined;
   workerId: string;
+  /** When this worker started (ms): a control message made before then is a replay. */
+  startedAt: number;
   logger: Logger;
   /** Called once a pause or resume has taken (the worker sends a heartbeat to show it). */
   changed(): void;
@@ -22,8 +24,8 @@ export interface ControlOptions {
   stop?(taskId: string): boolean;
 }
 
-export function listenForControl({ broker, key, workerId, logger, changed, stop }: ControlOptions): Promise<{ close(): Promise<void> }> {
-  const check = key ? controlChecker(key) : undefined;
+export function listenForControl({ broker, key, workerId, startedAt, logger, changed, stop }: ControlOptions): Promise<{ close(): Promise<void> }> {
+  const check = key ? controlChecker(key, startedAt) : undefined;
   let ignored = 0;
   let loggedAt = 0;
   const ignore = (action: ControlAction, reason: string) => {

@@ -14,6 +14,7 @@ import { migrateIfNeeded } from "../lib/migrate.ts";
 import type { Heartbeat } from "../lib/workers.ts";
 import { runProcess, runSteps } from "../lib/shutdown.ts";
 import { controlKey } from "../lib/controlMessages.ts";
+import { signHeartbeat, type HeartbeatKind } from "../lib/signedHeartbeats.ts";
 import { listenForControl } from "./control.ts";
 import { createJobHandler, type JobCounters } from "./job.ts";
 import { serveMetrics } from "./metricsServer.ts";
@@ -66,10 +67,13 @@ export async function startWorker(config: Config, logger: Logger) {
     const ready = broker.isConnected() && database;
     return { id, host, pid, concurrency: config.workerConcurrency, ...counters, inFlight: broker.jobsInFlight, startedAt, ready, paused: broker.consumingPaused };
   };
-  const beat = () => void heartbeat().then((payload) => broker.publishEvent("worker.heartbeat", payload));
+  // Signed when web and workers share a key, so the web can tell them from forgeries.
+  const key = controlKey(config);
+  const send = (kind: HeartbeatKind, payload: Heartbeat) => broker.publishEvent(kind, key ? signHeartbeat(key, kind, payload) : payload);
+  const beat = () => void heartbeat().then((payload) => send("worker.heartbeat", payload));
   // The monitor's pause and resume, for every worker or this one; the next heartbeat shows it
   // took. And its stop of a running task, which this worker obeys if it holds the task.
-  const control = await listenForControl({ broker, key: controlKey(config), workerId: id, logger: log, changed: beat, stop: handler.stop });
+  const control = await listenForControl({ broker, key, workerId: id, startedAt: started.getTime(), logger: log, changed: beat, stop: handler.stop });
   // Told before connecting: the first connect may come before start() is even awaited.
   broker.onConnected(beat);
   await broker.start();
@@ -93,7 +97,7 @@ export async function startWorker(config: Config, logger: Logger) {
       // Stop taking jobs, finish (and ack) the ones in hand, then close what they used.
       const drained = await broker.stopConsuming(config.shutdownTimeoutMs);
       if (!drained) log.warn({ inFlight: broker.jobsInFlight }, "jobs still running at the shutdown timeout; the broker will redeliver them");
-      broker.publishEvent("worker.offline", { ...(await heartbeat()), ready: false });
+      send("worker.offline", { ...(await heartbeat()), ready: false });
       await runSteps(log, [
         ["close broker", () => broker.close()],
         ["close metrics listener", () => metricsServer?.close() ?? Promise.resolve()],

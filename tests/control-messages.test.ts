@@ -105,6 +105,20 @@ describe("control messages with ADMIN_PASSWORD set", () => {
   });
 });
 
+describe("control messages made before a worker started", () => {
+  let stack: Stack | undefined;
+  after(() => stack?.stop());
+
+  test("when a signed pause captured before a worker started is replayed to it while still fresh, then the worker keeps working", async () => {
+    const captured = signControl(controlKey({ adminPassword: PASSWORD })!, "pause", undefined);
+    await new Promise((resolve) => setTimeout(resolve, 2500)); // more than the clock skew a worker allows
+    stack = await startStack({ workers: 1, env: { ADMIN_PASSWORD: PASSWORD } });
+    await waitFor("the worker heard from", async () => (await workers(stack!)).length === 1);
+    await publish(stack, [["control.pause", captured]]);
+    assert.equal(await pausedAfterTwoBeats(stack), false);
+  });
+});
+
 describe("control messages with no key configured", () => {
   let stack: Stack;
   before(async () => {

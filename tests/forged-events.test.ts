@@ -1,7 +1,7 @@
 // Whoever can publish on the events exchange can send the webs anything: task events of
 // any size or shape, and heartbeats of workers that do not exist. Sent here straight to the
 // app's own exchange, as an attacker would, while a page listens.
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import { after, before, describe, test } from "node:test";
@@ -16,8 +16,15 @@ import { MAX_LIMIT } from "../lib/validation.ts";
 import { MAX_LINK_LENGTH } from "../tasks/job.ts";
 import { MAX_EVENT_BYTES } from "../tasks/subscriptions.ts";
 import { MAX_TRACKED_WORKERS, WorkerRegistry, parseHeartbeat, type Heartbeat } from "../lib/workers.ts";
+import { pino } from "pino";
+import { controlKey } from "../lib/controlMessages.ts";
+import { relayEvents } from "../lib/eventRelay.ts";
+import { Broker } from "../tasks/queue.ts";
+import { createLogger } from "../lib/logger.ts";
+import { signHeartbeat } from "../lib/signedHeartbeats.ts";
+import { startWorker } from "../tasks/worker.ts";
 import { forgeEvents, forgeEventsOnce } from "./support/exchange.ts";
-import { startStack, waitFor, type Stack } from "./support/stack.ts";
+import { AMQP_URL, deleteQueues, startStack, waitFor, type Stack } from "./support/stack.ts";
 
 const KiB = 1024;
 
@@ -350,6 +357,141 @@ describe("forged heartbeats", () => {
         `jobs held: ${summary}`,
       );
     });
+  });
+});
+
+describe("forged heartbeats with a control key configured", () => {
+  const SECRET = "a shared secret of at least 32 characters";
+  const otherKey = controlKey({ controlSecret: "someone else's secret, 32 characters or more" })!;
+  const beat = (id: string, more: Partial<Heartbeat> = {}): Heartbeat => ({
+    ...{ id, host: "h", pid: 1, concurrency: 4, done: 0, failed: 0, skipped: 0, inFlight: 0 },
+    ...{ startedAt: new Date().toISOString(), ready: true, paused: false, ...more },
+  });
+  type Listed = { id: string; status: string; done: number; paused: boolean };
+  let stack: Stack;
+  const listed = async (): Promise<Listed[]> => (await stack.http().get("/api/workers").expect(200)).body.workers;
+  before(async () => {
+    stack = await startStack({ workers: 1, env: { CONTROL_SECRET: SECRET } });
+    await waitFor("the first worker listed", async () => (await listed()).some((w) => w.id === stack.workers[0]!.id));
+  });
+  after(() => stack?.stop());
+
+  test("when someone sends a goodbye or heartbeats with a real worker's id, unsigned or signed with another key, then the monitor still shows what the worker says", async () => {
+    const realId = stack.workers[0]!.id;
+    const lies = beat(realId, { done: 999_999, paused: true });
+    await publishEvents(stack, [
+      ["worker.offline", JSON.stringify({ ...lies, ready: false })],
+      ["worker.offline", JSON.stringify(signHeartbeat(otherKey, "worker.offline", { ...lies, ready: false }))],
+      ["worker.heartbeat", JSON.stringify(lies)],
+      ["worker.heartbeat", JSON.stringify(signHeartbeat(otherKey, "worker.heartbeat", lies))],
+    ]);
+    for (let look = 0; look < 4; look++) {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const real = (await listed()).find((w) => w.id === realId);
+      assert.deepEqual(real && { status: real.status, paused: real.paused, lied: real.done === 999_999 }, { status: "alive", paused: false, lied: false }, `look ${look}`);
+    }
+  });
+
+  test("when 200 made-up workers beat, unsigned or signed with another key, then a worker started meanwhile is listed and they are not", { timeout: 60_000 }, async () => {
+    const forger = await forgeEvents(stack.config.queueName);
+    let flooding = true;
+    const flood = (async () => {
+      // All 200 places, every 500 ms (a worker's pace allows one per 250 ms), for at most 15 s.
+      for (let round = 0; round < 30 && flooding; round++) {
+        for (let n = 0; n < MAX_TRACKED_WORKERS; n++) {
+          const fake = beat(`fake-${n}`, { pid: n + 1 });
+          forger.publish("worker.heartbeat", JSON.stringify(n % 2 ? signHeartbeat(otherKey, "worker.heartbeat", fake) : fake));
+        }
+        await forger.confirmed();
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    })();
+    flood.catch(() => {}); // awaited below
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const late = await startWorker(stack.config, createLogger("silent", "test"));
+      stack.workers.push(late);
+      const seen = await waitFor("the worker started during the flood", async () => ((await listed()).some((w) => w.id === late.id) ? listed() : undefined), 8000);
+      assert.deepEqual(seen.map((w) => w.id).sort(), stack.workers.map((w) => w.id).sort(), "only the real workers are listed");
+    } finally {
+      flooding = false;
+      await flood;
+      await forger.close();
+    }
+  });
+});
+
+describe("heartbeats a web with a control key drops", () => {
+  const queueName = `gendog.test.${randomBytes(4).toString("hex")}`;
+  const retry = { baseMs: 50, maxMs: 400 };
+  const key = controlKey({ adminPassword: "correct horse battery staple" })!;
+  const lines: string[] = [];
+  const broker = new Broker({ url: AMQP_URL, queueName, retry, logger: createLogger("silent", "test") });
+  const workers = new WorkerRegistry();
+  let relay: Awaited<ReturnType<typeof relayEvents>>;
+  before(async () => {
+    const logger = pino({ level: "warn" }, { write: (line: string) => void lines.push(line) });
+    relay = await relayEvents({ broker, hub: new EventHub(), workers, logger, key });
+    const connected = new Promise<void>((resolve) => broker.onConnected(resolve));
+    await broker.start();
+    await connected; // the relay's queue is bound from here on
+  });
+  after(async () => {
+    await relay.stop();
+    await broker.close();
+    await deleteQueues(queueName, retry);
+  });
+
+  test("when heartbeats come unsigned, signed with another key, stale, or signed as another kind, then each is dropped and counted in the log, and a signed one is taken", async () => {
+    const beat = { id: "w", host: "h", pid: 1, concurrency: 1, done: 0, failed: 0, skipped: 0, inFlight: 0, startedAt: new Date().toISOString(), ready: true, paused: false };
+    const otherKey = controlKey({ controlSecret: "someone else's secret, 32 characters or more" })!;
+    await forgeEventsOnce(queueName, [
+      ["worker.heartbeat", JSON.stringify(beat)],
+      ["worker.heartbeat", JSON.stringify(signHeartbeat(otherKey, "worker.heartbeat", beat))],
+      ["worker.heartbeat", JSON.stringify(signHeartbeat(key, "worker.heartbeat", beat, Date.now() - 60_000))],
+      ["worker.heartbeat", JSON.stringify(signHeartbeat(key, "worker.offline", beat))],
+      ["worker.heartbeat", JSON.stringify({ ...signHeartbeat(key, "worker.heartbeat", beat), done: 1 })],
+      ["worker.heartbeat", JSON.stringify(signHeartbeat(key, "worker.heartbeat", { ...beat, id: "signed" }))],
+    ]);
+    await waitFor("the signed one", () => workers.list().length > 0, 5000);
+    assert.deepEqual(
+      workers.list().map((w) => w.id),
+      ["signed"],
+    );
+    await waitFor("five drops logged", () => droppedIn(lines.join("\n"), "dropped a heartbeat not signed with this web's control key, or not lately") === 5, 15_000);
+  });
+});
+
+describe("heartbeats with no control key configured", () => {
+  test("when a heartbeat comes unsigned, then it is taken, as before keys existed", async () => {
+    const stack = await startStack({ workers: 1 });
+    try {
+      await publishEvents(stack, [
+        [
+          "worker.heartbeat",
+          JSON.stringify({
+            id: "plain-1",
+            host: "h",
+            pid: 1,
+            concurrency: 1,
+            done: 0,
+            failed: 0,
+            skipped: 0,
+            inFlight: 0,
+            startedAt: new Date().toISOString(),
+            ready: true,
+            paused: false,
+          }),
+        ],
+      ]);
+      const ids = await waitFor("both listed", async () => {
+        const { workers } = (await stack.http().get("/api/workers").expect(200)).body as { workers: { id: string }[] };
+        return workers.length === 2 && workers.map((w) => w.id);
+      });
+      assert.deepEqual(ids.sort(), ["plain-1", stack.workers[0]!.id].sort());
+    } finally {
+      await stack.stop();
+    }
   });
 });
 

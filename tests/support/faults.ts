@@ -138,6 +138,9 @@ export function configEnv(config: Config, overrides: Record<string, string> = {}
     RECOVERY_GRACE_MS: String(config.recoveryGraceMs),
     LOG_LEVEL: "info",
     CSRF_SECRET: config.csrfSecret,
+    // The control key: a web and workers must derive the same one, or heartbeats are dropped.
+    ...(config.adminPassword === undefined ? {} : { ADMIN_PASSWORD: config.adminPassword }),
+    ...(config.controlSecret === undefined ? {} : { CONTROL_SECRET: config.controlSecret }),
     ...overrides,
   };
 }
