@@ -466,6 +466,8 @@ describe("heartbeats with no control key configured", () => {
   test("when a heartbeat comes unsigned, then it is taken, as before keys existed", async () => {
     const stack = await startStack({ workers: 1 });
     try {
+      // The real worker's (unsigned) heartbeat heard first: the exchange is in place by then.
+      await waitFor("the real worker", async () => (await stack.http().get("/api/workers").expect(200)).body.workers.length === 1);
       await publishEvents(stack, [
         [
           "worker.heartbeat",
