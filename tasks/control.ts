@@ -48,8 +48,8 @@ export function listenForControl({ broker, key, workerId, startedAt, logger, cha
       if (checked.task && stop?.(checked.task)) logger.info({ taskId: checked.task }, "stopped a running task: its dog.ceo call is abandoned");
       return;
     }
-    // A resume opens consumers again, which fails if the channel closes meanwhile: the
-    // connection's recovery consumes again by itself, so it is logged, not left unhandled.
+    // A resume opens consumers again, which fails if the channel closes meanwhile: logged,
+    // never an unhandled rejection (which ends the process).
     void (action === "pause" ? broker.pauseConsuming() : broker.resumeConsuming()).then(
       () => {
         logger.info({ action }, action === "pause" ? "paused: taking no new jobs" : "resumed: taking jobs again");
