@@ -41,6 +41,9 @@ describe("in a real browser, when the page's stream connects far behind", { skip
     stack = await startStack({ workers: 0 });
     // A page that connects before the web has its broker would hear nothing until then.
     await waitFor("the web's broker", async () => (await stack.http().get("/readyz")).status === 200);
+    // A web says whether a worker runs only once it is a few seconds old; had it changed its
+    // mind while the page was open, the page would redraw for that too, not for the snapshot.
+    await waitFor("the web to say no worker runs", async () => (await stack.http().get("/")).text.includes("No worker is running"), 15_000);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"] });
   });
   after(async () => {
