@@ -29,6 +29,9 @@ export class Publisher implements ConnectionPart {
   /** Tags this process's events, so its own subscriptions skip them. */
   readonly appId = randomBytes(6).toString("hex");
   private unheardUntil = 0;
+  /** The connection the channel is on, to open a fresh one after a nack. */
+  private model?: ChannelFactory;
+  private renewing?: Promise<void>;
 
   constructor(
     private readonly connection: BrokerConnection,
@@ -42,16 +45,45 @@ export class Publisher implements ConnectionPart {
   }
 
   async attach(model: ChannelFactory): Promise<void> {
+    this.model = model;
+    const channel = await this.open(model);
+    await declareTopology(channel, this.topology);
+    this.channel = channel;
+  }
+
+  private async open(model: ChannelFactory): Promise<ConfirmChannel> {
     const channel = await model.createConfirmChannel();
     this.connection.watch(channel, "publish", () => {
       if (this.channel === channel) this.channel = undefined;
     });
-    await declareTopology(channel, this.topology);
     const events = eventsExchangeName(this.topology.queueName);
     channel.on("return", (message: { fields: { exchange: string } }) => {
       if (message.fields.exchange === events) this.unheardUntil = Date.now() + UNHEARD_QUIET_MS;
     });
-    this.channel = channel;
+    return channel;
+  }
+
+  /**
+   * After a nack, publishes go on a fresh channel. A channel that first sent to a quorum
+   * queue while its leader's node had just died (the connection came back on another node
+   * before the queue elected a new leader) was seen nacking every later publish to that
+   * queue (RabbitMQ 3.10, for over a minute, until the test gave up), while channels opened
+   * after the election reached the new leader. The connection and its consumers stay.
+   */
+  private renew(stale: ConfirmChannel): void {
+    const model = this.model;
+    if (this.channel !== stale || !model || this.renewing) return;
+    this.channel = undefined;
+    this.connection.release(stale);
+    stale.close().catch(() => {});
+    this.logger.warn("the broker nacked a publish; publishing on a fresh channel");
+    this.renewing = this.open(model)
+      .then((fresh) => {
+        if (this.model === model) this.channel = fresh;
+        else this.connection.release(fresh);
+      })
+      .catch((err: unknown) => this.logger.warn({ err }, "could not open a fresh publish channel; the next reconnect will"))
+      .finally(() => (this.renewing = undefined));
   }
 
   /**
@@ -70,6 +102,7 @@ export class Publisher implements ConnectionPart {
 
   detach(): void {
     this.channel = undefined;
+    this.model = undefined;
   }
 
   /** Resolves only when the broker has confirmed the persistent message. */
@@ -81,8 +114,10 @@ export class Publisher implements ConnectionPart {
       const timer = setTimeout(() => reject(new QueueUnavailableError(`no confirm within ${this.timeoutMs} ms`)), this.timeoutMs);
       const settle = (err: unknown) => {
         clearTimeout(timer);
-        if (err) reject(new QueueUnavailableError(`the broker refused the message: ${String((err as Error)?.message ?? err)}`));
-        else resolve();
+        if (err) {
+          this.renew(channel);
+          reject(new QueueUnavailableError(`the broker refused the message: ${String((err as Error)?.message ?? err)}`));
+        } else resolve();
       };
       const expiration = expirationMs !== undefined ? { expiration: String(Math.max(0, Math.round(expirationMs))) } : {};
       try {
