@@ -115,7 +115,9 @@ export class Publisher implements ConnectionPart {
       const settle = (err: unknown) => {
         clearTimeout(timer);
         if (err) {
-          this.renew(channel);
+          // Only a nack on an open channel: a channel the broker closed (a publish to a deleted
+          // exchange) is rebuilt with the connection, as its watch says.
+          if ((err as Error)?.message === "message nacked") this.renew(channel);
           reject(new QueueUnavailableError(`the broker refused the message: ${String((err as Error)?.message ?? err)}`));
         } else resolve();
       };
