@@ -30,7 +30,8 @@ WORKDIR /app
 # and what the postinstall `prisma generate` reads (prisma.config.ts and what it imports).
 COPY package.json package-lock.json prisma.config.ts ./
 COPY prisma ./prisma
-COPY lib/config.ts lib/postgresAdapter.ts ./lib/
+COPY lib/platform/config.ts ./lib/platform/
+COPY lib/store/postgres/adapter.ts ./lib/store/postgres/
 # Dev dependencies too: esbuild bundles dist/ below; they are pruned after.
 RUN npm ci && npm cache clean --force
 
@@ -72,7 +73,8 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/prisma.config.ts ./
-COPY --from=build /app/lib/config.ts /app/lib/postgresAdapter.ts ./lib/
+COPY --from=build /app/lib/platform/config.ts ./lib/platform/
+COPY --from=build /app/lib/store/postgres/adapter.ts ./lib/store/postgres/
 COPY --from=build /app/prisma ./prisma
 COPY views ./views
 COPY static ./static

@@ -2,9 +2,9 @@
 // listens (web.ts does).
 import express from "express";
 import type { AppDeps } from "./lib/appDeps.ts";
-import { webMetrics } from "./lib/metrics.ts";
-import { requestLogging } from "./lib/requestLog.ts";
-import { countTasksByState } from "./lib/taskSearch.ts";
+import { webMetrics } from "./lib/platform/metrics.ts";
+import { requestLogging } from "./lib/platform/requestLog.ts";
+import { countTasksByState } from "./lib/useCases/taskSearch.ts";
 import { adminOnly } from "./routes/admin.ts";
 import { apiRoutes } from "./routes/api.ts";
 import { eventRoutes } from "./routes/events.ts";

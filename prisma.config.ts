@@ -7,8 +7,8 @@
 import path from "node:path";
 import { defineConfig } from "prisma/config";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
-import { databaseUrl, isPostgresUrl } from "./lib/config.ts";
-import { postgresAdapter } from "./lib/postgresAdapter.ts";
+import { databaseUrl, isPostgresUrl } from "./lib/platform/config.ts";
+import { postgresAdapter } from "./lib/store/postgres/adapter.ts";
 
 const url = process.env.PRISMA_PROVIDER === "postgresql" && !process.env.DATABASE_URL ? "postgresql://generate@localhost/none" : databaseUrl();
 process.env.DATABASE_URL = url;

@@ -28,7 +28,7 @@ export async function freshDatabase(template: string, dir: string, name: string)
 
 /**
  * How the app stores DateTime: Prisma's better-sqlite3 adapter writes ISO 8601 text with
- * "+00:00" for "Z" (its default timestampFormat "iso8601"; lib/sql.ts sqlTime does the
+ * "+00:00" for "Z" (its default timestampFormat "iso8601"; lib/store/sqlite/connection.ts sqlTime does the
  * same), e.g. 2026-11-22T15:51:00.123+00:00. Seeded rows match, so ORDER BY and the
  * adapter's parsing treat them like the app's own; run.ts checks a row the app wrote.
  */

@@ -8,7 +8,7 @@ import path from "node:path";
 import { startCommand } from "../scripts/startCommand.ts";
 import { fileURLToPath } from "node:url";
 import amqplib from "amqplib";
-import { topologyQueueNames } from "../tasks/topology.ts";
+import { topologyQueueNames } from "../tasks/broker/topology.ts";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const AMQP_URL = process.env.BENCH_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";

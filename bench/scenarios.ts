@@ -1,6 +1,6 @@
 // The measured scenarios, each on fresh child processes it always stops: the Express floor,
 // the job pipeline (one web + one worker, as `npm start` runs them) and the page views.
-import { PHOTOS_PER_PAGE } from "../lib/gallery.ts";
+import { PHOTOS_PER_PAGE } from "../lib/useCases/gallery.ts";
 import { freshDatabase, seed, waitForTasks } from "./db.ts";
 import { alternatingP99, drive, type LoadResult } from "./load.ts";
 import { freePort, httpOk, procStats, startChild, waitUntil, type Child } from "./processes.ts";

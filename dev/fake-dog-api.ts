@@ -4,7 +4,7 @@
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { pathToFileURL } from "node:url";
-import breedsSnapshot from "../lib/breeds-snapshot.json" with { type: "json" };
+import breedsSnapshot from "../lib/dogs/breeds-snapshot.json" with { type: "json" };
 
 export type FaultKind = "http500" | "http503" | "http429" | "hang" | "badJson" | "truncated" | "slow" | "drip" | "huge" | "longError";
 export type RandomFaultKind = "http500" | "hang" | "badJson" | "truncated" | "slow";

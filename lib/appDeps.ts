@@ -1,17 +1,17 @@
 // What the web app is built from: the composition root (web.ts) makes these, createApp
 // (app.ts) and the routes take them. A module of its own, so the routes need not import
 // app.ts, which imports them.
-import type { BreedCatalogCache } from "./breeds.ts";
-import type { Config } from "./config.ts";
-import type { Db } from "./db.ts";
-import type { History, WindowName } from "./history.ts";
-import type { MessageReader } from "./deadLetters.ts";
-import type { EventHub } from "./eventHub.ts";
-import type { Logger } from "./logger.ts";
-import type { QueueOverview } from "./monitor.ts";
+import type { BreedCatalogCache } from "./dogs/breeds.ts";
+import type { Config } from "./platform/config.ts";
+import type { Db } from "./store/db.ts";
+import type { History, WindowName } from "./useCases/history.ts";
+import type { MessageReader } from "./useCases/deadLetters.ts";
+import type { EventHub } from "./live/eventHub.ts";
+import type { Logger } from "./platform/logger.ts";
+import type { QueueOverview } from "./monitor/overview.ts";
 import type { PageReads } from "./store/index.ts";
-import type { TaskDeps } from "./useCases.ts";
-import type { WorkerRegistry } from "./workers.ts";
+import type { TaskDeps } from "./useCases/tasks.ts";
+import type { WorkerRegistry } from "./monitor/workerRegistry.ts";
 
 export interface AppDeps {
   config: Pick<
@@ -38,8 +38,8 @@ export interface AppDeps {
   workers: WorkerRegistry;
   /** Is the broker up (for /readyz)? */
   queue: { isConnected(): boolean; publishEvent(routingKey: string, payload: unknown): void } & MessageReader;
-  /** The monitor's history over a window (lib/history.ts, cached a few seconds). */
+  /** The monitor's history over a window (lib/useCases/history.ts, cached a few seconds). */
   history: (window: WindowName) => Promise<History>;
-  /** The queue panel's numbers (lib/monitor.ts). */
+  /** The queue panel's numbers (lib/monitor/overview.ts). */
   monitor: (() => Promise<QueueOverview>) & { forget?(): void };
 }

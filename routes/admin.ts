@@ -14,7 +14,7 @@ import cookieParser from "cookie-parser";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { ipKeyGenerator, MemoryStore, type Options } from "express-rate-limit";
 import type { AppDeps } from "../lib/appDeps.ts";
-import { AppError, RateLimitedError, UnauthorizedError } from "../lib/errors.ts";
+import { AppError, RateLimitedError, UnauthorizedError } from "../lib/platform/errors.ts";
 
 /** Wrong passwords a client may send in GUESS_WINDOW_MS before it must wait. */
 const GUESSES = 10;

@@ -2,11 +2,11 @@
 // It takes only application/json bodies, so a cross-site HTML form cannot call it.
 import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
-import { AppError } from "../lib/errors.ts";
-import { clearPhotos, listPhotos } from "../lib/gallery.ts";
-import { listTasks } from "../lib/taskSearch.ts";
-import { cancelTask, getTaskDetail, submitTask } from "../lib/useCases.ts";
-import { parseTaskInput } from "../lib/validation.ts";
+import { AppError } from "../lib/platform/errors.ts";
+import { clearPhotos, listPhotos } from "../lib/useCases/gallery.ts";
+import { listTasks } from "../lib/useCases/taskSearch.ts";
+import { cancelTask, getTaskDetail, submitTask } from "../lib/useCases/tasks.ts";
+import { parseTaskInput } from "../lib/lifecycle/validation.ts";
 import { actorOf } from "./admin.ts";
 import { queryText, taskFilterFrom } from "./query.ts";
 

@@ -4,9 +4,9 @@
 // Then back to the list, the search kept, with what was done.
 import { Router, type RequestHandler } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
-import { bulkAct, bulkActionFrom, idsFrom, type BulkResult, type BulkTarget } from "../lib/bulkActions.ts";
-import { CountChangedError, ValidationError } from "../lib/errors.ts";
-import { countTasksByState } from "../lib/taskSearch.ts";
+import { bulkAct, bulkActionFrom, idsFrom, type BulkResult, type BulkTarget } from "../lib/useCases/bulkActions.ts";
+import { CountChangedError, ValidationError } from "../lib/platform/errors.ts";
+import { countTasksByState } from "../lib/useCases/taskSearch.ts";
 import { actorOf } from "./admin.ts";
 import { countFrom, settleLetters } from "./monitorActions.ts";
 import { taskFilterFrom } from "./query.ts";

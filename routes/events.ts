@@ -1,12 +1,12 @@
 // Server-Sent Events: task states and new photos as they happen. A browser that
 // reconnects sends Last-Event-ID and gets what it missed, or a fresh snapshot. Streams
-// are capped in all and per client (lib/streamQuota.ts), end after a while so none is
+// are capped in all and per client (lib/live/streamQuota.ts), end after a while so none is
 // held for ever, and a reader too slow to take what is sent is cut off.
 import { Router, type Request, type Response } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
-import type { NumberedEvent } from "../lib/eventHub.ts";
-import { StreamQuota, type Admission } from "../lib/streamQuota.ts";
-import { listTasks } from "../lib/taskSearch.ts";
+import type { NumberedEvent } from "../lib/live/eventHub.ts";
+import { StreamQuota, type Admission } from "../lib/live/streamQuota.ts";
+import { listTasks } from "../lib/useCases/taskSearch.ts";
 
 const KEEPALIVE_MS = 15_000;
 /** Unsent bytes a stream may hold before its reader counts as gone: a few hundred events. */

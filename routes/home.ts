@@ -2,13 +2,13 @@
 // gallery, the recent tasks, and the banner after a submit or a clear.
 import type { Request } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
-import type { BreedCatalog } from "../lib/breeds.ts";
-import { ValidationError } from "../lib/errors.ts";
-import { galleryPage } from "../lib/gallery.ts";
-import { toTaskView, type TaskView } from "../lib/shapes.ts";
-import { listTasks } from "../lib/taskSearch.ts";
-import { isUuid, parseTaskInput } from "../lib/validation.ts";
-import { workerAvailability, type WorkerAvailability } from "../lib/workerAvailability.ts";
+import type { BreedCatalog } from "../lib/dogs/breeds.ts";
+import { ValidationError } from "../lib/platform/errors.ts";
+import { galleryPage } from "../lib/useCases/gallery.ts";
+import { toTaskView, type TaskView } from "../lib/lifecycle/shapes.ts";
+import { listTasks } from "../lib/useCases/taskSearch.ts";
+import { isUuid, parseTaskInput } from "../lib/lifecycle/validation.ts";
+import { workerAvailability, type WorkerAvailability } from "../lib/monitor/workerAvailability.ts";
 import { queryText } from "./query.ts";
 
 /** What the person typed, to show it again (cut short: it travels in a URL). */

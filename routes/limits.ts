@@ -1,7 +1,7 @@
 // One rate limit on creating tasks, shared by the form and the API (per client address).
 import type { Request } from "express";
 import { rateLimit, type RateLimitInfo } from "express-rate-limit";
-import { RateLimitedError } from "../lib/errors.ts";
+import { RateLimitedError } from "../lib/platform/errors.ts";
 
 export function taskCreationLimit(perMinute: number) {
   return rateLimit({

@@ -1,4 +1,4 @@
-// GET /metrics: this web's Prometheus metrics (lib/metrics.ts). Read-only numbers, no
+// GET /metrics: this web's Prometheus metrics (lib/platform/metrics.ts). Read-only numbers, no
 // task contents; put it behind your own network rules if even those are private.
 import { Router } from "express";
 import type { Registry } from "prom-client";

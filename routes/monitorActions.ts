@@ -5,15 +5,23 @@
 // (routes/monitorApi.ts).
 import { Router, type RequestHandler, type Response } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
-import { discardAllDeadLetters, discardDeadLetter, discardSettledLetters, listDeadLetters, purgeWorkQueue, requeueAllDeadLetters, requeueDeadLetter } from "../lib/deadLetters.ts";
-import { AUDIT_ACTIONS, listAudit, recordAction } from "../lib/audit.ts";
-import { controlKey, signControl, signStop, WORKER_ID } from "../lib/controlMessages.ts";
-import { AppError, ConflictError, CountChangedError, NotFoundError, ValidationError } from "../lib/errors.ts";
-import { retryGroup, retryTask } from "../lib/failures.ts";
-import { countTasksByState } from "../lib/taskSearch.ts";
-import { stopTask } from "../lib/useCases.ts";
+import {
+  discardAllDeadLetters,
+  discardDeadLetter,
+  discardSettledLetters,
+  listDeadLetters,
+  purgeWorkQueue,
+  requeueAllDeadLetters,
+  requeueDeadLetter,
+} from "../lib/useCases/deadLetters.ts";
+import { AUDIT_ACTIONS, listAudit, recordAction } from "../lib/useCases/audit.ts";
+import { controlKey, signControl, signStop, WORKER_ID } from "../lib/monitor/controlMessages.ts";
+import { AppError, ConflictError, CountChangedError, NotFoundError, ValidationError } from "../lib/platform/errors.ts";
+import { retryGroup, retryTask } from "../lib/useCases/failures.ts";
+import { countTasksByState } from "../lib/useCases/taskSearch.ts";
+import { stopTask } from "../lib/useCases/tasks.ts";
 import { QueueUnavailableError } from "../tasks/queue.ts";
-import { deadLetterQueueName } from "../tasks/topology.ts";
+import { deadLetterQueueName } from "../tasks/broker/topology.ts";
 import { actorOf } from "./admin.ts";
 
 /** Dead letters shown on the page; the rest are counted. */

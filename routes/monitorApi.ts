@@ -3,13 +3,21 @@
 // acts only while `expected` is still that count (409 count_changed with `matched` if not).
 import { Router, type RequestHandler } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
-import { discardAllDeadLetters, discardDeadLetter, discardSettledLetters, listDeadLetters, purgeWorkQueue, requeueAllDeadLetters, requeueDeadLetter } from "../lib/deadLetters.ts";
-import { bulkAct, bulkActionFrom, idsFrom } from "../lib/bulkActions.ts";
-import { ValidationError } from "../lib/errors.ts";
-import { failureGroups, retryGroup, retryTask } from "../lib/failures.ts";
-import { windowFrom } from "../lib/history.ts";
-import { listAudit } from "../lib/audit.ts";
-import { stopTask } from "../lib/useCases.ts";
+import {
+  discardAllDeadLetters,
+  discardDeadLetter,
+  discardSettledLetters,
+  listDeadLetters,
+  purgeWorkQueue,
+  requeueAllDeadLetters,
+  requeueDeadLetter,
+} from "../lib/useCases/deadLetters.ts";
+import { bulkAct, bulkActionFrom, idsFrom } from "../lib/useCases/bulkActions.ts";
+import { ValidationError } from "../lib/platform/errors.ts";
+import { failureGroups, retryGroup, retryTask } from "../lib/useCases/failures.ts";
+import { windowFrom } from "../lib/useCases/history.ts";
+import { listAudit } from "../lib/useCases/audit.ts";
+import { stopTask } from "../lib/useCases/tasks.ts";
 import { actorOf } from "./admin.ts";
 import { jsonBody } from "./api.ts";
 import { afterBulk } from "./bulkPages.ts";

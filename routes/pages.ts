@@ -1,19 +1,19 @@
 // The HTML pages: the form and gallery, the task monitor, and a task's own page.
 import { Router, type RequestHandler } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
-import { ConflictError, DatabaseUnavailableError, RateLimitedError, ValidationError } from "../lib/errors.ts";
-import { clearPhotos } from "../lib/gallery.ts";
-import { countSearchByState, countTasksByState, listTasks, TASK_SORTS, totalOf, type TaskFilter } from "../lib/taskSearch.ts";
-import { cancelTask, getTaskDetail, submitTask } from "../lib/useCases.ts";
-import { failureGroups } from "../lib/failures.ts";
-import { WINDOW_LABELS, windowFrom } from "../lib/history.ts";
-import { CHART, chartOf } from "../lib/historyChart.ts";
+import { ConflictError, DatabaseUnavailableError, RateLimitedError, ValidationError } from "../lib/platform/errors.ts";
+import { clearPhotos } from "../lib/useCases/gallery.ts";
+import { countSearchByState, countTasksByState, listTasks, TASK_SORTS, totalOf, type TaskFilter } from "../lib/useCases/taskSearch.ts";
+import { cancelTask, getTaskDetail, submitTask } from "../lib/useCases/tasks.ts";
+import { failureGroups } from "../lib/useCases/failures.ts";
+import { WINDOW_LABELS, windowFrom } from "../lib/useCases/history.ts";
+import { CHART, chartOf } from "../lib/useCases/historyChart.ts";
 import { monitorNotice } from "./monitorActions.ts";
 import { actorOf } from "./admin.ts";
-import { parseTaskInput } from "../lib/validation.ts";
-import { TASK_STATES, type TaskView } from "../lib/shapes.ts";
+import { parseTaskInput } from "../lib/lifecycle/validation.ts";
+import { TASK_STATES, type TaskView } from "../lib/lifecycle/shapes.ts";
 import { draftParams, formOf, homeContext, waitsForWorker } from "./home.ts";
-import { workerAvailability } from "../lib/workerAvailability.ts";
+import { workerAvailability } from "../lib/monitor/workerAvailability.ts";
 import { queryText, taskFilterFrom } from "./query.ts";
 
 /** The list's sortable columns as the form names them. */

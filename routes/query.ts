@@ -3,7 +3,7 @@ export function queryText(value: unknown, maxLength = 100): string | undefined {
   return typeof value === "string" && value.trim() !== "" ? value.trim().slice(0, maxLength) : undefined;
 }
 
-/** A task search as the monitor's form and GET /api/tasks send it (lib/taskSearch.ts checks it). */
+/** A task search as the monitor's form and GET /api/tasks send it (lib/useCases/taskSearch.ts checks it). */
 export function taskFilterFrom(query: Record<string, unknown>) {
   return {
     state: queryText(query.state),

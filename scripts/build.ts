@@ -2,7 +2,7 @@
 // dist/healthcheck.js (the image's HEALTHCHECK) and dist/supervise.js (npm start's runner),
 // one bundle each.
 // Why esbuild and not tsc: tsc mirrors the source tree (dist/tasks/worker.js,
-// dist/lib/config.js, so lib/config.ts's projectRoot would become dist/ and miss views/),
+// dist/lib/config.js, so lib/platform/config.ts's projectRoot would become dist/ and miss views/),
 // and keeps the sources' `.ts` import specifiers unless told to rewrite them. esbuild
 // bundles the app's own TypeScript (and the generated Prisma client) into one file per
 // entry, which also loads faster than ~60 modules, and leaves every package in
@@ -15,7 +15,7 @@
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { projectRoot } from "../lib/config.ts";
+import { projectRoot } from "../lib/platform/config.ts";
 
 export const ENTRIES = { web: "web.ts", worker: "tasks/worker.ts", healthcheck: "scripts/healthcheck.ts", supervise: "scripts/supervise.ts" } as const;
 const SOURCES = ["app.ts", "web.ts", "lib", "routes", "tasks", "scripts", "generated", "tsconfig.json", "package.json", "package-lock.json"];

@@ -9,7 +9,7 @@
 //   shows them, from one of this host's worker processes.
 import { readdirSync, readFileSync } from "node:fs";
 import os from "node:os";
-import { amqpNodeUrls, loadConfig, maskUrl, type Config } from "../lib/config.ts";
+import { amqpNodeUrls, loadConfig, maskUrl, type Config } from "../lib/platform/config.ts";
 
 type Role = "web" | "worker";
 const ENTRY_FILES: Record<Role, RegExp> = { web: /(^|\/)(dist\/web\.js|web\.ts)$/, worker: /(^|\/)(dist\/worker\.js|tasks\/worker\.ts)$/ };

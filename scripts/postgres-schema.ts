@@ -5,7 +5,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { projectRoot } from "../lib/config.ts";
+import { projectRoot } from "../lib/platform/config.ts";
 
 export const SQLITE_SCHEMA = path.join(projectRoot, "prisma", "schema.prisma");
 export const POSTGRES_SCHEMA = path.join(projectRoot, "prisma", "postgres", "schema.prisma");

@@ -1,6 +1,6 @@
 // What db:backup and db:restore share: one-line failures, and the SQLite file DATABASE_URL
 // names (on PostgreSQL they point to pg_dump / pg_restore and exit 2).
-import { databaseFile, databaseUrl, isPostgresUrl } from "../lib/config.ts";
+import { databaseFile, databaseUrl, isPostgresUrl } from "../lib/platform/config.ts";
 
 export function fail(text: string, code = 1): never {
   console.error(`gendog: ${text}`);

@@ -1,10 +1,10 @@
 // What a worker hears on the events exchange's control.* keys: a web's "listening" (make task
 // events again) and the monitor's pause and resume, which it obeys only when signed with the
-// key it shares with the web (lib/controlMessages.ts), and a stop, which abandons a task's run
+// key it shares with the web (lib/monitor/controlMessages.ts), and a stop, which abandons a task's run
 // here if this worker holds it (the web has already recorded the task REVOKED). Anything else is dropped and logged,
 // at most once per LOG_EVERY_MS, so a flood of forgeries cannot flood the log.
-import { controlChecker, type ControlAction } from "../lib/controlMessages.ts";
-import type { Logger } from "../lib/logger.ts";
+import { controlChecker, type ControlAction } from "../lib/monitor/controlMessages.ts";
+import type { Logger } from "../lib/platform/logger.ts";
 import type { Broker } from "./queue.ts";
 
 const LOG_EVERY_MS = 10_000;

@@ -3,13 +3,13 @@
 // instead of adding to them, and an image already in the gallery is linked, not stored
 // twice. The message only names the task (anyone who can publish to the queue can write
 // one): breed, sub-breed, limit, the run's number and the retry budget come from the task
-// row, which is the truth. Every state change goes through lib/lifecycle.ts.
-import { isDatabaseUnavailable } from "../lib/databaseErrors.ts";
-import { DogApiError, type DogApi } from "../lib/dogApi.ts";
-import type { Lifecycle, OpenRun } from "../lib/lifecycle.ts";
-import type { Logger } from "../lib/logger.ts";
-import { inSpan, SpanKind } from "../lib/tracing.ts";
-import { noMetrics, type AttemptOutcome, type WorkMetrics } from "../lib/metrics.ts";
+// row, which is the truth. Every state change goes through lib/lifecycle/lifecycle.ts.
+import { isDatabaseUnavailable } from "../lib/store/databaseErrors.ts";
+import { DogApiError, type DogApi } from "../lib/dogs/dogApi.ts";
+import type { Lifecycle, OpenRun } from "../lib/lifecycle/lifecycle.ts";
+import type { Logger } from "../lib/platform/logger.ts";
+import { inSpan, SpanKind } from "../lib/platform/tracing.ts";
+import { noMetrics, type AttemptOutcome, type WorkMetrics } from "../lib/platform/metrics.ts";
 import { InvalidMessageError, parseJobMessage, type JobMessage } from "./messages.ts";
 import { DATABASE_WAIT_MAX_MS, patientLifecycle } from "./patience.ts";
 import type { Delivery, Outcome } from "./queue.ts";

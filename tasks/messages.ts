@@ -1,6 +1,6 @@
 // The job message: plain JSON, validated on receipt because anything can arrive on a queue.
-import { isTraceparent } from "../lib/tracing.ts";
-import { BREED_NAME, MAX_LIMIT, MIN_LIMIT, isUuid } from "../lib/validation.ts";
+import { isTraceparent } from "../lib/platform/tracing.ts";
+import { BREED_NAME, MAX_LIMIT, MIN_LIMIT, isUuid } from "../lib/lifecycle/validation.ts";
 
 export interface JobMessage {
   taskId: string;
@@ -45,7 +45,7 @@ export function parseJobMessage(content: Buffer | string): JobMessage {
   };
 }
 
-/** Whether a job (as the outbox holds it) is a rerun, published to the reruns' lane: see lib/shapes.ts jobBody. */
+/** Whether a job (as the outbox holds it) is a rerun, published to the reruns' lane: see lib/lifecycle/shapes.ts jobBody. */
 export function isRerun(body: string): boolean {
   try {
     return (JSON.parse(body) as { rerun?: unknown } | null)?.rerun === true;

@@ -3,7 +3,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
-import type { Logger } from "../lib/logger.ts";
+import type { Logger } from "../lib/platform/logger.ts";
 
 export async function serveMetrics(registry: Registry, host: string, port: number, logger: Logger) {
   const server = createServer((req, res) => {

@@ -4,10 +4,10 @@
 // together and marks the batch sent in one statement. Whatever is unsent when the broker
 // is away goes out when it is back (a confirm lost in a crash means the job is published
 // twice, which the worker's idempotent claim absorbs).
-import type { Lifecycle, OutboxJob } from "../lib/lifecycle.ts";
-import type { Logger } from "../lib/logger.ts";
-import { inSpan, SpanKind, traceparentIn } from "../lib/tracing.ts";
-import type { JobDispatcher } from "../lib/useCases.ts";
+import type { Lifecycle, OutboxJob } from "../lib/lifecycle/lifecycle.ts";
+import type { Logger } from "../lib/platform/logger.ts";
+import { inSpan, SpanKind, traceparentIn } from "../lib/platform/tracing.ts";
+import type { JobDispatcher } from "../lib/useCases/tasks.ts";
 import { isRerun } from "./messages.ts";
 import type { Broker } from "./queue.ts";
 

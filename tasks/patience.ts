@@ -1,13 +1,13 @@
-// A worker's database steps while the database is away (lib/databaseErrors.ts says when):
+// A worker's database steps while the database is away (lib/store/databaseErrors.ts says when):
 // the job stays in the worker's hands, unacknowledged, and the step is tried again until the
 // database answers, so a result already fetched is written once it is back instead of the
 // job being run again, and no retry of the job's budget is spent on the outage. Past the
 // patience the job goes back through the broker (tasks/job.ts), still never dead-lettered
 // for it. If the worker dies meanwhile, the broker redelivers the job as it would anyway.
-import { isDatabaseUnavailable } from "../lib/databaseErrors.ts";
+import { isDatabaseUnavailable } from "../lib/store/databaseErrors.ts";
 import { TaskState } from "../generated/prisma/enums.ts";
-import type { Lifecycle, OpenRun } from "../lib/lifecycle.ts";
-import type { Logger } from "../lib/logger.ts";
+import type { Lifecycle, OpenRun } from "../lib/lifecycle/lifecycle.ts";
+import type { Logger } from "../lib/platform/logger.ts";
 
 /** The longest pause between two tries (they start at 100 ms and double). */
 export const DATABASE_WAIT_MAX_MS = 5000;

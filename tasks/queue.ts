@@ -1,22 +1,22 @@
 // The queue layer's face: the Broker the rest of GenDog uses to publish jobs and events,
 // consume jobs and hear events. It puts together the parts that share one self-healing
-// connection (tasks/connection.ts): publishing (tasks/publishing.ts, which also declares
-// tasks/topology.ts's objects), event subscriptions and the job consumer. Only these
+// connection (tasks/broker/connection.ts): publishing (tasks/broker/publishing.ts, which also declares
+// tasks/broker/topology.ts's objects), event subscriptions and the job consumer. Only these
 // modules touch amqplib.
-import type { Logger } from "../lib/logger.ts";
-import type { QueueStats } from "../lib/monitor.ts";
-import { BrokerConnection } from "./connection.ts";
-import { JobConsumer, type JobHandler } from "./consuming.ts";
-import { QueueReaders, type Decide, type QueuedMessage } from "./inspection.ts";
-import { Publisher, QueueUnavailableError } from "./publishing.ts";
-import { EventSubscriptions, type EventListener } from "./subscriptions.ts";
-import { sharedSlots } from "./lanes.ts";
-import { bulkQueueName, deadLetterQueueName, eventsExchangeName, retryBucket, retryQueueName, retryQueueNames } from "./topology.ts";
+import type { Logger } from "../lib/platform/logger.ts";
+import type { QueueStats } from "../lib/monitor/overview.ts";
+import { BrokerConnection } from "./broker/connection.ts";
+import { JobConsumer, type JobHandler } from "./broker/consuming.ts";
+import { QueueReaders, type Decide, type QueuedMessage } from "./broker/inspection.ts";
+import { Publisher, QueueUnavailableError } from "./broker/publishing.ts";
+import { EventSubscriptions, type EventListener } from "./broker/subscriptions.ts";
+import { sharedSlots } from "./broker/lanes.ts";
+import { bulkQueueName, deadLetterQueueName, eventsExchangeName, retryBucket, retryQueueName, retryQueueNames } from "./broker/topology.ts";
 
 export { QueueUnavailableError };
-export type { Delivery, JobHandler, Outcome } from "./consuming.ts";
-export type { EventListener } from "./subscriptions.ts";
-export type { Decide, QueuedMessage } from "./inspection.ts";
+export type { Delivery, JobHandler, Outcome } from "./broker/consuming.ts";
+export type { EventListener } from "./broker/subscriptions.ts";
+export type { Decide, QueuedMessage } from "./broker/inspection.ts";
 
 export interface BrokerOptions {
   /** One node's URL, or a cluster's nodes comma-separated (AMQP_URL). */
@@ -34,10 +34,10 @@ export class Broker {
   private readonly connection: BrokerConnection;
   private readonly publisher: Publisher;
   private readonly subscriptions: EventSubscriptions;
-  /** People's lane and the reruns' (tasks/lanes.ts). */
+  /** People's lane and the reruns' (tasks/broker/lanes.ts). */
   private consumers: JobConsumer[] = [];
   private slots?: ReturnType<typeof sharedSlots>;
-  /** Reads of the dead-letter and work queues take turns (tasks/inspection.ts). */
+  /** Reads of the dead-letter and work queues take turns (tasks/broker/inspection.ts). */
   private readonly readers = new QueueReaders();
 
   constructor(private readonly options: BrokerOptions) {
@@ -91,7 +91,7 @@ export class Broker {
     this.publisher.event(routingKey, payload);
   }
 
-  /** False for a while after a task event found no listener: skip making them (tasks/publishing.ts). */
+  /** False for a while after a task event found no listener: skip making them (tasks/broker/publishing.ts). */
   get taskEventsHeard(): boolean {
     return this.publisher.taskEventsHeard;
   }
@@ -103,7 +103,7 @@ export class Broker {
 
   /**
    * Consumes jobs now and again after every reconnect, from people's work queue and the
-   * reruns', `concurrency` at a time in all, people's first, reruns at most half (tasks/lanes.ts); the handler
+   * reruns', `concurrency` at a time in all, people's first, reruns at most half (tasks/broker/lanes.ts); the handler
    * decides ack, retry or dead-letter. A retry goes back through its own lane's retry queues.
    */
   async consumeJobs(handler: JobHandler, concurrency: number): Promise<void> {

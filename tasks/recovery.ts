@@ -6,9 +6,9 @@
 // and relays outbox rows older than the grace period (the web that wrote them is gone).
 // Each task is leased in the database before it is sent, so several workers sweeping at
 // once send it once; a duplicate after a crash is skipped by the worker's claim.
-import type { Lifecycle } from "../lib/lifecycle.ts";
-import { jobBody } from "../lib/shapes.ts";
-import type { Logger } from "../lib/logger.ts";
+import type { Lifecycle } from "../lib/lifecycle/lifecycle.ts";
+import { jobBody } from "../lib/lifecycle/shapes.ts";
+import type { Logger } from "../lib/platform/logger.ts";
 import { isRerun } from "./messages.ts";
 import { OutboxRelay } from "./outbox.ts";
 import type { Broker } from "./queue.ts";

@@ -2,8 +2,8 @@
 // deletes sent outbox rows and the attempts of tasks finished more than RETENTION_DAYS
 // ago. Tasks and photos are kept. Several workers pruning at once is harmless: a row is
 // deleted once, and each statement is a bounded batch.
-import type { Lifecycle } from "../lib/lifecycle.ts";
-import type { Logger } from "../lib/logger.ts";
+import type { Lifecycle } from "../lib/lifecycle/lifecycle.ts";
+import type { Logger } from "../lib/platform/logger.ts";
 
 const HOUR_MS = 60 * 60_000;
 

@@ -3,25 +3,25 @@
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { pathToFileURL } from "node:url";
-import type { Config } from "../lib/config.ts";
-import { dogApiFromConfig } from "../lib/dogApi.ts";
-import type { EventSink } from "../lib/events.ts";
-import type { Logger } from "../lib/logger.ts";
+import type { Config } from "../lib/platform/config.ts";
+import { dogApiFromConfig } from "../lib/dogs/dogApi.ts";
+import type { EventSink } from "../lib/live/events.ts";
+import type { Logger } from "../lib/platform/logger.ts";
 import { openStore } from "../lib/store/index.ts";
-import { createLifecycle } from "../lib/lifecycle.ts";
-import { workerMetrics } from "../lib/metrics.ts";
-import { migrateIfNeeded } from "../lib/migrate.ts";
-import type { Heartbeat } from "../lib/workers.ts";
-import { runProcess, runSteps } from "../lib/shutdown.ts";
-import { controlKey } from "../lib/controlMessages.ts";
-import { signHeartbeat, type HeartbeatKind } from "../lib/signedHeartbeats.ts";
+import { createLifecycle } from "../lib/lifecycle/lifecycle.ts";
+import { workerMetrics } from "../lib/platform/metrics.ts";
+import { migrateIfNeeded } from "../lib/store/migrate.ts";
+import type { Heartbeat } from "../lib/monitor/workerRegistry.ts";
+import { runProcess, runSteps } from "../lib/platform/shutdown.ts";
+import { controlKey } from "../lib/monitor/controlMessages.ts";
+import { signHeartbeat, type HeartbeatKind } from "../lib/monitor/signedHeartbeats.ts";
 import { listenForControl } from "./control.ts";
 import { createJobHandler, type JobCounters } from "./job.ts";
 import { serveMetrics } from "./metricsServer.ts";
 import { Broker } from "./queue.ts";
 import { startRecoverySweep } from "./recovery.ts";
 import { startRetention } from "./retention.ts";
-import { startTracing } from "../lib/tracing.ts";
+import { startTracing } from "../lib/platform/tracing.ts";
 
 const HEARTBEAT_MS = 2000;
 /**

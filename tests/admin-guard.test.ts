@@ -7,7 +7,7 @@ import os from "node:os";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import request from "supertest";
-import { ConfigError, loadConfig } from "../lib/config.ts";
+import { ConfigError, loadConfig } from "../lib/platform/config.ts";
 import { startStack, type Stack } from "./support/stack.ts";
 
 const PASSWORD = "correct horse battery staple";

@@ -2,7 +2,7 @@
 // any user name); reading stays open, and wrong guesses are limited.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError, loadConfig } from "../lib/config.ts";
+import { ConfigError, loadConfig } from "../lib/platform/config.ts";
 import { csrfTokenFrom, startStack, waitForTaskState, type Stack } from "./support/stack.ts";
 
 const PASSWORD = "correct horse battery staple";

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { recordAction } from "../lib/audit.ts";
+import { recordAction } from "../lib/useCases/audit.ts";
 import { csrfTokenFrom, publishRaw, queueDepth, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 
 const PASSWORD = "correct horse battery staple";

@@ -9,9 +9,9 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import Database from "better-sqlite3";
-import { databaseFile } from "../lib/config.ts";
-import { createLifecycle } from "../lib/lifecycle.ts";
-import { migrateIfNeeded } from "../lib/migrate.ts";
+import { databaseFile } from "../lib/platform/config.ts";
+import { createLifecycle } from "../lib/lifecycle/lifecycle.ts";
+import { migrateIfNeeded } from "../lib/store/migrate.ts";
 import { openStore } from "../lib/store/index.ts";
 import { freshDatabase, type TestDatabase } from "./support/database.ts";
 

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { pino } from "pino";
-import { cachedBreedCatalog, type BreedList } from "../lib/breeds.ts";
+import { cachedBreedCatalog, type BreedList } from "../lib/dogs/breeds.ts";
 
 function recordingLogger() {
   const lines: string[] = [];

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { createLogger } from "../lib/logger.ts";
+import { createLogger } from "../lib/platform/logger.ts";
 import { startWorker } from "../tasks/worker.ts";
 import { startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 

@@ -4,7 +4,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { projectRoot } from "../lib/config.ts";
+import { projectRoot } from "../lib/platform/config.ts";
 import { buildAll, isStale } from "../scripts/build.ts";
 import { configEnv, freePort, spawnBuilt, type ChildApp } from "./support/faults.ts";
 import { startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";

@@ -1,7 +1,7 @@
 // The broker can close a channel while the connection stays up (someone deletes a queue
 // or an exchange in the management UI). The queue layer must build itself again.
 import { after, before, test } from "node:test";
-import { UNHEARD_QUIET_MS } from "../lib/events.ts";
+import { UNHEARD_QUIET_MS } from "../lib/live/events.ts";
 import assert from "node:assert/strict";
 import amqplib from "amqplib";
 import { AMQP_URL, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parse } from "yaml";
-import { amqpNodeUrls, loadConfig, projectRoot } from "../lib/config.ts";
+import { amqpNodeUrls, loadConfig, projectRoot } from "../lib/platform/config.ts";
 
 type ComposeFile = { services: Record<string, any>; volumes?: Record<string, unknown> };
 const read = (file: string) => parse(readFileSync(path.join(projectRoot, file), "utf8"), { merge: true }) as ComposeFile;

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parse } from "yaml";
-import { loadConfig, projectRoot } from "../lib/config.ts";
+import { loadConfig, projectRoot } from "../lib/platform/config.ts";
 
 const read = (file: string) => parse(readFileSync(path.join(projectRoot, file), "utf8"), { merge: true }) as { services: Record<string, any>; volumes?: Record<string, unknown> };
 const base = read("docker-compose.yml");

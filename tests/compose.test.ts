@@ -1,6 +1,6 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- a parsed compose file has no type of its own */
 // The deployment files (docker-compose.yml, Dockerfile, .dockerignore, .env.example) against
-// what the app really reads and runs: lib/config.ts is the one list of environment
+// what the app really reads and runs: lib/platform/config.ts is the one list of environment
 // variables, every environment these files set up must be one loadConfig accepts, and the
 // image holds what the compiled entry files need and nothing the tests or the bench use.
 // There is no Docker engine here: the files are read as Docker would read them.
@@ -11,7 +11,7 @@ import path from "node:path";
 import { parseEnv } from "node:util";
 import { build } from "esbuild";
 import { parse } from "yaml";
-import { databaseFile, loadConfig, projectRoot } from "../lib/config.ts";
+import { databaseFile, loadConfig, projectRoot } from "../lib/platform/config.ts";
 import { ENTRIES } from "../scripts/build.ts";
 
 type Env = Record<string, string>;
@@ -186,7 +186,7 @@ describe("docker-compose.yml", () => {
     }
   });
 
-  test("sets on web and worker only variables that lib/config.ts reads", () => {
+  test("sets on web and worker only variables that lib/platform/config.ts reads", () => {
     const known = configVariables();
     for (const name of ["web", "worker"]) {
       const unknown = Object.keys(environmentOf(service(name))).filter((key) => !known.has(key));
@@ -211,7 +211,7 @@ describe(".env.example", () => {
   const text = read(".env.example");
   const example = parseEnv(text);
 
-  test("documents every variable lib/config.ts reads, and nothing else", () => {
+  test("documents every variable lib/platform/config.ts reads, and nothing else", () => {
     const documented = Object.keys(example).sort();
     assert.deepEqual(documented, [...configVariables()].sort());
   });

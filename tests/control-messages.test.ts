@@ -6,9 +6,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import amqplib from "amqplib";
-import { ConfigError, loadConfig } from "../lib/config.ts";
-import { controlKey, signControl } from "../lib/controlMessages.ts";
-import { eventsExchangeName } from "../tasks/topology.ts";
+import { ConfigError, loadConfig } from "../lib/platform/config.ts";
+import { controlKey, signControl } from "../lib/monitor/controlMessages.ts";
+import { eventsExchangeName } from "../tasks/broker/topology.ts";
 import { AMQP_URL, startStack, waitFor, type Stack } from "./support/stack.ts";
 
 const PASSWORD = "correct horse battery staple";

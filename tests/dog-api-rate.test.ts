@@ -3,9 +3,9 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startFakeDogApi } from "../dev/fake-dog-api.ts";
 import type { FakeDogApi } from "../dev/fake-dog-api.ts";
-import { ConfigError, loadConfig } from "../lib/config.ts";
-import { createDogApi, DogApiError } from "../lib/dogApi.ts";
-import type { DogApi, DogApiOptions } from "../lib/dogApi.ts";
+import { ConfigError, loadConfig } from "../lib/platform/config.ts";
+import { createDogApi, DogApiError } from "../lib/dogs/dogApi.ts";
+import type { DogApi, DogApiOptions } from "../lib/dogs/dogApi.ts";
 
 let fake: FakeDogApi;
 const clients: DogApi[] = [];

@@ -4,8 +4,8 @@ import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { startFakeDogApi } from "../dev/fake-dog-api.ts";
 import type { FakeDogApi } from "../dev/fake-dog-api.ts";
-import { createDogApi, DogApiError } from "../lib/dogApi.ts";
-import type { DogApi } from "../lib/dogApi.ts";
+import { createDogApi, DogApiError } from "../lib/dogs/dogApi.ts";
+import type { DogApi } from "../lib/dogs/dogApi.ts";
 
 let fake: FakeDogApi;
 let client: DogApi;

@@ -3,10 +3,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { EventHub, type NumberedEvent } from "../lib/eventHub.ts";
-import { relayEvents } from "../lib/eventRelay.ts";
-import { createLogger } from "../lib/logger.ts";
-import { WorkerRegistry } from "../lib/workers.ts";
+import { EventHub, type NumberedEvent } from "../lib/live/eventHub.ts";
+import { relayEvents } from "../lib/live/eventRelay.ts";
+import { createLogger } from "../lib/platform/logger.ts";
+import { WorkerRegistry } from "../lib/monitor/workerRegistry.ts";
 import { Broker } from "../tasks/queue.ts";
 import { AMQP_URL, deleteQueues, waitFor } from "./support/stack.ts";
 

@@ -5,8 +5,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import amqplib from "amqplib";
-import type { Db } from "../lib/db.ts";
-import type { TaskState } from "../lib/shapes.ts";
+import type { Db } from "../lib/store/db.ts";
+import type { TaskState } from "../lib/lifecycle/shapes.ts";
 import { configEnv, freePort, injectedFaults, spawnWeb, spawnWorker, startTcpProxy, type ChildApp, type TcpProxy } from "./support/faults.ts";
 import { AMQP_URL, csrfTokenFrom, queueDepth, startStack, waitFor, type Stack } from "./support/stack.ts";
 

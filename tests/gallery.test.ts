@@ -4,10 +4,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { openMigratedDatabase, type Db } from "../lib/db.ts";
-import { clearPhotos, galleryPage, pageLinks, PHOTOS_PER_PAGE } from "../lib/gallery.ts";
-import { createLifecycle, type Lifecycle } from "../lib/lifecycle.ts";
-import { listTasks } from "../lib/taskSearch.ts";
+import { openMigratedDatabase, type Db } from "../lib/store/db.ts";
+import { clearPhotos, galleryPage, pageLinks, PHOTOS_PER_PAGE } from "../lib/useCases/gallery.ts";
+import { createLifecycle, type Lifecycle } from "../lib/lifecycle/lifecycle.ts";
+import { listTasks } from "../lib/useCases/taskSearch.ts";
 import { openStore, type TaskStore } from "../lib/store/index.ts";
 import { freshDatabase, type TestDatabase } from "./support/database.ts";
 

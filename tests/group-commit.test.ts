@@ -1,4 +1,4 @@
-// lib/sql.ts's writer: the writes asked for in one turn of the event loop commit as one
+// lib/store/sqlite/connection.ts's writer: the writes asked for in one turn of the event loop commit as one
 // SQLite transaction, each in its own savepoint; what one write does never leaks into
 // another's fate, and nothing commits behind the group's back.
 import { after, before, test } from "node:test";
@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { gatherWrites, openSql, writer, type Sql } from "../lib/sql.ts";
+import { gatherWrites, openSql, writer, type Sql } from "../lib/store/sqlite/connection.ts";
 
 let dir: string;
 let file: string;

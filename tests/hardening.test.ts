@@ -4,7 +4,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import amqplib from "amqplib";
-import { MAX_TRACKED_WORKERS } from "../lib/workers.ts";
+import { MAX_TRACKED_WORKERS } from "../lib/monitor/workerRegistry.ts";
 import http from "node:http";
 import { AMQP_URL, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 

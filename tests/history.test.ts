@@ -4,11 +4,11 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { isPostgresUrl } from "../lib/config.ts";
-import { openDatabase, type Db } from "../lib/db.ts";
-import { taskHistory } from "../lib/history.ts";
-import { chartOf } from "../lib/historyChart.ts";
-import { migrateIfNeeded } from "../lib/migrate.ts";
+import { isPostgresUrl } from "../lib/platform/config.ts";
+import { openDatabase, type Db } from "../lib/store/db.ts";
+import { taskHistory } from "../lib/useCases/history.ts";
+import { chartOf } from "../lib/useCases/historyChart.ts";
+import { migrateIfNeeded } from "../lib/store/migrate.ts";
 import { freshDatabase, type TestDatabase } from "./support/database.ts";
 import { startStack } from "./support/stack.ts";
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { startFakeDogApi, type FakeDogApi } from "../dev/fake-dog-api.ts";
-import { openDatabase, type Db } from "../lib/db.ts";
+import { openDatabase, type Db } from "../lib/store/db.ts";
 import { asPostgresAdmin, postgresUrl } from "./support/database.ts";
 import { canMakeNamespaces, makeHosts, type Hosts } from "./support/hosts.ts";
 import { deleteQueues, waitFor } from "./support/stack.ts";

@@ -1,7 +1,7 @@
 // The whole journey on real parts: the form, RabbitMQ, the worker, the stand-in, SQLite.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { submitTask } from "../lib/useCases.ts";
+import { submitTask } from "../lib/useCases/tasks.ts";
 import { csrfTokenFrom, galleryImages, startStack, waitForTaskState, type Stack } from "./support/stack.ts";
 
 describe("the GenDog journey", () => {

@@ -5,9 +5,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { createLogger } from "../lib/logger.ts";
+import { createLogger } from "../lib/platform/logger.ts";
 import { startWorker } from "../tasks/worker.ts";
-import { bulkQueueName } from "../tasks/topology.ts";
+import { bulkQueueName } from "../tasks/broker/topology.ts";
 import { queueDepth, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 
 const PASSWORD = "correct horse battery staple";

@@ -1,13 +1,13 @@
 // A task's life on the real parts: retries that wait in RabbitMQ, permanent failures,
 // dead letters, poison messages, redelivered jobs, shared photos and cancellation.
-import { retryBucket, retryQueueName, retryQueueNames } from "../tasks/topology.ts";
+import { retryBucket, retryQueueName, retryQueueNames } from "../tasks/broker/topology.ts";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import amqplib from "amqplib";
 import type { FaultKind } from "../dev/fake-dog-api.ts";
-import { createLogger } from "../lib/logger.ts";
-import { submitTask } from "../lib/useCases.ts";
+import { createLogger } from "../lib/platform/logger.ts";
+import { submitTask } from "../lib/useCases/tasks.ts";
 import { startWorker } from "../tasks/worker.ts";
 import { AMQP_URL, csrfTokenFrom, endRetryWaits, publishRaw, purgeQueue, queueDepth, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 

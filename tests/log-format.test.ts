@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { projectRoot } from "../lib/config.ts";
+import { projectRoot } from "../lib/platform/config.ts";
 import { buildAll } from "../scripts/build.ts";
 
 /** Runs a file on plain node with LOG_FORMAT=pretty and only the basics inherited. */
@@ -53,7 +53,7 @@ describe("LOG_FORMAT=pretty where pino-pretty is installed", () => {
         "tsx",
         "--input-type=module",
         "-e",
-        `import { createLogger } from ${JSON.stringify(path.join(projectRoot, "lib", "logger.ts"))}; createLogger("info", "probe", "pretty").info("hello from the probe");`,
+        `import { createLogger } from ${JSON.stringify(path.join(projectRoot, "lib", "platform", "logger.ts"))}; createLogger("info", "probe", "pretty").info("hello from the probe");`,
       ],
       {
         cwd: projectRoot,

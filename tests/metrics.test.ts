@@ -4,9 +4,9 @@
 import http from "node:http";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError, loadConfig } from "../lib/config.ts";
-import { createLogger } from "../lib/logger.ts";
-import { webMetrics } from "../lib/metrics.ts";
+import { ConfigError, loadConfig } from "../lib/platform/config.ts";
+import { createLogger } from "../lib/platform/logger.ts";
+import { webMetrics } from "../lib/platform/metrics.ts";
 import { startWorker } from "../tasks/worker.ts";
 import { freePort } from "./support/faults.ts";
 import { queueDepth, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";

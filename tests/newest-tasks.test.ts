@@ -5,7 +5,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import Database from "better-sqlite3";
 import pg from "pg";
-import { databaseFile } from "../lib/config.ts";
+import { databaseFile } from "../lib/platform/config.ts";
 import { freshDatabase, onPostgres, type TestDatabase } from "./support/database.ts";
 
 const SAME_MOMENT = 5_000;

@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { projectRoot } from "../lib/config.ts";
+import { projectRoot } from "../lib/platform/config.ts";
 import { POSTGRES_SCHEMA, postgresSchema, SQLITE_SCHEMA } from "../scripts/postgres-schema.ts";
 
 const migrations = async (...dir: string[]) =>
@@ -43,7 +43,7 @@ test("when DATABASE_URL names a PostgreSQL that refuses the connection, the work
 
 test("when a migration script fails part way on PostgreSQL, none of it is applied and the error is Prisma's", async () => {
   const { asPostgresAdmin, postgresUrl } = await import("./support/database.ts");
-  const { postgresAdapter } = await import("../lib/postgresAdapter.ts");
+  const { postgresAdapter } = await import("../lib/store/postgres/adapter.ts");
   const name = `gendog_script_${process.pid}`;
   await asPostgresAdmin(`DROP DATABASE IF EXISTS ${name}`, `CREATE DATABASE ${name}`);
   const adapter = await postgresAdapter(postgresUrl(name)).connect();

@@ -1,14 +1,14 @@
-// An entry file's process (lib/shutdown.ts runProcess) that meets a promise nobody handled or
+// An entry file's process (lib/platform/shutdown.ts runProcess) that meets a promise nobody handled or
 // an exception nobody caught still ends, as Node would, but logs why first.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { projectRoot } from "../lib/config.ts";
+import { projectRoot } from "../lib/platform/config.ts";
 
 /** Runs a process whose start succeeds and then fails the given way; resolves with its exit and output. */
 function runFailing(failure: string): Promise<{ code: number | null; output: string }> {
   const script = `
-    import { runProcess } from "./lib/shutdown.ts";
+    import { runProcess } from "./lib/platform/shutdown.ts";
     runProcess("probe", async () => {
       setTimeout(() => { ${failure} }, 10);
       return { stop: async () => {} };

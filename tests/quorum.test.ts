@@ -4,7 +4,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import amqplib from "amqplib";
-import { DELIVERY_LIMIT } from "../tasks/topology.ts";
+import { DELIVERY_LIMIT } from "../tasks/broker/topology.ts";
 import { AMQP_URL, publishRaw, queueDepth, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 
 describe("when QUEUE_TYPE=quorum", () => {

@@ -6,12 +6,12 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { createLogger } from "../lib/logger.ts";
-import { submitTask } from "../lib/useCases.ts";
+import { createLogger } from "../lib/platform/logger.ts";
+import { submitTask } from "../lib/useCases/tasks.ts";
 import { startWorker } from "../tasks/worker.ts";
-import type { DogApi } from "../lib/dogApi.ts";
-import { createLifecycle } from "../lib/lifecycle.ts";
-import { migrateIfNeeded } from "../lib/migrate.ts";
+import type { DogApi } from "../lib/dogs/dogApi.ts";
+import { createLifecycle } from "../lib/lifecycle/lifecycle.ts";
+import { migrateIfNeeded } from "../lib/store/migrate.ts";
 import { openStore, type TaskStore } from "../lib/store/index.ts";
 import { createJobHandler } from "../tasks/job.ts";
 import { freshDatabase, type TestDatabase } from "./support/database.ts";

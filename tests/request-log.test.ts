@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { pino } from "pino";
 import request from "supertest";
 import { startFakeDogApi, type FakeDogApi } from "../dev/fake-dog-api.ts";
-import { openDatabase } from "../lib/db.ts";
+import { openDatabase } from "../lib/store/db.ts";
 import { startWeb } from "../web.ts";
 import { deleteQueues, testConfig } from "./support/stack.ts";
 import type { TestDatabase } from "./support/database.ts";

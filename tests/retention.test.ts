@@ -4,9 +4,9 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { openDatabase, type Db } from "../lib/db.ts";
-import { createLifecycle, type Lifecycle } from "../lib/lifecycle.ts";
-import { migrateIfNeeded } from "../lib/migrate.ts";
+import { openDatabase, type Db } from "../lib/store/db.ts";
+import { createLifecycle, type Lifecycle } from "../lib/lifecycle/lifecycle.ts";
+import { migrateIfNeeded } from "../lib/store/migrate.ts";
 import { openStore, type TaskStore } from "../lib/store/index.ts";
 import { freshDatabase, type TestDatabase } from "./support/database.ts";
 

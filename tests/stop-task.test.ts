@@ -6,8 +6,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import amqplib from "amqplib";
-import { controlKey, signStop } from "../lib/controlMessages.ts";
-import { eventsExchangeName } from "../tasks/topology.ts";
+import { controlKey, signStop } from "../lib/monitor/controlMessages.ts";
+import { eventsExchangeName } from "../tasks/broker/topology.ts";
 import { AMQP_URL, csrfTokenFrom, queueDepth, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 
 const PASSWORD = "correct horse battery staple";

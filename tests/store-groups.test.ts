@@ -1,12 +1,12 @@
 // The store's writes asked for together (in one turn of the event loop) go to the database
-// as a group: on SQLite one transaction with a savepoint each (lib/sql.ts), on PostgreSQL
-// one multi-row statement or short transaction (lib/store/pgBatch.ts). Each call must get
+// as a group: on SQLite one transaction with a savepoint each (lib/store/sqlite/connection.ts), on PostgreSQL
+// one multi-row statement or short transaction (lib/store/postgres/batch.ts). Each call must get
 // the answer it would get alone. Runs on SQLite, and on PostgreSQL with TEST_DATABASE=postgres.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { openDatabase, type Db } from "../lib/db.ts";
-import { migrateIfNeeded } from "../lib/migrate.ts";
+import { openDatabase, type Db } from "../lib/store/db.ts";
+import { migrateIfNeeded } from "../lib/store/migrate.ts";
 import { openStore, type OpenRun, type TaskStore } from "../lib/store/index.ts";
 import { freshDatabase, type TestDatabase } from "./support/database.ts";
 

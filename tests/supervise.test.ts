@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { projectRoot } from "../lib/config.ts";
+import { projectRoot } from "../lib/platform/config.ts";
 import { restartDelay } from "../scripts/supervise.ts";
 import { configEnv, freePort } from "./support/faults.ts";
 import { startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";

@@ -3,7 +3,7 @@
 // count of photos that several tasks found.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { PHOTOS_PER_PAGE } from "../lib/gallery.ts";
+import { PHOTOS_PER_PAGE } from "../lib/useCases/gallery.ts";
 import { startFakeDogApi, type FakeDogApi } from "../dev/fake-dog-api.ts";
 import { csrfTokenFrom, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 

@@ -1,16 +1,16 @@
-// Every named transition of lib/lifecycle.ts from every state, on a real SQLite file:
+// Every named transition of lib/lifecycle/lifecycle.ts from every state, on a real SQLite file:
 // allowed where TRANSITIONS says so (the task ends in its target state), refused
 // everywhere else (the task is left exactly as it was).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { openDatabase, type Db } from "../lib/db.ts";
+import { openDatabase, type Db } from "../lib/store/db.ts";
 import { openStore, type TaskStore } from "../lib/store/index.ts";
 import { freshDatabase, type TestDatabase } from "./support/database.ts";
-import type { AppEvent } from "../lib/events.ts";
-import { createLifecycle, TRANSITIONS, type Lifecycle, type Transition } from "../lib/lifecycle.ts";
-import { migrateIfNeeded } from "../lib/migrate.ts";
-import { TASK_STATES, type TaskState } from "../lib/shapes.ts";
+import type { AppEvent } from "../lib/live/events.ts";
+import { createLifecycle, TRANSITIONS, type Lifecycle, type Transition } from "../lib/lifecycle/lifecycle.ts";
+import { migrateIfNeeded } from "../lib/store/migrate.ts";
+import { TASK_STATES, type TaskState } from "../lib/lifecycle/shapes.ts";
 
 let database: TestDatabase;
 let db: Db;

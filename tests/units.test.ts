@@ -2,12 +2,12 @@
 // the job message, retry backoff and the photo-link filter.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { BreedCatalog } from "../lib/breeds.ts";
-import { cachedFor } from "../lib/cachedFor.ts";
-import { amqpNodeUrls, ConfigError, loadConfig, maskUrl, projectRoot } from "../lib/config.ts";
-import { ValidationError } from "../lib/errors.ts";
-import { createLogger } from "../lib/logger.ts";
-import { parseTaskInput } from "../lib/validation.ts";
+import { BreedCatalog } from "../lib/dogs/breeds.ts";
+import { cachedFor } from "../lib/platform/cachedFor.ts";
+import { amqpNodeUrls, ConfigError, loadConfig, maskUrl, projectRoot } from "../lib/platform/config.ts";
+import { ValidationError } from "../lib/platform/errors.ts";
+import { createLogger } from "../lib/platform/logger.ts";
+import { parseTaskInput } from "../lib/lifecycle/validation.ts";
 import { InvalidMessageError, parseJobMessage } from "../tasks/messages.ts";
 import { backoffDelay, keepTrustedLinks } from "../tasks/job.ts";
 

@@ -2,8 +2,8 @@
 // goes silent stays listed as lost; neither counts toward the jobs held now.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createLogger } from "../lib/logger.ts";
-import { WorkerRegistry, type Heartbeat } from "../lib/workers.ts";
+import { createLogger } from "../lib/platform/logger.ts";
+import { WorkerRegistry, type Heartbeat } from "../lib/monitor/workerRegistry.ts";
 import { startWorker } from "../tasks/worker.ts";
 import { startStack, waitFor, type Stack } from "./support/stack.ts";
 

@@ -1,11 +1,11 @@
 // The job pipeline's writes, behind one interface with a SQLite and a PostgreSQL
-// implementation; DATABASE_URL chooses. lib/lifecycle.ts is their only caller: it adds
+// implementation; DATABASE_URL chooses. lib/lifecycle/lifecycle.ts is their only caller: it adds
 // the events and the error shortening, the stores hold the SQL and the transactions.
 // Beside them, the few reads every page view makes (PageReads).
 import type { Photo, Task } from "../../generated/prisma/client.ts";
 import type { TaskState } from "../../generated/prisma/enums.ts";
-import { isPostgresUrl } from "../config.ts";
-import type { PhotoView } from "../shapes.ts";
+import { isPostgresUrl } from "../platform/config.ts";
+import type { PhotoView } from "../lifecycle/shapes.ts";
 
 export interface NewTask {
   id: string;
@@ -43,7 +43,7 @@ export interface WorkerSign {
  * The reads of the plain gallery page and the newest tasks, which every home page, live
  * stream and monitor view makes, in one prepared statement each: through Prisma's query
  * compiler each cost 0.5-1 ms of CPU, most of a page view. Filtered and paged-by-cursor
- * reads stay on Prisma (lib/gallery.ts, lib/taskSearch.ts).
+ * reads stay on Prisma (lib/useCases/gallery.ts, lib/useCases/taskSearch.ts).
  */
 export interface PageReads {
   /** The newest tasks (by creation, then id), each with how many of its photos the gallery still holds. */
@@ -54,7 +54,7 @@ export interface PageReads {
   photos(from: "newest" | "oldest", skip: number, take: number): Promise<Photo[]>;
 }
 
-/** Each method is one transaction; those named after a transition are guarded by lib/transitions.ts. */
+/** Each method is one transaction; those named after a transition are guarded by lib/lifecycle/transitions.ts. */
 export interface TaskStore extends PageReads {
   accept(input: NewTask, body: string, leaseMs: number): Promise<{ task: Task; job: OutboxJob }>;
   claim(job: { taskId: string; attempt: number; redelivered: boolean; workerId: string }): Promise<Claim>;
@@ -95,7 +95,7 @@ export interface TaskStore extends PageReads {
 }
 
 export interface StoreOptions {
-  /** SQLite: how long a write may wait for others to commit with (lib/sql.ts gatherWrites); 0, the next turn of the event loop. */
+  /** SQLite: how long a write may wait for others to commit with (lib/store/sqlite/connection.ts gatherWrites); 0, the next turn of the event loop. */
   commitWindowMs?: number;
   /** PostgreSQL: the longest a connect or a query may take (DATABASE_TIMEOUT_MS); unbounded when unset. */
   timeoutMs?: number;
@@ -103,6 +103,6 @@ export interface StoreOptions {
 
 /** Opens the store DATABASE_URL names (after it is migrated); only that driver is loaded. */
 export async function openStore(url: string, options: StoreOptions = {}): Promise<TaskStore> {
-  if (isPostgresUrl(url)) return (await import("./postgres.ts")).openPostgresStore(url, options.timeoutMs);
-  return (await import("./sqlite.ts")).openSqliteStore(url, options.commitWindowMs);
+  if (isPostgresUrl(url)) return (await import("./postgres/store.ts")).openPostgresStore(url, options.timeoutMs);
+  return (await import("./sqlite/store.ts")).openSqliteStore(url, options.commitWindowMs);
 }

@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
-import { projectRoot } from "../../lib/config.ts";
+import { projectRoot } from "../../lib/platform/config.ts";
 
 /** Where each public path is read from (what setUpStaticFiles serves). */
 const ROOTS: [prefix: string, dir: string][] = [

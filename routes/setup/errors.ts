@@ -1,10 +1,10 @@
 // The one error path: a 404 for what matched nothing, and one handler that turns typed
-// errors (lib/errors.ts) into an error page or JSON, with the request's id. Anything
+// errors (lib/platform/errors.ts) into an error page or JSON, with the request's id. Anything
 // else is a 500 that shows nothing internal.
 import type { ErrorRequestHandler, NextFunction, Request, Response } from "express";
 import type { AppDeps } from "../../lib/appDeps.ts";
-import { isDatabaseUnavailable } from "../../lib/databaseErrors.ts";
-import { AppError, CountChangedError, DatabaseUnavailableError, NotFoundError, RateLimitedError, UnauthorizedError } from "../../lib/errors.ts";
+import { isDatabaseUnavailable } from "../../lib/store/databaseErrors.ts";
+import { AppError, CountChangedError, DatabaseUnavailableError, NotFoundError, RateLimitedError, UnauthorizedError } from "../../lib/platform/errors.ts";
 
 export function notFound(_req: Request, _res: Response, next: NextFunction) {
   next(new NotFoundError("There is no page here."));

@@ -6,7 +6,7 @@ import express, { type NextFunction, type Request, type Response } from "express
 import cookieParser from "cookie-parser";
 import { doubleCsrf } from "csrf-csrf";
 import type { AppDeps } from "../../lib/appDeps.ts";
-import { AppError } from "../../lib/errors.ts";
+import { AppError } from "../../lib/platform/errors.ts";
 
 const CLIENT_COOKIE = "gendog.client";
 const selection = express.urlencoded({ extended: false, limit: "8kb", parameterLimit: 60 });

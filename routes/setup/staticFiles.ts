@@ -4,7 +4,7 @@
 // live), so no cache may store it.
 import path from "node:path";
 import express, { Router } from "express";
-import { projectRoot } from "../../lib/config.ts";
+import { projectRoot } from "../../lib/platform/config.ts";
 
 const KEEP = { maxAge: "365d", immutable: true };
 

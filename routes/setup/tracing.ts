@@ -1,9 +1,9 @@
-// A server span per request when tracing is on (lib/tracing.ts), so a submit's trace
+// A server span per request when tracing is on (lib/platform/tracing.ts), so a submit's trace
 // starts at the HTTP request; its route, once matched, names it. Live event streams are
 // left out: a span hours long helps nobody.
 import type { NextFunction, Request, Response } from "express";
 import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
-import { tracer, tracingOn } from "../../lib/tracing.ts";
+import { tracer, tracingOn } from "../../lib/platform/tracing.ts";
 
 export function setUpTracing() {
   return (req: Request, res: Response, next: NextFunction) => {

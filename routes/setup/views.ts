@@ -3,7 +3,7 @@
 import path from "node:path";
 import type express from "express";
 import nunjucks from "nunjucks";
-import { projectRoot } from "../../lib/config.ts";
+import { projectRoot } from "../../lib/platform/config.ts";
 import { assetUrl } from "./assets.ts";
 
 export function setUpViews(app: express.Express, cache: boolean): void {

@@ -6,7 +6,7 @@ import { copyFile, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { openMigratedDatabase } from "../../lib/db.ts";
+import { openMigratedDatabase } from "../../lib/store/db.ts";
 
 export const onPostgres = process.env.TEST_DATABASE === "postgres";
 const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";

@@ -4,8 +4,8 @@
 import { prng } from "../../dev/fake-dog-api.ts";
 import { spawn, type ChildProcess } from "node:child_process";
 import net from "node:net";
-import type { Config } from "../../lib/config.ts";
-import { projectRoot } from "../../lib/config.ts";
+import type { Config } from "../../lib/platform/config.ts";
+import { projectRoot } from "../../lib/platform/config.ts";
 
 export interface TcpProxy {
   port: number;

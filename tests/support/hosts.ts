@@ -6,7 +6,7 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { promisify } from "node:util";
-import { projectRoot } from "../../lib/config.ts";
+import { projectRoot } from "../../lib/platform/config.ts";
 
 const run = promisify(execFile);
 const ip = (...args: string[]) => run("ip", args);

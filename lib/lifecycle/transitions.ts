@@ -1,0 +1,23 @@
+// The task lifecycle's transitions: the states each may start from and the one it ends
+// in. Both stores (lib/store/sqlite/statements.ts, lib/store/postgres/store.ts) build every guard from
+// this table; tests/transitions.test.ts tries each transition from every state.
+import { TaskState } from "../../generated/prisma/enums.ts";
+import { CANCELLABLE_STATES, RETRIABLE_STATES } from "./shapes.ts";
+
+const { PENDING, STARTED, RETRY, SUCCESS, FAILURE, REVOKED } = TaskState;
+
+export const TRANSITIONS = {
+  claim: { from: [PENDING, RETRY, STARTED], to: STARTED },
+  retry: { from: [STARTED], to: RETRY },
+  succeed: { from: [STARTED], to: SUCCESS },
+  fail: { from: [STARTED], to: FAILURE },
+  /** A job whose claim the database refused on every allowed try fails its task, wherever it was (a malformed message leaves its task alone). */
+  failPoison: { from: [PENDING, STARTED, RETRY], to: FAILURE },
+  revoke: { from: CANCELLABLE_STATES, to: REVOKED },
+  /** A running task stopped by hand (Flower's revoke with terminate): its open run ends REVOKED too. */
+  stop: { from: [STARTED], to: REVOKED },
+  /** Sent again by hand, from the monitor or the API, with a new retry budget. */
+  rerun: { from: RETRIABLE_STATES, to: PENDING },
+} as const satisfies Record<string, { from: readonly TaskState[]; to: TaskState }>;
+
+export type Transition = keyof typeof TRANSITIONS;

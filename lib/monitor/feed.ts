@@ -1,0 +1,42 @@
+// The monitor's queue and workers panels have no events of their own: their numbers live in
+// the broker and in worker heartbeats. Rather than every open /tasks page fetching itself
+// every few seconds, the web looks every few seconds while anyone watches, and tells the
+// pages (a "monitor" event) only when something they show has changed.
+import type { EventHub } from "../live/eventHub.ts";
+import type { QueueOverview } from "./overview.ts";
+import { workerAvailability } from "./workerAvailability.ts";
+import type { WorkerRegistry } from "./workerRegistry.ts";
+
+export interface MonitorFeedDeps {
+  hub: EventHub;
+  monitor: () => Promise<QueueOverview>;
+  workers: WorkerRegistry;
+  intervalMs?: number;
+}
+
+export function startMonitorFeed({ hub, monitor, workers, intervalMs = 3000 }: MonitorFeedDeps) {
+  let shown: string | undefined;
+  let looking = false;
+  const look = async () => {
+    if (looking || !hub.watched) return;
+    looking = true;
+    try {
+      const overview = await monitor().catch(() => null);
+      // What the panels show, without the heartbeat times the page counts itself.
+      const list = workers.list();
+      const availability = workerAvailability(list);
+      const digest = JSON.stringify([overview, availability, list.map((w) => [w.id, w.status, w.ready, w.paused, w.concurrency, w.inFlight, w.done, w.failed, w.skipped])]);
+      if (shown !== undefined && digest !== shown) hub.publish({ type: "monitor", workers: availability });
+      shown = digest;
+    } finally {
+      looking = false;
+    }
+  };
+  const timer = setInterval(() => void look(), intervalMs);
+  timer.unref();
+  return {
+    stop(): void {
+      clearInterval(timer);
+    },
+  };
+}
