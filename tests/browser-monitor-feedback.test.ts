@@ -61,7 +61,15 @@ describe("the monitor's feedback on its own actions", { skip: existsSync(CHROMIU
     const page = await open();
     await press(page, '#workers-panel form[action="/workers/pause"]:not(:has(input[name=worker])) button');
     await assertNoticeInView(page, "Pause all");
-    await page.waitForSelector('#workers-panel [data-role="paused"]', { timeout: 10_000 });
+    await page.waitForSelector('#workers-panel [data-role="paused"]', { timeout: 10_000 }).catch(async (err: Error) => {
+      // Which side missed it: the worker (never paused), the web (never heard), or the page (never told).
+      const workers = (await stack.http().get("/api/workers")).body;
+      const panel = await stack
+        .http()
+        .get("/tasks")
+        .then((res) => /data-role="paused"/.test(res.text));
+      throw new Error(`${err.message}\n/api/workers: ${JSON.stringify(workers)}\n/tasks rendered now shows paused: ${panel}`);
+    });
     const revokedBefore = await stack.db.task.count({ where: { state: "REVOKED" } });
     for (let i = 0; i < 2; i++) await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202);
     await waitFor("two jobs waiting", async () => (await queueDepth(stack.config.queueName)) === 2);

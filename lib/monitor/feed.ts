@@ -12,16 +12,29 @@ export interface MonitorFeedDeps {
   monitor: () => Promise<QueueOverview>;
   workers: WorkerRegistry;
   intervalMs?: number;
+  /** How long a look waits for the queue's numbers before it goes on with the last ones. */
+  waitMs?: number;
 }
 
-export function startMonitorFeed({ hub, monitor, workers, intervalMs = 3000 }: MonitorFeedDeps) {
+const TIMED_OUT = Symbol("timed out");
+
+export function startMonitorFeed({ hub, monitor, workers, intervalMs = 3000, waitMs = 2000 }: MonitorFeedDeps) {
   let shown: string | undefined;
   let looking = false;
+  let lastOverview: QueueOverview | null = null;
   const look = async () => {
     if (looking || !hub.watched) return;
     looking = true;
     try {
-      const overview = await monitor().catch(() => null);
+      // The workers' numbers are in memory; the queue's come from the broker, which may not
+      // answer. A broker read that hangs must not keep a paused worker off the pages: the
+      // look goes on with the last queue numbers, and the next one asks again.
+      let timer: NodeJS.Timeout | undefined;
+      const answer = await Promise.race([monitor().catch(() => null), new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(resolve, waitMs, TIMED_OUT)))]).finally(() =>
+        clearTimeout(timer),
+      );
+      const overview = answer === TIMED_OUT ? lastOverview : answer;
+      lastOverview = overview;
       // What the panels show, without the heartbeat times the page counts itself.
       const list = workers.list();
       const availability = workerAvailability(list);

@@ -1,0 +1,40 @@
+// The monitor feed: the web's look, every few seconds while a page watches, that tells the
+// pages when the queue or workers panels changed.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { EventHub, type NumberedEvent } from "../lib/live/eventHub.ts";
+import { startMonitorFeed } from "../lib/monitor/feed.ts";
+import { WorkerRegistry, type Heartbeat } from "../lib/monitor/workerRegistry.ts";
+import { waitFor } from "./support/stack.ts";
+
+const beat = (paused: boolean): Heartbeat => ({
+  id: "worker-1",
+  host: "test",
+  pid: 1,
+  concurrency: 4,
+  done: 0,
+  failed: 0,
+  skipped: 0,
+  inFlight: 0,
+  startedAt: new Date().toISOString(),
+  ready: true,
+  paused,
+});
+
+test("when the broker never answers the queue's numbers, then a worker that pauses still reaches the pages", async (t) => {
+  const hub = new EventHub();
+  const heard: NumberedEvent[] = [];
+  t.after(hub.subscribe((event) => heard.push(event)));
+  const workers = new WorkerRegistry();
+  workers.heartbeat(beat(false));
+  const feed = startMonitorFeed({ hub, workers, monitor: () => new Promise(() => {}), intervalMs: 20, waitMs: 50 });
+  t.after(() => feed.stop());
+
+  await new Promise((resolve) => setTimeout(resolve, 200)); // a few looks, the panels as they were
+  workers.heartbeat(beat(true));
+  await waitFor("a monitor event saying the worker paused", async () => heard.some((e) => e.event.type === "monitor"), 5_000);
+  assert.deepEqual(
+    heard.map((e) => e.event),
+    [{ type: "monitor", workers: "paused" }],
+  );
+});
