@@ -11,9 +11,14 @@ import { isUuid, parseTaskInput } from "../lib/lifecycle/validation.ts";
 import { workerAvailability, type WorkerAvailability } from "../lib/monitor/workerAvailability.ts";
 import { queryText } from "./query.ts";
 
-/** What the person typed, to show it again (cut short: it travels in a URL). */
+/**
+ * What the person typed, to show it again (cut short: it travels in a URL). The form's list
+ * names a sub-breed as "breed/sub"; one sent apart (a link, a script) is shown the same way.
+ */
 export function formOf(fields: Record<string, unknown> | undefined) {
-  return { breed: String(fields?.breed ?? "").slice(0, 100), limit: String(fields?.limit ?? "").slice(0, 20) };
+  const breed = String(fields?.breed ?? "");
+  const subBreed = typeof fields?.subBreed === "string" && fields.subBreed !== "" && !breed.includes("/") ? `/${fields.subBreed}` : "";
+  return { breed: `${breed}${subBreed}`.slice(0, 100), limit: String(fields?.limit ?? "").slice(0, 20) };
 }
 
 /** The fields of a refused form as they came (a repeated field stays repeated, so it is refused again for the same reason), each cut short. */

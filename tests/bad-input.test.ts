@@ -102,6 +102,19 @@ describe("bad input", () => {
         await assertNothingAccepted(stack);
       });
     }
+
+    test("when a form sends the sub-breed apart from the breed and is refused, then the form comes back with that sub-breed chosen", async () => {
+      const agent = stack.agent();
+      const token = csrfTokenFrom((await agent.get("/").expect(200)).text);
+      const posted = await agent.post("/tasks").type("form").send({ breed: "hound", subBreed: "afghan", limit: "0", _csrf: token }).expect(303);
+      const res = await agent.get(posted.headers.location ?? "/").expect(200);
+      assert.deepEqual(
+        [...res.text.matchAll(/<option value="([^"]*)" selected>/g)].map((m) => m[1]),
+        ["hound/afghan"],
+      );
+      assert.equal(fieldError(res.text, "limit"), RANGE);
+      await assertNothingAccepted(stack);
+    });
   });
 
   describe("through the JSON API", () => {
