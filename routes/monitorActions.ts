@@ -16,12 +16,10 @@ import {
 } from "../lib/useCases/deadLetters.ts";
 import { AUDIT_ACTIONS, listAudit, recordAction } from "../lib/useCases/audit.ts";
 import { controlKey, signControl, signStop, WORKER_ID } from "../lib/monitor/controlMessages.ts";
-import { AppError, ConflictError, CountChangedError, NotFoundError, ValidationError } from "../lib/platform/errors.ts";
+import { AppError, ConflictError, CountChangedError, NotFoundError, QueueUnavailableError, ValidationError } from "../lib/platform/errors.ts";
 import { retryGroup, retryTask } from "../lib/useCases/failures.ts";
 import { countTasksByState } from "../lib/useCases/taskSearch.ts";
 import { stopTask } from "../lib/useCases/tasks.ts";
-import { QueueUnavailableError } from "../tasks/queue.ts";
-import { deadLetterQueueName } from "../tasks/broker/topology.ts";
 import { actorOf } from "./admin.ts";
 
 /** Dead letters shown on the page; the rest are counted. */
@@ -107,7 +105,7 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
       settled,
       letters: shown,
       connected,
-      queueName: deadLetterQueueName(deps.config.queueName),
+      queueName: deps.queue.deadLetterQueue,
       notice: monitorNotice(req.query),
     });
   });

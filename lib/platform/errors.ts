@@ -69,3 +69,14 @@ export class DatabaseUnavailableError extends AppError {
     super(503, "database_unavailable", message);
   }
 }
+
+/**
+ * The broker did not take a message or answer a question (thrown by the queue layer, tasks/); callers
+ * never show it to a person as such. Here, not in tasks/, so routes can tell it apart without importing the queue layer.
+ */
+export class QueueUnavailableError extends Error {
+  constructor(reason: string) {
+    super(`the job queue is not reachable (${reason})`);
+    this.name = "QueueUnavailableError";
+  }
+}

@@ -6,14 +6,9 @@ import { UNHEARD_QUIET_MS } from "../../lib/live/events.ts";
 import type { Logger } from "../../lib/platform/logger.ts";
 import type { BrokerConnection, ChannelFactory, ConnectionPart } from "./connection.ts";
 import { declareTopology, eventsExchangeName, type Topology } from "./topology.ts";
+import { QueueUnavailableError } from "../../lib/platform/errors.ts";
 
-/** The broker did not take a message or answer a question; callers never show it to a person as such. */
-export class QueueUnavailableError extends Error {
-  constructor(reason: string) {
-    super(`the job queue is not reachable (${reason})`);
-    this.name = "QueueUnavailableError";
-  }
-}
+export { QueueUnavailableError };
 
 export interface PersistentMessage {
   queue: string;
