@@ -18,6 +18,8 @@ import { topologyQueueNames } from "../../tasks/broker/topology.ts";
 import { startFakeDogApi, type FakeDogApi } from "../../dev/fake-dog-api.ts";
 import { freshDatabase, type TestDatabase } from "./database.ts";
 
+export { csrfTokenFrom, galleryImages } from "./pages.ts";
+
 export const AMQP_URL = process.env.TEST_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 
 export interface StackOptions {
@@ -181,19 +183,6 @@ export async function waitForTaskState(db: Db, taskId: string, states: string[],
     },
     timeoutMs,
   );
-}
-
-/** The CSRF token from a form page, for tests that post forms like a browser. */
-export function csrfTokenFrom(html: string): string {
-  const match = /name="_csrf"\s+value="([^"]+)"/.exec(html);
-  if (!match) throw new Error("no CSRF token in the page");
-  return match[1]!;
-}
-
-/** The src of every gallery image in a page. */
-export function galleryImages(html: string): string[] {
-  const gallery = html.slice(html.indexOf('id="gallery"'));
-  return [...gallery.matchAll(/<img[^>]*\ssrc="([^"]+)"/g)].map((m) => m[1]!.replace(/&amp;/g, "&"));
 }
 
 /** Nothing was accepted: no task, no outbox message, nothing on the work queue. */
