@@ -1,11 +1,13 @@
 // A fresh, migrated database for each test stack: a SQLite file copied from a template, or
 // with TEST_DATABASE=postgres a PostgreSQL database created from a migrated template on the
 // machine's server (TEST_POSTGRES_URL, by default the trusted local superuser), dropped after.
-import { randomBytes } from "node:crypto";
-import { copyFile, mkdtemp, rm } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { copyFile, mkdtemp, readdir, readFile, rename, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
+import { projectRoot } from "../../lib/platform/config.ts";
 import { openMigratedDatabase } from "../../lib/store/db.ts";
 
 export const onPostgres = process.env.TEST_DATABASE === "postgres";
@@ -23,18 +25,41 @@ export function freshDatabase(): Promise<TestDatabase> {
 }
 
 async function freshSqlite(): Promise<TestDatabase> {
-  template ??= (async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), "gendog-template-"));
-    const file = path.join(dir, "template.db");
-    const db = await openMigratedDatabase(`file:${file}`);
-    await db.$queryRawUnsafe("PRAGMA wal_checkpoint(TRUNCATE)");
-    await db.$disconnect();
-    return file;
-  })();
+  template ??= sqliteTemplate();
   const dir = await mkdtemp(path.join(os.tmpdir(), "gendog-test-"));
   const file = path.join(dir, "gendog.db");
   await copyFile(await template, file);
   return { url: `file:${file}`, drop: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A SQLite file migrated by `prisma migrate deploy`, kept in the temp folder under a hash of
+ * the migrations: running the Prisma CLI takes seconds, and each test process would run it
+ * again for the same schema. A changed migration makes a new one.
+ */
+async function sqliteTemplate(): Promise<string> {
+  const kept = path.join(os.tmpdir(), `gendog-template-${await migrationsHash()}.db`);
+  if (existsSync(kept)) return kept;
+  const dir = await mkdtemp(path.join(os.tmpdir(), "gendog-template-"));
+  const file = path.join(dir, "template.db");
+  const db = await openMigratedDatabase(`file:${file}`);
+  await db.$queryRawUnsafe("PRAGMA wal_checkpoint(TRUNCATE)");
+  await db.$disconnect();
+  // Whole or not at all: another test process may be copying the kept file this moment.
+  await rename(file, kept);
+  await rm(dir, { recursive: true, force: true });
+  return kept;
+}
+
+async function migrationsHash(): Promise<string> {
+  const dir = path.join(projectRoot, "prisma", "migrations");
+  const hash = createHash("sha256");
+  for (const name of (await readdir(dir)).sort()) {
+    const sql = path.join(dir, name, "migration.sql");
+    const text = await readFile(sql, "utf8").catch(() => undefined);
+    if (text !== undefined) hash.update(`${name}\n${text}\n`);
+  }
+  return hash.digest("hex").slice(0, 16);
 }
 
 /** Runs statements as the admin, one connection each time (CREATE DATABASE cannot run in a transaction). */
