@@ -11,12 +11,11 @@ import { submitTask } from "../lib/useCases/tasks.ts";
 import { startWorker } from "../tasks/worker.ts";
 import type { DogApi } from "../lib/dogs/dogApi.ts";
 import { createLifecycle } from "../lib/lifecycle/lifecycle.ts";
-import { migrateIfNeeded } from "../lib/store/migrate.ts";
-import { openStore, type TaskStore } from "../lib/store/index.ts";
+import type { TaskStore } from "../lib/store/index.ts";
 import { createJobHandler } from "../tasks/job.ts";
-import { freshDatabase, type TestDatabase } from "./support/database.ts";
 import { startTcpProxy, type TcpProxy } from "./support/faults.ts";
 import { startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
+import { freshStore, type TestStore } from "./support/store.ts";
 
 const GRACE_MS = 600;
 const FINAL = ["SUCCESS", "FAILURE"];
@@ -113,17 +112,11 @@ describe("when a task's next run never reached the broker", () => {
 });
 
 describe("when the database fails at every claim of a job", () => {
-  let database: TestDatabase;
-  let store: TaskStore;
+  let store: TestStore;
   before(async () => {
-    database = await freshDatabase();
-    await migrateIfNeeded(database.url);
-    store = await openStore(database.url);
+    store = await freshStore();
   });
-  after(async () => {
-    await store.close();
-    await database.drop();
-  });
+  after(() => store.drop());
 
   test("then its last allowed try (RETRY_MAX_ATTEMPTS, as for runs) dead-letters the job and fails the task, instead of leaving it PENDING", async () => {
     const failingClaims: TaskStore = { ...store, claim: async () => Promise.reject(new Error("SQLITE_IOERR: disk I/O error")) };
@@ -158,20 +151,14 @@ async function deliverUntilSettled(handle: ReturnType<typeof createJobHandler>, 
 }
 
 describe("when runs of a task meet an unexpected error (not dog.ceo's)", () => {
-  let database: TestDatabase;
-  let store: TaskStore;
+  let store: TestStore;
   const retry = { maxAttempts: 3, baseMs: 10, maxMs: 40 };
   const dogApi = { randomImages: async () => ["https://images.dog.ceo/breeds/pug/a.jpg"] } as unknown as DogApi;
   const imageOrigins = ["https://images.dog.ceo"];
   before(async () => {
-    database = await freshDatabase();
-    await migrateIfNeeded(database.url);
-    store = await openStore(database.url);
+    store = await freshStore();
   });
-  after(async () => {
-    await store.close();
-    await database.drop();
-  });
+  after(() => store.drop());
 
   test("then the task gets RETRY_MAX_ATTEMPTS runs, as for a dog.ceo error, and fails saying what happened", async () => {
     const failingSucceed: TaskStore = { ...store, succeed: async () => Promise.reject(new Error("SQLITE_FULL: database or disk is full")) };
