@@ -2,12 +2,8 @@
 // any size or shape, and heartbeats of workers that do not exist. Sent here straight to the
 // app's own exchange, as an attacker would, while a page listens.
 import { randomBytes, randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
-import http from "node:http";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { EventSource } from "undici";
-import { configEnv, freePort, spawnWeb, type ChildApp } from "./support/faults.ts";
 import { parseAppEvent } from "../lib/live/eventCheck.ts";
 import { EventHub, HISTORY_LIMITS } from "../lib/live/eventHub.ts";
 import { toPhotoView, toTaskView } from "../lib/lifecycle/shapes.ts";
@@ -25,56 +21,20 @@ import { signHeartbeat } from "../lib/monitor/signedHeartbeats.ts";
 import { startWorker } from "../tasks/worker.ts";
 import { forgeEvents, forgeEventsOnce } from "./support/exchange.ts";
 import { AMQP_URL, deleteQueues, startStack, waitFor, type Stack } from "./support/stack.ts";
+import { assertUp, droppedIn, httpPostJson, peakResidentMiB, spawnReadyWeb, type ChildWeb } from "./support/childWeb.ts";
+import { listen } from "./support/liveStream.ts";
 
 const KiB = 1024;
 
 const publishEvents = (stack: Stack, messages: [routingKey: string, body: Buffer | string][]) => forgeEventsOnce(stack.config.queueName, messages);
 
-/** The web answers its health check; if it does not, the test fails with how it ended. */
-async function assertUp(web: ChildApp & { url: string }): Promise<void> {
-  const healthy = await httpGet(`${web.url}/healthz`).then(
-    (r) => r.status === 200,
-    () => false,
-  );
-  if (healthy) return;
-  const ended = await Promise.race([web.exited, new Promise((resolve) => setTimeout(resolve, 2000))]);
-  assert.fail(`the web does not answer (${ended ? `exited: ${JSON.stringify(ended)}` : "still running"}):\n${web.output().slice(-1500)}`);
-}
-
-function httpGet(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: 5000 }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", reject);
-  });
-}
-
-/** The most memory the process has held resident so far (Linux's VmHWM), in MiB. */
-function peakResidentMiB(pid: number): number {
-  const kib = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-  return Number(kib) / 1024;
-}
-
 describe("forged task events on the events exchange", () => {
   let stack: Stack;
-  let web: ChildApp & { url: string };
+  let web: ChildWeb;
   before(async () => {
     stack = await startStack({ workers: 1, web: false });
     // As `npm start` runs it: a 256 MB old generation.
-    web = spawnWeb(configEnv(stack.config, { PORT: String(await freePort()), NODE_OPTIONS: "--max-old-space-size=256 --max-semi-space-size=8" }));
-    await waitFor(
-      "the web to be ready (its broker connected)",
-      () =>
-        httpGet(`${web.url}/readyz`).then(
-          (r) => r.status === 200,
-          () => false,
-        ),
-      30_000,
-    );
+    web = await spawnReadyWeb(stack.config, { NODE_OPTIONS: "--max-old-space-size=256 --max-semi-space-size=8" });
   });
   after(async () => {
     await web?.stop();
@@ -511,46 +471,4 @@ function photosEvent(photos: number) {
       createdAt: new Date().toISOString(),
     })),
   };
-}
-
-/** How many drops the web's lines with this message count in all. */
-function droppedIn(output: string, message: string): number {
-  const lines = output.split("\n").filter((line) => line.includes(`"msg":"${message}"`));
-  return lines.reduce((sum, line) => sum + (JSON.parse(line) as { dropped: number }).dropped, 0);
-}
-
-/** A page's live stream, through a real EventSource (undici's): it reconnects with Last-Event-ID, as browsers do. */
-function listen(url: string) {
-  const source = new EventSource(url);
-  const page = {
-    opens: 0,
-    errors: 0,
-    largest: 0,
-    lastEventId: "",
-    events: [] as { type: string; data: { task?: { id: string; state: string } } | null }[],
-    close: () => source.close(),
-  };
-  source.onopen = () => (page.opens += 1);
-  source.onerror = () => (page.errors += 1);
-  for (const type of ["snapshot", "task", "photos", "photos-cleared", "resync"]) {
-    source.addEventListener(type, (event) => {
-      const text = String((event as MessageEvent).data);
-      page.lastEventId = (event as MessageEvent).lastEventId;
-      page.largest = Math.max(page.largest, text.length);
-      page.events.push({ type, data: text.length < 128 * KiB ? JSON.parse(text) : null });
-    });
-  }
-  return page;
-}
-
-function httpPostJson(url: string, payload: unknown): Promise<{ id: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: "POST", agent: false, headers: { "Content-Type": "application/json" } }, (res) => {
-      let text = "";
-      res.setEncoding("utf8").on("data", (chunk: string) => (text += chunk));
-      res.on("end", () => (res.statusCode === 202 ? resolve(JSON.parse(text)) : reject(new Error(`${res.statusCode}: ${text}`))));
-    });
-    req.on("error", reject);
-    req.end(JSON.stringify(payload));
-  });
 }
