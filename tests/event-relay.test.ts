@@ -8,6 +8,7 @@ import { relayEvents } from "../lib/live/eventRelay.ts";
 import { createLogger } from "../lib/platform/logger.ts";
 import { WorkerRegistry } from "../lib/monitor/workerRegistry.ts";
 import { Broker } from "../tasks/queue.ts";
+import { heartbeat } from "./support/fakes.ts";
 import { AMQP_URL, deleteQueues, waitFor } from "./support/stack.ts";
 
 const logger = createLogger("silent", "test");
@@ -39,18 +40,7 @@ describe("the event relay of a web", () => {
   test("when no browser watches, task events are not heard, but heartbeats are", async () => {
     const before = hub.lastId;
     worker.publishEvent("task.resync", taskEvent("unwatched"));
-    worker.publishEvent("worker.heartbeat", {
-      id: "w1",
-      host: "h",
-      pid: 1,
-      concurrency: 1,
-      done: 0,
-      failed: 0,
-      skipped: 0,
-      inFlight: 0,
-      startedAt: new Date().toISOString(),
-      ready: true,
-    });
+    worker.publishEvent("worker.heartbeat", heartbeat("w1"));
     await waitFor("the heartbeat", () => workers.list().length === 1, 5000);
     await sleep(200);
     assert.equal(hub.lastId, before);

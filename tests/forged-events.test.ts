@@ -23,6 +23,7 @@ import { forgeEvents, forgeEventsOnce } from "./support/exchange.ts";
 import { AMQP_URL, deleteQueues, startStack, waitFor, type Stack } from "./support/stack.ts";
 import { assertUp, droppedIn, httpPostJson, peakResidentMiB, spawnReadyWeb, type ChildWeb } from "./support/childWeb.ts";
 import { listen } from "./support/liveStream.ts";
+import { heartbeat } from "./support/fakes.ts";
 
 const KiB = 1024;
 
@@ -428,24 +429,7 @@ describe("heartbeats with no control key configured", () => {
     try {
       // The real worker's (unsigned) heartbeat heard first: the exchange is in place by then.
       await waitFor("the real worker", async () => (await stack.http().get("/api/workers").expect(200)).body.workers.length === 1);
-      await publishEvents(stack, [
-        [
-          "worker.heartbeat",
-          JSON.stringify({
-            id: "plain-1",
-            host: "h",
-            pid: 1,
-            concurrency: 1,
-            done: 0,
-            failed: 0,
-            skipped: 0,
-            inFlight: 0,
-            startedAt: new Date().toISOString(),
-            ready: true,
-            paused: false,
-          }),
-        ],
-      ]);
+      await publishEvents(stack, [["worker.heartbeat", JSON.stringify(heartbeat("plain-1"))]]);
       const ids = await waitFor("both listed", async () => {
         const { workers } = (await stack.http().get("/api/workers").expect(200)).body as { workers: { id: string }[] };
         return workers.length === 2 && workers.map((w) => w.id);

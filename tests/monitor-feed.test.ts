@@ -4,22 +4,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { EventHub, type NumberedEvent } from "../lib/live/eventHub.ts";
 import { startMonitorFeed } from "../lib/monitor/feed.ts";
-import { WorkerRegistry, type Heartbeat } from "../lib/monitor/workerRegistry.ts";
+import { WorkerRegistry } from "../lib/monitor/workerRegistry.ts";
+import { heartbeat } from "./support/fakes.ts";
 import { waitFor } from "./support/stack.ts";
 
-const beat = (paused: boolean): Heartbeat => ({
-  id: "worker-1",
-  host: "test",
-  pid: 1,
-  concurrency: 4,
-  done: 0,
-  failed: 0,
-  skipped: 0,
-  inFlight: 0,
-  startedAt: new Date().toISOString(),
-  ready: true,
-  paused,
-});
+const beat = (paused: boolean) => heartbeat("worker-1", { paused });
 
 test("when the broker never answers the queue's numbers, then a worker that pauses still reaches the pages", async (t) => {
   const hub = new EventHub();
