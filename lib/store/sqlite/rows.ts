@@ -2,25 +2,11 @@
 import type { Photo, Task } from "../../../generated/prisma/client.ts";
 import type { TaskState } from "../../../generated/prisma/enums.ts";
 
-export interface TaskRow {
-  id: string;
-  breed: string;
-  subBreed: string | null;
-  limit: number;
-  state: string;
-  error: string | null;
-  photoCount: number;
-  attemptCount: number;
-  createdAt: string;
-  queuedAt: string | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-  retryAt: string | null;
-  attemptBase: number;
-  retriedAt: string | null;
-  retriedBy: string | null;
-  updatedAt: string;
-}
+/** The times better-sqlite3 reads as text. */
+type TimeField = "createdAt" | "queuedAt" | "startedAt" | "finishedAt" | "retryAt" | "retriedAt" | "updatedAt";
+
+/** A task as better-sqlite3 reads it: Prisma's Task, with its times as text and its state as a plain string. */
+export type TaskRow = Omit<Task, TimeField | "state"> & { state: string } & { [K in TimeField]: null extends Task[K] ? string | null : string };
 
 /** Prisma writes "2026-11-22T15:45:51.123+00:00"; a DEFAULT CURRENT_TIMESTAMP is "2026-11-22 15:45:51" in UTC. */
 export function timeFromRow(value: string): Date {
