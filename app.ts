@@ -44,7 +44,9 @@ export function createApp(deps: AppDeps) {
   const events = eventRoutes(deps);
   app.use(healthRoutes(deps));
   app.use(
-    metricsRoutes(webMetrics({ taskCounts: () => countTasksByState(deps.db), monitor: deps.monitor, openStreams: () => events.openStreams(), workers: () => deps.workers.list() })),
+    metricsRoutes(
+      webMetrics({ taskCounts: () => countTasksByState(deps.data.search), monitor: deps.monitor, openStreams: () => events.openStreams(), workers: () => deps.workers.list() }),
+    ),
   );
   app.use("/api", monitorApiRoutes(deps, admin));
   app.use("/api", apiRoutes(deps, createLimit, admin));

@@ -4,7 +4,7 @@ import { createServer } from "node:http";
 import { pathToFileURL } from "node:url";
 import { createApp } from "./app.ts";
 import { cachedBreedCatalog } from "./lib/dogs/breeds.ts";
-import { isPostgresUrl, type Config } from "./lib/platform/config.ts";
+import type { Config } from "./lib/platform/config.ts";
 import { cachedHistory } from "./lib/useCases/history.ts";
 import { startTracing } from "./lib/platform/tracing.ts";
 import { dogApiFromConfig } from "./lib/dogs/dogApi.ts";
@@ -13,8 +13,9 @@ import { EventHub } from "./lib/live/eventHub.ts";
 import { relayEvents, webEvents } from "./lib/live/eventRelay.ts";
 import type { Logger } from "./lib/platform/logger.ts";
 import { createLifecycle } from "./lib/lifecycle/lifecycle.ts";
-import { openMigratedDatabase } from "./lib/store/db.ts";
 import { openStore } from "./lib/store/index.ts";
+import { migrateIfNeeded } from "./lib/store/migrate.ts";
+import { openQueries } from "./lib/store/queries/index.ts";
 import { queueMonitor } from "./lib/monitor/overview.ts";
 import { startMonitorFeed } from "./lib/monitor/feed.ts";
 import { runProcess, runSteps } from "./lib/platform/shutdown.ts";
@@ -24,8 +25,9 @@ import { Broker } from "./tasks/queue.ts";
 
 export async function startWeb(config: Config, logger: Logger) {
   const stopTracing = await startTracing(config.otelEndpoint, config.otelServiceName ?? "gendog-web");
-  const db = await openMigratedDatabase(config.databaseUrl);
+  await migrateIfNeeded(config.databaseUrl);
   const store = await openStore(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs });
+  const data = await openQueries(config.databaseUrl, store);
   const dogApi = dogApiFromConfig(config);
   const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, queueType: config.queueType, retry: config.retry, logger });
   const hub = new EventHub();
@@ -45,15 +47,14 @@ export async function startWeb(config: Config, logger: Logger) {
   const { app, eventStreams } = createApp({
     config,
     logger,
-    db,
-    reads: store,
+    data,
     breeds,
-    tasks: { db, lifecycle, events, dispatcher: outbox, publishWaitMs: config.publishWaitMs },
+    tasks: { data, lifecycle, events, dispatcher: outbox, publishWaitMs: config.publishWaitMs },
     hub,
     workers,
     queue: broker,
     monitor,
-    history: cachedHistory(db, isPostgresUrl(config.databaseUrl)),
+    history: cachedHistory(data.history),
   });
 
   // Deliberate timeouts, checked every second (Node's default is every 30 s): a client that
@@ -93,7 +94,7 @@ export async function startWeb(config: Config, logger: Logger) {
         [
           "close database",
           async () => {
-            await db.$disconnect();
+            await data.close();
             await store.close();
           },
         ],

@@ -15,10 +15,10 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { openDatabase } from "../lib/store/db.ts";
 import { failureGroups } from "../lib/useCases/failures.ts";
 import { taskHistory } from "../lib/useCases/history.ts";
 import { openStore } from "../lib/store/index.ts";
+import { openQueries } from "../lib/store/queries/index.ts";
 import { listTasks } from "../lib/useCases/taskSearch.ts";
 import { freshDatabase, migratedTemplate, sqlTime } from "./db.ts";
 import { alternatingP99, median } from "./load.ts";
@@ -100,20 +100,20 @@ try {
 
   // The queries, uncached, in this process (the same code the web runs).
   const queries: Record<string, number[]> = {};
-  const db = await openDatabase(`file:${files.full}`);
   const store = await openStore(`file:${files.full}`);
+  const data = await openQueries(`file:${files.full}`, store);
   for (let run = 0; run < RUNS + 1; run++) {
     const times = {
-      "history 1 day": await timeOnce(() => taskHistory(db, false, "1d")),
-      "history 1 hour": await timeOnce(() => taskHistory(db, false, "1h")),
-      "failure groups": await timeOnce(() => failureGroups(db, 5)),
-      "search FAILURE + error words": await timeOnce(() => listTasks({ db, reads: store }, { state: "FAILURE", error: "timeout", limit: 25 })),
-      "oldest first, page 1": await timeOnce(() => listTasks({ db, reads: store }, { order: "oldest", limit: 25 })),
+      "history 1 day": await timeOnce(() => taskHistory(data.history, "1d")),
+      "history 1 hour": await timeOnce(() => taskHistory(data.history, "1h")),
+      "failure groups": await timeOnce(() => failureGroups(data, 5)),
+      "search FAILURE + error words": await timeOnce(() => listTasks(data.search, { state: "FAILURE", error: "timeout", limit: 25 })),
+      "oldest first, page 1": await timeOnce(() => listTasks(data.search, { order: "oldest", limit: 25 })),
     };
     if (run === 0) continue; // warm-up
     for (const [name, ms] of Object.entries(times)) (queries[name] ??= []).push(ms);
   }
-  await db.$disconnect();
+  await data.close();
   await store.close();
 
   const dogApiUrl = await startDogApi(children, 0);

@@ -3,13 +3,12 @@
 // app.ts, which imports them.
 import type { BreedCatalogCache } from "./dogs/breeds.ts";
 import type { Config } from "./platform/config.ts";
-import type { Db } from "./store/db.ts";
 import type { History, WindowName } from "./useCases/history.ts";
 import type { MessageReader } from "./useCases/deadLetters.ts";
 import type { EventHub } from "./live/eventHub.ts";
 import type { Logger } from "./platform/logger.ts";
 import type { QueueOverview } from "./monitor/overview.ts";
-import type { PageReads } from "./store/index.ts";
+import type { Queries } from "./store/queries/index.ts";
 import type { TaskDeps } from "./useCases/tasks.ts";
 import type { WorkerRegistry } from "./monitor/workerRegistry.ts";
 
@@ -29,9 +28,8 @@ export interface AppDeps {
     | "databaseTimeoutMs"
   >;
   logger: Logger;
-  db: Db;
-  /** The plain gallery and newest tasks, read without Prisma's query compiler (the store's). */
-  reads: PageReads;
+  /** What pages and use cases read (and the audit trail they write): lib/store/queries/. */
+  data: Queries;
   breeds: BreedCatalogCache;
   tasks: TaskDeps;
   hub: EventHub;

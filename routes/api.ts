@@ -26,11 +26,11 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Req
 
   router.get("/tasks", async (req, res) => {
     const limit = req.query.limit === undefined ? undefined : Number(req.query.limit);
-    res.json(await listTasks(deps, { ...taskFilterFrom(req.query), limit }));
+    res.json(await listTasks(deps.data.search, { ...taskFilterFrom(req.query), limit }));
   });
 
   router.get("/tasks/:id", async (req, res) => {
-    res.json(await getTaskDetail(deps.db, req.params.id ?? "", deps.workers));
+    res.json(await getTaskDetail(deps.data.tasks, req.params.id ?? "", deps.workers));
   });
 
   router.post("/tasks/:id/cancel", ...json, ...admin, async (req, res) => {
@@ -39,7 +39,7 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Req
 
   router.get("/photos", async (req, res) => {
     const limit = req.query.limit === undefined ? undefined : Number(req.query.limit);
-    res.json(await listPhotos(deps.db, { taskId: queryText(req.query.task), breed: queryText(req.query.breed), cursor: queryText(req.query.cursor), limit }));
+    res.json(await listPhotos(deps.data.photos, { taskId: queryText(req.query.task), breed: queryText(req.query.breed), cursor: queryText(req.query.cursor), limit }));
   });
 
   router.delete("/photos", ...json, ...admin, async (_req, res) => {

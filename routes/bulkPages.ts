@@ -57,7 +57,7 @@ export function bulkPageRoutes(deps: AppDeps, admin: RequestHandler[]) {
 
 /** After a bulk action: the totals the next page shows include it, and dead letters of tasks sent again go (as after any retry). */
 export async function afterBulk(deps: AppDeps, result: BulkResult): Promise<void> {
-  countTasksByState.forget(deps.db);
+  countTasksByState.forget(deps.data.search);
   deps.monitor.forget?.();
   if (result.action === "retry" && result.done > 0) await settleLetters(deps);
 }

@@ -73,7 +73,7 @@ export function eventRoutes(deps: AppDeps) {
         upTo = missed.at(-1)?.id ?? Number(last);
       } else {
         upTo = hub.lastId;
-        const { tasks } = await listTasks(deps, { limit: 20 }, "none");
+        const { tasks } = await listTasks(deps.data.search, { limit: 20 }, "none");
         write(`id: ${hub.epoch}-${upTo}\nevent: snapshot\ndata: ${JSON.stringify({ type: "snapshot", tasks })}\n\n`);
       }
       buffered.filter((e) => e.id > upTo).forEach(send);

@@ -11,7 +11,7 @@ export function healthRoutes(deps: AppDeps) {
     // A silent database is a down one: no answer within the time limit is "not ready", at once.
     let timer: NodeJS.Timeout | undefined;
     const database = await Promise.race([
-      deps.db.$queryRawUnsafe("SELECT 1").then(
+      deps.data.ping().then(
         () => true,
         () => false,
       ),

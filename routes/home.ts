@@ -53,8 +53,8 @@ export async function homeContext(deps: AppDeps, req: Request) {
   const workers = workerAvailability(deps.workers.list());
   const [catalog, gallery, recent, flash] = await Promise.all([
     deps.breeds.get(),
-    galleryPage(deps, page),
-    listTasks(deps, { limit: 10 }, "none"),
+    galleryPage(deps.data.photos, page),
+    listTasks(deps.data.search, { limit: 10 }, "none"),
     flashMessage(deps, req, workers),
   ]);
   // After a submit, keep the person's choice in the form for the next one.
@@ -114,7 +114,7 @@ export function waitsForWorker(task: TaskView, workers: WorkerAvailability): str
 async function flashMessage(deps: AppDeps, req: Request, workers: WorkerAvailability): Promise<Flash | null> {
   const submitted = queryText(req.query.submitted);
   if (submitted && isUuid(submitted)) {
-    const row = await deps.db.task.findUnique({ where: { id: submitted } });
+    const row = await deps.data.tasks.task(submitted);
     if (!row) return null;
     const task = toTaskView(row);
     return { taskId: task.id, task, ...submittedNews(task, workers) };

@@ -55,7 +55,7 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
   });
 
   router.get("/audit", async (req, res) => {
-    const trail = await listAudit(deps.db, { page: req.query.page, action: req.query.action });
+    const trail = await listAudit(deps.data.audit, { page: req.query.page, action: req.query.action });
     const link = (page: number) => {
       const query = new URLSearchParams({ ...(trail.action ? { action: trail.action } : {}), ...(page > 1 ? { page: String(page) } : {}) }).toString();
       return query ? `/audit?${query}` : "/audit";
@@ -161,7 +161,7 @@ export async function controlWorker(deps: AppDeps, action: "pause" | "resume", w
   const id = worker === undefined || worker === "all" ? undefined : worker;
   if (id && !deps.workers.list().some((w) => w.id === id && w.status === "alive")) throw new NotFoundError("There is no live worker with that id.");
   deps.queue.publishEvent(`control.${action}`, signControl(key, action, id));
-  await recordAction(deps.db, { by, action, target: id ?? "all" });
+  await recordAction(deps.data.audit, { by, action, target: id ?? "all" });
   return id;
 }
 
@@ -190,7 +190,7 @@ async function told(deps: AppDeps, res: Response, page: string, at: NoticePanel 
     else if (err instanceof QueueUnavailableError) outcome = { refused: "broker" };
     else throw err;
   } finally {
-    countTasksByState.forget(deps.db);
+    countTasksByState.forget(deps.data.search);
     deps.monitor.forget?.();
   }
   res.redirect(303, `${page}?${new URLSearchParams(at ? { ...outcome, at } : outcome)}${at ? "#monitor-notice" : ""}`);

@@ -57,7 +57,7 @@ export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
   });
 
   router.get("/audit", async (req, res) => {
-    res.json(await listAudit(deps.db, { page: req.query.page, action: req.query.action, limit: limitIn(req.query.limit, 100, 25) }));
+    res.json(await listAudit(deps.data.audit, { page: req.query.page, action: req.query.action, limit: limitIn(req.query.limit, 100, 25) }));
   });
 
   router.get("/history", async (req, res) => {
@@ -65,7 +65,7 @@ export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
   });
 
   router.get("/failures", async (req, res) => {
-    res.json({ groups: await failureGroups(deps.db, limitIn(req.query.limit, 100, 10)) });
+    res.json({ groups: await failureGroups(deps.data, limitIn(req.query.limit, 100, 10)) });
   });
 
   router.post("/failures/retry", ...json, ...admin, async (req, res) => {

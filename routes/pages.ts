@@ -85,7 +85,7 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
       searchPage(deps, filter),
       // Counted on every view, not cached: a button must offer the count a retry will find
       // (2.6 ms for 10,000 failures, over the (state, error) index).
-      failureGroups(deps.db, 5),
+      failureGroups(deps.data, 5),
       deps.history(windowFrom(req.query.window)),
     ]);
     const { tasks, nextCursor, prevCursor, total, offset, counts, errors } = found;
@@ -121,7 +121,7 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
   });
 
   router.get("/tasks/:id", async (req, res) => {
-    const detail = await getTaskDetail(deps.db, req.params.id ?? "", deps.workers);
+    const detail = await getTaskDetail(deps.data.tasks, req.params.id ?? "", deps.workers);
     const notice = req.query.cancel === "too-late" ? tooLateToCancel(detail.task) : (stopNotice(req.query.stop, detail.task) ?? retryNotice(req.query.retry, detail.task));
     const workers = workerAvailability(deps.workers.list());
     res.render("task", { title: `Task ${detail.task.id.slice(0, 8)}`, ...detail, notice, workers, idle: waitsForWorker(detail.task, workers) });
@@ -145,11 +145,11 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
 /** A page of the monitor's search with its totals by state, or what is wrong with the search. */
 async function searchPage(deps: AppDeps, filter: TaskFilter) {
   try {
-    const [page, counts] = await Promise.all([listTasks(deps, { ...filter, limit: 25 }), countSearchByState(deps.db, filter)]);
+    const [page, counts] = await Promise.all([listTasks(deps.data.search, { ...filter, limit: 25 }), countSearchByState(deps.data.search, filter)]);
     return { ...page, counts, errors: undefined };
   } catch (err) {
     if (!(err instanceof ValidationError)) throw err;
-    const counts = await countTasksByState(deps.db);
+    const counts = await countTasksByState(deps.data.search);
     return { tasks: [], nextCursor: null, prevCursor: null, total: 0, offset: 0, counts, errors: err.fields };
   }
 }

@@ -118,7 +118,7 @@ describe("the audit trail", () => {
   });
 
   test("when the trail is longer than a page, then it is read a page at a time, with links both ways", async () => {
-    for (let i = 0; i < 30; i++) await recordAction(stack.db, { by: "script from 127.0.0.1", action: "discard", target: `letter-${i}` });
+    for (let i = 0; i < 30; i++) await recordAction(stack.data.audit, { by: "script from 127.0.0.1", action: "discard", target: `letter-${i}` });
     const total = (await stack.http().get("/api/audit").expect(200)).body.total as number;
     const first = (await stack.http().get("/audit").expect(200)).text;
     assert.match(first, new RegExp(`Entries 1–25 of ${total}`));

@@ -9,6 +9,7 @@ import { clearPhotos, galleryPage, pageLinks, PHOTOS_PER_PAGE } from "../lib/use
 import { createLifecycle, type Lifecycle } from "../lib/lifecycle/lifecycle.ts";
 import { listTasks } from "../lib/useCases/taskSearch.ts";
 import { openStore, type TaskStore } from "../lib/store/index.ts";
+import { queriesOver } from "../lib/store/queries/index.ts";
 import { freshDatabase, type TestDatabase } from "./support/database.ts";
 
 let database: TestDatabase;
@@ -47,25 +48,25 @@ describe("the gallery's pages", () => {
     await taskWithPhotos(Array.from({ length: 50 }, (_, i) => link(i + 25))); // 25 seen before
     await taskWithPhotos(Array.from({ length: 50 }, (_, i) => link(i + 75)));
     assert.equal(await db.photo.count(), 125);
-    assert.equal((await galleryPage({ db, reads: store }, 1)).total, 125);
+    assert.equal((await galleryPage(queriesOver(db, store).photos, 1)).total, 125);
   });
 
   test("when every page is read, each photo appears once, newest first, whichever end a page is read from", async () => {
-    const first = await galleryPage({ db, reads: store }, 1);
+    const first = await galleryPage(queriesOver(db, store).photos, 1);
     assert.equal(first.pages, Math.ceil(125 / PHOTOS_PER_PAGE));
     const seen = [];
-    for (let page = 1; page <= first.pages; page++) seen.push(...(await galleryPage({ db, reads: store }, page)).photos.map((p) => p.id));
+    for (let page = 1; page <= first.pages; page++) seen.push(...(await galleryPage(queriesOver(db, store).photos, page)).photos.map((p) => p.id));
     const newestFirst = (await db.photo.findMany({ orderBy: { id: "desc" }, select: { id: true } })).map((p) => p.id);
     assert.deepEqual(seen, newestFirst);
-    assert.deepEqual((await galleryPage({ db, reads: store }, first.pages + 1)).photos, [], "a page past the end is empty");
+    assert.deepEqual((await galleryPage(queriesOver(db, store).photos, first.pages + 1)).photos, [], "a page past the end is empty");
   });
 
   test("when the newest tasks are listed unfiltered, the store's prepared read gives what Prisma's query gives for the same tasks", async () => {
     await taskWithPhotos([link(200)]);
-    const readers = { db, reads: store };
-    const plain = await listTasks(readers, { limit: 3 });
+    const { search } = queriesOver(db, store);
+    const plain = await listTasks(search, { limit: 3 });
     // Every task here is a pug: the same tasks, through the query builder.
-    const searched = await listTasks(readers, { limit: 3, breed: "pug" });
+    const searched = await listTasks(search, { limit: 3, breed: "pug" });
     assert.deepEqual(plain.tasks, searched.tasks);
     assert.deepEqual(
       plain.tasks.map((t) => t.photosInGallery),
@@ -75,8 +76,8 @@ describe("the gallery's pages", () => {
   });
 
   test("when the gallery is cleared, the total is zero again", async () => {
-    await clearPhotos({ db, events: { emit() {} } });
-    const page = await galleryPage({ db, reads: store }, 1);
+    await clearPhotos({ data: queriesOver(db, store), events: { emit() {} } });
+    const page = await galleryPage(queriesOver(db, store).photos, 1);
     assert.equal(page.total, 0);
     assert.deepEqual(page.photos, []);
   });

@@ -4,23 +4,21 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { isPostgresUrl } from "../lib/platform/config.ts";
 import { openDatabase, type Db } from "../lib/store/db.ts";
 import { taskHistory } from "../lib/useCases/history.ts";
 import { chartOf } from "../lib/useCases/historyChart.ts";
 import { migrateIfNeeded } from "../lib/store/migrate.ts";
+import { historyQueries } from "../lib/store/queries/history.ts";
 import { freshDatabase, type TestDatabase } from "./support/database.ts";
 import { startStack } from "./support/stack.ts";
 
 describe("the monitor's history", () => {
   let database: TestDatabase;
   let db: Db;
-  let postgres: boolean;
   before(async () => {
     database = await freshDatabase();
     await migrateIfNeeded(database.url);
     db = await openDatabase(database.url);
-    postgres = isPostgresUrl(database.url);
   });
   after(async () => {
     await db?.$disconnect();
@@ -50,7 +48,7 @@ describe("the monitor's history", () => {
     const retried = await task(5, "FAILURE", 1000, 2000);
     await db.attempt.create({ data: { taskId: retried, number: 2, workerId: "w", startedAt: at(4), finishedAt: at(4, 50), outcome: "RETRY" } });
 
-    const history = await taskHistory(db, postgres, "15m", now);
+    const history = await taskHistory(historyQueries(db), "15m", now);
     assert.equal(history.buckets.length, 15);
     assert.equal(history.buckets.at(-1)!.at, "2026-12-03T10:00:00.000Z", "the last bucket is this minute");
     assert.deepEqual(history.totals, { submitted: 5, succeeded: 2, failed: 2, retried: 1 });
@@ -72,7 +70,7 @@ describe("the monitor's history", () => {
     const chart = chartOf(history);
     assert.equal(chart.yMax, 2);
     assert.equal(chart.lines.find((l) => l.series === "submitted")!.points.split(" ").length, 15);
-    const day = await taskHistory(db, postgres, "1d", now);
+    const day = await taskHistory(historyQueries(db), "1d", now);
     assert.equal(day.buckets.length, 48);
     assert.equal(day.totals.submitted, 6, "the day holds the task from 30 minutes ago too");
   });
@@ -83,19 +81,19 @@ describe("the monitor's history", () => {
     const add = (minutesAgo: number) => db.task.create({ data: { id: randomUUID(), breed: "pug", limit: 1, createdAt: at(minutesAgo) } });
     await add(10);
     const memory = new Map();
-    const first = await taskHistory(db, postgres, "15m", later, memory);
+    const first = await taskHistory(historyQueries(db), "15m", later, memory);
     assert.equal(first.totals.submitted, 1);
     assert.ok(memory.size >= 12, `${memory.size} final buckets kept`);
     // Written into a bucket already final (as no real event can be), and into the current one.
     await add(10);
     await add(0.1);
-    const second = await taskHistory(db, postgres, "15m", later + 1000, memory);
+    const second = await taskHistory(historyQueries(db), "15m", later + 1000, memory);
     assert.equal(second.totals.submitted, 2, "the final bucket came from memory; the current one was counted again");
-    assert.equal((await taskHistory(db, postgres, "15m", later + 1000)).totals.submitted, 3, "without memory everything is counted");
+    assert.equal((await taskHistory(historyQueries(db), "15m", later + 1000)).totals.submitted, 3, "without memory everything is counted");
   });
 
   test("when nothing happened, then the history is empty and says so without percentiles", async () => {
-    const history = await taskHistory(db, postgres, "1h", Date.parse("2030-01-01T00:00:00Z"));
+    const history = await taskHistory(historyQueries(db), "1h", Date.parse("2030-01-01T00:00:00Z"));
     assert.deepEqual(history.totals, { submitted: 0, succeeded: 0, failed: 0, retried: 0 });
     assert.deepEqual(history.queueWait, { count: 0, p50Ms: null, p95Ms: null });
     assert.equal(chartOf(history).yMax, 1);

@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Response } from "supertest";
-import { heartbeat, startFakeApp, withDbMethod, type FakeApp } from "./support/fakes.ts";
+import { heartbeat, startFakeApp, withPing, type FakeApp } from "./support/fakes.ts";
 import { csrfTokenFrom } from "./support/pages.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -328,7 +328,7 @@ describe("/healthz and /readyz", () => {
   });
 
   test("when the database refuses, then /readyz answers 503 naming it", async () => {
-    const app = await startFakeApp({ change: (deps) => ({ ...deps, db: withDbMethod(deps.db, "$queryRawUnsafe", () => Promise.reject(new Error("database is down"))) }) });
+    const app = await startFakeApp({ change: (deps) => withPing(deps, () => Promise.reject(new Error("database is down"))) });
     try {
       const res = await app.http().get("/readyz").expect(503);
       assert.deepEqual(res.body, { status: "unavailable", database: false, broker: true, down: ["database"] });
@@ -340,7 +340,7 @@ describe("/healthz and /readyz", () => {
   test("when the database is silent past DATABASE_TIMEOUT_MS, then /readyz answers 503 without waiting for it", async () => {
     const app = await startFakeApp({
       env: { DATABASE_TIMEOUT_MS: "100" },
-      change: (deps) => ({ ...deps, db: withDbMethod(deps.db, "$queryRawUnsafe", () => new Promise(() => {})) }),
+      change: (deps) => withPing(deps, () => new Promise(() => {})),
     });
     try {
       const res = await app.http().get("/readyz").expect(503);

@@ -1,7 +1,6 @@
-// The Prisma client of a web process: the schema's types and the rich reads of pages, on
-// SQLite (better-sqlite3, WAL mode, so the web's reads and the workers' writes do not
-// block each other) or on PostgreSQL, as DATABASE_URL says. The job pipeline's writes go
-// through the store (lib/store/).
+// The Prisma client under the queries of pages and use cases (queries/), on SQLite
+// (better-sqlite3, WAL mode, so the web's reads and the workers' writes do not block each
+// other) or on PostgreSQL, as DATABASE_URL says. Only lib/store/ holds one (tests too).
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
@@ -9,16 +8,9 @@ import { PrismaClient } from "../../generated/prisma/client.ts";
 import { databaseFile, isPostgresUrl } from "../platform/config.ts";
 import { migrateIfNeeded } from "./migrate.ts";
 import { BUSY_TIMEOUT_MS } from "./sqlite/connection.ts";
-import type { PageReads } from "./index.ts";
 
 /** Typed as the SQLite client: the PostgreSQL one, generated from the same models, has the same queries. */
 export type Db = PrismaClient;
-
-/** What a page reads from: Prisma for searches and filtered views, the store's prepared reads for the plain ones. */
-export interface Readers {
-  db: Db;
-  reads: PageReads;
-}
 
 export async function openDatabase(url: string): Promise<Db> {
   if (isPostgresUrl(url)) {

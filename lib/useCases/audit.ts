@@ -2,7 +2,7 @@
 // is written down with who pressed it, what it was done to and what came of it. The use
 // cases write it after they acted, so the trail lists what happened, not what was tried;
 // the monitor's /audit page and GET /api/audit read it, newest first.
-import type { Db } from "../store/db.ts";
+import type { AuditQueries } from "../store/queries/index.ts";
 import { ValidationError } from "../platform/errors.ts";
 
 export const AUDIT_ACTIONS = [
@@ -50,20 +50,23 @@ export const AUDIT_PAGE_SIZE = 25;
 /** Pages past this are not offered: the trail is read from its newest end. */
 const MAX_PAGE = 10_000;
 
-export async function recordAction(db: Db, entry: AuditRecord): Promise<void> {
+export async function recordAction(audit: AuditQueries, entry: AuditRecord): Promise<void> {
   const cut = (text: string) => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT - 1)}…` : text);
-  await db.auditEntry.create({
-    data: { actor: cut(entry.by), action: entry.action, target: cut(entry.target), count: entry.count ?? 1, detail: entry.detail === undefined ? null : cut(entry.detail) },
+  await audit.add({
+    actor: cut(entry.by),
+    action: entry.action,
+    target: cut(entry.target),
+    count: entry.count ?? 1,
+    detail: entry.detail === undefined ? null : cut(entry.detail),
   });
 }
 
 /** The page'th page (from 1) of the trail, newest first, and how many entries there are (of `action` only, if given). */
-export async function listAudit(db: Db, options: { page?: unknown; action?: unknown; limit?: number } = {}) {
+export async function listAudit(audit: AuditQueries, options: { page?: unknown; action?: unknown; limit?: number } = {}) {
   const page = pageFrom(options.page);
   const action = actionFrom(options.action);
   const limit = Math.min(100, Math.max(1, options.limit ?? AUDIT_PAGE_SIZE));
-  const where = action ? { action } : {};
-  const [rows, total] = await Promise.all([db.auditEntry.findMany({ where, orderBy: { id: "desc" }, skip: (page - 1) * limit, take: limit }), db.auditEntry.count({ where })]);
+  const { rows, total } = await audit.page(action, (page - 1) * limit, limit);
   const entries: AuditEntryView[] = rows.map((row) => ({ ...row, at: row.at.toISOString() }));
   const first = total === 0 ? 0 : Math.min(total, (page - 1) * limit + 1);
   return { entries, total, page, limit, first, last: first === 0 ? 0 : first + entries.length - 1, hasNext: page * limit < total, ...(action ? { action } : {}) };

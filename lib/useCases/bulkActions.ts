@@ -4,11 +4,11 @@
 // still the count the person confirmed; it takes its turn with the group retries of this web.
 import { recordAction } from "./audit.ts";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import type { Prisma } from "../../generated/prisma/client.ts";
 import { TaskState } from "../../generated/prisma/enums.ts";
 import { CountChangedError, ValidationError } from "../platform/errors.ts";
 import { oneAtATime } from "./failures.ts";
-import { whereOf, type TaskFilter } from "./taskSearch.ts";
+import { matchOf, type TaskFilter } from "./taskSearch.ts";
+import type { TaskMatch } from "../store/queries/index.ts";
 import type { TaskDeps } from "./tasks.ts";
 import { isUuid } from "../lifecycle/validation.ts";
 
@@ -62,49 +62,44 @@ export async function bulkAct(deps: TaskDeps, action: BulkAction, target: BulkTa
     if (seen.matched !== expected) throw new CountChangedError(seen.matched, expected);
     const done = await act(deps, action, scope, expected, opts.by);
     const what = "ids" in target ? `${target.ids.length} selected tasks` : `every task matching ${JSON.stringify(target.search)}`;
-    await recordAction(deps.db, { by: opts.by, action: action === "retry" ? "bulk-retry" : "bulk-cancel", target: what, count: done });
+    await recordAction(deps.data.audit, { by: opts.by, action: action === "retry" ? "bulk-retry" : "bulk-cancel", target: what, count: done });
     // A task that moved between the count and its batch (a worker took it) is skipped, and said so.
     const skipped = { ...seen.skipped, ...(done < expected ? { "changed meanwhile": expected - done } : {}) };
     return { action, ...seen, skipped, done };
   });
 }
 
-function scopeOf(target: BulkTarget): Prisma.TaskWhereInput {
+function scopeOf(target: BulkTarget): TaskMatch {
   if ("ids" in target) {
     if (target.ids.length === 0) throw new ValidationError({ ids: "Tick the tasks to act on, or choose every task matching the search." });
-    return { id: { in: target.ids } };
+    return { ids: target.ids };
   }
-  return whereOf(target.search);
+  return matchOf(target.search);
 }
 
-async function counted(deps: TaskDeps, action: BulkAction, scope: Prisma.TaskWhereInput, target: BulkTarget) {
+async function counted(deps: TaskDeps, action: BulkAction, scope: TaskMatch, target: BulkTarget) {
   const { states, why } = BULK_ACTIONS[action];
-  const groups = await deps.db.task.groupBy({ by: ["state"], where: scope, _count: { _all: true } });
-  const selected = groups.reduce((sum, g) => sum + g._count._all, 0);
-  const matched = groups.filter((g) => (states as readonly TaskState[]).includes(g.state)).reduce((sum, g) => sum + g._count._all, 0);
+  const groups = Object.entries(await deps.data.search.countByState(scope)) as [TaskState, number][];
+  const applies = (state: TaskState) => (states as readonly TaskState[]).includes(state);
+  const selected = groups.reduce((sum, [, n]) => sum + n, 0);
+  const matched = groups.filter(([state]) => applies(state)).reduce((sum, [, n]) => sum + n, 0);
   if (matched > BULK_MAX) throw new ValidationError({ search: `This would act on ${matched} tasks; one action takes at most ${BULK_MAX}. Narrow the search.` });
   const skipped: Record<string, number> = {};
-  for (const g of groups) if (!(states as readonly TaskState[]).includes(g.state)) skipped[g.state] = g._count._all;
+  for (const [state, n] of groups) if (!applies(state)) skipped[state] = n;
   if ("ids" in target && target.ids.length > selected) skipped.missing = target.ids.length - selected;
   return { selected: "ids" in target ? target.ids.length : selected, matched, skipped, why };
 }
 
 /** Acts on at most `limit` of the scope's tasks the action applies to, a batch at a time. */
-async function act(deps: TaskDeps, action: BulkAction, scope: Prisma.TaskWhereInput, limit: number, by: string): Promise<number> {
+async function act(deps: TaskDeps, action: BulkAction, scope: TaskMatch, limit: number, by: string): Promise<number> {
   const states = [...BULK_ACTIONS[action].states];
   let done = 0;
   let after: string | undefined;
   while (done < limit) {
     // By id from where the last batch ended: a task that could not be acted on is not read again.
-    const batch = await deps.db.task.findMany({
-      where: { AND: [scope, { state: { in: states } }, ...(after ? [{ id: { gt: after } }] : [])] },
-      select: { id: true },
-      orderBy: { id: "asc" },
-      take: Math.min(BATCH, limit - done),
-    });
-    if (batch.length === 0) break;
-    after = batch[batch.length - 1]!.id;
-    const ids = batch.map((t) => t.id);
+    const ids = await deps.data.search.ids(scope, { states, after, take: Math.min(BATCH, limit - done) });
+    if (ids.length === 0) break;
+    after = ids[ids.length - 1]!;
     if (action === "retry") {
       const rerun = await deps.lifecycle.rerun(ids, by);
       // Not awaited: the relay publishes them in its own batches and the tasks show it.

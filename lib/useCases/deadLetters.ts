@@ -11,7 +11,8 @@
 // (discardSettledLetters, called after each retry), when all are requeued, or in one step
 // from the page. Its "why" is the error of the run it died after, not RabbitMQ's "rejected".
 import { recordAction } from "./audit.ts";
-import type { Db } from "../store/db.ts";
+import type { Queries } from "../store/queries/index.ts";
+import type { Task } from "../../generated/prisma/client.ts";
 import { ConflictError, CountChangedError, NotFoundError, ValidationError } from "../platform/errors.ts";
 import { toTaskView, type TaskView } from "../lifecycle/shapes.ts";
 import type { TaskDeps } from "./tasks.ts";
@@ -36,22 +37,16 @@ export interface DeadLetterView extends QueuedMessage {
   settled: boolean;
 }
 
-type TaskRow = Awaited<ReturnType<Db["task"]["findMany"]>>[number];
-
 /** The tasks the letters name, and the errors of the attempts they died after. */
-async function lookUp(db: Db, messages: QueuedMessage[]) {
+async function lookUp(data: Pick<Queries, "tasks">, messages: QueuedMessage[]) {
   const ids = [...new Set(messages.flatMap((m) => (m.taskId ? [m.taskId] : [])))];
-  const tasks = new Map<string, TaskRow>();
+  const tasks = new Map<string, Task>();
   const errors = new Map<string, string>();
   for (let i = 0; i < ids.length; i += BATCH) {
     const batch = ids.slice(i, i + BATCH);
-    for (const t of await db.task.findMany({ where: { id: { in: batch } } })) tasks.set(t.id, t);
+    for (const t of await data.tasks.byIds(batch)) tasks.set(t.id, t);
     const numbers = [...new Set(messages.filter((m) => m.taskId && batch.includes(m.taskId)).map((m) => m.attempt))];
-    const attempts = await db.attempt.findMany({
-      where: { taskId: { in: batch }, number: { in: numbers }, error: { not: null } },
-      select: { taskId: true, number: true, error: true },
-    });
-    for (const a of attempts) errors.set(`${a.taskId}:${a.number}`, a.error!);
+    for (const a of await data.tasks.attemptErrors(batch, numbers)) errors.set(`${a.taskId}:${a.number}`, a.error);
   }
   return { tasks, errors };
 }
@@ -60,16 +55,16 @@ async function lookUp(db: Db, messages: QueuedMessage[]) {
  * Settled: the task was sent again after this letter's run (it waits, runs or succeeded, or
  * failed again with a letter of its own), so requeueing the letter would only repeat that.
  */
-export function isSettled(letter: Pick<QueuedMessage, "attempt">, task: Pick<TaskRow, "state" | "attemptBase"> | undefined): boolean {
+export function isSettled(letter: Pick<QueuedMessage, "attempt">, task: Pick<Task, "state" | "attemptBase"> | undefined): boolean {
   if (!task) return false; // gone, or names no task: a person decides
   if (task.state !== "FAILURE" && task.state !== "REVOKED") return true;
   return letter.attempt <= task.attemptBase;
 }
 
 /** The first `limit` dead letters and how many there are, each with its task (if it still exists). */
-export async function listDeadLetters(deps: { db: Db; queue: MessageReader }, limit = 50): Promise<{ total: number; settled: number; letters: DeadLetterView[] }> {
+export async function listDeadLetters(deps: { data: Queries; queue: MessageReader }, limit = 50): Promise<{ total: number; settled: number; letters: DeadLetterView[] }> {
   const { total, messages } = await deps.queue.readMessages("dead", Math.min(limit, MAX_AT_ONCE));
-  const { tasks, errors } = await lookUp(deps.db, messages);
+  const { tasks, errors } = await lookUp(deps.data, messages);
   const letters = messages.map((m) => {
     const row = m.taskId ? tasks.get(m.taskId) : undefined;
     const task = row ? toTaskView(row) : undefined;
@@ -84,12 +79,12 @@ export async function listDeadLetters(deps: { db: Db; queue: MessageReader }, li
 }
 
 /** Removes the settled letters (up to MAX_AT_ONCE from the head): called after a retry sends tasks again, or by a person (`by`, recorded). */
-export async function discardSettledLetters(deps: { db: Db; queue: MessageReader }, by?: string): Promise<{ removed: number }> {
+export async function discardSettledLetters(deps: { data: Queries; queue: MessageReader }, by?: string): Promise<{ removed: number }> {
   const { removed } = await deps.queue.readMessages("dead", MAX_AT_ONCE, async (messages) => {
-    const { tasks } = await lookUp(deps.db, messages);
+    const { tasks } = await lookUp(deps.data, messages);
     return new Set(messages.filter((m) => isSettled(m, m.taskId ? tasks.get(m.taskId) : undefined)).map((m) => m.position));
   });
-  if (by !== undefined) await recordAction(deps.db, { by, action: "discard-settled", target: "dead letters", count: removed });
+  if (by !== undefined) await recordAction(deps.data.audit, { by, action: "discard-settled", target: "dead letters", count: removed });
   return { removed };
 }
 
@@ -106,7 +101,7 @@ export async function requeueDeadLetter(deps: DeadLetterDeps, key: string, by: s
     }
     const [rerun] = await deps.lifecycle.rerun([taskId], by);
     if (!rerun) {
-      refusal = await whyNotRerun(deps.db, taskId);
+      refusal = await whyNotRerun(deps.data, taskId);
       return new Set();
     }
     void deps.dispatcher.dispatch(rerun.job, 0);
@@ -114,15 +109,15 @@ export async function requeueDeadLetter(deps: DeadLetterDeps, key: string, by: s
     return new Set(matches.map((m) => m.position));
   });
   if (refusal) throw refusal;
-  await recordAction(deps.db, { by, action: "requeue", target: key, count: removed, detail: `task ${sent!.id} sent again` });
+  await recordAction(deps.data.audit, { by, action: "requeue", target: key, count: removed, detail: `task ${sent!.id} sent again` });
   return { task: sent!, removed };
 }
 
 /** Removes the dead letter `key` (and its copies). */
-export async function discardDeadLetter(deps: { queue: MessageReader; db: Db }, key: string, by: string): Promise<{ removed: number }> {
+export async function discardDeadLetter(deps: { queue: MessageReader; data: Queries }, key: string, by: string): Promise<{ removed: number }> {
   const { removed } = await deps.queue.readMessages("dead", MAX_AT_ONCE, async (messages) => new Set(messages.filter((m) => m.key === key).map((m) => m.position)));
   if (removed === 0) throw gone();
-  await recordAction(deps.db, { by, action: "discard", target: key, count: removed });
+  await recordAction(deps.data.audit, { by, action: "discard", target: key, count: removed });
   return { removed };
 }
 
@@ -135,7 +130,7 @@ export async function requeueAllDeadLetters(deps: DeadLetterDeps, expected: numb
   let settled = 0;
   const { removed, messages } = await readAll(deps.queue, "dead", expected, async (read) => {
     // Settled is judged before the reruns, which make every task they send PENDING.
-    const { tasks } = await lookUp(deps.db, read);
+    const { tasks } = await lookUp(deps.data, read);
     const stale = new Set(read.filter((m) => isSettled(m, m.taskId ? tasks.get(m.taskId) : undefined)).map((m) => m.position));
     settled = stale.size;
     const ids = [...new Set(read.flatMap((m) => (m.taskId && !stale.has(m.position) ? [m.taskId] : [])))];
@@ -148,14 +143,20 @@ export async function requeueAllDeadLetters(deps: DeadLetterDeps, expected: numb
     }
     return new Set([...stale, ...read.filter((m) => m.taskId && rerunIds.has(m.taskId)).map((m) => m.position)]);
   });
-  await recordAction(deps.db, { by, action: "requeue-all", target: "dead letters", count: removed - settled, detail: `${settled} settled removed, ${messages.length} kept` });
+  await recordAction(deps.data.audit, {
+    by,
+    action: "requeue-all",
+    target: "dead letters",
+    count: removed - settled,
+    detail: `${settled} settled removed, ${messages.length} kept`,
+  });
   return { requeued: removed - settled, settled, kept: messages.length };
 }
 
 /** Removes every dead letter, if `expected` is still their count. */
-export async function discardAllDeadLetters(deps: { queue: MessageReader; db: Db }, expected: number, by: string): Promise<{ removed: number }> {
+export async function discardAllDeadLetters(deps: { queue: MessageReader; data: Queries }, expected: number, by: string): Promise<{ removed: number }> {
   const { removed } = await readAll(deps.queue, "dead", expected, async (read) => new Set(read.map((m) => m.position)));
-  await recordAction(deps.db, { by, action: "discard-all", target: "dead letters", count: removed });
+  await recordAction(deps.data.audit, { by, action: "discard-all", target: "dead letters", count: removed });
   return { removed };
 }
 
@@ -174,7 +175,7 @@ export async function purgeWorkQueue(deps: DeadLetterDeps, expected: number, by:
     }
     return new Set(read.map((m) => m.position));
   });
-  await recordAction(deps.db, { by, action: "purge", target: "work queue", count: removed, detail: `${cancelled} tasks cancelled` });
+  await recordAction(deps.data.audit, { by, action: "purge", target: "work queue", count: removed, detail: `${cancelled} tasks cancelled` });
   return { removed, cancelled };
 }
 
@@ -197,8 +198,8 @@ function gone(): NotFoundError {
   return new NotFoundError("That message is not in the queue any more: someone requeued or discarded it.");
 }
 
-async function whyNotRerun(db: Db, taskId: string): Promise<Error> {
-  const task = await db.task.findUnique({ where: { id: taskId }, select: { state: true } });
+async function whyNotRerun(data: Pick<Queries, "tasks">, taskId: string): Promise<Error> {
+  const task = await data.tasks.task(taskId);
   if (!task) return new ConflictError("Its task no longer exists, so there is nothing to send again: discard it.");
   return new ConflictError(`Its task is ${task.state} now (sent again already, or finished): there is nothing to requeue. Discard the letter.`);
 }

@@ -5,7 +5,7 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { TaskState } from "../../generated/prisma/enums.ts";
 import { recordAction } from "./audit.ts";
-import type { Db } from "../store/db.ts";
+import type { Queries } from "../store/queries/index.ts";
 import { ConflictError, CountChangedError, NotFoundError } from "../platform/errors.ts";
 import { toTaskView, type TaskView } from "../lifecycle/shapes.ts";
 import { asDispatched, type TaskDeps } from "./tasks.ts";
@@ -29,11 +29,11 @@ export async function retryTask(deps: TaskDeps, id: string, by: string): Promise
   if (!isUuid(id)) throw new NotFoundError("There is no task with that id.");
   const [rerun] = await deps.lifecycle.rerun([id], by);
   if (!rerun) {
-    const found = await deps.db.task.findUnique({ where: { id }, select: { state: true } });
+    const found = await deps.data.tasks.task(id);
     if (!found) throw new NotFoundError("There is no task with that id.");
     throw new ConflictError(`Task ${id} is ${found.state}; only FAILURE or REVOKED tasks can be retried.`);
   }
-  await recordAction(deps.db, { by, action: "retry", target: id });
+  await recordAction(deps.data.audit, { by, action: "retry", target: id });
   const { queued, queuedAt } = await deps.dispatcher.dispatch(rerun.job, deps.publishWaitMs);
   return { task: toTaskView(asDispatched(rerun.task, queuedAt)), queued };
 }
@@ -49,21 +49,15 @@ export function fingerprintOf(error: string): string {
 }
 
 /** FAILURE tasks grouped by fingerprint, largest first, with the error texts each group is made of. */
-async function groupsWithTexts(db: Db): Promise<(FailureGroup & { errors: string[] })[]> {
-  // One GROUP BY over the (state, error) index; the fingerprints merge its rows here.
-  const rows = await db.task.groupBy({
-    by: ["error"],
-    where: { state: TaskState.FAILURE },
-    _count: { _all: true },
-    orderBy: { _count: { error: "desc" } },
-    take: ERROR_TEXTS,
-  });
+async function groupsWithTexts(data: Pick<Queries, "tasks">): Promise<(FailureGroup & { errors: string[] })[]> {
+  // The errors counted by the database; the fingerprints merge them here.
+  const rows = await data.tasks.failureErrors(ERROR_TEXTS);
   const groups = new Map<string, FailureGroup & { errors: string[] }>();
   for (const row of rows) {
     const error = row.error ?? "";
     const fingerprint = fingerprintOf(error);
     const group = groups.get(fingerprint) ?? { fingerprint, example: error, count: 0, errors: [] };
-    group.count += row._count._all;
+    group.count += row.count;
     group.errors.push(error);
     groups.set(fingerprint, group);
   }
@@ -71,8 +65,8 @@ async function groupsWithTexts(db: Db): Promise<(FailureGroup & { errors: string
 }
 
 /** The largest groups of failures, for the monitor and the API. */
-export async function failureGroups(db: Db, limit = 10): Promise<FailureGroup[]> {
-  return (await groupsWithTexts(db)).slice(0, limit).map(({ fingerprint, example, count }) => ({ fingerprint, example, count }));
+export async function failureGroups(data: Pick<Queries, "tasks">, limit = 10): Promise<FailureGroup[]> {
+  return (await groupsWithTexts(data)).slice(0, limit).map(({ fingerprint, example, count }) => ({ fingerprint, example, count }));
 }
 
 /**
@@ -81,12 +75,12 @@ export async function failureGroups(db: Db, limit = 10): Promise<FailureGroup[]>
  * between batches. The relay publishes them as they come.
  */
 export async function retryGroup(deps: TaskDeps, fingerprint: string, opts: { expected?: number; by: string }): Promise<{ matched: number; retried: number }> {
-  if (opts.expected === undefined) return { matched: await groupCount(deps.db, fingerprint), retried: 0 };
+  if (opts.expected === undefined) return { matched: await groupCount(deps.data, fingerprint), retried: 0 };
   const expected = opts.expected;
   return oneAtATime(() => retryCounted(deps, fingerprint, expected, opts.by));
 }
 
-const groupCount = async (db: Db, fingerprint: string) => (await groupsWithTexts(db)).find((g) => g.fingerprint === fingerprint)?.count ?? 0;
+const groupCount = async (data: Pick<Queries, "tasks">, fingerprint: string) => (await groupsWithTexts(data)).find((g) => g.fingerprint === fingerprint)?.count ?? 0;
 
 let groupRetries: Promise<unknown> = Promise.resolve();
 /**
@@ -101,22 +95,14 @@ export function oneAtATime<T>(retry: () => Promise<T>): Promise<T> {
 }
 
 async function retryCounted(deps: TaskDeps, fingerprint: string, expected: number, by: string): Promise<{ matched: number; retried: number }> {
-  const group = (await groupsWithTexts(deps.db)).find((g) => g.fingerprint === fingerprint);
+  const group = (await groupsWithTexts(deps.data)).find((g) => g.fingerprint === fingerprint);
   const matched = group?.count ?? 0;
   if (matched !== expected) throw new CountChangedError(matched, expected);
   let retried = 0;
   while (group && retried < matched) {
-    const ids = await deps.db.task.findMany({
-      where: { state: TaskState.FAILURE, error: { in: group.errors } },
-      select: { id: true },
-      orderBy: { id: "asc" },
-      take: Math.min(BATCH, matched - retried),
-    });
+    const ids = await deps.data.search.ids({ state: TaskState.FAILURE, errorIn: group.errors }, { take: Math.min(BATCH, matched - retried) });
     if (ids.length === 0) break;
-    const rerun = await deps.lifecycle.rerun(
-      ids.map((t) => t.id),
-      by,
-    );
+    const rerun = await deps.lifecycle.rerun(ids, by);
     // Not awaited: the relay publishes them in its own batches and the tasks show it.
     for (const { job } of rerun) void deps.dispatcher.dispatch(job, 0);
     retried += rerun.length;
@@ -125,6 +111,6 @@ async function retryCounted(deps: TaskDeps, fingerprint: string, expected: numbe
   }
   // Another web sent them all first: what this person confirmed is not there any more.
   if (retried === 0 && matched > 0) throw new CountChangedError(0, expected);
-  await recordAction(deps.db, { by, action: "retry-group", target: fingerprint, count: retried });
+  await recordAction(deps.data.audit, { by, action: "retry-group", target: fingerprint, count: retried });
   return { matched, retried };
 }

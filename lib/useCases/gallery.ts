@@ -1,7 +1,8 @@
 // The photo gallery: every stored image once, newest first.
-import type { Db, Readers } from "../store/db.ts";
+import type { PhotoMatch, PhotoQueries, Queries } from "../store/queries/index.ts";
 import { ValidationError } from "../platform/errors.ts";
 import type { EventSink } from "../live/events.ts";
+import type { Photo } from "../../generated/prisma/client.ts";
 import { toPhotoView, type PhotoView } from "../lifecycle/shapes.ts";
 
 export const PHOTOS_PER_PAGE = 48;
@@ -11,34 +12,28 @@ export interface PhotoFilter {
   breed?: string;
 }
 
-function where(filter: PhotoFilter) {
+/** The filter as the store matches it; a breed is named "hound" or "hound/afghan". */
+function matchOf(filter: PhotoFilter): PhotoMatch {
   const [breed, subBreed] = filter.breed ? filter.breed.trim().toLowerCase().split("/") : [];
-  return {
-    ...(filter.taskId ? { tasks: { some: { taskId: filter.taskId } } } : {}),
-    ...(breed ? { breed } : {}),
-    ...(subBreed ? { subBreed } : {}),
-  };
+  return { ...(filter.taskId ? { taskId: filter.taskId } : {}), ...(breed ? { breed } : {}), ...(subBreed ? { subBreed } : {}) };
 }
 
 /**
- * Numbered pages, for the HTML gallery. The whole gallery's total is kept by triggers (in
- * a few rows on PostgreSQL, so storing transactions do not queue for one), and pages past
- * the middle are read from the oldest end, so the last page of 100,000 photos costs what
- * the first does. The unfiltered gallery is read with the store's prepared statements.
+ * Numbered pages, for the HTML gallery. Pages past the middle are read from the oldest end,
+ * so the last page of 100,000 photos costs what the first does (the whole gallery's total
+ * is kept by triggers: see lib/store/queries/photos.ts).
  */
-export async function galleryPage({ db, reads }: Readers, page: number, filter: PhotoFilter = {}) {
-  const filtered = Boolean(filter.taskId || filter.breed);
-  const total = filtered ? await db.photo.count({ where: where(filter) }) : await reads.photoTotal();
-  const read = (from: "newest" | "oldest", skip: number, take: number) =>
-    filtered ? db.photo.findMany({ where: where(filter), orderBy: { id: from === "newest" ? "desc" : "asc" }, skip, take }) : reads.photos(from, skip, take);
+export async function galleryPage(photos: PhotoQueries, page: number, filter: PhotoFilter = {}) {
+  const match = matchOf(filter);
+  const total = await photos.count(match);
   const pages = Math.max(1, Math.ceil(total / PHOTOS_PER_PAGE));
   const skip = (page - 1) * PHOTOS_PER_PAGE;
-  let rows: Awaited<ReturnType<typeof read>> = [];
+  let rows: Photo[] = [];
   if (skip < total && page > pages / 2) {
     const take = Math.min(PHOTOS_PER_PAGE, total - skip);
-    rows = (await read("oldest", total - skip - take, take)).reverse();
+    rows = (await photos.page(match, "oldest", total - skip - take, take)).reverse();
   } else if (skip < total) {
-    rows = await read("newest", skip, PHOTOS_PER_PAGE);
+    rows = await photos.page(match, "newest", skip, PHOTOS_PER_PAGE);
   }
   return { photos: rows.map(toPhotoView), page, pages, total, links: pageLinks(page, pages) };
 }
@@ -57,22 +52,18 @@ export function pageLinks(page: number, pages: number): number[] {
 }
 
 /** Cursor pages, for the JSON API: the cursor is the last photo id seen. */
-export async function listPhotos(db: Db, filter: PhotoFilter & { cursor?: string; limit?: number }): Promise<{ photos: PhotoView[]; nextCursor: string | null }> {
+export async function listPhotos(photos: PhotoQueries, filter: PhotoFilter & { cursor?: string; limit?: number }): Promise<{ photos: PhotoView[]; nextCursor: string | null }> {
   const take = filter.limit ?? PHOTOS_PER_PAGE;
   if (!Number.isInteger(take) || take < 1 || take > 200) throw new ValidationError({ limit: "The page size must be a whole number from 1 to 200." });
   if (filter.cursor !== undefined && !/^\d{1,15}$/.test(filter.cursor)) throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
-  const rows = await db.photo.findMany({
-    where: { ...where(filter), ...(filter.cursor ? { id: { lt: Number(filter.cursor) } } : {}) },
-    orderBy: { id: "desc" },
-    take: take + 1,
-  });
+  const rows = await photos.before(matchOf(filter), filter.cursor ? Number(filter.cursor) : undefined, take + 1);
   const page = rows.slice(0, take);
   return { photos: page.map(toPhotoView), nextCursor: rows.length > take ? String(page[page.length - 1]!.id) : null };
 }
 
 /** Empties the gallery; tasks and their history stay. */
-export async function clearPhotos(deps: { db: Db; events: EventSink }): Promise<number> {
-  const { count } = await deps.db.photo.deleteMany({});
+export async function clearPhotos(deps: { data: Pick<Queries, "photos">; events: EventSink }): Promise<number> {
+  const count = await deps.data.photos.clear();
   deps.events.emit({ type: "photos-cleared", deleted: count });
   return count;
 }

@@ -1,14 +1,13 @@
 // The monitor's history over a window (the last 15 minutes, hour or day): tasks submitted,
 // succeeded and failed and attempts retried, per time bucket; and how long jobs waited in
-// the queue and ran, as p50/p95. Counted by the database in one query of GROUP BYs over
-// indexed times, never by reading rows out: durations are grouped into quarter-octave
-// steps (each ~19% wide) and the percentiles read from them, as Prometheus'
-// histogram_quantile does. Every number is filed under the time its event happened
-// (created, started, finished), so a bucket that ended a minute ago no longer changes:
-// the cached history (cachedHistory) keeps those and asks the database only for the
-// newest buckets. SQL in both dialects, side by side.
+// the queue and ran, as p50/p95. The database counts them (lib/store/queries/history.ts),
+// durations grouped into quarter-octave steps, and the percentiles are read from the steps,
+// as Prometheus' histogram_quantile does. Every number is filed under the time its event
+// happened (created, started, finished), so a bucket that ended a minute ago no longer
+// changes: the cached history (cachedHistory) keeps those and asks the database only for
+// the newest buckets.
 import { cachedFor } from "../platform/cachedFor.ts";
-import type { Db } from "../store/db.ts";
+import { STEPS, type HistoryQueries } from "../store/queries/index.ts";
 
 export const WINDOWS = {
   "15m": { ms: 15 * 60_000, bucketMs: 60_000, label: "15 min" },
@@ -52,46 +51,8 @@ interface BucketData {
 /** Buckets of these many kept, per window, by a cached history. */
 export type HistoryMemory = Map<number, BucketData>;
 
-/** Durations are grouped by round(log2(ms) * STEPS): STEPS steps per doubling. */
-const STEPS = 4;
 /** A bucket that ended this long ago is final: every event in it has been written. */
 const FINAL_AFTER_MS = 60_000;
-
-// Each row: a series, the bucket (epoch milliseconds / bucket size), a duration step (0 for counts) and a count.
-const SQLITE = (() => {
-  // dialect: julianday() is in days; 2440587.5 is 1970-01-01. PostgreSQL extracts the epoch.
-  const bucket = (column: string) => `CAST((julianday(${column}) - 2440587.5) * 86400000 / ? AS INTEGER)`;
-  const step = (to: string, from: string) => `CAST(round(log2(max(1, (julianday(${to}) - julianday(${from})) * 86400000)) * ${STEPS}) AS INTEGER)`;
-  return {
-    text: `
-      SELECT 'submitted' AS series, ${bucket("createdAt")} AS bucket, 0 AS step, count(*) AS n FROM Task WHERE createdAt >= ? GROUP BY 2
-      UNION ALL SELECT CASE state WHEN 'SUCCESS' THEN 'succeeded' ELSE 'failed' END, ${bucket("finishedAt")}, 0, count(*)
-        FROM Task WHERE finishedAt >= ? AND state IN ('SUCCESS', 'FAILURE') GROUP BY 1, 2
-      UNION ALL SELECT 'retried', ${bucket("finishedAt")}, 0, count(*) FROM Attempt WHERE finishedAt >= ? AND outcome = 'RETRY' GROUP BY 2
-      UNION ALL SELECT 'wait', ${bucket("startedAt")}, ${step("startedAt", "queuedAt")}, count(*) FROM Task WHERE startedAt >= ? AND queuedAt IS NOT NULL GROUP BY 2, 3
-      UNION ALL SELECT 'runtime', ${bucket("finishedAt")}, ${step("finishedAt", "startedAt")}, count(*) FROM Attempt WHERE finishedAt >= ? GROUP BY 2, 3`,
-    params: (from: string, bucketMs: number) => Array.from({ length: 5 }, () => [bucketMs, from]).flat(),
-  };
-})();
-
-const POSTGRES = (() => {
-  // A timestamp without a zone holding UTC: its epoch is UTC's.
-  const bucket = (column: string) => `floor(extract(epoch from "${column}") * 1000 / $2)::bigint`;
-  const step = (to: string, from: string) => `round(log(2, greatest(1, extract(epoch from ("${to}" - "${from}")) * 1000)::numeric) * ${STEPS})::int`;
-  return {
-    text: `
-      SELECT 'submitted' AS series, ${bucket("createdAt")} AS bucket, 0 AS step, count(*)::int AS n FROM "Task" WHERE "createdAt" >= $1::timestamp GROUP BY 2
-      UNION ALL SELECT CASE state WHEN 'SUCCESS' THEN 'succeeded' ELSE 'failed' END, ${bucket("finishedAt")}, 0, count(*)::int
-        FROM "Task" WHERE "finishedAt" >= $1::timestamp AND state IN ('SUCCESS', 'FAILURE') GROUP BY 1, 2
-      UNION ALL SELECT 'retried', ${bucket("finishedAt")}, 0, count(*)::int FROM "Attempt" WHERE "finishedAt" >= $1::timestamp AND outcome = 'RETRY' GROUP BY 2
-      UNION ALL SELECT 'wait', ${bucket("startedAt")}, ${step("startedAt", "queuedAt")}, count(*)::int
-        FROM "Task" WHERE "startedAt" >= $1::timestamp AND "queuedAt" IS NOT NULL GROUP BY 2, 3
-      UNION ALL SELECT 'runtime', ${bucket("finishedAt")}, ${step("finishedAt", "startedAt")}, count(*)::int FROM "Attempt" WHERE "finishedAt" >= $1::timestamp GROUP BY 2, 3`,
-    params: (from: string, bucketMs: number) => [from.replace("T", " ").replace("+00:00", ""), bucketMs],
-  };
-})();
-
-type Row = { series: string; bucket: number | bigint; step: number | bigint; n: number | bigint };
 
 export function windowFrom(value: unknown): WindowName {
   // Own keys only: `in` also finds __proto__, constructor, toString… on every object.
@@ -104,7 +65,7 @@ const emptyBucket = (): BucketData => ({ counts: { submitted: 0, succeeded: 0, f
  * The history of the window ending now. With `memory`, buckets that are final are kept in
  * it and not asked for again: only the buckets from the first one missing are counted.
  */
-export async function taskHistory(db: Db, postgres: boolean, window: WindowName, now = Date.now(), memory?: HistoryMemory): Promise<History> {
+export async function taskHistory(history: HistoryQueries, window: WindowName, now = Date.now(), memory?: HistoryMemory): Promise<History> {
   const { ms: span, bucketMs } = WINDOWS[window];
   // Buckets line up with the clock, so a chart does not shift on every refresh.
   const first = Math.floor((now - span) / bucketMs) + 1;
@@ -115,17 +76,15 @@ export async function taskHistory(db: Db, postgres: boolean, window: WindowName,
   while (askFrom <= lastFinal && memory?.has(askFrom)) askFrom += 1;
 
   const fresh = new Map<number, BucketData>();
-  const sql = postgres ? POSTGRES : SQLITE;
-  const from = new Date(askFrom * bucketMs).toISOString().replace("Z", "+00:00");
-  for (const row of await db.$queryRawUnsafe<Row[]>(sql.text, ...sql.params(from, bucketMs))) {
-    const index = Math.min(last, Number(row.bucket));
+  for (const row of await history.counts(new Date(askFrom * bucketMs), bucketMs)) {
+    const index = Math.min(last, row.bucket);
     if (index < askFrom) continue;
     const data = fresh.get(index) ?? emptyBucket();
     fresh.set(index, data);
-    const n = Number(row.n);
+    const n = row.n;
     if (row.series === "wait" || row.series === "runtime") {
       const steps = data[row.series];
-      steps.set(Number(row.step), (steps.get(Number(row.step)) ?? 0) + n);
+      steps.set(row.step, (steps.get(row.step) ?? 0) + n);
     } else if (row.series in data.counts) {
       data.counts[row.series as Series] += n;
     }
@@ -147,12 +106,12 @@ export async function taskHistory(db: Db, postgres: boolean, window: WindowName,
 }
 
 /** At most one history per window every 5 s, however many live pages refresh; final buckets are counted once. */
-export function cachedHistory(db: Db, postgres: boolean): (window: WindowName) => Promise<History> {
+export function cachedHistory(history: HistoryQueries): (window: WindowName) => Promise<History> {
   const memories = new Map<WindowName, HistoryMemory>();
   return cachedFor(5000, (window: WindowName) => {
     const memory = memories.get(window) ?? new Map();
     memories.set(window, memory);
-    return taskHistory(db, postgres, window, Date.now(), memory);
+    return taskHistory(history, window, Date.now(), memory);
   });
 }
 

@@ -1,9 +1,8 @@
 // Finding tasks across all of history, for the monitor and GET /api/tasks: by state, breed,
 // id prefix, error text and creation time, newest or oldest first, a page at a time in
 // either direction (keyset paging), with how many match in all.
-import type { Prisma } from "../../generated/prisma/client.ts";
 import { cachedFor } from "../platform/cachedFor.ts";
-import { isOnPostgres, type Db, type Readers } from "../store/db.ts";
+import type { ListedRow, Place, SortColumn, StateCounts, TaskMatch, TaskSearchQueries } from "../store/queries/index.ts";
 import { ValidationError } from "../platform/errors.ts";
 import { isUuid } from "../lifecycle/validation.ts";
 import { TASK_STATES, toTaskView, type TaskState, type TaskView } from "../lifecycle/shapes.ts";
@@ -31,9 +30,10 @@ export interface TaskFilter {
 /** newest and oldest order by creation time; asc and desc go with a `sort`. */
 export const TASK_ORDERS = ["newest", "oldest", "asc", "desc"] as const;
 /** The list's sortable columns, each a Task field: runtime is not stored, so it is not one. */
-export const TASK_SORTS = { created: "createdAt", state: "state", breed: "breed", limit: "limit", attempts: "attemptCount", photos: "photoCount" } as const;
-type SortColumn = (typeof TASK_SORTS)[keyof typeof TASK_SORTS];
-type Anchor = { id: string; createdAt: Date } & Partial<Record<SortColumn, unknown>>;
+export const TASK_SORTS = { created: "createdAt", state: "state", breed: "breed", limit: "limit", attempts: "attemptCount", photos: "photoCount" } as const satisfies Record<
+  string,
+  SortColumn
+>;
 
 /** A task in a list, with how many of its photos the gallery still holds ("Clear photos" empties it; the task keeps its count). */
 export type ListedTask = TaskView & { photosInGallery: number };
@@ -42,11 +42,9 @@ export type ListedTask = TaskView & { photosInGallery: number };
  * total: "none" for a list that shows no total (the home page's recent tasks, the live
  * snapshot); otherwise a search counts its matches, and the unfiltered total comes from the
  * counts by state, at most 5 s old, so a busy monitor does not count every row per view.
- * The plain first page (no search, newest first), which every home page, live stream and
- * monitor view shows, is read with the store's prepared statement.
  */
 export async function listTasks(
-  { db, reads }: Readers,
+  search: TaskSearchQueries,
   filter: TaskFilter = {},
   total: "count" | "none" = "count",
 ): Promise<{ tasks: ListedTask[]; nextCursor: string | null; prevCursor: string | null; total?: number; offset?: number }> {
@@ -55,24 +53,19 @@ export async function listTasks(
   const { column, order } = sortOf(filter);
   const anchorId = filter.cursor ?? filter.before;
   if (anchorId !== undefined && !isUuid(anchorId)) throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
-  const where = whereOf(filter);
+  const match = matchOf(filter);
   // Keyset paging from the anchor task's place in the order, wherever that task is now:
   // a task that changed state since the last page cannot make the next one skip a row.
-  const anchor: Anchor | null | undefined = anchorId
-    ? await db.task.findUnique({ where: { id: anchorId }, select: { id: true, createdAt: true, ...(column === "createdAt" ? {} : { [column]: true }) } })
-    : undefined;
+  const anchor: Place | undefined = anchorId ? await search.place(anchorId, column) : undefined;
   if (anchorId && !anchor) throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
   // A page before the anchor is read walking the other way, then turned round.
   const backwards = filter.cursor === undefined && filter.before !== undefined;
   const walk = backwards === (order === "desc") ? "asc" : "desc";
-  const beyondOf = (task: Anchor, way: "asc" | "desc") => keysetBeyond(db, column, task, way === "desc" ? "lt" : "gt");
-  const filtered = Object.keys(where).length > 0;
-  const counting = total === "none" ? undefined : filtered ? countMatches(db, where) : countTasksByState(db).then(totalOf);
-  const paged = anchor ? { AND: [where, beyondOf(anchor, walk)] } : where;
-  const plain = !filtered && !anchor && walk === "desc" && column === "createdAt";
-  const [rows, matches] = await Promise.all([plain ? reads.newestTasks(take + 1) : findTasks(db, paged, column, walk, take + 1), counting]);
+  const filtered = Object.keys(match).length > 0;
+  const counting = total === "none" ? undefined : filtered ? search.countByState(match).then(totalOf) : countTasksByState(search).then(totalOf);
+  const [rows, matches] = await Promise.all([search.find(match, { column, walk, after: anchor }, take + 1), counting]);
   const more = rows.length > take;
-  const page = rows.slice(0, take);
+  const page: ListedRow[] = rows.slice(0, take);
   if (backwards) page.reverse();
   const tasks = page.map((task) => ({ ...toTaskView(task), photosInGallery: task.photosInGallery }));
   // Going back, the page we came from is always next; going on, the anchor's page is always before.
@@ -82,7 +75,7 @@ export async function listTasks(
   // Where this page starts among the matches ("26–50 of 93"): the first page starts at 0;
   // a later one counts the matches ahead of its first task, over the same index as the page.
   const first = page[0];
-  const offset = anchor && first ? await countMatches(db, { AND: [where, beyondOf(first, order === "desc" ? "asc" : "desc")] }) : 0;
+  const offset = anchor && first ? totalOf(await search.countByState(match, { column, walk: order === "desc" ? "asc" : "desc", after: first })) : 0;
   return { tasks, nextCursor, prevCursor, total: matches, offset };
 }
 
@@ -91,40 +84,14 @@ export async function listTasks(
  * monitor's totals by state then say what each state tag would find. Without a search,
  * the cached counts over every task.
  */
-export async function countSearchByState(db: Db, filter: TaskFilter): Promise<StateCounts> {
-  const where = whereOf({ ...filter, state: undefined });
-  if (Object.keys(where).length === 0) return countTasksByState(db);
-  const groups = await db.task.groupBy({ by: ["state"], where, _count: { _all: true } });
-  return Object.fromEntries(groups.map((g) => [g.state, g._count._all])) as StateCounts;
+export async function countSearchByState(search: TaskSearchQueries, filter: TaskFilter): Promise<StateCounts> {
+  const match = matchOf({ ...filter, state: undefined });
+  if (Object.keys(match).length === 0) return countTasksByState(search);
+  return search.countByState(match);
 }
 
-/** Tasks in the order asked, each with how many of its photos the gallery holds. */
-async function findTasks(db: Db, where: Prisma.TaskWhereInput, column: SortColumn, walk: "asc" | "desc", take: number) {
-  const orderBy = [...(column === "createdAt" ? [] : [{ [column]: walk }]), { createdAt: walk }, { id: walk }] as Prisma.TaskOrderByWithRelationInput[];
-  const rows = await db.task.findMany({ where, orderBy, take });
-  // Counted for these tasks only, through the link table's index: Prisma's _count would
-  // aggregate every link in the gallery for each list.
-  const links = await db.taskPhoto.groupBy({ by: ["taskId"], where: { taskId: { in: rows.map((t) => t.id) } }, _count: { _all: true } });
-  const shown = new Map(links.map((l) => [l.taskId, l._count._all]));
-  return rows.map((task) => ({ ...task, photosInGallery: shown.get(task.id) ?? 0 }));
-}
-
-type StateCounts = Partial<Record<TaskState, number>>;
 /** How many tasks are in each state, for the monitor's totals and the metrics: counted at most once every 5 s per database (a GROUP BY over every task blocks the event loop for milliseconds on SQLite). */
-export const countTasksByState = cachedFor(5000, (db: Db) =>
-  db.task.groupBy({ by: ["state"], _count: { _all: true } }).then((groups) => Object.fromEntries(groups.map((g) => [g.state, g._count._all])) as StateCounts),
-);
-
-/**
- * How many tasks match, as a sum over states: Prisma's count() wraps the search in a
- * subquery selecting the id, which no index covers, so it read every matching row (9 ms for
- * 10,000 failures searched by error words, against 3 ms grouped by state over the
- * (state, error) index).
- */
-async function countMatches(db: Db, where: Prisma.TaskWhereInput): Promise<number> {
-  const groups = await db.task.groupBy({ by: ["state"], where, _count: { _all: true } });
-  return groups.reduce((sum, g) => sum + g._count._all, 0);
-}
+export const countTasksByState = cachedFor(5000, (search: TaskSearchQueries) => search.countByState({}));
 
 /** The column and direction asked: `order` is newest/oldest by creation time, or asc/desc with a `sort`. */
 export function sortOf(filter: Pick<TaskFilter, "sort" | "order">): { column: SortColumn; order: "asc" | "desc" } {
@@ -136,29 +103,11 @@ export function sortOf(filter: Pick<TaskFilter, "sort" | "order">): { column: So
   return { column: TASK_SORTS[sort as keyof typeof TASK_SORTS], order };
 }
 
-/**
- * The tasks after `task` in the order (column, createdAt, id), walking `beyond`. A state
- * has no "greater than" in Prisma: the states after it are listed, in the order the
- * database sorts them (PostgreSQL by the enum's declaration, SQLite by its text).
- */
-function keysetBeyond(db: Db, column: SortColumn, task: Anchor, beyond: "lt" | "gt"): Prisma.TaskWhereInput {
-  const tail: Prisma.TaskWhereInput[] = [{ createdAt: { [beyond]: task.createdAt } }, { createdAt: task.createdAt, id: { [beyond]: task.id } }];
-  if (column === "createdAt") return { OR: tail };
-  const value = task[column];
-  const ahead: Prisma.TaskWhereInput = column === "state" ? { state: { in: statesBeyond(db, value as TaskState, beyond) } } : { [column]: { [beyond]: value } };
-  return { OR: [ahead, { [column]: value, OR: tail }] };
-}
-
-function statesBeyond(db: Db, state: TaskState, beyond: "lt" | "gt"): TaskState[] {
-  const sorted = isOnPostgres(db) ? [...TASK_STATES] : [...TASK_STATES].sort();
-  const at = sorted.indexOf(state);
-  return beyond === "gt" ? sorted.slice(at + 1) : sorted.slice(0, at);
-}
-
 /** Every task, from the counts by state. */
 export const totalOf = (counts: StateCounts) => Object.values(counts).reduce((a, b) => a + (b ?? 0), 0);
 
-export function whereOf(filter: TaskFilter): Prisma.TaskWhereInput {
+/** What a search asks the database for, checked: a ValidationError says what is wrong with it. */
+export function matchOf(filter: TaskFilter): TaskMatch {
   if (filter.state && !TASK_STATES.includes(filter.state as TaskState)) {
     throw new ValidationError({ state: `The state must be one of ${TASK_STATES.join(", ")}.` });
   }
@@ -167,7 +116,7 @@ export function whereOf(filter: TaskFilter): Prisma.TaskWhereInput {
   if (idPrefix && !/^[0-9a-f-]{1,36}$/.test(idPrefix)) throw new ValidationError({ id: "An id prefix holds only hex digits and dashes, like 3f2a or 3f2a9c1e-." });
   const error = filter.error?.trim();
   if (error && error.length > 100) throw new ValidationError({ error: "Search errors for at most 100 characters." });
-  // The database reads % as "anything" (and Prisma passes it on): it would match every task.
+  // The database reads % as "anything" (the store passes it on): it would match every task.
   if (error && /[%\\]/.test(error)) throw new ValidationError({ error: "Search errors for words: % and \\ are not allowed." });
   const from = time(filter.from, "from");
   const to = time(filter.to, "to", { wholeDay: true });
@@ -177,10 +126,10 @@ export function whereOf(filter: TaskFilter): Prisma.TaskWhereInput {
     ...(filter.state ? { state: filter.state as TaskState } : {}),
     ...(main ? { breed: main } : {}),
     ...(sub ? { subBreed: sub } : {}),
-    ...(idPrefix ? { id: { startsWith: idPrefix } } : {}),
-    // contains is LIKE underneath: a _ in the words also matches any one character.
-    ...(error ? { error: { contains: error } } : {}),
-    ...(from || to ? { createdAt: { ...(from ? { gte: from } : {}), ...(to ? { lt: to } : {}) } } : {}),
+    ...(idPrefix ? { idPrefix } : {}),
+    ...(error ? { errorContains: error } : {}),
+    ...(from ? { createdFrom: from } : {}),
+    ...(to ? { createdBefore: to } : {}),
   };
 }
 

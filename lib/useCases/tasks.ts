@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import type { Task } from "../../generated/prisma/client.ts";
 import { recordAction } from "./audit.ts";
-import type { Db } from "../store/db.ts";
+import type { Queries, TaskQueries } from "../store/queries/index.ts";
 import { isDatabaseUnavailable } from "../store/databaseErrors.ts";
 import { ConflictError, DatabaseUnavailableError, NotFoundError } from "../platform/errors.ts";
 import type { EventSink } from "../live/events.ts";
@@ -23,7 +23,7 @@ export interface JobDispatcher {
 export const asDispatched = (task: Task, queuedAt: Date | undefined): Task => (queuedAt && !task.queuedAt ? { ...task, queuedAt } : task);
 
 export interface TaskDeps {
-  db: Db;
+  data: Queries;
   lifecycle: Lifecycle;
   events: EventSink;
   dispatcher: JobDispatcher;
@@ -51,20 +51,13 @@ export async function submitTask(deps: TaskDeps, input: TaskInput): Promise<{ ta
  * A task with its attempts, photos, the job message it was last published with, and (while
  * it runs, given the workers' registry) which worker holds it and whether that one is alive.
  */
-export async function getTaskDetail(db: Db, id: string, workers?: Pick<WorkerRegistry, "list">) {
+export async function getTaskDetail(tasks: TaskQueries, id: string, workers?: Pick<WorkerRegistry, "list">) {
   if (!isUuid(id)) throw new NotFoundError("There is no task with that id.");
-  const task = await db.task.findUnique({
-    where: { id },
-    include: {
-      attempts: { orderBy: { id: "asc" } },
-      photos: { orderBy: { position: "asc" }, include: { photo: true } },
-      outbox: { orderBy: { id: "desc" }, take: 1 },
-    },
-  });
+  const task = await tasks.withHistory(id);
   if (!task) throw new NotFoundError("There is no task with that id.");
   const running = task.state === "STARTED" ? task.attempts.findLast((run) => run.outcome === null) : undefined;
   const holder = running && workers?.list().find((w) => w.id === running.workerId);
-  const message = task.outbox[0];
+  const message = task.lastJob;
   const body = message?.body ?? jobBody(task);
   return {
     task: toTaskView(task),
@@ -89,17 +82,17 @@ export async function getTaskDetail(db: Db, id: string, workers?: Pick<WorkerReg
       retryDelayMs: run.retryDelayMs,
       durationMs: run.finishedAt ? run.finishedAt.getTime() - run.startedAt.getTime() : null,
     })),
-    photos: task.photos.map((link) => toPhotoView(link.photo)),
+    photos: task.photos.map(toPhotoView),
   };
 }
 
 /** A task that has not started (PENDING or waiting to retry) can be revoked; no worker runs it after. `by` goes in the audit trail. */
-export async function cancelTask(deps: Pick<TaskDeps, "lifecycle" | "db">, id: string, by = "someone"): Promise<TaskView> {
+export async function cancelTask(deps: Pick<TaskDeps, "lifecycle" | "data">, id: string, by = "someone"): Promise<TaskView> {
   if (!isUuid(id)) throw new NotFoundError("There is no task with that id.");
   const result = await deps.lifecycle.revoke(id);
   if (result.kind === "missing") throw new NotFoundError("There is no task with that id.");
   if (result.kind === "refused") throw new ConflictError(`Task ${id} is ${result.task.state}; only PENDING or RETRY tasks can be cancelled.`);
-  await recordAction(deps.db, { by, action: "cancel", target: id });
+  await recordAction(deps.data.audit, { by, action: "cancel", target: id });
   return toTaskView(result.task);
 }
 
@@ -119,7 +112,7 @@ const NOT_RUNNING: Partial<Record<Task["state"], string>> = {
  * when it comes, as the task is no longer STARTED). A task in any other state is left alone.
  */
 export async function stopTask(
-  deps: Pick<TaskDeps, "lifecycle" | "db">,
+  deps: Pick<TaskDeps, "lifecycle" | "data">,
   id: string,
   by: string,
   tellWorkers: (taskId: string) => boolean,
@@ -130,7 +123,7 @@ export async function stopTask(
   if (result.kind === "refused") throw new ConflictError(`Not stopped: task ${id} is ${result.task.state}; ${NOT_RUNNING[result.task.state] ?? "it is not running"}.`);
   const workerTold = tellWorkers(id);
   const detail = workerTold ? "its worker was told to abandon the dog.ceo call" : "no control key: its worker's result is dropped when it comes";
-  await recordAction(deps.db, { by, action: "stop", target: id, detail });
+  await recordAction(deps.data.audit, { by, action: "stop", target: id, detail });
   return { task: toTaskView(result.task), workerTold };
 }
 

@@ -11,11 +11,12 @@ import type { QueueOverview } from "../../lib/monitor/overview.ts";
 import { WorkerRegistry, type Heartbeat } from "../../lib/monitor/workerRegistry.ts";
 import { loadConfig } from "../../lib/platform/config.ts";
 import { createLogger } from "../../lib/platform/logger.ts";
-import { openDatabase, type Db } from "../../lib/store/db.ts";
+import { openDatabase } from "../../lib/store/db.ts";
 import { openStore } from "../../lib/store/index.ts";
+import { queriesOver, type Queries } from "../../lib/store/queries/index.ts";
 import { cachedHistory } from "../../lib/useCases/history.ts";
 import type { JobDispatcher } from "../../lib/useCases/tasks.ts";
-import { freshDatabase, onPostgres } from "./database.ts";
+import { freshDatabase } from "./database.ts";
 
 export const FAKE_BREEDS: BreedList = { hound: ["afghan", "basset"], pug: [], husky: [] };
 
@@ -101,6 +102,7 @@ export async function startFakeApp(options: FakeAppOptions = {}) {
   const config = loadConfig({ NODE_ENV: "test", DATABASE_URL: database.url, RATE_LIMIT_PER_MINUTE: "0", LOG_LEVEL: "silent", ...options.env });
   const db = await openDatabase(config.databaseUrl);
   const store = await openStore(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs });
+  const data = queriesOver(db, store);
   const broker = fakeBroker();
   const events = { emit() {} };
   const lifecycle = createLifecycle(store, events);
@@ -109,15 +111,14 @@ export async function startFakeApp(options: FakeAppOptions = {}) {
   const built: AppDeps = {
     config,
     logger: createLogger(config.logLevel, "test"),
-    db,
-    reads: store,
+    data,
     breeds: { get: async () => new BreedCatalog(FAKE_BREEDS) },
-    tasks: { db, lifecycle, events, dispatcher, publishWaitMs: 0 },
+    tasks: { data, lifecycle, events, dispatcher, publishWaitMs: 0 },
     hub: new EventHub(),
     workers,
     queue: broker,
     monitor: fakeMonitor(broker),
-    history: cachedHistory(db, onPostgres),
+    history: cachedHistory(data.history),
   };
   const deps = options.change ? options.change(built) : built;
   const { app, eventStreams } = createApp(deps);
@@ -142,7 +143,7 @@ export async function startFakeApp(options: FakeAppOptions = {}) {
 
 export type FakeApp = Awaited<ReturnType<typeof startFakeApp>>;
 
-/** The database as seen through `db`, with one of its methods replaced (a database that is down, or silent). */
-export function withDbMethod(db: Db, name: "$queryRawUnsafe", replacement: (...args: unknown[]) => Promise<unknown>): Db {
-  return new Proxy(db, { get: (target, key, receiver) => (key === name ? replacement : Reflect.get(target, key, receiver)) });
+/** The app's queries with the database's ping answered by `ping` (a database that is down, or silent). */
+export function withPing(deps: AppDeps, ping: Queries["ping"]): AppDeps {
+  return { ...deps, data: { ...deps.data, ping } };
 }

@@ -9,6 +9,7 @@ import request from "supertest";
 import { loadConfig, type Config } from "../../lib/platform/config.ts";
 import { openDatabase, type Db } from "../../lib/store/db.ts";
 import { openStore } from "../../lib/store/index.ts";
+import { queriesOver } from "../../lib/store/queries/index.ts";
 import { createLifecycle, type OutboxJob } from "../../lib/lifecycle/lifecycle.ts";
 import type { TaskDeps } from "../../lib/useCases/tasks.ts";
 import { createLogger } from "../../lib/platform/logger.ts";
@@ -60,12 +61,15 @@ export async function startStack(options: StackOptions = {}) {
   for (let i = 0; i < (options.workers ?? 1); i++) workers.push(await startWorker(config, logger));
   const db = await openDatabase(config.databaseUrl);
   const store = await openStore(config.databaseUrl);
+  /** The queries the web's use cases read with, over this stack's Prisma client. */
+  const data = queriesOver(db, store);
   const url = web ? `http://127.0.0.1:${web.port}` : "";
 
   return {
     config,
     fake,
     db,
+    data,
     url,
     web,
     workers,
@@ -75,7 +79,7 @@ export async function startStack(options: StackOptions = {}) {
     taskDeps(): TaskDeps {
       const lifecycle = createLifecycle(store, { emit() {} });
       const dispatcher = { dispatch: async (job: OutboxJob) => (await lifecycle.releaseOutbox([job.id]), { queued: true }) };
-      return { db, lifecycle, events: { emit() {} }, dispatcher, publishWaitMs: 0 };
+      return { data, lifecycle, events: { emit() {} }, dispatcher, publishWaitMs: 0 };
     },
     async stop() {
       for (const worker of workers) await worker.stop();
