@@ -5,30 +5,25 @@
 // reason to restore) is replaced without being read, and a failure midway leaves it as it was.
 import { existsSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
-import Database from "better-sqlite3";
+import { copySqlite, inspectSqlite } from "../lib/store/backup.ts";
 import { fail, sqliteFileOrExit } from "./sqliteFile.ts";
 
 const target = sqliteFileOrExit("db:restore restores SQLite backups; for PostgreSQL use pg_restore (see the README)");
 const file = process.argv[2] ? path.resolve(process.argv[2]) : fail("usage: npm run db:restore -- <backup file>");
 if (!existsSync(file)) fail(`no backup at ${file}`);
 
-let backup: Database.Database | undefined;
 try {
-  backup = new Database(file, { readonly: true, fileMustExist: true });
-  const verdict = backup.pragma("integrity_check", { simple: true });
-  if (verdict !== "ok") throw new Error(`it fails SQLite's integrity check (${String(verdict)})`);
-  const tables = new Set((backup.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name));
+  const { verdict, tables } = inspectSqlite(file);
+  if (verdict !== "ok") throw new Error(`it fails SQLite's integrity check (${verdict})`);
   for (const table of ["Task", "Photo", "_prisma_migrations"]) if (!tables.has(table)) throw new Error(`it has no ${table} table`);
 } catch (err) {
-  backup?.close();
   fail(`${file} is not a GenDog database backup: ${(err as Error).message.split("\n")[0]}; nothing was changed`);
 }
 const copy = `${target}.restoring`;
 rmSync(copy, { force: true }); // left by a restore that crashed
 try {
   // Through the backup API, not a file copy: it takes any pages still in the backup's own -wal too.
-  await backup!.backup(copy, { progress: () => 0x7fffffff });
-  backup!.close();
+  await copySqlite(file, copy);
   // The old database's -wal would be replayed onto the restored file at its next open.
   for (const stale of [`${target}-wal`, `${target}-shm`]) rmSync(stale, { force: true });
   renameSync(copy, target);
