@@ -1,7 +1,13 @@
-// The job pipeline's writes, behind one interface with a SQLite and a PostgreSQL
+// Data access, by one rule: all SQL and Prisma calls live in lib/store/; nothing outside it
+// imports the Prisma client, @prisma/*, a database driver (better-sqlite3, pg) or runs a
+// query. The generated model types (with `import type`) and enums may be imported anywhere.
+// eslint.config.js enforces it; tests, bench and prisma.config.ts are exempt (it says why).
+//
+// This file: the job pipeline's writes, behind one interface with a SQLite and a PostgreSQL
 // implementation; DATABASE_URL chooses. lib/lifecycle/lifecycle.ts is their only caller: it adds
 // the events and the error shortening, the stores hold the SQL and the transactions.
-// Beside them, the few reads every page view makes (PageReads).
+// Beside them, the few reads every page view makes (PageReads). What pages and use cases
+// read otherwise, and the audit trail they write, is in queries/.
 import type { Photo, Task } from "../../generated/prisma/client.ts";
 import type { TaskState } from "../../generated/prisma/enums.ts";
 import { isPostgresUrl } from "../platform/config.ts";
@@ -43,7 +49,7 @@ export interface WorkerSign {
  * The reads of the plain gallery page and the newest tasks, which every home page, live
  * stream and monitor view makes, in one prepared statement each: through Prisma's query
  * compiler each cost 0.5-1 ms of CPU, most of a page view. Filtered and paged-by-cursor
- * reads stay on Prisma (lib/useCases/gallery.ts, lib/useCases/taskSearch.ts).
+ * reads stay on Prisma (queries/photos.ts, queries/taskSearch.ts), which use these for the plain pages.
  */
 export interface PageReads {
   /** The newest tasks (by creation, then id), each with how many of its photos the gallery still holds. */
