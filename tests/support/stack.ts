@@ -64,6 +64,10 @@ export async function startStack(options: StackOptions = {}) {
   /** The queries the web's use cases read with, over this stack's Prisma client. */
   const data = queriesOver(db, store);
   const url = web ? `http://127.0.0.1:${web.port}` : "";
+  // The web listens before it has reached RabbitMQ (it connects in the background): a test's
+  // first monitor action could meet "queue not reachable". Wait for /readyz a while; a stack
+  // whose broker is away on purpose goes on after that.
+  if (web) await waitFor("the web to be ready", async () => (await request(url).get("/readyz")).status === 200, 10_000).catch(() => {});
 
   return {
     config,
