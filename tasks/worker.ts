@@ -78,7 +78,7 @@ export async function startWorker(config: Config, logger: Logger) {
   broker.onConnected(beat);
   await broker.start();
   await broker.consumeJobs(handler, config.workerConcurrency);
-  const recovery = startRecoverySweep({ lifecycle, broker, logger: log, graceMs: config.recoveryGraceMs, beforeSweep: handler.writeLeftovers });
+  const recovery = startRecoverySweep({ lifecycle, broker, logger: log, graceMs: config.recoveryGraceMs, beforeSweep: handler.writeOwedRunEnds });
   const retention = startRetention({ lifecycle, logger: log, retentionDays: config.retentionDays });
   // Other workers' sweeps take a silence of recoveryGraceMs as death: beat well within it.
   const beating = setInterval(beat, Math.min(HEARTBEAT_MS, Math.floor(config.recoveryGraceMs / 3)));

@@ -9,7 +9,7 @@ import { EventHub, HISTORY_LIMITS } from "../lib/live/eventHub.ts";
 import { toPhotoView, toTaskView } from "../lib/lifecycle/shapes.ts";
 import { MAX_ERROR_LENGTH } from "../lib/platform/text.ts";
 import { MAX_LIMIT } from "../lib/lifecycle/validation.ts";
-import { MAX_LINK_LENGTH } from "../tasks/job.ts";
+import { MAX_LINK_LENGTH } from "../tasks/run.ts";
 import { MAX_EVENT_BYTES } from "../tasks/broker/subscriptions.ts";
 import { MAX_TRACKED_WORKERS, WorkerRegistry, parseHeartbeat, type Heartbeat } from "../lib/monitor/workerRegistry.ts";
 import { pino } from "pino";

@@ -9,7 +9,8 @@ import { ValidationError } from "../lib/platform/errors.ts";
 import { createLogger } from "../lib/platform/logger.ts";
 import { parseTaskInput } from "../lib/lifecycle/validation.ts";
 import { InvalidMessageError, parseJobMessage } from "../tasks/messages.ts";
-import { backoffDelay, keepTrustedLinks } from "../tasks/job.ts";
+import { backoffDelay } from "../tasks/retryPolicy.ts";
+import { keepTrustedLinks } from "../tasks/run.ts";
 
 const catalog = new BreedCatalog({ hound: ["afghan", "basset"], pug: [], bulldog: ["french"] });
 const RANGE = "The limit must be a whole number from 1 to 50.";
