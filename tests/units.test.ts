@@ -368,3 +368,29 @@ test("cachedFor: an answer is kept for its time, then given once more while a fr
   t.mock.timers.tick(110);
   assert.equal(await read("k"), 3, "twice as old: the asker waits for a fresh one");
 });
+
+test("cachedFor with a short wait: an asker of an old answer waits that long for the fresh one, then takes the old; forget() drops a read under way", async (t) => {
+  t.mock.timers.enable({ apis: ["Date", "setTimeout"], now: 0 });
+  const answers: ((n: number) => void)[] = [];
+  const read = cachedFor<void, number>({ ttlMs: 1000, staleMs: 5000, waitMs: 50 }, () => new Promise((resolve) => answers.push(resolve)));
+  const first = read();
+  answers.shift()!(1);
+  assert.equal(await first, 1);
+  t.mock.timers.tick(1500);
+  const quick = read();
+  answers.shift()!(2);
+  assert.equal(await quick, 2, "a fresh answer within the wait");
+  t.mock.timers.tick(1500);
+  const slow = read();
+  t.mock.timers.tick(50);
+  assert.equal(await slow, 2, "the old answer after the wait");
+  assert.equal(answers.length, 1, "one read under way, not one per asker");
+  assert.equal(await Promise.race([read(), new Promise((resolve) => setImmediate(() => resolve("waiting")))]), "waiting", "the read under way is shared");
+  read.forget();
+  const afterForget = read();
+  assert.equal(answers.length, 2, "forget: the next asker reads anew");
+  answers.shift()!(3);
+  answers.shift()!(4);
+  assert.equal(await afterForget, 4);
+  assert.equal(await read(), 4, "the read from before forget() is not kept");
+});

@@ -1,6 +1,7 @@
 // The breeds a person can pick: dog.ceo's own list, cached for an hour. When dog.ceo
 // cannot be reached, the bundled snapshot keeps the form usable (logged once).
 import snapshot from "./breeds-snapshot.json" with { type: "json" };
+import { cachedFor } from "../platform/cachedFor.ts";
 import type { Logger } from "../platform/logger.ts";
 import { BREED_NAME } from "../lifecycle/validation.ts";
 
@@ -60,38 +61,31 @@ export interface BreedCatalogCache {
 }
 
 const HOUR_MS = 60 * 60 * 1000;
+/** After dog.ceo failed, it is asked again this much later, not on every request. */
+const RETRY_MS = 60_000;
 
 export function cachedBreedCatalog(source: BreedSource, logger: Logger, ttlMs = HOUR_MS): BreedCatalogCache {
-  let cached: { catalog: BreedCatalog; fetchedAt: number } | undefined;
-  let inFlight: Promise<BreedCatalog> | undefined;
+  let last: BreedCatalog | undefined;
   let fallbackLogged = false;
 
-  async function refresh(): Promise<BreedCatalog> {
+  async function fetchList(): Promise<{ catalog: BreedCatalog; fallback: boolean }> {
     try {
-      const catalog = new BreedCatalog(await source.listBreeds());
-      cached = { catalog, fetchedAt: Date.now() };
+      last = new BreedCatalog(await source.listBreeds());
       fallbackLogged = false;
-      return catalog;
+      return { catalog: last, fallback: false };
     } catch (err) {
       if (!fallbackLogged) {
         logger.warn({ err }, "dog.ceo breed list unavailable; using the bundled snapshot");
         fallbackLogged = true;
       }
-      // Keep a fetched list over the snapshot; try dog.ceo again after a minute, not every request.
-      const catalog = cached?.catalog ?? new BreedCatalog(snapshot as BreedList);
-      cached = { catalog, fetchedAt: Date.now() - ttlMs + 60_000 };
-      return catalog;
-    } finally {
-      inFlight = undefined;
+      // A list fetched before is kept over the snapshot.
+      last ??= new BreedCatalog(snapshot as BreedList);
+      return { catalog: last, fallback: true };
     }
   }
 
-  return {
-    async get() {
-      if (cached && Date.now() - cached.fetchedAt < ttlMs) return cached.catalog;
-      inFlight ??= refresh();
-      // A stale list is still good while a fresh one is fetched.
-      return cached ? cached.catalog : inFlight;
-    },
-  };
+  // A stale list is still good, however old, while a fresh one is fetched.
+  const times = { ttlMs: (answer: { fallback: boolean }) => (answer.fallback ? RETRY_MS : ttlMs), staleMs: Infinity };
+  const cached = cachedFor<void, { catalog: BreedCatalog; fallback: boolean }>(times, fetchList);
+  return { get: async () => (await cached()).catalog };
 }

@@ -1,5 +1,6 @@
 // What the monitor shows about the queue: the broker's own counts, plus what only GenDog
 // knows (jobs still in the outbox, jobs the live workers hold).
+import { cachedFor } from "../platform/cachedFor.ts";
 import { MAX_WORKER_CONCURRENCY } from "../platform/config.ts";
 import type { WorkerRegistry } from "./workerRegistry.ts";
 
@@ -32,30 +33,8 @@ const STATS_STALE_MS = 5000;
  * 1.4 s and every /tasks waited for it).
  */
 export function queueMonitor(deps: MonitorDeps) {
-  let last: { at: number; stats: QueueStats | null } | undefined;
-  let refreshing: Promise<QueueStats | null> | undefined;
-  // Bumped by forget(): an answer asked for before it is not kept.
-  let generation = 0;
-  const brokerStats = async (): Promise<QueueStats | null> => {
-    const age = last ? Date.now() - last.at : Infinity;
-    if (age > STATS_TTL_MS && !refreshing) {
-      const asked = generation;
-      refreshing = deps.queue
-        .stats()
-        .catch(() => null)
-        .then((stats) => {
-          if (asked === generation) {
-            last = { at: Date.now(), stats };
-            refreshing = undefined;
-          }
-          return stats;
-        });
-    }
-    if (!refreshing) return last!.stats;
-    if (age > STATS_STALE_MS) return refreshing;
-    const fallback = last!.stats;
-    return Promise.race([refreshing, new Promise<QueueStats | null>((resolve) => setTimeout(() => resolve(fallback), STATS_WAIT_MS).unref())]);
-  };
+  const times = { ttlMs: STATS_TTL_MS, staleMs: STATS_STALE_MS, waitMs: STATS_WAIT_MS };
+  const brokerStats = cachedFor<void, QueueStats | null>(times, () => deps.queue.stats().catch(() => null));
   const overview = async () => {
     const [stats, waitingInOutbox] = await Promise.all([brokerStats(), deps.outbox.pending()]);
     return {
@@ -75,11 +54,7 @@ export function queueMonitor(deps: MonitorDeps) {
     };
   };
   /** After one of the monitor's actions (a purge): the next page asks the broker, not the last answer. */
-  const forget = () => {
-    generation += 1;
-    last = undefined;
-    refreshing = undefined;
-  };
+  const forget = () => brokerStats.forget();
   return Object.assign(overview, { forget });
 }
 

@@ -1,46 +1,56 @@
-// Answers remembered for a few seconds: the monitor's counts, history and failure groups
-// are read by every live page on every refresh, and one query every few seconds serves them
-// all. An answer that failed is forgotten at once, so the next asker tries again.
+// Answers remembered for a while, the one cache the app has: the monitor's counts, history and
+// queue numbers, read by every live page on every refresh, and dog.ceo's breed list.
 //
-// Past its time, an answer is still given for as long again while a fresh one is read in
-// the background: under steady traffic no asker waits for the query (with 20,000 tasks, the
-// one request in 5 s that did was the p99 of /tasks and /api/tasks). Older than that, the
-// asker waits for the fresh one, so a page seen after a quiet spell is never far behind.
+// A fresh answer is given as it is. Past its time, while a fresh one is read (one read per
+// key at a time), the old answer is still given for a while, so under steady traffic nobody
+// waits for the read; older than that, askers wait for the fresh one, so a page seen after a
+// quiet spell is never far behind. An answer that failed is not kept: the next asker reads
+// again (a failed refresh leaves the old answer).
 //
-// forget(key) drops an answer that an action just made wrong (the monitor's purge, a retry):
-// the page the person is sent back to reads anew and shows what they did.
-export function cachedFor<K, V>(ttlMs: number, load: (key: K) => Promise<V>): ((key: K) => Promise<V>) & { forget(key: K): void } {
-  const cache = new Map<K, { at: number; value: Promise<V>; refreshing?: boolean }>();
-  // Bumped by forget(): an answer read before it is not kept.
-  let generation = 0;
-  const read = (key: K) => {
-    const value = load(key);
-    const entry = { at: Date.now(), value };
-    const asked = generation;
-    value.then(
-      () => asked === generation && cache.set(key, entry),
-      () => cache.get(key)?.value === value && cache.delete(key),
-    );
-    return entry;
+// forget(key) drops an answer that an action just made wrong (the monitor's purge, a retry),
+// and any read already under way: the page the person is sent back to shows what they did.
+
+export interface CacheTimes<V> {
+  /** How long an answer is fresh, from when it came back; may depend on the answer. */
+  ttlMs: number | ((value: V) => number);
+  /** Until this age the old answer is given while a fresh one is read (default twice ttlMs; Infinity: always). */
+  staleMs?: number;
+  /** How long an asker of an old answer waits for the fresh one before taking the old (default 0). */
+  waitMs?: number;
+}
+
+type Slot<V> = { answer?: { at: number; value: V; ttlMs: number }; reading?: Promise<V> };
+
+export type Cached<K, V> = ((key: K) => Promise<V>) & { forget(key: K): void };
+
+export function cachedFor<K, V>(times: number | CacheTimes<V>, load: (key: K) => Promise<V>): Cached<K, V> {
+  const { ttlMs, staleMs, waitMs = 0 } = typeof times === "number" ? { ttlMs: times } : times;
+  const ttlOf = typeof ttlMs === "number" ? () => ttlMs : ttlMs;
+  const slots = new Map<K, Slot<V>>();
+
+  // A read stores its answer in the slot it was started for: once forgotten, in none that is asked.
+  const read = (key: K, slot: Slot<V>): Promise<V> => {
+    const reading = load(key);
+    const done = () => slot.reading === reading && (slot.reading = undefined);
+    reading.then((value) => {
+      slot.answer = { at: Date.now(), value, ttlMs: ttlOf(value) };
+      done();
+    }, done);
+    return reading;
   };
-  const cached = (key: K) => {
-    const hit = cache.get(key);
-    const age = hit ? Date.now() - hit.at : Infinity;
-    if (hit && age < ttlMs) return hit.value;
-    if (hit && age < 2 * ttlMs) {
-      if (!hit.refreshing) {
-        hit.refreshing = true;
-        read(key).value.catch(() => (hit.refreshing = false));
-      }
-      return hit.value;
-    }
-    const entry = read(key);
-    cache.set(key, entry);
-    return entry.value;
+
+  const cached = (key: K): Promise<V> => {
+    let slot = slots.get(key);
+    if (!slot) slots.set(key, (slot = {}));
+    const { answer } = slot;
+    const age = answer ? Date.now() - answer.at : Infinity;
+    if (answer && age < answer.ttlMs) return Promise.resolve(answer.value);
+    const reading = (slot.reading ??= read(key, slot));
+    if (!answer || age >= (staleMs ?? 2 * answer.ttlMs)) return reading;
+    if (waitMs <= 0) return Promise.resolve(answer.value);
+    const old = () => answer.value;
+    return Promise.race([reading.catch(old), new Promise<V>((resolve) => setTimeout(() => resolve(old()), waitMs).unref())]);
   };
-  const forget = (key: K) => {
-    generation += 1;
-    cache.delete(key);
-  };
-  return Object.assign(cached, { forget });
+
+  return Object.assign(cached, { forget: (key: K) => void slots.delete(key) });
 }
