@@ -24,33 +24,53 @@ const PAGE_HOLD_MS = 15_000;
 
 export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: RequestHandler[] = []) {
   const router = Router();
+  router.use(liveFrom(deps));
+  router.get("/", async (req, res) => {
+    res.render("index", await homeContext(deps, req));
+  });
+  router.post("/tasks", formLimit(createLimit), submitForm(deps));
+  router.post("/photos/clear", ...admin, clearGallery(deps));
+  router.get("/tasks", monitorPage(deps));
+  router.get("/workers", (req, res) => {
+    res.render("workers", { title: "Workers", workers: deps.workers.list(), notice: monitorNotice(req.query) });
+  });
+  router.get("/tasks/:id", taskPage(deps));
+  router.post("/tasks/:id/cancel", ...admin, cancelForm(deps));
+  return router;
+}
 
-  // Where this page's live updates start: events from here on are replayed to it when its
-  // script connects, so it need not fetch itself again to catch up. The id is taken while
-  // this web hears every event, and before reading what the page shows.
-  router.use(async (req, res, next) => {
+/**
+ * Where this page's live updates start: events from here on are replayed to it when its
+ * script connects, so it need not fetch itself again to catch up. The id is taken while
+ * this web hears every event, and before reading what the page shows.
+ */
+function liveFrom(deps: AppDeps): RequestHandler {
+  return async (req, res, next) => {
     if (req.method !== "GET") return next();
     await deps.hub.hold(PAGE_HOLD_MS);
     res.locals.liveFrom = `${deps.hub.epoch}-${deps.hub.lastId}`;
     next();
-  });
+  };
+}
 
-  router.get("/", async (req, res) => {
-    res.render("index", await homeContext(deps, req));
-  });
-
-  // A person over the limit goes back to the form at "/" (post/redirect/get, like a refused
-  // form), their choices kept, told when they can send it: the page says the time left
-  // whenever it is drawn, and counts it down.
-  const formLimit: RequestHandler = (req, res, next) =>
+/**
+ * A person over the limit goes back to the form at "/" (post/redirect/get, like a refused
+ * form), their choices kept, told when they can send it: the page says the time left
+ * whenever it is drawn, and counts it down.
+ */
+function formLimit(createLimit: RequestHandler): RequestHandler {
+  return (req, res, next) =>
     createLimit(req, res, (err?: unknown) => {
       if (!(err instanceof RateLimitedError)) return next(err);
       const params = draftParams(req.body);
       params.set("limited", String(Date.now() + err.retryAfterSeconds * 1000));
       res.set("Retry-After", String(err.retryAfterSeconds)).redirect(303, `/?${params}`);
     });
+}
 
-  router.post("/tasks", formLimit, async (req, res) => {
+/** The home page's form: a new task, then back to "/" (post/redirect/get). */
+function submitForm(deps: AppDeps): RequestHandler {
+  return async (req, res) => {
     const catalog = await deps.breeds.get();
     try {
       const input = parseTaskInput(req.body, catalog, "form");
@@ -67,16 +87,21 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
       // the home page checks what was typed and says what is wrong beside each field.
       res.redirect(303, `/?${draftParams(req.body)}`);
     }
-  });
+  };
+}
 
-  router.post("/photos/clear", ...admin, async (req, res) => {
+function clearGallery(deps: AppDeps): RequestHandler {
+  return async (req, res) => {
     // The checkbox is the confirmation that works without JavaScript.
     if (req.body?.confirm !== "yes") throw new ValidationError({ confirm: "Tick “Yes, delete every photo” to clear the gallery." });
     const deleted = await clearPhotos(deps.tasks);
     res.redirect(303, `/?cleared=${deleted}`);
-  });
+  };
+}
 
-  router.get("/tasks", async (req, res) => {
+/** /tasks: the monitor, a search of the tasks with the queue, the workers, the failures and the history. */
+function monitorPage(deps: AppDeps): RequestHandler {
+  return async (req, res) => {
     const asked = taskFilterFrom(req.query);
     // The form's state list is upper case; a typed ?state=failure means the same.
     const filter = { ...asked, state: asked.state?.toUpperCase() };
@@ -114,20 +139,21 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
       sortLabels: SORT_LABELS,
       notice,
     });
-  });
+  };
+}
 
-  router.get("/workers", (req, res) => {
-    res.render("workers", { title: "Workers", workers: deps.workers.list(), notice: monitorNotice(req.query) });
-  });
-
-  router.get("/tasks/:id", async (req, res) => {
+/** A task's own page, with what became of a button pressed on it. */
+function taskPage(deps: AppDeps): RequestHandler<{ id: string }> {
+  return async (req, res) => {
     const detail = await getTaskDetail(deps.data.tasks, req.params.id ?? "", deps.workers);
     const notice = req.query.cancel === "too-late" ? tooLateToCancel(detail.task) : (stopNotice(req.query.stop, detail.task) ?? retryNotice(req.query.retry, detail.task));
     const workers = workerAvailability(deps.workers.list());
     res.render("task", { title: `Task ${detail.task.id.slice(0, 8)}`, ...detail, notice, workers, idle: waitsForWorker(detail.task, workers) });
-  });
+  };
+}
 
-  router.post("/tasks/:id/cancel", ...admin, async (req, res) => {
+function cancelForm(deps: AppDeps): RequestHandler<{ id: string }> {
+  return async (req, res) => {
     const id = String(req.params.id ?? "");
     try {
       await cancelTask(deps.tasks, id, actorOf(req));
@@ -137,9 +163,7 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
       if (!(err instanceof ConflictError)) throw err;
       res.redirect(303, `/tasks/${id}?cancel=too-late`);
     }
-  });
-
-  return router;
+  };
 }
 
 /** A page of the monitor's search with its totals by state, or what is wrong with the search. */

@@ -27,6 +27,12 @@ export { MAX_ERROR_LENGTH, shorten } from "../platform/text.ts";
 export type Revoke = { kind: "revoked"; task: Task } | { kind: "refused"; task: Task } | { kind: "missing" };
 
 export function createLifecycle(store: TaskStore, events: EventSink) {
+  const tell = teller(events);
+  return { ...runSteps(store, tell), ...changesByHand(store, tell), ...outboxSteps(store, tell), ...upkeep(store) };
+}
+
+/** Tells live pages of a committed change, once per change, only while some page listens. */
+function teller(events: EventSink) {
   const wanted = (scope?: "local") => events.wanted?.(scope) ?? true;
   const emit = (row: Task, photos?: PhotoView[]) => {
     if (wanted()) events.emit({ type: "task", task: toTaskView(row), ...(photos ? { photos } : {}) });
@@ -35,7 +41,13 @@ export function createLifecycle(store: TaskStore, events: EventSink) {
     if (row) emit(row);
     return row;
   };
+  return { events, wanted, emit, emitIf };
+}
 
+type Tell = ReturnType<typeof teller>;
+
+/** A task's way from submit to its end: accept, claim, then succeed, retry or fail. */
+function runSteps(store: TaskStore, { wanted, emit, emitIf }: Tell) {
   return {
     /**
      * A new task, PENDING, and its job in the outbox: both or neither. The job is leased to
@@ -65,31 +77,30 @@ export function createLifecycle(store: TaskStore, events: EventSink) {
     retry: async (run: OpenRun, error: string, delayMs: number) => emitIf(await store.finishRun(run, "RETRY", shorten(error), Math.round(delayMs))),
     fail: async (run: OpenRun, error: string) => emitIf(await store.finishRun(run, "FAILURE", shorten(error), null)),
     failPoison: async (taskId: string, error: string) => emitIf(await store.failPoison(taskId, shorten(error))),
+  };
+}
 
-    async revoke(taskId: string): Promise<Revoke> {
-      const row = await store.revoke(taskId);
-      if (row) {
-        emit(row);
-        return { kind: "revoked", task: row };
-      }
-      const found = await store.task(taskId);
-      return found ? { kind: "refused", task: found } : { kind: "missing" };
-    },
+/** What a person does to tasks from the monitor: cancel, stop a running one, retry by hand. */
+function changesByHand(store: TaskStore, { emit }: Tell) {
+  /** REVOKED, and told; or why not: its state did not allow it (refused), or there is no such task. */
+  const revoked = async (taskId: string, row: Task | undefined): Promise<Revoke> => {
+    if (row) {
+      emit(row);
+      return { kind: "revoked", task: row };
+    }
+    const found = await store.task(taskId);
+    return found ? { kind: "refused", task: found } : { kind: "missing" };
+  };
+  return {
+    /** A task not running yet cancelled (from CANCELLABLE_STATES): REVOKED. */
+    revoke: async (taskId: string): Promise<Revoke> => revoked(taskId, await store.revoke(taskId)),
 
     /**
      * A running task stopped by hand: REVOKED, its open run closed REVOKED, both saying who
      * stopped it. Whatever its worker does after (store photos, retry) finds it no longer
      * STARTED and is recorded as skipped. Refused (and nothing changed) unless it is STARTED.
      */
-    async stop(taskId: string, by: string): Promise<Revoke> {
-      const row = await store.stop(taskId, shorten(`stopped by ${by} while running`));
-      if (row) {
-        emit(row);
-        return { kind: "revoked", task: row };
-      }
-      const found = await store.task(taskId);
-      return found ? { kind: "refused", task: found } : { kind: "missing" };
-    },
+    stop: async (taskId: string, by: string): Promise<Revoke> => revoked(taskId, await store.stop(taskId, shorten(`stopped by ${by} while running`))),
 
     /**
      * FAILURE or REVOKED tasks sent again by hand: PENDING, a new retry budget, the old
@@ -102,7 +113,12 @@ export function createLifecycle(store: TaskStore, events: EventSink) {
       for (const { task } of rerun) emit(task);
       return rerun;
     },
+  };
+}
 
+/** The outbox: jobs written with their tasks, leased to one relay, marked sent after the broker's confirm. */
+function outboxSteps(store: TaskStore, { events, wanted }: Tell) {
+  return {
     /** Leases up to `limit` unsent outbox rows written at least minAgeMs ago, oldest first. */
     leaseOutbox: (limit: number, leaseMs: number, minAgeMs = 0) => store.leaseOutbox(limit, leaseMs, minAgeMs),
 
@@ -127,7 +143,12 @@ export function createLifecycle(store: TaskStore, events: EventSink) {
     },
 
     outboxBacklog: () => store.outboxBacklog(),
+  };
+}
 
+/** Reads and housekeeping: the task row, lost tasks, old rows, workers' signs of life. */
+function upkeep(store: TaskStore) {
+  return {
     /** The task row as it is now (a read: no state changes). */
     task: (taskId: string) => store.task(taskId),
 

@@ -16,7 +16,20 @@ const queued = `UPDATE Task SET queuedAt = MIN(@now, COALESCE(startedAt, @now)),
   WHERE id IN (SELECT value FROM json_each(@taskIds)) AND queuedAt IS NULL`;
 
 export function prepareStatements(sql: Sql) {
-  const task = {
+  return {
+    task: taskStatements(sql),
+    attempt: attemptStatements(sql),
+    photo: photoStatements(sql),
+    outbox: outboxStatements(sql),
+    recover: recoveryStatements(sql),
+    retention: retentionStatements(sql),
+    pages: pageStatements(sql),
+  };
+}
+
+/** A task's state changes, each guarded by its transition's from-states. */
+function taskStatements(sql: Sql) {
+  return {
     insert: sql.prepare(`INSERT INTO Task (id, breed, subBreed, "limit", state, photoCount, attemptCount, createdAt, updatedAt)
       VALUES (?, ?, ?, ?, '${PENDING}', 0, 0, ?, ?) RETURNING *`),
     get: sql.prepare("SELECT * FROM Task WHERE id = ?"),
@@ -53,7 +66,11 @@ export function prepareStatements(sql: Sql) {
     stop: sql.prepare(`UPDATE Task SET state = '${REVOKED}', finishedAt = @now, retryAt = NULL, error = @error, updatedAt = @now
       WHERE id = @taskId AND ${guard("stop")} RETURNING *`),
   };
-  const attempt = {
+}
+
+/** A task's runs (Attempt rows): opened by a claim, closed with the run's outcome. */
+function attemptStatements(sql: Sql) {
+  return {
     loseOpen: sql.prepare(`UPDATE Attempt SET outcome = 'LOST', finishedAt = @now,
         error = 'the worker stopped before finishing; the job was delivered again' WHERE taskId = @taskId AND outcome IS NULL`),
     open: sql.prepare("INSERT INTO Attempt (taskId, number, workerId, startedAt) VALUES (?, ?, ?, ?) RETURNING id"),
@@ -63,7 +80,11 @@ export function prepareStatements(sql: Sql) {
       WHERE id = @attemptId AND (outcome IS NULL OR outcome <> '${REVOKED}')`),
     stopOpen: sql.prepare(`UPDATE Attempt SET outcome = '${REVOKED}', finishedAt = @now, error = @error WHERE taskId = @taskId AND outcome IS NULL`),
   };
-  const photo = {
+}
+
+/** A task's photos: stored once each by url, linked to the task in order. */
+function photoStatements(sql: Sql) {
+  return {
     unlinkAll: sql.prepare("DELETE FROM TaskPhoto WHERE taskId = ?"),
     // All of a task's photos in two statements. A known url is not stored twice (DO NOTHING),
     // it is linked. dialect: json_each(@urls) is unnest($1::text[]) WITH ORDINALITY there.
@@ -74,7 +95,11 @@ export function prepareStatements(sql: Sql) {
     ofTask: sql.prepare(`SELECT p.id, p.url, p.breed, p.subBreed, p.createdAt FROM TaskPhoto tp JOIN Photo p ON p.id = tp.photoId
       WHERE tp.taskId = ? ORDER BY tp.position`),
   };
-  const outbox = {
+}
+
+/** The outbox: jobs written with their tasks, leased to one relay, marked sent. */
+function outboxStatements(sql: Sql) {
+  return {
     // Leased from the start by the process that wrote it, which publishes it straight away.
     insert: sql.prepare("INSERT INTO OutboxMessage (taskId, body, createdAt, tries, leaseUntil, attempt) VALUES (?, ?, ?, 0, ?, ?) RETURNING id, taskId, body, attempt"),
     // Taken before publishing, so two relays never publish one row (a crash can still repeat it).
@@ -90,7 +115,11 @@ export function prepareStatements(sql: Sql) {
     release: sql.prepare("UPDATE OutboxMessage SET leaseUntil = NULL WHERE id IN (SELECT value FROM json_each(@ids)) AND sentAt IS NULL"),
     pending: sql.prepare("SELECT count(*) AS n FROM OutboxMessage WHERE sentAt IS NULL"),
   };
-  const recover = {
+}
+
+/** The recovery sweep's leases on lost tasks, and the workers' signs of life. */
+function recoveryStatements(sql: Sql) {
+  return {
     // A retry waits in a queue whose messages expire only at its head, so it may arrive up
     // to its own delay (retryAt - updatedAt) late: overdue is past due by that and the grace.
     // The lease is updatedAt (retryAt stays due, so the claim takes the job sent again): one
@@ -119,25 +148,28 @@ export function prepareStatements(sql: Sql) {
       ON CONFLICT(id) DO UPDATE SET lastSeenAt = excluded.lastSeenAt`),
     forgetWorkers: sql.prepare("DELETE FROM Worker WHERE lastSeenAt < ?"),
   };
+}
 
-  const retention = {
+/** Deleting sent outbox rows and the runs of finished tasks, a batch at a time. */
+function retentionStatements(sql: Sql) {
+  return {
     outbox: sql.prepare("DELETE FROM OutboxMessage WHERE id IN (SELECT id FROM OutboxMessage WHERE sentAt < @before ORDER BY sentAt LIMIT @batch)"),
     attempts: sql.prepare(`DELETE FROM Attempt WHERE id IN (
         SELECT a.id FROM Attempt a JOIN Task t ON t.id = a.taskId
         WHERE t.state IN ('${SUCCESS}', '${FAILURE}', '${REVOKED}') AND t.finishedAt < @before LIMIT @batch)`),
   };
+}
 
-  // The reads every page view makes (PageReads). A task's photos still in the gallery are
-  // counted by a subquery over TaskPhoto's primary key, whose first column is taskId.
-  const pages = {
+// The reads every page view makes (PageReads). A task's photos still in the gallery are
+// counted by a subquery over TaskPhoto's primary key, whose first column is taskId.
+function pageStatements(sql: Sql) {
+  return {
     newestTasks: sql.prepare(`SELECT t.*, (SELECT count(*) FROM TaskPhoto tp WHERE tp.taskId = t.id) AS photosInGallery
       FROM Task t ORDER BY t.createdAt DESC, t.id DESC LIMIT ?`),
     photoTotal: sql.prepare("SELECT COALESCE(sum(value), 0) AS n FROM Counter WHERE name LIKE 'photos%'"),
     newestPhotos: sql.prepare("SELECT id, url, breed, subBreed, createdAt FROM Photo ORDER BY id DESC LIMIT ? OFFSET ?"),
     oldestPhotos: sql.prepare("SELECT id, url, breed, subBreed, createdAt FROM Photo ORDER BY id ASC LIMIT ? OFFSET ?"),
   };
-
-  return { task, attempt, photo, outbox, recover, retention, pages };
 }
 
 export type Statements = ReturnType<typeof prepareStatements>;
