@@ -2,13 +2,14 @@
 import type { Task } from "../../generated/prisma/client.ts";
 import { TaskState } from "../../generated/prisma/enums.ts";
 import { breedLabel } from "../dogs/breeds.ts";
+import { TRANSITIONS } from "./transitions.ts";
 
 export { TaskState };
 export const TASK_STATES = Object.values(TaskState);
-/** What a person may cancel: a task no worker holds (lib/lifecycle/lifecycle.ts's revoke guard). */
-export const CANCELLABLE_STATES: readonly TaskState[] = [TaskState.PENDING, TaskState.RETRY];
-/** What a person may send again: a task that ended without its photos (lib/lifecycle/transitions.ts's rerun guard). */
-export const RETRIABLE_STATES: readonly TaskState[] = [TaskState.FAILURE, TaskState.REVOKED];
+/** What a person may cancel: the revoke transition's from-states. */
+export const CANCELLABLE_STATES: readonly TaskState[] = TRANSITIONS.revoke.from;
+/** What a person may send again, a task that ended without its photos: the rerun transition's from-states. */
+export const RETRIABLE_STATES: readonly TaskState[] = TRANSITIONS.rerun.from;
 
 /**
  * The job message for a task (tasks/messages.ts reads it). firstAttempt: where a retry by

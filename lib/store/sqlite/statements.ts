@@ -4,7 +4,7 @@
 // "dialect:" say where the two differ most.
 import { TaskState } from "../../../generated/prisma/enums.ts";
 import type { Sql } from "./connection.ts";
-import { TRANSITIONS, type Transition } from "../../lifecycle/transitions.ts";
+import { FINISHED_STATES, TRANSITIONS, type Transition } from "../../lifecycle/transitions.ts";
 
 const { PENDING, STARTED, SUCCESS, FAILURE, RETRY, REVOKED } = TaskState;
 const inList = (states: readonly TaskState[]) => states.map((s) => `'${s}'`).join(", ");
@@ -156,7 +156,7 @@ function retentionStatements(sql: Sql) {
     outbox: sql.prepare("DELETE FROM OutboxMessage WHERE id IN (SELECT id FROM OutboxMessage WHERE sentAt < @before ORDER BY sentAt LIMIT @batch)"),
     attempts: sql.prepare(`DELETE FROM Attempt WHERE id IN (
         SELECT a.id FROM Attempt a JOIN Task t ON t.id = a.taskId
-        WHERE t.state IN ('${SUCCESS}', '${FAILURE}', '${REVOKED}') AND t.finishedAt < @before LIMIT @batch)`),
+        WHERE t.state IN (${inList(FINISHED_STATES)}) AND t.finishedAt < @before LIMIT @batch)`),
   };
 }
 
