@@ -1,6 +1,6 @@
 // Writes prisma/postgres/schema.prisma from prisma/schema.prisma, the one source of truth.
 // A Prisma schema has one provider, so PostgreSQL gets a copy with its own provider and
-// client output; tests/postgres-schema.test.ts fails when the copy or the two migration
+// client output; tests/postgres-setup.test.ts fails when the copy or the two migration
 // folders drift apart. `npm run db:postgres-schema` after changing the SQLite schema.
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";

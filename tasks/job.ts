@@ -2,9 +2,10 @@
 // and when something unforeseen fails, retry it through a retry queue or give up. Brokers
 // redeliver, so every step is safe to repeat: the claim skips a finished or running task, a
 // re-run replaces the task's photo links instead of adding to them, and an image already in
-// the gallery is linked, not stored twice. The message only names the task (anyone who can
-// publish to the queue can write one); the task row is the truth. When the database fails
-// during a job, tasks/patience.ts decides what happens.
+// the gallery is linked, not stored twice. Of the message only the task's id is trusted
+// (anyone who can publish to the queue can write one): breed, limit and the retry budget come
+// from the task row, which is the truth. When the database fails during a job,
+// tasks/patience.ts decides what happens.
 import { isDatabaseUnavailable } from "../lib/store/databaseErrors.ts";
 import type { Logger } from "../lib/platform/logger.ts";
 import { inSpan, SpanKind } from "../lib/platform/tracing.ts";

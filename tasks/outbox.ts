@@ -13,9 +13,9 @@ import type { Broker } from "./queue.ts";
 
 const BATCH = 200;
 /**
- * Batches awaiting their confirms at once. Under load each is a submit or a few: with only 4,
- * ten clients' submits queued behind each other's confirms; 16 raised the pipeline bench
- * ~12% (5 of 6 alternating pairs). Beyond that, jobs wait for a batch and go together.
+ * Batches awaiting their confirms at once. Under load each is a submit or a few, so with too
+ * few in flight, submits queue behind each other's confirms; beyond this, jobs wait for a
+ * batch and go together.
  */
 const BATCHES_IN_FLIGHT = 16;
 /** How long a relay may hold rows it is publishing before another may take them. */

@@ -29,8 +29,8 @@ const STATS_STALE_MS = 5000;
 
 /**
  * Asks the broker at most once a second, however many pages poll. A page waits for a fresh
- * answer only briefly when a recent one is at hand (under load, asking the broker took
- * 1.4 s and every /tasks waited for it).
+ * answer only briefly when a recent one is at hand: under load the broker is slow to answer,
+ * and every /tasks would wait for it.
  */
 export function queueMonitor(deps: MonitorDeps) {
   const times = { ttlMs: STATS_TTL_MS, staleMs: STATS_STALE_MS, waitMs: STATS_WAIT_MS };

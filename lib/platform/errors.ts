@@ -1,5 +1,5 @@
-// Typed errors carry the HTTP status and a stable code; one handler in app.ts turns
-// them into an error page or JSON. Anything else is a 500 with no details shown.
+// Typed errors carry the HTTP status and a stable code; one handler (routes/setup/errors.ts)
+// turns them into an error page or JSON. Anything else is a 500 with no details shown.
 export class AppError extends Error {
   constructor(
     readonly status: number,

@@ -48,7 +48,7 @@ export interface WorkerSign {
 /**
  * The reads of the plain gallery page and the newest tasks, which every home page, live
  * stream and monitor view makes, in one prepared statement each: through Prisma's query
- * compiler each cost 0.5-1 ms of CPU, most of a page view. Filtered and paged-by-cursor
+ * compiler they were most of a page view's CPU. Filtered and paged-by-cursor
  * reads stay on Prisma (queries/photos.ts, queries/taskSearch.ts), which use these for the plain pages.
  */
 export interface PageReads {
@@ -86,8 +86,7 @@ export interface TaskStore extends PageReads {
   markUnsent(ids: number[], error: string): Promise<void>;
   release(ids: number[]): Promise<void>;
   outboxBacklog(): Promise<number>;
-  /** Overdue RETRY tasks and STARTED tasks whose run's worker is silent, leased to this caller. */
-  /** Overdue RETRY and lost STARTED runs after graceMs; PENDING never claimed pendingAfterMs after it was queued. */
+  /** Overdue RETRY and lost STARTED runs after graceMs; PENDING never claimed pendingAfterMs after it was queued: leased to this caller. */
   recover(graceMs: number, limit: number, pendingAfterMs: number): Promise<Task[]>;
   workerSeen(worker: WorkerSign): Promise<void>;
   /**

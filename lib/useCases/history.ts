@@ -48,7 +48,7 @@ interface BucketData {
   runtime: Map<number, number>;
 }
 
-/** Buckets of these many kept, per window, by a cached history. */
+/** The final buckets a cached history keeps for one window, by bucket number: they no longer change. */
 export type HistoryMemory = Map<number, BucketData>;
 
 /** A bucket that ended this long ago is final: every event in it has been written. */

@@ -1,7 +1,7 @@
-// The SQLite driver connection for the job pipeline (lib/lifecycle/lifecycle.ts) and the migration
-// check. Write transactions are synchronous, with no await inside, so the write lock is
-// held for microseconds and never across an await; Prisma's query compiler stays off the
-// hot path, and a worker loads nothing of Prisma at all.
+// The better-sqlite3 connection of the SQLite store (store.ts) and of the migration check
+// (lib/store/migrate.ts), and the store's group commit. Write transactions are synchronous,
+// with no await inside, so the write lock is held for microseconds and never across an
+// await; Prisma's query compiler stays off this path, and a worker loads no Prisma client.
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
@@ -26,10 +26,10 @@ export function openSql(url: string): Sql {
   // calls per job in a busy worker. In memory it is a copy; it lives only until COMMIT.
   sql.pragma("temp_store = MEMORY");
   // The commit that takes the WAL past this many pages copies them into the database file
-  // then and there, with its event loop stopped. A busy worker writes ~12 pages per job,
-  // so SQLite's default of 1,000 meant a checkpoint every ~80 jobs, each re-writing the same
-  // hot pages (the tables' last leaves, the indexes on state). 4,000 (a WAL of up to 16 MB)
-  // raised the pipeline bench 8-13% (3 of 3 alternating pairs) without raising submit p99.
+  // then and there, with its event loop stopped. A busy worker writes about a dozen pages per
+  // job, so SQLite's default of 1,000 meant a checkpoint every few dozen jobs, each re-writing
+  // the same hot pages (the tables' last leaves, the indexes on state); 4,000 (a WAL of up to
+  // 16 MB) checkpoints a quarter as often.
   sql.pragma("wal_autocheckpoint = 4000");
   return sql;
 }
@@ -148,8 +148,8 @@ function isBusy(err: unknown): boolean {
 }
 
 function pause(tries: number): Promise<void> {
-  // The holder needs well under a few ms, and a turn of a busy event loop takes 0.1-1 ms:
-  // waiting turns, rather than timers of 1, 2, 4 ms, raised the pipeline bench ~13% (A/B).
+  // The holder needs well under a few ms, less than the shortest timer: the first tries wait
+  // a turn of the event loop each, and only then 1, 2, 4... ms.
   if (tries < 32) return new Promise((resolve) => setImmediate(resolve));
   return new Promise((resolve) => setTimeout(resolve, Math.min(2 ** (tries - 32), 16)));
 }
