@@ -19,8 +19,9 @@ const text = (html: string) =>
 describe("a task's pages after what happened to it", () => {
   let stack: Stack;
   before(async () => {
-    // Retries wait a minute, so a task stays in RETRY while the test looks at it.
-    stack = await startStack({ workers: 1, env: { RETRY_BASE_MS: "60000", RETRY_MAX_MS: "120000", RETRY_MAX_ATTEMPTS: "3" } });
+    // Retries wait a minute, so a task stays in RETRY while the test looks at it; dog.ceo's
+    // answers may take 5 s, so the running task's slow answer (1.5 s) is never a timeout.
+    stack = await startStack({ workers: 1, env: { RETRY_BASE_MS: "60000", RETRY_MAX_MS: "120000", RETRY_MAX_ATTEMPTS: "3", DOG_API_TIMEOUT_MS: "5000" } });
   });
   after(async () => {
     await stack?.stop();
