@@ -21,9 +21,19 @@ test("when the broker never answers the queue's numbers, then a worker that paus
 
   await new Promise((resolve) => setTimeout(resolve, 200)); // a few looks, the panels as they were
   workers.heartbeat(beat(true));
-  await waitFor("a monitor event saying the worker paused", async () => heard.some((e) => e.event.type === "monitor"), 5_000);
-  assert.deepEqual(
-    heard.map((e) => e.event),
-    [{ type: "monitor", workers: "paused" }],
-  );
+  await waitFor("a monitor event saying the worker paused", async () => heard.some((e) => e.event.type === "monitor" && e.event.workers === "paused"), 5_000);
+});
+
+test("when a worker pauses before the web's first look since a page opened, then that look tells the page", async (t) => {
+  const hub = new EventHub();
+  const workers = new WorkerRegistry();
+  workers.heartbeat(beat(false));
+  const feed = startMonitorFeed({ hub, workers, monitor: async () => ({}) as never, intervalMs: 50 });
+  t.after(() => feed.stop());
+  await new Promise((resolve) => setTimeout(resolve, 200)); // no page yet: no look
+  workers.heartbeat(beat(true)); // the page was drawn before this
+  const heard: NumberedEvent[] = [];
+  t.after(hub.subscribe((event) => heard.push(event)));
+  await waitFor("a monitor event saying the worker paused", async () => heard.length > 0, 5_000);
+  assert.deepEqual(heard[0].event, { type: "monitor", workers: "paused" });
 });

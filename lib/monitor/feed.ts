@@ -39,7 +39,9 @@ export function startMonitorFeed({ hub, monitor, workers, intervalMs = 3000, wai
       const list = workers.list();
       const availability = workerAvailability(list);
       const digest = JSON.stringify([overview, availability, list.map((w) => [w.id, w.status, w.ready, w.paused, w.concurrency, w.inFlight, w.done, w.failed, w.skipped])]);
-      if (shown !== undefined && digest !== shown) hub.publish({ type: "monitor", workers: availability });
+      // The first look tells the pages too: a page drawn before it (a worker paused just after
+      // the page read the registry) has no earlier look to compare with and would wait for ever.
+      if (digest !== shown) hub.publish({ type: "monitor", workers: availability });
       shown = digest;
     } finally {
       looking = false;
