@@ -45,7 +45,12 @@ export function createApp(deps: AppDeps) {
   app.use(healthRoutes(deps));
   app.use(
     metricsRoutes(
-      webMetrics({ taskCounts: () => countTasksByState(deps.data.search), monitor: deps.monitor, openStreams: () => events.openStreams(), workers: () => deps.workers.list() }),
+      webMetrics({
+        taskCounts: () => countTasksByState(deps.data.search),
+        monitor: deps.monitor,
+        openStreams: () => events.openStreams(),
+        workers: () => deps.workers.list(),
+      }),
     ),
   );
   app.use("/api", monitorApiRoutes(deps, admin));

@@ -13,7 +13,10 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.node } },
     rules: {
       // `_name` marks what a signature needs but the body does not use.
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" },
+      ],
     },
   },
   { files: ["static/**/*.js"], languageOptions: { globals: { ...globals.browser } } },
@@ -29,7 +32,10 @@ export default tseslint.config(
       "@typescript-eslint/no-restricted-imports": [
         "error",
         {
-          paths: ["better-sqlite3", "pg", "prisma", "prisma/config"].map((name) => ({ name, message: "Database drivers are used in lib/store/ only." })),
+          paths: ["better-sqlite3", "pg", "prisma", "prisma/config"].map((name) => ({
+            name,
+            message: "Database drivers are used in lib/store/ only.",
+          })),
           patterns: [
             { group: ["@prisma/*"], message: "Prisma is used in lib/store/ only." },
             {
@@ -38,8 +44,15 @@ export default tseslint.config(
               message: "The Prisma client is used in lib/store/ only; its types may be imported with `import type`.",
             },
             {
-              group: ["**/store/db.ts", "**/store/sqlite/**", "**/store/postgres/**", "**/store/queries/*", "!**/store/queries/index.ts"],
-              message: "Go through lib/store/index.ts (the pipeline) or lib/store/queries/index.ts (pages and use cases).",
+              group: [
+                "**/store/db.ts",
+                "**/store/sqlite/**",
+                "**/store/postgres/**",
+                "**/store/queries/*",
+                "!**/store/queries/index.ts",
+              ],
+              message:
+                "Go through lib/store/index.ts (the pipeline) or lib/store/queries/index.ts (pages and use cases).",
             },
           ],
         },

@@ -10,7 +10,10 @@ import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import { databaseUrl, isPostgresUrl } from "./lib/platform/config.ts";
 import { postgresAdapter } from "./lib/store/postgres/adapter.ts";
 
-const url = process.env.PRISMA_PROVIDER === "postgresql" && !process.env.DATABASE_URL ? "postgresql://generate@localhost/none" : databaseUrl();
+const url =
+  process.env.PRISMA_PROVIDER === "postgresql" && !process.env.DATABASE_URL
+    ? "postgresql://generate@localhost/none"
+    : databaseUrl();
 process.env.DATABASE_URL = url;
 const postgres = isPostgresUrl(url);
 const folder = postgres ? path.join("prisma", "postgres") : "prisma";

@@ -29,7 +29,13 @@ export async function startWeb(config: Config, logger: Logger) {
   const store = await openStore(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs });
   const data = await openQueries(config.databaseUrl, store);
   const dogApi = dogApiFromConfig(config);
-  const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, queueType: config.queueType, retry: config.retry, logger });
+  const broker = new Broker({
+    url: config.amqpUrl,
+    queueName: config.queueName,
+    queueType: config.queueType,
+    retry: config.retry,
+    logger,
+  });
   const hub = new EventHub();
   const workers = new WorkerRegistry();
 
@@ -74,7 +80,10 @@ export async function startWeb(config: Config, logger: Logger) {
   });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
-  logger.info({ url: `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${port}` }, "GenDog web is listening");
+  logger.info(
+    { url: `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${port}` },
+    "GenDog web is listening",
+  );
 
   return {
     port,

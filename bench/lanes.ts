@@ -20,7 +20,8 @@ import { median, percentile } from "./load.ts";
 import { AMQP_URL, consumers, entryMode, ROOT, sleep, startChild, waitUntil, type Child } from "./processes.ts";
 import { cleanUp, startApp, startDogApi } from "./stack.ts";
 
-const whole = (name: string, fallback: number) => Math.max(1, Math.floor(Number(process.env[name] ?? fallback)) || fallback);
+const whole = (name: string, fallback: number) =>
+  Math.max(1, Math.floor(Number(process.env[name] ?? fallback)) || fallback);
 const RUNS = whole("BENCH_RUNS", 3);
 const RERUNS = whole("BENCH_RERUNS", 10_000);
 const SUBMITS_PER_S = whole("BENCH_SUBMITS_PER_S", 10);
@@ -47,7 +48,8 @@ interface LaneRun {
 function seedFailures(file: string, count: number): void {
   const db = new Database(file);
   const at = sqlTime(Date.now() - 60_000);
-  const insert = db.prepare(`INSERT INTO Task (id, breed, subBreed, "limit", state, error, photoCount, attemptCount, createdAt, queuedAt, startedAt, finishedAt, updatedAt)
+  const insert =
+    db.prepare(`INSERT INTO Task (id, breed, subBreed, "limit", state, error, photoCount, attemptCount, createdAt, queuedAt, startedAt, finishedAt, updatedAt)
     VALUES (?, 'hound', 'afghan', 1, 'FAILURE', ?, 0, 5, ?, ?, ?, ?, ?)`);
   db.transaction(() => {
     for (let i = 0; i < count; i++) insert.run(randomUUID(), ERROR, at, at, at, at, at);
@@ -67,12 +69,19 @@ async function depth(queue: string): Promise<number> {
 }
 
 async function submit(url: string): Promise<string> {
-  const res = await fetch(`${url}/api/tasks`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ breed: "hound", limit: 1 }) });
+  const res = await fetch(`${url}/api/tasks`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ breed: "hound", limit: 1 }),
+  });
   if (res.status !== 202) throw new Error(`submit answered ${res.status}`);
   return ((await res.json()) as { id: string }).id;
 }
 
-/** Submits at SUBMITS_PER_S while `more()` says so (at most `max`), each on its own tick so a slow answer does not slow the rate. */
+/**
+ * Submits at SUBMITS_PER_S while `more()` says so (at most `max`), each on its own tick so a slow answer does not slow
+ * the rate.
+ */
 async function submitSteadily(url: string, max: number, more: () => Promise<boolean>): Promise<string[]> {
   const sent: Promise<string>[] = [];
   const gap = 1000 / SUBMITS_PER_S;
@@ -91,10 +100,13 @@ async function queueWaits(file: string, ids: string[], deadline: number): Promis
   try {
     for (;;) {
       const rows = db
-        .prepare(`SELECT queuedAt, startedAt FROM Task WHERE id IN (SELECT value FROM json_each(?)) AND startedAt IS NOT NULL AND queuedAt IS NOT NULL`)
+        .prepare(
+          `SELECT queuedAt, startedAt FROM Task WHERE id IN (SELECT value FROM json_each(?)) AND startedAt IS NOT NULL AND queuedAt IS NOT NULL`,
+        )
         .all(JSON.stringify(ids)) as { queuedAt: string; startedAt: string }[];
       if (rows.length === ids.length) return rows.map((r) => Date.parse(r.startedAt) - Date.parse(r.queuedAt));
-      if (Date.now() > deadline) throw new Error(`${ids.length - rows.length} of ${ids.length} people's tasks never started`);
+      if (Date.now() > deadline)
+        throw new Error(`${ids.length - rows.length} of ${ids.length} people's tasks never started`);
       await sleep(200);
     }
   } finally {
@@ -112,7 +124,9 @@ async function laneRun(template: string, dir: string, i: number): Promise<LaneRu
     // No ADMIN_PASSWORD: the retry is open to this machine's clients only, which the bench is.
     const app = await startApp(children, queues, file, dogApi, false);
     const bulk = `${app.queue}.bulk`;
-    const groups = (await (await fetch(`${app.url}/api/failures`)).json()) as { groups: { fingerprint: string; count: number }[] };
+    const groups = (await (await fetch(`${app.url}/api/failures`)).json()) as {
+      groups: { fingerprint: string; count: number }[];
+    };
     const group = groups.groups.find((g) => g.count === RERUNS);
     if (!group) throw new Error(`no group of ${RERUNS} failures to retry`);
     const retry = await fetch(`${app.url}/api/failures/retry`, {
@@ -186,6 +200,17 @@ const lines = [
 console.log(lines.join("\n"));
 await writeFile(
   path.join(ROOT, "bench-lanes.json"),
-  JSON.stringify({ date: new Date().toISOString(), reruns: RERUNS, submitsPerS: SUBMITS_PER_S, runs, errors, targetP99Ms: TARGET_P99_MS }, null, 2),
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      reruns: RERUNS,
+      submitsPerS: SUBMITS_PER_S,
+      runs,
+      errors,
+      targetP99Ms: TARGET_P99_MS,
+    },
+    null,
+    2,
+  ),
 );
 process.exit(met ? 0 : 1);

@@ -62,7 +62,9 @@ export function drive(options: LoadOptions): Promise<LoadResult> {
         method: options.method ?? "GET",
         connections: options.connections ?? 10,
         ...(options.amount ? { amount: options.amount } : { duration: options.durationS ?? 3 }),
-        ...(options.body === undefined ? {} : { body: JSON.stringify(options.body), headers: { "content-type": "application/json" } }),
+        ...(options.body === undefined
+          ? {}
+          : { body: JSON.stringify(options.body), headers: { "content-type": "application/json" } }),
         timeout: 10, // seconds per request: a stuck server shows as failures, not a hang
       },
       (err, result) => {
@@ -102,13 +104,26 @@ export function drive(options: LoadOptions): Promise<LoadResult> {
  * (`requests` each): a burst of noise on this shared machine then falls on both alike,
  * instead of on whichever was being measured.
  */
-export async function alternatingP99(urls: { empty: string; full: string }, requests: number, chunk = 50): Promise<{ empty: number; full: number }> {
+export async function alternatingP99(
+  urls: { empty: string; full: string },
+  requests: number,
+  chunk = 50,
+): Promise<{ empty: number; full: number }> {
   const answers = { empty: [] as number[], full: [] as number[] };
   for (let sent = 0; sent < requests; sent += chunk) {
     for (const size of ["empty", "full"] as const) {
       const onAnswer = (ms: number) => answers[size].push(ms);
-      const result = await drive({ url: urls[size], amount: Math.min(chunk, requests - sent), connections: 10, deadlineMs: 60_000, onAnswer });
-      if (result.failed) throw new Error(`${urls[size]}: ${result.failed} of ${result.requests} requests failed ${JSON.stringify(result.statuses)}`);
+      const result = await drive({
+        url: urls[size],
+        amount: Math.min(chunk, requests - sent),
+        connections: 10,
+        deadlineMs: 60_000,
+        onAnswer,
+      });
+      if (result.failed)
+        throw new Error(
+          `${urls[size]}: ${result.failed} of ${result.requests} requests failed ${JSON.stringify(result.statuses)}`,
+        );
     }
   }
   return { empty: percentile(answers.empty, 99), full: percentile(answers.full, 99) };
@@ -125,7 +140,9 @@ export async function brokerConfirmRate(messages = 5000, window = 200, timeoutMs
   try {
     const channel = await connection.createConfirmChannel();
     await channel.assertQueue(queue, { durable: true });
-    const body = Buffer.from(JSON.stringify({ taskId: "00000000-0000-4000-8000-000000000000", breed: "hound", limit: 10, attempt: 1 }));
+    const body = Buffer.from(
+      JSON.stringify({ taskId: "00000000-0000-4000-8000-000000000000", breed: "hound", limit: 10, attempt: 1 }),
+    );
     const started = performance.now();
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`broker confirms took over ${timeoutMs} ms`)), timeoutMs);

@@ -25,7 +25,8 @@ import { alternatingP99, median } from "./load.ts";
 import { ROOT } from "./processes.ts";
 import { cleanUp, startApp, startDogApi } from "./stack.ts";
 
-const whole = (name: string, fallback: number) => Math.max(1, Math.floor(Number(process.env[name] ?? fallback)) || fallback);
+const whole = (name: string, fallback: number) =>
+  Math.max(1, Math.floor(Number(process.env[name] ?? fallback)) || fallback);
 const RUNS = whole("BENCH_RUNS", 3);
 const REQUESTS = whole("BENCH_PAGE_REQUESTS", 400);
 const TASKS = whole("BENCH_MONITOR_TASKS", 100_000);
@@ -53,9 +54,12 @@ const ERRORS = [
 function seedTasks(file: string, count: number): void {
   const db = new Database(file);
   const now = Date.now();
-  const task = db.prepare(`INSERT INTO Task (id, breed, subBreed, "limit", state, error, photoCount, attemptCount, createdAt, queuedAt, startedAt, finishedAt, updatedAt)
+  const task =
+    db.prepare(`INSERT INTO Task (id, breed, subBreed, "limit", state, error, photoCount, attemptCount, createdAt, queuedAt, startedAt, finishedAt, updatedAt)
     VALUES (@id, 'hound', 'afghan', 5, @state, @error, 0, @attempts, @at, @at, @started, @finished, @finished)`);
-  const attempt = db.prepare("INSERT INTO Attempt (taskId, number, workerId, startedAt, finishedAt, outcome, error) VALUES (?, ?, 'bench-seed', ?, ?, ?, ?)");
+  const attempt = db.prepare(
+    "INSERT INTO Attempt (taskId, number, workerId, startedAt, finishedAt, outcome, error) VALUES (?, ?, 'bench-seed', ?, ?, ?, ?)",
+  );
   db.transaction(() => {
     for (let i = 0; i < count; i++) {
       const at = now - (count - i) * 1500;
@@ -73,8 +77,23 @@ function seedTasks(file: string, count: number): void {
         started: sqlTime(started),
         finished: sqlTime(finished),
       });
-      if (retried) attempt.run(id, 1, sqlTime(started), sqlTime(started + 50), "RETRY", "dog.ceo answered 503 Service Unavailable");
-      attempt.run(id, retried ? 2 : 1, sqlTime(started), sqlTime(finished), failed ? "FAILURE" : "SUCCESS", failed ? ERRORS[i % 3] : null);
+      if (retried)
+        attempt.run(
+          id,
+          1,
+          sqlTime(started),
+          sqlTime(started + 50),
+          "RETRY",
+          "dog.ceo answered 503 Service Unavailable",
+        );
+      attempt.run(
+        id,
+        retried ? 2 : 1,
+        sqlTime(started),
+        sqlTime(finished),
+        failed ? "FAILURE" : "SUCCESS",
+        failed ? ERRORS[i % 3] : null,
+      );
     }
   })();
   db.close();
@@ -92,7 +111,10 @@ const queues: string[] = [];
 let failed = false;
 try {
   const template = await migratedTemplate(dir);
-  const files = { empty: await freshDatabase(template, dir, "monitor-empty"), full: await freshDatabase(template, dir, "monitor-full") };
+  const files = {
+    empty: await freshDatabase(template, dir, "monitor-empty"),
+    full: await freshDatabase(template, dir, "monitor-full"),
+  };
   // Nearly empty, yet each list as long as the full one's: the search below finds one task in 30.
   seedTasks(files.empty, EMPTY_TASKS);
   log(`seeding ${TASKS} tasks`);
@@ -107,7 +129,9 @@ try {
       "history 1 day": await timeOnce(() => taskHistory(data.history, "1d")),
       "history 1 hour": await timeOnce(() => taskHistory(data.history, "1h")),
       "failure groups": await timeOnce(() => failureGroups(data, 5)),
-      "search FAILURE + error words": await timeOnce(() => listTasks(data.search, { state: "FAILURE", error: "timeout", limit: 25 })),
+      "search FAILURE + error words": await timeOnce(() =>
+        listTasks(data.search, { state: "FAILURE", error: "timeout", limit: 25 }),
+      ),
       "oldest first, page 1": await timeOnce(() => listTasks(data.search, { order: "oldest", limit: 25 })),
     };
     if (run === 0) continue; // warm-up
@@ -117,7 +141,10 @@ try {
   await store.close();
 
   const dogApiUrl = await startDogApi(children, 0);
-  const urls = { empty: (await startApp(children, queues, files.empty, dogApiUrl, false)).url, full: (await startApp(children, queues, files.full, dogApiUrl, false)).url };
+  const urls = {
+    empty: (await startApp(children, queues, files.empty, dogApiUrl, false)).url,
+    full: (await startApp(children, queues, files.full, dogApiUrl, false)).url,
+  };
   const both = (page: string) => ({ empty: urls.empty + page, full: urls.full + page });
   for (const page of Object.values(PAGES)) await alternatingP99(both(page), 50); // warm-up
   const pages: Record<string, { empty: number[]; full: number[] }> = {};
@@ -141,7 +168,9 @@ try {
     const ratio = median(full) / median(empty);
     const ok = ratio <= PAGE_RATIO_TARGET;
     failed ||= !ok;
-    lines.push(`| ${name} | ${median(empty).toFixed(1)} ms | ${median(full).toFixed(1)} ms | ${ratio.toFixed(2)}× | ≤ ${PAGE_RATIO_TARGET}× ${ok ? "met" : "MISSED"} |`);
+    lines.push(
+      `| ${name} | ${median(empty).toFixed(1)} ms | ${median(full).toFixed(1)} ms | ${ratio.toFixed(2)}× | ≤ ${PAGE_RATIO_TARGET}× ${ok ? "met" : "MISSED"} |`,
+    );
     (result.pages as Record<string, unknown>)[name] = { emptyP99Ms: median(empty), fullP99Ms: median(full), ratio };
   }
   lines.push("", "| query, uncached, with the tasks | median | target |", "|---|---|---|");

@@ -1,5 +1,5 @@
-// `npx tsx bench/postgres.ts` (also run by `npm run bench`): the load scenario on
-// PostgreSQL beside SQLite, and one worker process against two, in the same run.
+// `npx tsx bench/postgres.ts` (also run by `npm run bench`): the load scenario on PostgreSQL beside SQLite, and one
+// worker process against two, in the same run.
 //  - SQLite vs PostgreSQL: one web + one worker, 0 ms and 100 ms dog.ceo latency, warm
 //    as bench/run.ts measures (after BENCH_WARM_UP_JOBS), with CPU per job of the web, the
 //    worker and the database's own backends. Target: PostgreSQL >= 85% of SQLite (each
@@ -8,9 +8,9 @@
 //    one 2-core machine two default workers (128 jobs each in flight) would only share the
 //    CPU that the web, PostgreSQL and RabbitMQ also use, so the workers are made
 //    latency-bound (4 jobs / 100 ms = 40 jobs/s each), far below what the rest can take:
-//    then what a second worker adds is what a second worker host adds. Target: >= 1.7x.
-// Medians of BENCH_RUNS (3); BENCH_JOBS (1000) per phase; BENCH_SCALING=0 skips the workers. PostgreSQL: the local server as
-// its trusted superuser (BENCH_POSTGRES_URL); a database per run, dropped after.
+//    then what a second worker adds is what a second worker host adds. Target: >= 1.7x. Medians of BENCH_RUNS (3);
+//    BENCH_JOBS (1000) per phase; BENCH_SCALING=0 skips the workers. PostgreSQL: the local server as its trusted
+//    superuser (BENCH_POSTGRES_URL); a database per run, dropped after.
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -19,7 +19,17 @@ import Database from "better-sqlite3";
 import pg from "pg";
 import { freshDatabase, migratedTemplate } from "./db.ts";
 import { drive, median } from "./load.ts";
-import { AMQP_URL, consumers, entryMode, freePort, httpOk, procStats, startChild, waitUntil, type Child } from "./processes.ts";
+import {
+  AMQP_URL,
+  consumers,
+  entryMode,
+  freePort,
+  httpOk,
+  procStats,
+  startChild,
+  waitUntil,
+  type Child,
+} from "./processes.ts";
 import { WARM_UP_JOBS } from "./scenarios.ts";
 import { cleanUp, startDogApi } from "./stack.ts";
 
@@ -44,7 +54,10 @@ async function database(kind: "sqlite" | "postgres", template: string, dir: stri
     const finished = async () => {
       const db = new Database(file, { readonly: true });
       try {
-        return db.prepare("SELECT count(*) AS n, max(finishedAt) AS last FROM Task WHERE state = 'SUCCESS'").get() as { n: number; last: string | null };
+        return db.prepare("SELECT count(*) AS n, max(finishedAt) AS last FROM Task WHERE state = 'SUCCESS'").get() as {
+          n: number;
+          last: string | null;
+        };
       } finally {
         db.close();
       }
@@ -58,7 +71,9 @@ async function database(kind: "sqlite" | "postgres", template: string, dir: stri
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     try {
-      const { rows } = await client.query(`SELECT count(*)::int AS n, to_char(max("finishedAt"), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS last FROM "Task" WHERE state = 'SUCCESS'`);
+      const { rows } = await client.query(
+        `SELECT count(*)::int AS n, to_char(max("finishedAt"), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS last FROM "Task" WHERE state = 'SUCCESS'`,
+      );
       return rows[0] as { n: number; last: string | null };
     } finally {
       await client.end();
@@ -114,7 +129,14 @@ function backendCpu(name: string) {
  * again (warm, the figures reported). Jobs/s from the first submit to the last SUCCESS; the
  * submits' p99; CPU per job of the web, the worker(s) and the database's backends.
  */
-async function run(kind: "sqlite" | "postgres", latencyMs: number, workers: number, concurrency: string | undefined, template: string, dir: string) {
+async function run(
+  kind: "sqlite" | "postgres",
+  latencyMs: number,
+  workers: number,
+  concurrency: string | undefined,
+  template: string,
+  dir: string,
+) {
   const children: Child[] = [];
   const queue = `gendog.bench.${randomBytes(4).toString("hex")}`;
   const db = await database(kind, template, dir);
@@ -142,7 +164,14 @@ async function run(kind: "sqlite" | "postgres", latencyMs: number, workers: numb
     let submitted = 0;
     const phase = async (amount: number) => {
       const started = Date.now();
-      const submit = await drive({ url: `http://127.0.0.1:${port}/api/tasks`, method: "POST", body: JOB, amount, connections: 10, deadlineMs: 180_000 });
+      const submit = await drive({
+        url: `http://127.0.0.1:${port}/api/tasks`,
+        method: "POST",
+        body: JOB,
+        amount,
+        connections: 10,
+        deadlineMs: 180_000,
+      });
       submitted += amount;
       const deadline = Date.now() + 180_000;
       let done = await db.finished();
@@ -180,7 +209,10 @@ const dir = await mkdtemp(path.join(os.tmpdir(), "gendog-bench-pg-"));
 const template = await migratedTemplate(dir);
 const rows: string[] = [];
 let failed = false;
-const measure = async (label: string, ...args: Parameters<typeof run> extends [...infer A, string, string] ? A : never) => {
+const measure = async (
+  label: string,
+  ...args: Parameters<typeof run> extends [...infer A, string, string] ? A : never
+) => {
   const results: Awaited<ReturnType<typeof run>>[] = [];
   for (let i = 0; i < RUNS; i++) results.push(await run(...args, template, dir));
   const mid = (f: (r: (typeof results)[number]) => number, digits = 0) => median(results.map(f)).toFixed(digits);

@@ -19,7 +19,8 @@ export function entryMode(): { mode: "compiled" | "tsx"; web: string[]; worker: 
   const worker = path.join(ROOT, "dist", "worker.js");
   // With the node flags npm start gives them (heap sizes, source maps).
   const flags = (entry: "web" | "worker") => startCommand(entry).split(" ").slice(1, -1);
-  if (existsSync(web) && existsSync(worker)) return { mode: "compiled", web: [...flags("web"), web], worker: [...flags("worker"), worker] };
+  if (existsSync(web) && existsSync(worker))
+    return { mode: "compiled", web: [...flags("web"), web], worker: [...flags("worker"), worker] };
   return { mode: "tsx", web: ["--import", "tsx", "web.ts"], worker: ["--import", "tsx", "tasks/worker.ts"] };
 }
 
@@ -35,14 +36,25 @@ export interface Child {
 
 export function startChild(name: string, args: string[], env: Record<string, string>): Child {
   // Only the basics are inherited, so a variable in the caller's shell (WORKER_CONCURRENCY...) cannot skew a run.
-  const inherited = Object.fromEntries(["PATH", "HOME", "TMPDIR", "LANG"].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
+  const inherited = Object.fromEntries(
+    ["PATH", "HOME", "TMPDIR", "LANG"].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])),
+  );
   // BENCH_NODE_ARGS go before web's and worker's own (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to see
   // where a run's CPU goes: Node refuses --cpu-prof in NODE_OPTIONS).
-  const extra = process.env.BENCH_NODE_ARGS && (name === "web" || name === "worker") ? process.env.BENCH_NODE_ARGS.split(" ").filter(Boolean) : [];
-  const proc: ChildProcess = spawn(process.execPath, [...extra, ...args], { cwd: ROOT, env: { ...inherited, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const extra =
+    process.env.BENCH_NODE_ARGS && (name === "web" || name === "worker")
+      ? process.env.BENCH_NODE_ARGS.split(" ").filter(Boolean)
+      : [];
+  const proc: ChildProcess = spawn(process.execPath, [...extra, ...args], {
+    cwd: ROOT,
+    env: { ...inherited, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const lines: string[] = [];
   // BENCH_LOG_DIR keeps each child's whole output, for a closer look at a run.
-  const logFile = process.env.BENCH_LOG_DIR ? path.join(process.env.BENCH_LOG_DIR, `${name}-${proc.pid}.log`) : undefined;
+  const logFile = process.env.BENCH_LOG_DIR
+    ? path.join(process.env.BENCH_LOG_DIR, `${name}-${proc.pid}.log`)
+    : undefined;
   const keep = (chunk: Buffer) => {
     if (logFile) appendFileSync(logFile, chunk);
     lines.push(...chunk.toString().split("\n").filter(Boolean));
@@ -54,7 +66,12 @@ export function startChild(name: string, args: string[], env: Record<string, str
   return {
     name,
     pid: proc.pid!,
-    ended: () => (proc.exitCode !== null ? `exit code ${proc.exitCode}` : proc.signalCode !== null ? `signal ${proc.signalCode}` : undefined),
+    ended: () =>
+      proc.exitCode !== null
+        ? `exit code ${proc.exitCode}`
+        : proc.signalCode !== null
+          ? `signal ${proc.signalCode}`
+          : undefined,
     tail: () => lines.map((line) => `  [${name}] ${line}`).join("\n"),
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
@@ -79,11 +96,17 @@ export async function freePort(): Promise<number> {
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls check() until it is true, or throws naming `what` (and the child's last words). */
-export async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number, child?: Child): Promise<void> {
+export async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  child?: Child,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check().catch(() => false))) {
     if (child?.ended()) throw new Error(`${child.name} ended (${child.ended()}) before ${what}\n${child.tail()}`);
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${child ? `\n${child.tail()}` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${child ? `\n${child.tail()}` : ""}`);
     await sleep(100);
   }
 }
@@ -128,7 +151,8 @@ export async function deleteQueues(queue: string): Promise<void> {
   try {
     const channel = await connection.createChannel();
     channel.on("error", () => {});
-    for (const name of topologyQueueNames(queue, { baseMs: 1000, maxMs: 60_000 })) await channel.deleteQueue(name).catch(() => {});
+    for (const name of topologyQueueNames(queue, { baseMs: 1000, maxMs: 60_000 }))
+      await channel.deleteQueue(name).catch(() => {});
     await channel.deleteExchange(`${queue}.events`).catch(() => {});
   } finally {
     await connection.close().catch(() => {});

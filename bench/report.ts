@@ -27,8 +27,15 @@ const nan = (n: number | undefined) => n ?? NaN;
 
 export function report(header: string, runs: RunData[], pages: PageRun[], pageError: string | undefined) {
   const lines: string[] = [header, ""];
-  const row = (label: string, values: (number | undefined)[], digits = 0, med = median(values.map(nan).filter((v) => !Number.isNaN(v)))) =>
-    lines.push(`${label.padEnd(40)}${values.map((v) => fmt(v, digits).padStart(10)).join("")}${fmt(med, digits).padStart(12)}`);
+  const row = (
+    label: string,
+    values: (number | undefined)[],
+    digits = 0,
+    med = median(values.map(nan).filter((v) => !Number.isNaN(v))),
+  ) =>
+    lines.push(
+      `${label.padEnd(40)}${values.map((v) => fmt(v, digits).padStart(10)).join("")}${fmt(med, digits).padStart(12)}`,
+    );
   lines.push(`${"".padEnd(40)}${runs.map((_, i) => `run ${i + 1}`.padStart(10)).join("")}${"median".padStart(12)}`);
   const floors = runs.map((r) => r.floor?.reqPerSec);
   row("floor: bare Express POST, req/s", floors);
@@ -105,23 +112,51 @@ export function report(header: string, runs: RunData[], pages: PageRun[], pageEr
     const empty = median(pages.map((p) => p[page].emptyP99Ms));
     const full = median(pages.map((p) => p[page].fullP99Ms));
     pageRatios[page] = median(pages.map((p) => p[page].fullP99Ms / p[page].emptyP99Ms));
-    lines.push(`  ${page.padEnd(38)}${fmt(empty, 1).padStart(10)}${fmt(full, 1).padStart(10)}${fmt(pageRatios[page], 2).padStart(10)}`);
+    lines.push(
+      `  ${page.padEnd(38)}${fmt(empty, 1).padStart(10)}${fmt(full, 1).padStart(10)}${fmt(pageRatios[page], 2).padStart(10)}`,
+    );
   }
   if (pageError) lines.push(`  FAILED: ${pageError}`);
 
   const targets: Target[] = [
-    { name: "end to end at 0 ms >= 17% of the floor", value: medians.ratio0!, unit: "%", met: medians.ratio0! >= 17, note: "aim 25%" },
-    { name: "end to end at 100 ms >= 14% of the floor", value: medians.ratio100!, unit: "%", met: medians.ratio100! >= 14 },
-    ...LATENCIES.map((ms) => ({ name: `submit p99 at ${ms} ms <= 50 ms`, value: medians[`p99_${ms}`]!, unit: "ms", met: medians[`p99_${ms}`]! <= 50 })),
+    {
+      name: "end to end at 0 ms >= 17% of the floor",
+      value: medians.ratio0!,
+      unit: "%",
+      met: medians.ratio0! >= 17,
+      note: "aim 25%",
+    },
+    {
+      name: "end to end at 100 ms >= 14% of the floor",
+      value: medians.ratio100!,
+      unit: "%",
+      met: medians.ratio100! >= 14,
+    },
+    ...LATENCIES.map((ms) => ({
+      name: `submit p99 at ${ms} ms <= 50 ms`,
+      value: medians[`p99_${ms}`]!,
+      unit: "ms",
+      met: medians[`p99_${ms}`]! <= 50,
+    })),
     ...(["web", "worker"] as const).map((proc) => {
       const limit = proc === "web" ? 150 : 120;
       const value = Math.max(...LATENCIES.map((ms) => medians[`rss${proc === "web" ? "Web" : "Worker"}${ms}`]!));
       return { name: `RSS ${proc} after the load <= ${limit} MB`, value, unit: "MB", met: value <= limit };
     }),
-    ...PAGES.map((page) => ({ name: `${page} p99 full / empty <= 1.5`, value: pageRatios[page]!, unit: "x", met: pageRatios[page]! <= 1.5 })),
+    ...PAGES.map((page) => ({
+      name: `${page} p99 full / empty <= 1.5`,
+      value: pageRatios[page]!,
+      unit: "x",
+      met: pageRatios[page]! <= 1.5,
+    })),
   ];
   const errors = runs.flatMap((r, i) => r.errors.map((e) => `run ${i + 1}: ${e}`));
-  targets.push({ name: "every run finished", value: errors.length + (pageError ? 1 : 0), unit: "failed", met: errors.length === 0 && !pageError });
+  targets.push({
+    name: "every run finished",
+    value: errors.length + (pageError ? 1 : 0),
+    unit: "failed",
+    met: errors.length === 0 && !pageError,
+  });
 
   lines.push("", "targets:");
   for (const t of targets)

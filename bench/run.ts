@@ -66,9 +66,14 @@ try {
       try {
         const result = await pipelineRun(template, dir, JOBS, ms, WARM_UP);
         run.pipeline[ms] = result;
-        log(`run ${i + 1}, ${ms} ms: ${result.jobsPerSec.toFixed(0)} jobs/s end to end, submit p99 ${result.submit.p99Ms.toFixed(1)} ms`);
+        log(
+          `run ${i + 1}, ${ms} ms: ${result.jobsPerSec.toFixed(0)} jobs/s end to end, submit p99 ${result.submit.p99Ms.toFixed(1)} ms`,
+        );
         // Seeded rows must look like the app's own (see db.ts): say so if the app's format changes.
-        if (!isSqlTime(result.sampleCreatedAt)) run.errors.push(`the app stores createdAt as ${JSON.stringify(result.sampleCreatedAt)}; update db.ts sqlTime`);
+        if (!isSqlTime(result.sampleCreatedAt))
+          run.errors.push(
+            `the app stores createdAt as ${JSON.stringify(result.sampleCreatedAt)}; update db.ts sqlTime`,
+          );
       } catch (err) {
         run.errors.push(`pipeline at ${ms} ms (limit ${RUN_TIMEOUT_MS / 1000} s): ${message(err)}`);
         log(`run ${i + 1}, ${ms} ms: FAILED ${message(err)}`);
@@ -86,7 +91,22 @@ console.log(text);
 const file = path.join(ROOT, "bench-results.json");
 await writeFile(
   file,
-  JSON.stringify({ date: new Date().toISOString(), mode: entry.mode, jobs: JOBS, warmUpJobs: WARM_UP, runs: RUNS, clients: 10, results: runs, pages, pageError, targets }, null, 2),
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      mode: entry.mode,
+      jobs: JOBS,
+      warmUpJobs: WARM_UP,
+      runs: RUNS,
+      clients: 10,
+      results: runs,
+      pages,
+      pageError,
+      targets,
+    },
+    null,
+    2,
+  ),
 );
 console.log(`\nwritten to ${path.relative(process.cwd(), file) || file}`);
 process.exit(failed ? 1 : 0);

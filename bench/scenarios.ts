@@ -58,7 +58,13 @@ export const WARM_UP_JOBS = 2000;
  * processes, reported apart), a warm-up of WARM_UP_JOBS, then the measured one. Each
  * phase's clock runs from its first submit to its last SUCCESS; CPU is the measured phase's.
  */
-export async function pipelineRun(template: string, dir: string, jobs: number, latencyMs: number, warmUpJobs = WARM_UP_JOBS): Promise<PipelineResult> {
+export async function pipelineRun(
+  template: string,
+  dir: string,
+  jobs: number,
+  latencyMs: number,
+  warmUpJobs = WARM_UP_JOBS,
+): Promise<PipelineResult> {
   const deadline = Date.now() + RUN_TIMEOUT_MS;
   const children: Child[] = [];
   const queues: string[] = [];
@@ -70,8 +76,18 @@ export async function pipelineRun(template: string, dir: string, jobs: number, l
     let submitted = 0;
     const phase = async (amount: number) => {
       const started = Date.now();
-      const submit = await drive({ url: `${app.url}/api/tasks`, method: "POST", body: JOB, amount, connections: CLIENTS, deadlineMs: deadline - Date.now() });
-      if (submit.ok < amount) throw new Error(`only ${submit.ok} of ${amount} submits accepted (${submit.failed} failed: ${JSON.stringify(submit.statuses)})`);
+      const submit = await drive({
+        url: `${app.url}/api/tasks`,
+        method: "POST",
+        body: JOB,
+        amount,
+        connections: CLIENTS,
+        deadlineMs: deadline - Date.now(),
+      });
+      if (submit.ok < amount)
+        throw new Error(
+          `only ${submit.ok} of ${amount} submits accepted (${submit.failed} failed: ${JSON.stringify(submit.statuses)})`,
+        );
       submitted += amount;
       const drained = await waitForTasks(dbFile, submitted, deadline);
       if (drained.failed) throw new Error(`${drained.failed} of ${submitted} tasks did not end SUCCESS`);
@@ -125,7 +141,10 @@ export async function pagesRun(template: string, dir: string, runs: number, requ
       seed(file, sizes[size].photos, sizes[size].tasks); // before the web starts, as the brief asks
       apps[size] = (await startApp(children, queues, file, dogApiUrl, false)).url;
     }
-    const urls = (page: PageName) => ({ empty: apps.empty + pagePaths(sizes.empty.photos)[page], full: apps.full + pagePaths(sizes.full.photos)[page] });
+    const urls = (page: PageName) => ({
+      empty: apps.empty + pagePaths(sizes.empty.photos)[page],
+      full: apps.full + pagePaths(sizes.full.photos)[page],
+    });
     for (const page of PAGES) await alternatingP99(urls(page), 50); // warm-up: JIT, template cache
     const results: PageRun[] = [];
     for (let run = 0; run < runs; run++) {

@@ -25,7 +25,12 @@ const ROUTES: Route[] = [
   { name: "GET /", method: "GET", path: () => "/", weight: 30 },
   { name: "GET /?page=3", method: "GET", path: () => "/?page=3", weight: 5 },
   { name: "GET /tasks", method: "GET", path: () => "/tasks", weight: 10 },
-  { name: "GET /tasks/:id", method: "GET", path: (ids) => `/tasks/${ids[Math.floor(Math.random() * ids.length)] ?? "x"}`, weight: 10 },
+  {
+    name: "GET /tasks/:id",
+    method: "GET",
+    path: (ids) => `/tasks/${ids[Math.floor(Math.random() * ids.length)] ?? "x"}`,
+    weight: 10,
+  },
   { name: "GET /api/tasks", method: "GET", path: () => "/api/tasks", weight: 15 },
   { name: "GET /api/queue", method: "GET", path: () => "/api/queue", weight: 5 },
   { name: "GET /healthz", method: "GET", path: () => "/healthz", weight: 5 },
@@ -48,7 +53,9 @@ const sample = (pid: number): Sample => ({ rssMb: procStats(pid).rssMb, fds: rea
 /** CLIENTS closed loops over the route mix until `until`; per-route latencies and statuses. */
 async function mixedLoad(url: string, until: number, ids: string[]) {
   const agent = new Agent({ connections: CLIENTS, pipelining: 1 });
-  const byRoute = new Map<string, { ms: number[]; statuses: Record<string, number> }>(ROUTES.map((r) => [r.name, { ms: [], statuses: {} }]));
+  const byRoute = new Map<string, { ms: number[]; statuses: Record<string, number> }>(
+    ROUTES.map((r) => [r.name, { ms: [], statuses: {} }]),
+  );
   let errors = 0;
   const errorKinds: Record<string, number> = {};
   const client = async () => {
@@ -67,7 +74,8 @@ async function mixedLoad(url: string, until: number, ids: string[]) {
         const entry = byRoute.get(route.name)!;
         entry.ms.push(performance.now() - started);
         entry.statuses[res.statusCode] = (entry.statuses[res.statusCode] ?? 0) + 1;
-        if (route.method === "POST" && res.statusCode === 202 && ids.length < 5000) ids.push((JSON.parse(text) as { id: string }).id);
+        if (route.method === "POST" && res.statusCode === 202 && ids.length < 5000)
+          ids.push((JSON.parse(text) as { id: string }).id);
       } catch (err) {
         errors += 1;
         const kind = `${route.name}: ${(err as { code?: string }).code ?? (err as Error).message}`;
@@ -98,7 +106,10 @@ try {
   await sleep(5000);
   const before = { web: sample(app.web.pid), worker: sample(app.worker!.pid) };
   log(`${STREAMS} event streams open, ${CLIENTS} clients for ${SECONDS} s`);
-  const streams = startChild("streams", ["--import", "tsx", "bench/streams.ts"], { URL: app.url, STREAMS: String(STREAMS) });
+  const streams = startChild("streams", ["--import", "tsx", "bench/streams.ts"], {
+    URL: app.url,
+    STREAMS: String(STREAMS),
+  });
   const started = performance.now();
   // The load generator shares the machine: if its own event loop stalls, its timeouts are its own.
   const lag = monitorEventLoopDelay({ resolution: 20 });
@@ -114,7 +125,12 @@ try {
   const drained = await waitUntil(
     "the queue to drain",
     async () => {
-      const q = (await (await fetch(`${app.url}/api/queue`)).json()) as { ready: number; unacked: number; retrying: number; waitingInOutbox: number };
+      const q = (await (await fetch(`${app.url}/api/queue`)).json()) as {
+        ready: number;
+        unacked: number;
+        retrying: number;
+        waitingInOutbox: number;
+      };
       return q.ready + q.unacked + q.retrying + q.waitingInOutbox === 0;
     },
     180_000,
@@ -160,7 +176,10 @@ try {
     lines.push(
       `${name.padEnd(9)} ${b.rssMb.toFixed(0).padStart(6)} / ${d.rssMb.toFixed(0).padStart(6)} / ${a.rssMb.toFixed(0).padStart(6)}      ${String(b.fds).padStart(6)} / ${String(d.fds).padStart(6)} / ${String(a.fds).padStart(6)}`,
     );
-    if (a.rssMb > b.rssMb * 1.1) verdicts.push(`MISSED: ${name} RSS ${a.rssMb.toFixed(0)} MB after, more than 10% over ${b.rssMb.toFixed(0)} MB before`);
+    if (a.rssMb > b.rssMb * 1.1)
+      verdicts.push(
+        `MISSED: ${name} RSS ${a.rssMb.toFixed(0)} MB after, more than 10% over ${b.rssMb.toFixed(0)} MB before`,
+      );
     if (a.fds > b.fds * 1.1 + 2) verdicts.push(`MISSED: ${name} holds ${a.fds} descriptors after, ${b.fds} before`);
   }
   if (fiveXx > 0) verdicts.push(`MISSED: ${fiveXx} answers were 5xx`);
@@ -169,7 +188,14 @@ try {
   failed = verdicts.length > 0;
   console.log(lines.join("\n"));
   const results = Object.fromEntries(
-    ROUTES.map((r) => [r.name, { requests: byRoute.get(r.name)!.ms.length, p99Ms: percentile(byRoute.get(r.name)!.ms, 99), statuses: byRoute.get(r.name)!.statuses }]),
+    ROUTES.map((r) => [
+      r.name,
+      {
+        requests: byRoute.get(r.name)!.ms.length,
+        p99Ms: percentile(byRoute.get(r.name)!.ms, 99),
+        statuses: byRoute.get(r.name)!.statuses,
+      },
+    ]),
   );
   await writeFile(
     path.join(ROOT, "bench-soak.json"),

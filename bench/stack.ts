@@ -2,7 +2,17 @@
 // worker, if asked) on their own database file and queue name, started as production
 // starts them. Whoever starts them passes `children` and `queues` to cleanUp().
 import { randomBytes } from "node:crypto";
-import { AMQP_URL, consumers, deleteQueues, entryMode, freePort, httpOk, startChild, waitUntil, type Child } from "./processes.ts";
+import {
+  AMQP_URL,
+  consumers,
+  deleteQueues,
+  entryMode,
+  freePort,
+  httpOk,
+  startChild,
+  waitUntil,
+  type Child,
+} from "./processes.ts";
 
 /** Stops every child at once and removes the run's broker objects, whatever happened. */
 export async function cleanUp(children: Child[], queues: string[]): Promise<void> {
@@ -12,7 +22,11 @@ export async function cleanUp(children: Child[], queues: string[]): Promise<void
 
 export async function startDogApi(children: Child[], latencyMs: number): Promise<string> {
   const port = await freePort();
-  const child = startChild("dog.ceo", ["--import", "tsx", "dev/fake-dog-api.ts"], { PORT: String(port), HOST: "127.0.0.1", FAKE_DOG_LATENCY_MS: String(latencyMs) });
+  const child = startChild("dog.ceo", ["--import", "tsx", "dev/fake-dog-api.ts"], {
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    FAKE_DOG_LATENCY_MS: String(latencyMs),
+  });
   children.push(child);
   const url = `http://127.0.0.1:${port}/api`;
   await waitUntil("the dog.ceo stand-in", httpOk(`${url}/breeds/list`), 30_000, child);
@@ -20,7 +34,14 @@ export async function startDogApi(children: Child[], latencyMs: number): Promise
 }
 
 /** One web (and a worker, if asked) on their own database file and queue name. */
-export async function startApp(children: Child[], queues: string[], dbFile: string, dogApiUrl: string, withWorker: boolean, extraEnv: Record<string, string> = {}) {
+export async function startApp(
+  children: Child[],
+  queues: string[],
+  dbFile: string,
+  dogApiUrl: string,
+  withWorker: boolean,
+  extraEnv: Record<string, string> = {},
+) {
   const port = await freePort();
   const queue = `gendog.bench.${randomBytes(4).toString("hex")}`;
   queues.push(queue);

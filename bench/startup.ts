@@ -11,13 +11,19 @@ import { AMQP_URL, consumers, deleteQueues, freePort, httpOk, procStats, startCh
 
 const RUNS = Number(process.env.STARTUP_RUNS ?? 5);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const MODES = { tsx: { web: ["--import", "tsx", "web.ts"], worker: ["--import", "tsx", "tasks/worker.ts"] }, compiled: { web: ["dist/web.js"], worker: ["dist/worker.js"] } };
+const MODES = {
+  tsx: { web: ["--import", "tsx", "web.ts"], worker: ["--import", "tsx", "tasks/worker.ts"] },
+  compiled: { web: ["dist/web.js"], worker: ["dist/worker.js"] },
+};
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "gendog-startup-"));
 const template = await migratedTemplate(dir);
 const results: string[] = [];
 for (const [mode, entries] of Object.entries(MODES)) {
-  const stats = { web: { ms: [] as number[], rss: [] as number[] }, worker: { ms: [] as number[], rss: [] as number[] } };
+  const stats = {
+    web: { ms: [] as number[], rss: [] as number[] },
+    worker: { ms: [] as number[], rss: [] as number[] },
+  };
   for (let run = 0; run < RUNS; run++) {
     const queue = `gendog.bench.${randomBytes(4).toString("hex")}`;
     const port = await freePort();

@@ -16,7 +16,9 @@ try {
 }
 const faults = faultRatesFromEnv(process.env.FAKE_DOG_FAULTS);
 if (Object.keys(faults).length > 0) fake.setFaultRate(faults, Date.now());
-console.log(`[dog.ceo] stand-in answering at ${fake.url}${process.env.FAKE_DOG_FAULTS ? ` with random faults: ${process.env.FAKE_DOG_FAULTS}` : ""}`);
+console.log(
+  `[dog.ceo] stand-in answering at ${fake.url}${process.env.FAKE_DOG_FAULTS ? ` with random faults: ${process.env.FAKE_DOG_FAULTS}` : ""}`,
+);
 
 // The web and the worker share a key for the monitor's pause and resume, made for this run
 // (kept if one is set): pausing works in the demo with no password to set up.

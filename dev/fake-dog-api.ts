@@ -6,7 +6,8 @@ import type { AddressInfo, Socket } from "node:net";
 import { pathToFileURL } from "node:url";
 import breedsSnapshot from "../lib/dogs/breeds-snapshot.json" with { type: "json" };
 
-export type FaultKind = "http500" | "http503" | "http429" | "hang" | "badJson" | "truncated" | "slow" | "drip" | "huge" | "longError";
+export type FaultKind =
+  "http500" | "http503" | "http429" | "hang" | "badJson" | "truncated" | "slow" | "drip" | "huge" | "longError";
 export type RandomFaultKind = "http500" | "hang" | "badJson" | "truncated" | "slow";
 
 /** Injected faults, consumed in order, one per request to a breed image-list endpoint. */
@@ -24,7 +25,10 @@ export interface FakeDogApi {
   origin: string;
   /** Number of /breed/... image-list requests received, faulted ones included. */
   readonly requests: number;
-  /** Every /api/... request as it arrived (path, Date.now()), oldest first: shows how a client spaces its calls. Keeps the latest 10,000 or more. */
+  /**
+   * Every /api/... request as it arrived (path, Date.now()), oldest first: shows how a client spaces its calls. Keeps
+   * the latest 10,000 or more.
+   */
   readonly arrivals: readonly { path: string; at: number }[];
   /** Connections open right now (idle keep-alive ones included): shows whether a client let go of a socket. */
   readonly openSockets: number;
@@ -90,12 +94,17 @@ function buildPool(folder: string, size: number): string[] {
 const POOLS = new Map<string, string[]>();
 for (const [breed, subs] of Object.entries(BREEDS)) {
   if (subs.length === 0) POOLS.set(breed, buildPool(breed, SMALL_POOLS[breed] ?? DEFAULT_POOL_SIZE));
-  for (const sub of subs) POOLS.set(`${breed}-${sub}`, buildPool(`${breed}-${sub}`, SMALL_POOLS[`${breed}-${sub}`] ?? DEFAULT_POOL_SIZE));
+  for (const sub of subs)
+    POOLS.set(`${breed}-${sub}`, buildPool(`${breed}-${sub}`, SMALL_POOLS[`${breed}-${sub}`] ?? DEFAULT_POOL_SIZE));
 }
 
 /** Image paths ("hound-afghan/n02..._1234.svg") of a breed (its sub-breeds included) or one sub-breed. */
 function imagesOf(breed: string, sub: string | undefined): string[] {
-  const folders = sub ? [`${breed}-${sub}`] : BREEDS[breed]!.length ? BREEDS[breed]!.map((s) => `${breed}-${s}`) : [breed];
+  const folders = sub
+    ? [`${breed}-${sub}`]
+    : BREEDS[breed]!.length
+      ? BREEDS[breed]!.map((s) => `${breed}-${s}`)
+      : [breed];
   return folders.flatMap((folder) => POOLS.get(folder)!.map((file) => `${folder}/${file}`));
 }
 
@@ -170,22 +179,31 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown, cache
   res.end(text);
 }
 
-const success = (res: http.ServerResponse, message: unknown, cacheControl = "public, max-age=600") => sendJson(res, 200, { message, status: "success" }, cacheControl);
+const success = (res: http.ServerResponse, message: unknown, cacheControl = "public, max-age=600") =>
+  sendJson(res, 200, { message, status: "success" }, cacheControl);
 
-const notFound = (res: http.ServerResponse, message: string) => sendJson(res, 404, { status: "error", message, code: 404 }, "no-store");
+const notFound = (res: http.ServerResponse, message: string) =>
+  sendJson(res, 404, { status: "error", message, code: 404 }, "no-store");
 
 const NO_MAIN_BREED = "Breed not found (main breed does not exist)";
 const NO_SUB_BREED = "Breed not found (sub breed does not exist)";
 
 function sendHtml(res: http.ServerResponse, status: number, title: string, headers: Record<string, string> = {}): void {
   const text = `<!DOCTYPE html><html><head><title>${status} ${title}</title></head><body><h1>${title}</h1></body></html>`;
-  res.writeHead(status, { "Content-Type": "text/html; charset=UTF-8", "Content-Length": Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    "Content-Type": "text/html; charset=UTF-8",
+    "Content-Length": Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 
 // ---------- the server ----------
 
-/** latencyMs: every breed image-list answer (the call a worker makes) comes this late, like a distant dog.ceo; faults still apply. */
+/**
+ * latencyMs: every breed image-list answer (the call a worker makes) comes this late, like a distant dog.ceo; faults
+ * still apply.
+ */
 export function startFakeDogApi(opts: { port?: number; host?: string; latencyMs?: number } = {}): Promise<FakeDogApi> {
   const host = opts.host ?? "127.0.0.1";
   const plan: FaultPlan = { queue: [], rates: {} };
@@ -220,7 +238,11 @@ export function startFakeDogApi(opts: { port?: number; host?: string; latencyMs?
         return; // never answer; close() destroys the socket
       case "longError": {
         // A refusal whose message is 900 KB of text (under the client's 1 MiB cap, so it is read).
-        const body = JSON.stringify({ status: "error", message: `Breed not found (${"x".repeat(900_000)})`, code: 400 });
+        const body = JSON.stringify({
+          status: "error",
+          message: `Breed not found (${"x".repeat(900_000)})`,
+          code: 400,
+        });
         res.writeHead(400, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
         return void res.end(body);
       }
@@ -302,7 +324,12 @@ export function startFakeDogApi(opts: { port?: number; host?: string; latencyMs?
     return huge;
   }
 
-  function imageList(res: http.ServerResponse, breed: string, sub: string | undefined, count: string | undefined | null): void {
+  function imageList(
+    res: http.ServerResponse,
+    breed: string,
+    sub: string | undefined,
+    count: string | undefined | null,
+  ): void {
     const answer = () => {
       if (!Object.hasOwn(BREEDS, breed)) return notFound(res, NO_MAIN_BREED);
       if (sub !== undefined && !BREEDS[breed]!.includes(sub)) return notFound(res, NO_SUB_BREED);
@@ -357,11 +384,16 @@ export function startFakeDogApi(opts: { port?: number; host?: string; latencyMs?
       if (a === "breeds" && b === "list" && c === "all" && n === 4) return success(res, BREEDS);
       if (a === "breeds" && b === "list" && n === 3) return success(res, Object.keys(BREEDS));
       if (a === "breeds" && b === "image" && c === "random" && (n === 4 || n === 5)) {
-        const all = [...POOLS.entries()].flatMap(([folder, files]) => files.map((file) => `${origin}/images/breeds/${folder}/${file}`));
-        return n === 4 ? success(res, sample(all, 1)[0], "no-store") : success(res, sample(all, parseCount(d!)), "no-store");
+        const all = [...POOLS.entries()].flatMap(([folder, files]) =>
+          files.map((file) => `${origin}/images/breeds/${folder}/${file}`),
+        );
+        return n === 4
+          ? success(res, sample(all, 1)[0], "no-store")
+          : success(res, sample(all, parseCount(d!)), "no-store");
       }
       if (a === "breed" && b !== undefined) {
-        if (c === "list" && n === 4) return Object.hasOwn(BREEDS, b) ? success(res, BREEDS[b]) : notFound(res, NO_MAIN_BREED);
+        if (c === "list" && n === 4)
+          return Object.hasOwn(BREEDS, b) ? success(res, BREEDS[b]) : notFound(res, NO_MAIN_BREED);
         if (c === "images" && n === 4) return imageList(res, b, undefined, null);
         if (c === "images" && d === "random" && n === 5) return imageList(res, b, undefined, undefined);
         if (c === "images" && d === "random" && n === 6) return imageList(res, b, undefined, e);
@@ -427,12 +459,16 @@ export function startFakeDogApi(opts: { port?: number; host?: string; latencyMs?
 
 // ---------- run directly: `npm run fake-dog-api` ----------
 
-/** FAKE_DOG_FAULTS="http500=0.1,slow=0.2" turns on random faults when run directly; FAKE_DOG_LATENCY_MS=100 delays every image list. */
+/**
+ * FAKE_DOG_FAULTS="http500=0.1,slow=0.2" turns on random faults when run directly; FAKE_DOG_LATENCY_MS=100 delays every
+ * image list.
+ */
 export function faultRatesFromEnv(text: string | undefined): Partial<Record<RandomFaultKind, number>> {
   const rates: Partial<Record<RandomFaultKind, number>> = {};
   for (const pair of (text ?? "").split(",").filter(Boolean)) {
     const [kind, p] = pair.split("=");
-    if (kind === "http500" || kind === "hang" || kind === "badJson" || kind === "truncated" || kind === "slow") rates[kind] = Number(p);
+    if (kind === "http500" || kind === "hang" || kind === "badJson" || kind === "truncated" || kind === "slow")
+      rates[kind] = Number(p);
   }
   return rates;
 }

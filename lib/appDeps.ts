@@ -35,7 +35,11 @@ export interface AppDeps {
   hub: EventHub;
   workers: WorkerRegistry;
   /** Is the broker up (for /readyz)? */
-  queue: { isConnected(): boolean; publishEvent(routingKey: string, payload: unknown): void; readonly deadLetterQueue: string } & MessageReader;
+  queue: {
+    isConnected(): boolean;
+    publishEvent(routingKey: string, payload: unknown): void;
+    readonly deadLetterQueue: string;
+  } & MessageReader;
   /** The monitor's history over a window (lib/useCases/history.ts, cached a few seconds). */
   history: (window: WindowName) => Promise<History>;
   /** The queue panel's numbers (lib/monitor/overview.ts). */

@@ -38,9 +38,17 @@ function passwordNeeded(password: string, secureCookies: boolean): RequestHandle
     const counter = device ? `device:${device}` : `address:${ipKeyGenerator(req.ip ?? "unknown")}`;
     const counted = await guesses.get(counter);
     if (counted && counted.totalHits >= GUESSES) {
-      const seconds = Math.max(1, Math.ceil(((counted.resetTime?.getTime() ?? Date.now() + GUESS_WINDOW_MS) - Date.now()) / 1000));
+      const seconds = Math.max(
+        1,
+        Math.ceil(((counted.resetTime?.getTime() ?? Date.now() + GUESS_WINDOW_MS) - Date.now()) / 1000),
+      );
       const minutes = Math.ceil(seconds / 60);
-      return next(new RateLimitedError(`Too many wrong admin passwords from you. Try again in ${minutes} minute${minutes === 1 ? "" : "s"}.`, seconds));
+      return next(
+        new RateLimitedError(
+          `Too many wrong admin passwords from you. Try again in ${minutes} minute${minutes === 1 ? "" : "s"}.`,
+          seconds,
+        ),
+      );
     }
     const given = basicCredentials(req.headers.authorization)?.password;
     // Digests of equal length, so the comparison takes the same time whatever was sent.

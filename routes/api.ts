@@ -39,7 +39,14 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Req
 
   router.get("/photos", async (req, res) => {
     const limit = req.query.limit === undefined ? undefined : Number(req.query.limit);
-    res.json(await listPhotos(deps.data.photos, { taskId: queryText(req.query.task), breed: queryText(req.query.breed), cursor: queryText(req.query.cursor), limit }));
+    res.json(
+      await listPhotos(deps.data.photos, {
+        taskId: queryText(req.query.task),
+        breed: queryText(req.query.breed),
+        cursor: queryText(req.query.cursor),
+        limit,
+      }),
+    );
   });
 
   router.delete("/photos", ...json, ...admin, async (_req, res) => {
@@ -59,11 +66,16 @@ export function apiRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Req
     res.json({ breeds: (await deps.breeds.get()).breeds });
   });
 
-  router.use((_req: Request, _res: Response, next: NextFunction) => next(new AppError(404, "not_found", "There is no such API endpoint.")));
+  router.use((_req: Request, _res: Response, next: NextFunction) =>
+    next(new AppError(404, "not_found", "There is no such API endpoint.")),
+  );
   return router;
 }
 
-/** What every API route that changes something takes: a small JSON body, declared as such (a bulk action's ids need more). */
+/**
+ * What every API route that changes something takes: a small JSON body, declared as such (a bulk action's ids need
+ * more).
+ */
 export function jsonBody(limit = "4kb"): RequestHandler[] {
   return [requireJsonBody, express.json({ limit, strict: true })];
 }
@@ -75,7 +87,9 @@ export function jsonBody(limit = "4kb"): RequestHandler[] {
 function requireJsonBody(req: Request, _res: Response, next: NextFunction) {
   if (req.method === "GET" || req.method === "HEAD" || req.method === "OPTIONS") return next();
   if (!/^application\/json\s*(;|$)/i.test(req.headers["content-type"] ?? "")) {
-    return next(new AppError(415, "unsupported_media_type", "Send requests that change something as application/json."));
+    return next(
+      new AppError(415, "unsupported_media_type", "Send requests that change something as application/json."),
+    );
   }
   next();
 }

@@ -24,12 +24,17 @@ export function bulkPageRoutes(deps: AppDeps, admin: RequestHandler[]) {
     for (const name of KEPT) if (typeof body[name] === "string" && body[name]) back.set(name, body[name]);
     // Back to the list, the notice beside it (where the person pressed the button).
     const toList = (outcome: Record<string, string>) =>
-      res.redirect(303, `/tasks?${new URLSearchParams([...back, ...Object.entries(outcome), ["at", "tasks-list"]])}#monitor-notice`);
+      res.redirect(
+        303,
+        `/tasks?${new URLSearchParams([...back, ...Object.entries(outcome), ["at", "tasks-list"]])}#monitor-notice`,
+      );
     try {
       const action = bulkActionFrom(body.action);
       const everything = body.scope === "search";
       const search = taskFilterFrom(body);
-      const target: BulkTarget = everything ? { search: { ...search, cursor: undefined, before: undefined, order: undefined, sort: undefined } } : { ids: idsFrom(body.ids) };
+      const target: BulkTarget = everything
+        ? { search: { ...search, cursor: undefined, before: undefined, order: undefined, sort: undefined } }
+        : { ids: idsFrom(body.ids) };
       if (body.expected === undefined) {
         const result = await bulkAct(deps.tasks, action, target, { by: actorOf(req) });
         return void res.render("bulk-confirm", {
@@ -41,13 +46,18 @@ export function bulkPageRoutes(deps: AppDeps, admin: RequestHandler[]) {
           backHref: `/tasks${back.size ? `?${back}` : ""}`,
         });
       }
-      const result = await bulkAct(deps.tasks, action, target, { expected: countFrom(body.expected), by: actorOf(req) });
+      const result = await bulkAct(deps.tasks, action, target, {
+        expected: countFrom(body.expected),
+        by: actorOf(req),
+      });
       await afterBulk(deps, result);
       const skipped = Object.values(result.skipped).reduce((a, b) => a + b, 0);
       toList({ bulk: action, done: String(result.done), skipped: String(skipped) });
     } catch (err) {
-      if (err instanceof CountChangedError) return toList({ changed: String(err.matched), expected: String(err.expected) });
-      if (err instanceof ValidationError && (err.fields.ids || err.fields.search)) return toList({ refused: err.fields.ids ? "none-ticked" : "too-many" });
+      if (err instanceof CountChangedError)
+        return toList({ changed: String(err.matched), expected: String(err.expected) });
+      if (err instanceof ValidationError && (err.fields.ids || err.fields.search))
+        return toList({ refused: err.fields.ids ? "none-ticked" : "too-many" });
       throw err;
     }
   });
@@ -55,7 +65,10 @@ export function bulkPageRoutes(deps: AppDeps, admin: RequestHandler[]) {
   return router;
 }
 
-/** After a bulk action: the totals the next page shows include it, and dead letters of tasks sent again go (as after any retry). */
+/**
+ * After a bulk action: the totals the next page shows include it, and dead letters of tasks sent again go (as after any
+ * retry).
+ */
 export async function afterBulk(deps: AppDeps, result: BulkResult): Promise<void> {
   countTasksByState.forget(deps.data.search);
   deps.monitor.forget?.();

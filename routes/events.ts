@@ -112,6 +112,9 @@ function refuse(res: Response, verdict: Extract<Admission, { ok: false }>) {
     .status(verdict.status)
     .set({ "Retry-After": String(verdict.retryAfterSeconds), "Cache-Control": "no-store" })
     .json({
-      error: { code: verdict.status === 429 ? "too_many_streams" : "busy", message: `No live stream now: ${verdict.reason}. Try again in ${verdict.retryAfterSeconds} s.` },
+      error: {
+        code: verdict.status === 429 ? "too_many_streams" : "busy",
+        message: `No live stream now: ${verdict.reason}. Try again in ${verdict.retryAfterSeconds} s.`,
+      },
     });
 }

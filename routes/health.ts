@@ -21,7 +21,9 @@ export function healthRoutes(deps: AppDeps) {
     const broker = deps.queue.isConnected();
     const down = [...(database ? [] : ["database"]), ...(broker ? [] : ["broker"])];
     if (down.length) res.set("Retry-After", "5");
-    res.status(down.length ? 503 : 200).json({ status: down.length ? "unavailable" : "ready", database, broker, ...(down.length ? { down } : {}) });
+    res
+      .status(down.length ? 503 : 200)
+      .json({ status: down.length ? "unavailable" : "ready", database, broker, ...(down.length ? { down } : {}) });
   });
   return router;
 }

@@ -17,11 +17,15 @@ import { queryText } from "./query.ts";
  */
 export function formOf(fields: Record<string, unknown> | undefined) {
   const breed = String(fields?.breed ?? "");
-  const subBreed = typeof fields?.subBreed === "string" && fields.subBreed !== "" && !breed.includes("/") ? `/${fields.subBreed}` : "";
+  const subBreed =
+    typeof fields?.subBreed === "string" && fields.subBreed !== "" && !breed.includes("/") ? `/${fields.subBreed}` : "";
   return { breed: `${breed}${subBreed}`.slice(0, 100), limit: String(fields?.limit ?? "").slice(0, 20) };
 }
 
-/** The fields of a refused form as they came (a repeated field stays repeated, so it is refused again for the same reason), each cut short. */
+/**
+ * The fields of a refused form as they came (a repeated field stays repeated, so it is refused again for the same
+ * reason), each cut short.
+ */
 export function draftParams(body: Record<string, unknown> | undefined): URLSearchParams {
   const params = new URLSearchParams();
   for (const field of ["breed", "subBreed", "limit"]) {
@@ -63,7 +67,11 @@ export async function homeContext(deps: AppDeps, req: Request) {
   return {
     title: "GenDog",
     breedOptions: catalog.options,
-    form: draft?.form ?? (last ? { breed: last.subBreed ? `${last.breed}/${last.subBreed}` : last.breed, limit: String(last.limit) } : { breed: "", limit: "5" }),
+    form:
+      draft?.form ??
+      (last
+        ? { breed: last.subBreed ? `${last.breed}/${last.subBreed}` : last.breed, limit: String(last.limit) }
+        : { breed: "", limit: "5" }),
     errors: draft?.errors ?? {},
     flash,
     workers,
@@ -83,15 +91,24 @@ interface Flash {
   waitSeconds?: number;
 }
 
-/** The banner after a submit follows its task (static/app.js refreshes it), so it never says "queued" of a finished one. */
+/**
+ * The banner after a submit follows its task (static/app.js refreshes it), so it never says "queued" of a finished one.
+ */
 function submittedNews(task: TaskView, workers: WorkerAvailability): Pick<Flash, "kind" | "text"> {
   const what = `${task.limit} × ${task.label} (task ${task.id.slice(0, 8)})`;
-  if (task.waitingForQueue) return { kind: "warning", text: `Saved ${what}, waiting for the job queue: it runs as soon as RabbitMQ is reachable.` };
+  if (task.waitingForQueue)
+    return {
+      kind: "warning",
+      text: `Saved ${what}, waiting for the job queue: it runs as soon as RabbitMQ is reachable.`,
+    };
   const idle = waitsForWorker(task, workers);
   if (idle) return { kind: "warning", text: `Saved ${what}. ${idle}` };
   switch (task.state) {
     case "SUCCESS":
-      return { kind: "success", text: `Done: ${task.photoCount} photo${task.photoCount === 1 ? "" : "s"} of ${task.label} fetched (task ${task.id.slice(0, 8)}).` };
+      return {
+        kind: "success",
+        text: `Done: ${task.photoCount} photo${task.photoCount === 1 ? "" : "s"} of ${task.label} fetched (task ${task.id.slice(0, 8)}).`,
+      };
     case "FAILURE":
       return { kind: "danger", text: `Could not fetch ${what}: ${task.error ?? "it failed"}.` };
     case "REVOKED":
@@ -106,7 +123,8 @@ function submittedNews(task: TaskView, workers: WorkerAvailability): Pick<Flash,
 /** Why a task that waits for a worker is not moving, when no worker takes jobs. */
 export function waitsForWorker(task: TaskView, workers: WorkerAvailability): string | undefined {
   if (task.waitingForQueue || (task.state !== "PENDING" && task.state !== "RETRY")) return undefined;
-  if (workers === "none") return "No worker is running: your task waits in the queue, and starts as soon as a worker does.";
+  if (workers === "none")
+    return "No worker is running: your task waits in the queue, and starts as soon as a worker does.";
   if (workers === "paused") return "Every worker is paused: your task waits in the queue until one is resumed.";
   return undefined;
 }
@@ -124,9 +142,14 @@ async function flashMessage(deps: AppDeps, req: Request, workers: WorkerAvailabi
   const waitSeconds = limited && /^\d{1,15}$/.test(limited) ? Math.ceil((Number(limited) - Date.now()) / 1000) : 0;
   if (waitSeconds > 0 && waitSeconds <= 3600) {
     const perMinute = deps.config.rateLimitPerMinute;
-    return { kind: "warning", text: `Too many new tasks from you: at most ${perMinute} a minute. Your choice is kept below.`, waitSeconds };
+    return {
+      kind: "warning",
+      text: `Too many new tasks from you: at most ${perMinute} a minute. Your choice is kept below.`,
+      waitSeconds,
+    };
   }
   const cleared = queryText(req.query.cleared);
-  if (cleared && /^\d+$/.test(cleared)) return { kind: "info", text: `Cleared ${cleared} photo${cleared === "1" ? "" : "s"} from the gallery.` };
+  if (cleared && /^\d+$/.test(cleared))
+    return { kind: "info", text: `Cleared ${cleared} photo${cleared === "1" ? "" : "s"} from the gallery.` };
   return null;
 }

@@ -11,12 +11,19 @@ export function taskCreationLimit(perMinute: number) {
     // draft-8 RateLimit headers, and Retry-After on a refusal.
     standardHeaders: "draft-8",
     legacyHeaders: false,
-    // A forwarding header from a proxy TRUST_PROXY does not name is ignored on purpose (app.ts), not a mistake to warn of.
+    // A forwarding header from a proxy TRUST_PROXY does not name is ignored on purpose (app.ts), not a mistake to warn
+    // of.
     validate: { xForwardedForHeader: false, forwardedHeader: false },
     handler: (req, _res, next) => {
-      const resetTime = (req as Request & { rateLimit?: RateLimitInfo }).rateLimit?.resetTime?.getTime() ?? Date.now() + 60_000;
+      const resetTime =
+        (req as Request & { rateLimit?: RateLimitInfo }).rateLimit?.resetTime?.getTime() ?? Date.now() + 60_000;
       const seconds = Math.max(1, Math.ceil((resetTime - Date.now()) / 1000));
-      next(new RateLimitedError(`Too many new tasks from you: at most ${perMinute} a minute. You can submit again in ${seconds} s.`, seconds));
+      next(
+        new RateLimitedError(
+          `Too many new tasks from you: at most ${perMinute} a minute. You can submit again in ${seconds} s.`,
+          seconds,
+        ),
+      );
     },
   });
 }

@@ -16,7 +16,14 @@ import {
 } from "../lib/useCases/deadLetters.ts";
 import { AUDIT_ACTIONS, listAudit, recordAction } from "../lib/useCases/audit.ts";
 import { controlKey, signControl, signStop, WORKER_ID } from "../lib/monitor/controlMessages.ts";
-import { AppError, ConflictError, CountChangedError, NotFoundError, QueueUnavailableError, ValidationError } from "../lib/platform/errors.ts";
+import {
+  AppError,
+  ConflictError,
+  CountChangedError,
+  NotFoundError,
+  QueueUnavailableError,
+  ValidationError,
+} from "../lib/platform/errors.ts";
 import { retryGroup, retryTask } from "../lib/useCases/failures.ts";
 import { countTasksByState } from "../lib/useCases/taskSearch.ts";
 import { stopTask } from "../lib/useCases/tasks.ts";
@@ -57,7 +64,10 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
   router.get("/audit", async (req, res) => {
     const trail = await listAudit(deps.data.audit, { page: req.query.page, action: req.query.action });
     const link = (page: number) => {
-      const query = new URLSearchParams({ ...(trail.action ? { action: trail.action } : {}), ...(page > 1 ? { page: String(page) } : {}) }).toString();
+      const query = new URLSearchParams({
+        ...(trail.action ? { action: trail.action } : {}),
+        ...(page > 1 ? { page: String(page) } : {}),
+      }).toString();
       return query ? `/audit?${query}` : "/audit";
     };
     res.render("audit", {
@@ -72,7 +82,10 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
   router.post("/failures/retry", ...admin, async (req, res) => {
     const expected = countFrom(req.body?.expected);
     await told(deps, res, "/tasks", "failures", async () => {
-      const { retried } = await retryGroup(deps.tasks, String(req.body?.fingerprint ?? ""), { expected, by: actorOf(req) });
+      const { retried } = await retryGroup(deps.tasks, String(req.body?.fingerprint ?? ""), {
+        expected,
+        by: actorOf(req),
+      });
       await settleLetters(deps);
       return { retried };
     });
@@ -91,14 +104,23 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
       const worker = await controlWorker(deps, action, req.body?.worker, actorOf(req));
       // Back where the button was: the workers page (its forms say so), or the monitor's panel.
       const back = req.body?.from === "workers" ? "/workers" : "/tasks";
-      const told = { [action === "pause" ? "paused" : "resumed"]: worker ?? "all", ...(back === "/tasks" ? { at: "workers-panel" } : {}) };
+      const told = {
+        [action === "pause" ? "paused" : "resumed"]: worker ?? "all",
+        ...(back === "/tasks" ? { at: "workers-panel" } : {}),
+      };
       res.redirect(303, `${back}?${new URLSearchParams(told)}${back === "/tasks" ? "#monitor-notice" : ""}`);
     });
   }
 
   router.get("/dead-letters", async (req, res) => {
     const connected = deps.queue.isConnected();
-    const { total, settled, letters: shown } = connected ? await listDeadLetters(deps, LETTERS_SHOWN).catch(unavailable) : { total: 0, settled: 0, letters: [] };
+    const {
+      total,
+      settled,
+      letters: shown,
+    } = connected
+      ? await listDeadLetters(deps, LETTERS_SHOWN).catch(unavailable)
+      : { total: 0, settled: 0, letters: [] };
     res.render("dead-letters", {
       title: "Dead letters",
       total,
@@ -119,12 +141,16 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
   });
 
   router.post("/dead-letters/discard-settled", ...admin, async (req, res) => {
-    await told(deps, res, "/dead-letters", "", async () => ({ discarded: (await discardSettledLetters(deps, actorOf(req))).removed }));
+    await told(deps, res, "/dead-letters", "", async () => ({
+      discarded: (await discardSettledLetters(deps, actorOf(req))).removed,
+    }));
   });
 
   router.post("/dead-letters/discard", ...admin, async (req, res) => {
     const expected = countFrom(req.body?.expected);
-    await told(deps, res, "/dead-letters", "", async () => ({ discarded: (await discardAllDeadLetters(deps, expected, actorOf(req))).removed }));
+    await told(deps, res, "/dead-letters", "", async () => ({
+      discarded: (await discardAllDeadLetters(deps, expected, actorOf(req))).removed,
+    }));
   });
 
   router.post("/dead-letters/:key/requeue", ...admin, async (req, res) => {
@@ -136,7 +162,9 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
   });
 
   router.post("/dead-letters/:key/discard", ...admin, async (req, res) => {
-    await told(deps, res, "/dead-letters", "", async () => ({ discarded: (await discardDeadLetter(deps, String(req.params.key), actorOf(req))).removed }));
+    await told(deps, res, "/dead-letters", "", async () => ({
+      discarded: (await discardDeadLetter(deps, String(req.params.key), actorOf(req))).removed,
+    }));
   });
 
   return router;
@@ -147,7 +175,12 @@ export function monitorActionRoutes(deps: AppDeps, admin: RequestHandler[]) {
  * taking jobs, signed so the workers know it came from a web that checked who asked.
  * Best effort, like every event: the workers' heartbeats show whether it took.
  */
-export async function controlWorker(deps: AppDeps, action: "pause" | "resume", worker: unknown, by: string): Promise<string | undefined> {
+export async function controlWorker(
+  deps: AppDeps,
+  action: "pause" | "resume",
+  worker: unknown,
+  by: string,
+): Promise<string | undefined> {
   const key = controlKey(deps.config);
   if (!key)
     throw new AppError(
@@ -157,15 +190,21 @@ export async function controlWorker(deps: AppDeps, action: "pause" | "resume", w
     );
   // Absent or "all" is every worker; anything else must be a worker's id (a stray 1, "" or {} once paused them all).
   if (worker !== undefined && worker !== "all" && (typeof worker !== "string" || !WORKER_ID.test(worker)))
-    throw new ValidationError({ worker: "Name a worker by its id, as the workers panel shows it, or leave it out for every worker." });
+    throw new ValidationError({
+      worker: "Name a worker by its id, as the workers panel shows it, or leave it out for every worker.",
+    });
   const id = worker === undefined || worker === "all" ? undefined : worker;
-  if (id && !deps.workers.list().some((w) => w.id === id && w.status === "alive")) throw new NotFoundError("There is no live worker with that id.");
+  if (id && !deps.workers.list().some((w) => w.id === id && w.status === "alive"))
+    throw new NotFoundError("There is no live worker with that id.");
   deps.queue.publishEvent(`control.${action}`, signControl(key, action, id));
   await recordAction(deps.data.audit, { by, action, target: id ?? "all" });
   return id;
 }
 
-/** Tells the workers to abandon a stopped task's run, signed like pause and resume; false when there is no key to sign with. */
+/**
+ * Tells the workers to abandon a stopped task's run, signed like pause and resume; false when there is no key to sign
+ * with.
+ */
 export function tellStop(deps: AppDeps): (taskId: string) => boolean {
   return (taskId) => {
     const key = controlKey(deps.config);
@@ -179,7 +218,13 @@ export function tellStop(deps: AppDeps): (taskId: string) => boolean {
  * Runs an action and sends the person back to `page`, with what happened or why nothing did:
  * on the monitor, in the panel `at` whose button they pressed, with the numbers read anew.
  */
-async function told(deps: AppDeps, res: Response, page: string, at: NoticePanel | "", action: () => Promise<Record<string, number>>) {
+async function told(
+  deps: AppDeps,
+  res: Response,
+  page: string,
+  at: NoticePanel | "",
+  action: () => Promise<Record<string, number>>,
+) {
   let outcome: Record<string, string>;
   try {
     outcome = Object.fromEntries(Object.entries(await action()).map(([k, v]) => [k, String(v)]));
@@ -213,7 +258,8 @@ export async function settleLetters(deps: AppDeps): Promise<void> {
 
 const REFUSALS: Record<string, string> = {
   gone: "Nothing was done: that message is not in the queue any more (someone requeued or discarded it).",
-  "not-retriable": "Not requeued: its task is no longer FAILURE or REVOKED (sent again already, or finished), or it names no task. Discard it instead.",
+  "not-retriable":
+    "Not requeued: its task is no longer FAILURE or REVOKED (sent again already, or finished), or it names no task. Discard it instead.",
   broker: "Nothing was done: RabbitMQ is not reachable right now. Try again once it is back.",
   "none-ticked": "Nothing was done: tick the tasks to act on, or choose every task matching the search.",
   "too-many": "Nothing was done: one action takes at most 10,000 tasks. Narrow the search and try again.",
@@ -224,7 +270,9 @@ const NOTICE_PANELS = ["failures", "queue-panel", "workers-panel", "tasks-list"]
 type NoticePanel = (typeof NOTICE_PANELS)[number];
 
 /** The banner after one of the monitor's actions, from the redirect's query; `at` names the panel it goes in. */
-export function monitorNotice(query: Record<string, unknown>): { kind: string; text: string; at?: NoticePanel } | undefined {
+export function monitorNotice(
+  query: Record<string, unknown>,
+): { kind: string; text: string; at?: NoticePanel } | undefined {
   const notice = noticeText(query);
   const at = NOTICE_PANELS.find((panel) => panel === query.at);
   return notice && at ? { ...notice, at } : notice;
@@ -237,7 +285,10 @@ function noticeText(query: Record<string, unknown>): { kind: string; text: strin
     const who = query[name];
     if (typeof who !== "string" || !/^[\w.:@-]{1,100}$/.test(who)) return undefined;
     const verb = name === "paused" ? "pause: they finish the jobs in hand and take no new ones" : "resume taking jobs";
-    return { kind: "info", text: `Told ${who === "all" ? "every worker" : `worker ${who}`} to ${verb}. Each worker's status shows when it took.` };
+    return {
+      kind: "info",
+      text: `Told ${who === "all" ? "every worker" : `worker ${who}`} to ${verb}. Each worker's status shows when it took.`,
+    };
   };
   const told = control("paused") ?? control("resumed");
   if (told) return told;
@@ -252,20 +303,32 @@ function noticeText(query: Record<string, unknown>): { kind: string; text: strin
     "kept",
     "discarded",
   ].map((name) => count(query[name]));
-  if (typeof query.refused === "string" && Object.hasOwn(REFUSALS, query.refused)) return { kind: "warning", text: REFUSALS[query.refused]! };
+  if (typeof query.refused === "string" && Object.hasOwn(REFUSALS, query.refused))
+    return { kind: "warning", text: REFUSALS[query.refused]! };
   if (changed !== undefined && expected !== undefined)
-    return { kind: "warning", text: `Nothing was done: you confirmed ${expected}, but ${changed} match now. Check the new count and press again.` };
+    return {
+      kind: "warning",
+      text: `Nothing was done: you confirmed ${expected}, but ${changed} match now. Check the new count and press again.`,
+    };
   if ((query.bulk === "retry" || query.bulk === "cancel") && count(query.done) !== undefined) {
     const [done, skipped] = [count(query.done)!, count(query.skipped) ?? 0];
     const verb = query.bulk === "retry" ? "Sent {} again, each with a new retry budget." : "Cancelled {}.";
-    const why = query.bulk === "retry" ? "only FAILURE or REVOKED tasks can be retried" : "only PENDING or RETRY tasks can be cancelled";
+    const why =
+      query.bulk === "retry"
+        ? "only FAILURE or REVOKED tasks can be retried"
+        : "only PENDING or RETRY tasks can be cancelled";
     return {
       kind: done > 0 ? "success" : "warning",
       text: `${verb.replace("{}", plural(done, "task"))}${skipped ? ` ${skipped} skipped: ${why} (or it changed meanwhile).` : ""}`,
     };
   }
-  if (retried !== undefined) return { kind: "success", text: `Sent ${plural(retried, "failed task")} again, each with a new retry budget.` };
-  if (purged !== undefined) return { kind: "success", text: `Purged ${plural(purged, "job")} from the work queue; ${plural(cancelled ?? 0, "task")} cancelled.` };
+  if (retried !== undefined)
+    return { kind: "success", text: `Sent ${plural(retried, "failed task")} again, each with a new retry budget.` };
+  if (purged !== undefined)
+    return {
+      kind: "success",
+      text: `Purged ${plural(purged, "job")} from the work queue; ${plural(cancelled ?? 0, "task")} cancelled.`,
+    };
   if (requeued !== undefined)
     return {
       kind: "success",
@@ -277,7 +340,9 @@ function noticeText(query: Record<string, unknown>): { kind: string; text: strin
 
 /** The count a person confirmed: a whole number, or the request is refused. */
 export function countFrom(value: unknown): number {
-  const count = typeof value === "number" ? value : typeof value === "string" && /^\d{1,9}$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(count) || count < 0) throw new ValidationError({ expected: "Confirm the count you saw: a whole number." });
+  const count =
+    typeof value === "number" ? value : typeof value === "string" && /^\d{1,9}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(count) || count < 0)
+    throw new ValidationError({ expected: "Confirm the count you saw: a whole number." });
   return count;
 }

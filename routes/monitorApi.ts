@@ -28,8 +28,10 @@ export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
   const router = Router();
   const json = jsonBody();
   const letters = { ...deps.tasks, queue: deps.queue };
-  const expectedIn = (body: Record<string, unknown> | undefined) => (body?.expected === undefined ? undefined : countFrom(body.expected));
-  const limitIn = (value: unknown, max: number, fallback: number) => Math.min(max, Math.max(1, Number(value) || fallback));
+  const expectedIn = (body: Record<string, unknown> | undefined) =>
+    body?.expected === undefined ? undefined : countFrom(body.expected);
+  const limitIn = (value: unknown, max: number, fallback: number) =>
+    Math.min(max, Math.max(1, Number(value) || fallback));
 
   router.post("/tasks/:id/retry", ...json, ...admin, async (req, res) => {
     const { task, queued } = await retryTask(deps.tasks, String(req.params.id), actorOf(req));
@@ -43,7 +45,9 @@ export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
     const action = bulkActionFrom(req.body?.action);
     const search = req.body?.search;
     const target =
-      search !== undefined && search !== null && typeof search === "object" && !Array.isArray(search) ? { search: taskFilterFrom(search) } : { ids: idsFrom(req.body?.ids) };
+      search !== undefined && search !== null && typeof search === "object" && !Array.isArray(search)
+        ? { search: taskFilterFrom(search) }
+        : { ids: idsFrom(req.body?.ids) };
     const expected = expectedIn(req.body);
     const result = await bulkAct(deps.tasks, action, target, { expected, by: actorOf(req) });
     if (expected !== undefined) await afterBulk(deps, result);
@@ -57,7 +61,13 @@ export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
   });
 
   router.get("/audit", async (req, res) => {
-    res.json(await listAudit(deps.data.audit, { page: req.query.page, action: req.query.action, limit: limitIn(req.query.limit, 100, 25) }));
+    res.json(
+      await listAudit(deps.data.audit, {
+        page: req.query.page,
+        action: req.query.action,
+        limit: limitIn(req.query.limit, 100, 25),
+      }),
+    );
   });
 
   router.get("/history", async (req, res) => {
@@ -70,7 +80,8 @@ export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
 
   router.post("/failures/retry", ...json, ...admin, async (req, res) => {
     const fingerprint = typeof req.body?.fingerprint === "string" ? req.body.fingerprint : "";
-    if (!fingerprint) throw new ValidationError({ fingerprint: "Say which group: its fingerprint, as GET /api/failures lists it." });
+    if (!fingerprint)
+      throw new ValidationError({ fingerprint: "Say which group: its fingerprint, as GET /api/failures lists it." });
     const expected = expectedIn(req.body);
     const result = await retryGroup(deps.tasks, fingerprint, { expected, by: actorOf(req) });
     if (result.retried > 0) await settleLetters(deps);
@@ -83,7 +94,8 @@ export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
 
   router.post("/dead-letters/requeue", ...json, ...admin, async (req, res) => {
     const expected = expectedIn(req.body);
-    if (expected === undefined) return void res.json({ matched: (await deps.queue.readMessages("dead", 0)).total, dryRun: true });
+    if (expected === undefined)
+      return void res.json({ matched: (await deps.queue.readMessages("dead", 0)).total, dryRun: true });
     res.json({ ...(await requeueAllDeadLetters(letters, expected, actorOf(req))), dryRun: false });
   });
 
@@ -93,7 +105,8 @@ export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
 
   router.post("/dead-letters/discard", ...json, ...admin, async (req, res) => {
     const expected = expectedIn(req.body);
-    if (expected === undefined) return void res.json({ matched: (await deps.queue.readMessages("dead", 0)).total, dryRun: true });
+    if (expected === undefined)
+      return void res.json({ matched: (await deps.queue.readMessages("dead", 0)).total, dryRun: true });
     res.json({ ...(await discardAllDeadLetters(deps, expected, actorOf(req))), dryRun: false });
   });
 
@@ -109,13 +122,16 @@ export function monitorApiRoutes(deps: AppDeps, admin: RequestHandler[]) {
 
   for (const action of ["pause", "resume"] as const) {
     router.post(`/workers/${action}`, ...json, ...admin, async (req, res) => {
-      res.status(202).json({ action, worker: (await controlWorker(deps, action, req.body?.worker, actorOf(req))) ?? "all" });
+      res
+        .status(202)
+        .json({ action, worker: (await controlWorker(deps, action, req.body?.worker, actorOf(req))) ?? "all" });
     });
   }
 
   router.post("/queue/purge", ...json, ...admin, async (req, res) => {
     const expected = expectedIn(req.body);
-    if (expected === undefined) return void res.json({ matched: (await deps.queue.readMessages("work", 0)).total, dryRun: true });
+    if (expected === undefined)
+      return void res.json({ matched: (await deps.queue.readMessages("work", 0)).total, dryRun: true });
     res.json({ ...(await purgeWorkQueue(letters, expected, actorOf(req))), dryRun: false });
   });
 

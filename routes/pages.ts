@@ -3,7 +3,14 @@ import { Router, type RequestHandler } from "express";
 import type { AppDeps } from "../lib/appDeps.ts";
 import { ConflictError, DatabaseUnavailableError, RateLimitedError, ValidationError } from "../lib/platform/errors.ts";
 import { clearPhotos } from "../lib/useCases/gallery.ts";
-import { countSearchByState, countTasksByState, listTasks, TASK_SORTS, totalOf, type TaskFilter } from "../lib/useCases/taskSearch.ts";
+import {
+  countSearchByState,
+  countTasksByState,
+  listTasks,
+  TASK_SORTS,
+  totalOf,
+  type TaskFilter,
+} from "../lib/useCases/taskSearch.ts";
 import { cancelTask, getTaskDetail, submitTask } from "../lib/useCases/tasks.ts";
 import { failureGroups } from "../lib/useCases/failures.ts";
 import { WINDOW_LABELS, windowFrom } from "../lib/useCases/history.ts";
@@ -17,7 +24,14 @@ import { workerAvailability } from "../lib/monitor/workerAvailability.ts";
 import { queryText, taskFilterFrom } from "./query.ts";
 
 /** The list's sortable columns as the form names them. */
-const SORT_LABELS: Record<keyof typeof TASK_SORTS, string> = { created: "created", state: "state", breed: "breed", limit: "limit", attempts: "attempts", photos: "photos" };
+const SORT_LABELS: Record<keyof typeof TASK_SORTS, string> = {
+  created: "created",
+  state: "state",
+  breed: "breed",
+  limit: "limit",
+  attempts: "attempts",
+  photos: "photos",
+};
 
 /** Long enough for a page's script to load and connect to /events. */
 const PAGE_HOLD_MS = 15_000;
@@ -80,7 +94,13 @@ function submitForm(deps: AppDeps): RequestHandler {
       if (err instanceof DatabaseUnavailableError) {
         // The form stays as it was sent, to send again; nothing on this page reads the database.
         res.set("Retry-After", String(err.retryAfterSeconds));
-        return res.status(503).render("unavailable", { title: "GenDog", message: err.message, breedOptions: catalog.options, form: formOf(req.body), errors: {} });
+        return res.status(503).render("unavailable", {
+          title: "GenDog",
+          message: err.message,
+          breedOptions: catalog.options,
+          form: formOf(req.body),
+          errors: {},
+        });
       }
       if (!(err instanceof ValidationError)) throw err;
       // Post/redirect/get: the form comes back at "/", where a reload does not post it again;
@@ -93,7 +113,8 @@ function submitForm(deps: AppDeps): RequestHandler {
 function clearGallery(deps: AppDeps): RequestHandler {
   return async (req, res) => {
     // The checkbox is the confirmation that works without JavaScript.
-    if (req.body?.confirm !== "yes") throw new ValidationError({ confirm: "Tick “Yes, delete every photo” to clear the gallery." });
+    if (req.body?.confirm !== "yes")
+      throw new ValidationError({ confirm: "Tick “Yes, delete every photo” to clear the gallery." });
     const deleted = await clearPhotos(deps.tasks);
     res.redirect(303, `/?cleared=${deleted}`);
   };
@@ -146,9 +167,18 @@ function monitorPage(deps: AppDeps): RequestHandler {
 function taskPage(deps: AppDeps): RequestHandler<{ id: string }> {
   return async (req, res) => {
     const detail = await getTaskDetail(deps.data.tasks, req.params.id ?? "", deps.workers);
-    const notice = req.query.cancel === "too-late" ? tooLateToCancel(detail.task) : (stopNotice(req.query.stop, detail.task) ?? retryNotice(req.query.retry, detail.task));
+    const notice =
+      req.query.cancel === "too-late"
+        ? tooLateToCancel(detail.task)
+        : (stopNotice(req.query.stop, detail.task) ?? retryNotice(req.query.retry, detail.task));
     const workers = workerAvailability(deps.workers.list());
-    res.render("task", { title: `Task ${detail.task.id.slice(0, 8)}`, ...detail, notice, workers, idle: waitsForWorker(detail.task, workers) });
+    res.render("task", {
+      title: `Task ${detail.task.id.slice(0, 8)}`,
+      ...detail,
+      notice,
+      workers,
+      idle: waitsForWorker(detail.task, workers),
+    });
   };
 }
 
@@ -169,7 +199,10 @@ function cancelForm(deps: AppDeps): RequestHandler<{ id: string }> {
 /** A page of the monitor's search with its totals by state, or what is wrong with the search. */
 async function searchPage(deps: AppDeps, filter: TaskFilter) {
   try {
-    const [page, counts] = await Promise.all([listTasks(deps.data.search, { ...filter, limit: 25 }), countSearchByState(deps.data.search, filter)]);
+    const [page, counts] = await Promise.all([
+      listTasks(deps.data.search, { ...filter, limit: 25 }),
+      countSearchByState(deps.data.search, filter),
+    ]);
     return { ...page, counts, errors: undefined };
   } catch (err) {
     if (!(err instanceof ValidationError)) throw err;
@@ -182,7 +215,8 @@ async function searchPage(deps: AppDeps, filter: TaskFilter) {
 function stateLinks(filter: Record<string, string | undefined>): Record<string, string> {
   const href = (state: string | undefined) => {
     const params = new URLSearchParams();
-    for (const [name, value] of Object.entries({ ...filter, state, cursor: undefined, before: undefined })) if (value) params.set(name, value);
+    for (const [name, value] of Object.entries({ ...filter, state, cursor: undefined, before: undefined }))
+      if (value) params.set(name, value);
     return `/tasks${params.size ? `?${params}` : ""}`;
   };
   return Object.fromEntries([["all", href(undefined)], ...TASK_STATES.map((state) => [state, href(state)])]);
@@ -192,7 +226,8 @@ function stateLinks(filter: Record<string, string | undefined>): Record<string, 
 function pageLinks(filter: Record<string, string | undefined>, nextCursor: string | null, prevCursor: string | null) {
   const href = (changes: Record<string, string | undefined>) => {
     const params = new URLSearchParams();
-    for (const [name, value] of Object.entries({ ...filter, cursor: undefined, before: undefined, ...changes })) if (value) params.set(name, value);
+    for (const [name, value] of Object.entries({ ...filter, cursor: undefined, before: undefined, ...changes }))
+      if (value) params.set(name, value);
     return `/tasks?${params}`;
   };
   const oldestFirst = filter.order === "oldest" || filter.order === "asc";
@@ -204,12 +239,29 @@ function pageLinks(filter: Record<string, string | undefined>, nextCursor: strin
       const current = column === sorted;
       const ascending = current ? !oldestFirst : column === "state" || column === "breed";
       const order = column === "created" ? (ascending ? "oldest" : undefined) : ascending ? "asc" : "desc";
-      return [column, { href: href({ sort: column === "created" ? undefined : column, order }), current, next: ascending ? "ascending" : "descending" }];
+      return [
+        column,
+        {
+          href: href({ sort: column === "created" ? undefined : column, order }),
+          current,
+          next: ascending ? "ascending" : "descending",
+        },
+      ];
     }),
   );
   return {
-    next: nextCursor ? { href: href({ cursor: nextCursor }), label: !byCreated ? "Next page →" : oldestFirst ? "Newer tasks →" : "Older tasks →" } : null,
-    prev: prevCursor ? { href: href({ before: prevCursor }), label: !byCreated ? "← Previous page" : oldestFirst ? "← Older tasks" : "← Newer tasks" } : null,
+    next: nextCursor
+      ? {
+          href: href({ cursor: nextCursor }),
+          label: !byCreated ? "Next page →" : oldestFirst ? "Newer tasks →" : "Older tasks →",
+        }
+      : null,
+    prev: prevCursor
+      ? {
+          href: href({ before: prevCursor }),
+          label: !byCreated ? "← Previous page" : oldestFirst ? "← Older tasks" : "← Newer tasks",
+        }
+      : null,
     sortBy,
     sorted,
     oldestFirst,
@@ -219,14 +271,17 @@ function pageLinks(filter: Record<string, string | undefined>, nextCursor: strin
 /** What became of a retry pressed on the task's page. */
 function retryNotice(retry: unknown, task: TaskView): string | undefined {
   if (retry === "sent") return "Sent again with a new retry budget; its earlier attempts stay listed below.";
-  if (retry === "too-late") return `Not retried: it is ${task.state} now, and only FAILURE or REVOKED tasks can be retried.`;
+  if (retry === "too-late")
+    return `Not retried: it is ${task.state} now, and only FAILURE or REVOKED tasks can be retried.`;
   return undefined;
 }
 
 /** What became of a stop pressed on the task's page. */
 function stopNotice(stop: unknown, task: TaskView): string | undefined {
-  if (stop === "stopped") return "Stopped: its worker was told to abandon the call to dog.ceo, and nothing it finds now is stored.";
-  if (stop === "too-late") return `Not stopped: it is ${task.state} now${task.state === "STARTED" ? "" : ", no longer running"}. Nothing was changed.`;
+  if (stop === "stopped")
+    return "Stopped: its worker was told to abandon the call to dog.ceo, and nothing it finds now is stored.";
+  if (stop === "too-late")
+    return `Not stopped: it is ${task.state} now${task.state === "STARTED" ? "" : ", no longer running"}. Nothing was changed.`;
   return undefined;
 }
 

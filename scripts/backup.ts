@@ -9,7 +9,9 @@ import { projectRoot } from "../lib/platform/config.ts";
 import { copySqlite, inspectSqlite } from "../lib/store/backup.ts";
 import { fail, sqliteFileOrExit } from "./sqliteFile.ts";
 
-const source = sqliteFileOrExit("db:backup copies SQLite databases; for PostgreSQL use pg_dump -Fc (and pg_restore to restore): see the README");
+const source = sqliteFileOrExit(
+  "db:backup copies SQLite databases; for PostgreSQL use pg_dump -Fc (and pg_restore to restore): see the README",
+);
 if (!existsSync(source)) fail(`no database at ${source}; nothing to back up`);
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const target = path.resolve(process.argv[2] ?? path.join(projectRoot, "backups", `gendog-${stamp}.db`));

@@ -17,8 +17,24 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { projectRoot } from "../lib/platform/config.ts";
 
-export const ENTRIES = { web: "web.ts", worker: "tasks/worker.ts", healthcheck: "scripts/healthcheck.ts", supervise: "scripts/supervise.ts" } as const;
-const SOURCES = ["app.ts", "web.ts", "lib", "routes", "tasks", "scripts", "generated", "tsconfig.json", "package.json", "package-lock.json"];
+export const ENTRIES = {
+  web: "web.ts",
+  worker: "tasks/worker.ts",
+  healthcheck: "scripts/healthcheck.ts",
+  supervise: "scripts/supervise.ts",
+} as const;
+const SOURCES = [
+  "app.ts",
+  "web.ts",
+  "lib",
+  "routes",
+  "tasks",
+  "scripts",
+  "generated",
+  "tsconfig.json",
+  "package.json",
+  "package-lock.json",
+];
 
 export async function buildAll(outdir = path.join(projectRoot, "dist")): Promise<void> {
   const { build } = await import("esbuild"); // only when building: `--if-stale` on a fresh dist/ needs no esbuild

@@ -12,7 +12,10 @@ import os from "node:os";
 import { amqpNodeUrls, loadConfig, maskUrl, type Config } from "../lib/platform/config.ts";
 
 type Role = "web" | "worker";
-const ENTRY_FILES: Record<Role, RegExp> = { web: /(^|\/)(dist\/web\.js|web\.ts)$/, worker: /(^|\/)(dist\/worker\.js|tasks\/worker\.ts)$/ };
+const ENTRY_FILES: Record<Role, RegExp> = {
+  web: /(^|\/)(dist\/web\.js|web\.ts)$/,
+  worker: /(^|\/)(dist\/worker\.js|tasks\/worker\.ts)$/,
+};
 /** Heartbeats come every 2 s at most (tasks/worker.ts); this lets two go missing. */
 const WORKER_WAIT_MS = 5000;
 
@@ -58,7 +61,9 @@ async function checkWorker(config: Config): Promise<string> {
   let connection: Awaited<ReturnType<typeof amqplib.connect>> | undefined;
   const failures: string[] = [];
   for (const url of amqpNodeUrls(config.amqpUrl)) {
-    connection = await amqplib.connect(url, { timeout: 3000 }).catch((err: Error) => void failures.push(`${maskUrl(url)}: ${err.message}`));
+    connection = await amqplib
+      .connect(url, { timeout: 3000 })
+      .catch((err: Error) => void failures.push(`${maskUrl(url)}: ${err.message}`));
     if (connection) break;
   }
   if (!connection) throw new Error(`cannot reach the broker at ${failures.join("; ")}`);
@@ -96,7 +101,11 @@ async function checkWorker(config: Config): Promise<string> {
         { noAck: true },
       );
     });
-    if (!found) throw new Error(notReady ?? `no heartbeat from a worker on ${host}${pids ? ` (pid ${pids.join(", ")})` : ""} within ${WORKER_WAIT_MS} ms`);
+    if (!found)
+      throw new Error(
+        notReady ??
+          `no heartbeat from a worker on ${host}${pids ? ` (pid ${pids.join(", ")})` : ""} within ${WORKER_WAIT_MS} ms`,
+      );
     return found;
   } finally {
     await connection.close().catch(() => {});
@@ -105,7 +114,8 @@ async function checkWorker(config: Config): Promise<string> {
 
 async function main(): Promise<void> {
   const asked = process.argv[2];
-  if (asked !== undefined && asked !== "web" && asked !== "worker") throw new Error(`usage: healthcheck [web|worker], got '${asked}'`);
+  if (asked !== undefined && asked !== "web" && asked !== "worker")
+    throw new Error(`usage: healthcheck [web|worker], got '${asked}'`);
   const role: Role | undefined = asked ?? (["web", "worker"] as const).find((r) => processesOf(r)?.length);
   if (!role) throw new Error("neither a web nor a worker runs here (say which: healthcheck web|worker)");
   console.log(await (role === "web" ? checkWeb : checkWorker)(loadConfig()));

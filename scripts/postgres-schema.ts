@@ -10,7 +10,8 @@ import { projectRoot } from "../lib/platform/config.ts";
 export const SQLITE_SCHEMA = path.join(projectRoot, "prisma", "schema.prisma");
 export const POSTGRES_SCHEMA = path.join(projectRoot, "prisma", "postgres", "schema.prisma");
 
-const HEADER = "// Generated from prisma/schema.prisma by scripts/postgres-schema.ts: edit that file, then run `npm run db:postgres-schema`.\n";
+const HEADER =
+  "// Generated from prisma/schema.prisma by scripts/postgres-schema.ts: edit that file, then run `npm run db:postgres-schema`.\n";
 
 export function postgresSchema(sqlite: string): string {
   const replaced = sqlite

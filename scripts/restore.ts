@@ -15,7 +15,8 @@ if (!existsSync(file)) fail(`no backup at ${file}`);
 try {
   const { verdict, tables } = inspectSqlite(file);
   if (verdict !== "ok") throw new Error(`it fails SQLite's integrity check (${verdict})`);
-  for (const table of ["Task", "Photo", "_prisma_migrations"]) if (!tables.has(table)) throw new Error(`it has no ${table} table`);
+  for (const table of ["Task", "Photo", "_prisma_migrations"])
+    if (!tables.has(table)) throw new Error(`it has no ${table} table`);
 } catch (err) {
   fail(`${file} is not a GenDog database backup: ${(err as Error).message.split("\n")[0]}; nothing was changed`);
 }

@@ -73,7 +73,10 @@ export function supervise(commands: SupervisedCommand[], options: SuperviseOptio
   }
 
   return {
-    /** Resolves when all stopped well, rejects when one did not (after Ctrl-C or SIGTERM, or a failure with nothing left running). */
+    /**
+     * Resolves when all stopped well, rejects when one did not (after Ctrl-C or SIGTERM, or a failure with nothing left
+     * running).
+     */
     result: done.then((ok) => {
       if (!ok) throw new Error(`stopped with a failure: ${[...failed].join(", ")}`);
     }),

@@ -124,7 +124,8 @@
   const viewer = document.getElementById("photo-viewer");
   document.addEventListener("click", (event) => {
     const link = event.target instanceof Element ? event.target.closest("a.photo-link") : null;
-    if (!link || !viewer || typeof viewer.showModal !== "function" || event.metaKey || event.ctrlKey || event.shiftKey) return;
+    if (!link || !viewer || typeof viewer.showModal !== "function" || event.metaKey || event.ctrlKey || event.shiftKey)
+      return;
     event.preventDefault();
     const alt = link.querySelector("img")?.alt ?? "";
     const large = viewer.querySelector("img");
@@ -154,7 +155,8 @@
   document.addEventListener("change", (event) => {
     const box = event.target;
     if (!(box instanceof HTMLInputElement)) return;
-    if (box.id === "select-page") for (const one of document.querySelectorAll('#tasks-table input[name="ids"]')) one.checked = box.checked;
+    if (box.id === "select-page")
+      for (const one of document.querySelectorAll('#tasks-table input[name="ids"]')) one.checked = box.checked;
     if (box.id === "select-page" || box.name === "ids") showTicked();
   });
   showTicked();
@@ -203,7 +205,9 @@
   function swap(fresh) {
     const focus = focusedIn(regions);
     const opened = openDetails(regions);
-    const ticked = new Set([...document.querySelectorAll('#tasks-table input[name="ids"]:checked')].map((box) => box.value));
+    const ticked = new Set(
+      [...document.querySelectorAll('#tasks-table input[name="ids"]:checked')].map((box) => box.value),
+    );
     const everyMatch = document.getElementById("bulk-scope-search")?.checked;
     const shownBefore = new Set([...document.querySelectorAll("figure[data-photo-id]")].map((f) => f.dataset.photoId));
     const holdGallery = regions.includes("gallery") && readerIsBelow("gallery");
@@ -268,7 +272,9 @@
     }
     if (!at) return null;
     const key = KEYS.find((k) => at.hasAttribute(k));
-    const anchor = at.id ? `#${CSS.escape(at.id)}` : `${at.tagName.toLowerCase()}[${key}="${CSS.escape(at.getAttribute(key))}"]`;
+    const anchor = at.id
+      ? `#${CSS.escape(at.id)}`
+      : `${at.tagName.toLowerCase()}[${key}="${CSS.escape(at.getAttribute(key))}"]`;
     return { anchor, path };
   }
 
@@ -326,12 +332,15 @@
   function offerHeld(shownBefore) {
     const gallery = held.get("gallery");
     if (!gallery) return;
-    const fresh = [...gallery.querySelectorAll("figure[data-photo-id]")].filter((f) => !shownBefore.has(f.dataset.photoId)).length;
+    const fresh = [...gallery.querySelectorAll("figure[data-photo-id]")].filter(
+      (f) => !shownBefore.has(f.dataset.photoId),
+    ).length;
     const current = document.getElementById("gallery");
     if (fresh === 0 && (!current || current.isEqualNode(gallery))) return held.clear();
     const prompt = document.getElementById("new-photos");
     if (!prompt) return;
-    prompt.querySelector("[data-count]").textContent = fresh === 1 ? "1 new photo" : fresh > 1 ? `${fresh} new photos` : "The gallery changed";
+    prompt.querySelector("[data-count]").textContent =
+      fresh === 1 ? "1 new photo" : fresh > 1 ? `${fresh} new photos` : "The gallery changed";
     prompt.hidden = false;
   }
 
@@ -372,7 +381,13 @@
     }
     if (task?.id !== followed || announced.get(task.id) === task.state) return;
     announced.set(task.id, task.state);
-    const words = { STARTED: "started", RETRY: "will try again", SUCCESS: `finished with ${task.photoCount} photos`, FAILURE: "failed", REVOKED: "was cancelled" };
+    const words = {
+      STARTED: "started",
+      RETRY: "will try again",
+      SUCCESS: `finished with ${task.photoCount} photos`,
+      FAILURE: "failed",
+      REVOKED: "was cancelled",
+    };
     const announcer = document.getElementById("announcer");
     if (announcer && words[task.state]) announcer.textContent = `${task.label} task ${words[task.state]}.`;
   }
@@ -396,7 +411,9 @@
     for (const id of regions) document.getElementById(id)?.classList.add("is-out-of-date");
     const notice = document.getElementById("stale-notice");
     if (!notice) return;
-    notice.querySelector("[data-since]").textContent = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" }).format(Date.now() - STALE_AFTER_MS);
+    notice.querySelector("[data-since]").textContent = new Intl.DateTimeFormat(undefined, {
+      timeStyle: "medium",
+    }).format(Date.now() - STALE_AFTER_MS);
     notice.hidden = false;
   }
   function markLive() {

@@ -8,7 +8,11 @@ import type { Logger } from "../lib/platform/logger.ts";
 import type { Broker } from "./queue.ts";
 
 const LOG_EVERY_MS = 10_000;
-const ACTIONS: Record<string, ControlAction | undefined> = { "control.pause": "pause", "control.resume": "resume", "control.stop": "stop" };
+const ACTIONS: Record<string, ControlAction | undefined> = {
+  "control.pause": "pause",
+  "control.resume": "resume",
+  "control.stop": "stop",
+};
 
 export interface ControlOptions {
   broker: Broker;
@@ -24,7 +28,15 @@ export interface ControlOptions {
   stop?(taskId: string): boolean;
 }
 
-export function listenForControl({ broker, key, workerId, startedAt, logger, changed, stop }: ControlOptions): Promise<{ close(): Promise<void> }> {
+export function listenForControl({
+  broker,
+  key,
+  workerId,
+  startedAt,
+  logger,
+  changed,
+  stop,
+}: ControlOptions): Promise<{ close(): Promise<void> }> {
   const check = key ? controlChecker(key, startedAt) : undefined;
   let ignored = 0;
   let loggedAt = 0;
@@ -37,7 +49,8 @@ export function listenForControl({ broker, key, workerId, startedAt, logger, cha
   };
 
   return broker.subscribeEvents("control.*", (routingKey, payload) => {
-    if (routingKey === "control.listening") return broker.taskEventsWanted(); // a web opened a page: tell it what happens
+    // a web opened a page: tell it what happens
+    if (routingKey === "control.listening") return broker.taskEventsWanted();
     const action = ACTIONS[routingKey];
     if (!action) return;
     if (!check) return ignore(action, "this worker has no CONTROL_SECRET or ADMIN_PASSWORD");
@@ -45,7 +58,8 @@ export function listenForControl({ broker, key, workerId, startedAt, logger, cha
     if (!checked.ok) return ignore(action, checked.reason);
     if (checked.worker !== undefined && checked.worker !== workerId) return;
     if (action === "stop") {
-      if (checked.task && stop?.(checked.task)) logger.info({ taskId: checked.task }, "stopped a running task: its dog.ceo call is abandoned");
+      if (checked.task && stop?.(checked.task))
+        logger.info({ taskId: checked.task }, "stopped a running task: its dog.ceo call is abandoned");
       return;
     }
     // A resume opens consumers again, which fails if the channel closes meanwhile: logged,

@@ -21,7 +21,10 @@ export interface JobDeps extends RunDeps {
   workerId: string;
 }
 
-/** For heartbeats: jobs this worker finished SUCCESS; FAILURE or dead-lettered; acked without running (already finished or cancelled). */
+/**
+ * For heartbeats: jobs this worker finished SUCCESS; FAILURE or dead-lettered; acked without running (already finished
+ * or cancelled).
+ */
 export interface JobCounters {
   done: number;
   failed: number;
@@ -41,7 +44,12 @@ interface Handler {
 type Failure = { job: JobMessage; delivery: Delivery; run?: ClaimedRun; err: unknown; log: Logger };
 
 /** Which counter a run's end adds to (a RETRY adds to none: the job is not done yet). */
-const COUNTED: Partial<Record<AttemptOutcome, keyof JobCounters>> = { SUCCESS: "done", FAILURE: "failed", REVOKED: "skipped", SKIPPED: "skipped" };
+const COUNTED: Partial<Record<AttemptOutcome, keyof JobCounters>> = {
+  SUCCESS: "done",
+  FAILURE: "failed",
+  REVOKED: "skipped",
+  SKIPPED: "skipped",
+};
 
 export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 0, failed: 0, skipped: 0 }) {
   const handler: Handler = { deps, counters, patience: createPatience(deps.lifecycle), running: new Map() };
@@ -69,7 +77,9 @@ async function handle(handler: Handler, delivery: Delivery): Promise<Outcome> {
     return { action: "dead-letter" };
   }
   const attributes = () => ({ "gendog.task_id": job.taskId, "gendog.attempt": delivery.attempt });
-  return inSpan("run task", { kind: SpanKind.CONSUMER, traceparent: () => job.trace, attributes }, () => claimAndRun(handler, job, delivery));
+  return inSpan("run task", { kind: SpanKind.CONSUMER, traceparent: () => job.trace, attributes }, () =>
+    claimAndRun(handler, job, delivery),
+  );
 }
 
 async function claimAndRun(handler: Handler, job: JobMessage, delivery: Delivery): Promise<Outcome> {
@@ -77,9 +87,16 @@ async function claimAndRun(handler: Handler, job: JobMessage, delivery: Delivery
   const log = deps.logger.child({ taskId: job.taskId, attempt: delivery.attempt });
   let run: ClaimedRun | undefined;
   try {
-    await patience.writeOwed().catch((err: unknown) => log.warn({ err, runs: patience.owed() }, "could not yet write how earlier runs ended"));
+    await patience
+      .writeOwed()
+      .catch((err: unknown) => log.warn({ err, runs: patience.owed() }, "could not yet write how earlier runs ended"));
     const lifecycle = patience.steps(log);
-    const claim = await lifecycle.claim({ taskId: job.taskId, attempt: delivery.attempt, redelivered: delivery.redelivered, workerId: deps.workerId });
+    const claim = await lifecycle.claim({
+      taskId: job.taskId,
+      attempt: delivery.attempt,
+      redelivered: delivery.redelivered,
+      workerId: deps.workerId,
+    });
     if (claim.kind === "missing") {
       log.error("dead-lettering a job whose task does not exist");
       counters.failed += 1;
@@ -87,7 +104,10 @@ async function claimAndRun(handler: Handler, job: JobMessage, delivery: Delivery
     }
     if (claim.kind === "skip") {
       counters.skipped += 1;
-      log.info({ state: claim.state }, "job already done, cancelled, running elsewhere or not due yet; acknowledging it without running");
+      log.info(
+        { state: claim.state },
+        "job already done, cancelled, running elsewhere or not due yet; acknowledging it without running",
+      );
       return { action: "ack" };
     }
     run = claim;
@@ -98,15 +118,25 @@ async function claimAndRun(handler: Handler, job: JobMessage, delivery: Delivery
 }
 
 /** Runs a claimed task where a stop can reach it, and counts how it ended. */
-async function runClaimed(handler: Handler, job: JobMessage, claim: ClaimedRun, deps: RunDeps, log: Logger): Promise<Outcome> {
+async function runClaimed(
+  handler: Handler,
+  job: JobMessage,
+  claim: ClaimedRun,
+  deps: RunDeps,
+  log: Logger,
+): Promise<Outcome> {
   const metrics = deps.metrics ?? noMetrics;
   const { task } = claim;
-  if (claim.number === 1 && task.startedAt) metrics.queueWait((task.startedAt.getTime() - (task.queuedAt ?? task.createdAt).getTime()) / 1000);
+  if (claim.number === 1 && task.startedAt)
+    metrics.queueWait((task.startedAt.getTime() - (task.queuedAt ?? task.createdAt).getTime()) / 1000);
   const began = performance.now();
   const controller = new AbortController();
   handler.running.set(job.taskId, controller);
   try {
-    const { outcome, attempt } = await runTask(deps, claim, log, { signal: controller.signal, rerun: job.rerun === true });
+    const { outcome, attempt } = await runTask(deps, claim, log, {
+      signal: controller.signal,
+      rerun: job.rerun === true,
+    });
     const counter = COUNTED[attempt];
     if (counter) handler.counters[counter] += 1;
     metrics.attemptFinished(attempt, (performance.now() - began) / 1000);
@@ -147,7 +177,10 @@ async function failed(handler: Handler, failure: Failure): Promise<Outcome> {
  */
 async function databaseAway({ deps, patience }: Handler, { run, delivery, err, log }: Failure): Promise<Outcome> {
   const message = (err as Error).message;
-  const delayMs = Math.min(DATABASE_WAIT_MAX_MS, backoffDelay(deps.retry, run ? run.number : delivery.attempt, undefined, deps.random));
+  const delayMs = Math.min(
+    DATABASE_WAIT_MAX_MS,
+    backoffDelay(deps.retry, run ? run.number : delivery.attempt, undefined, deps.random),
+  );
   log.warn({ reason: message, delayMs }, "database unavailable; the job waits and tries again");
   if (!run) return { action: "retry", attempt: delivery.attempt + 1, delayMs };
   await patience.endRun(run, "RETRY", `database unavailable: ${message}`, delayMs);

@@ -24,14 +24,19 @@ export function parseJobMessage(content: Buffer | string): JobMessage {
   } catch {
     throw new InvalidMessageError("the message is not JSON");
   }
-  if (typeof data !== "object" || data === null || Array.isArray(data)) throw new InvalidMessageError("the message is not a JSON object");
+  if (typeof data !== "object" || data === null || Array.isArray(data))
+    throw new InvalidMessageError("the message is not a JSON object");
   const { taskId, breed, subBreed, limit, firstAttempt, trace, rerun } = data as Record<string, unknown>;
   if (typeof taskId !== "string" || !isUuid(taskId)) throw new InvalidMessageError("taskId is not a uuid");
   if (typeof breed !== "string" || !BREED_NAME.test(breed)) throw new InvalidMessageError("breed is not a breed name");
-  if (subBreed !== undefined && (typeof subBreed !== "string" || !BREED_NAME.test(subBreed))) throw new InvalidMessageError("subBreed is not a sub-breed name");
+  if (subBreed !== undefined && (typeof subBreed !== "string" || !BREED_NAME.test(subBreed)))
+    throw new InvalidMessageError("subBreed is not a sub-breed name");
   if (typeof limit !== "number" || !Number.isInteger(limit) || limit < MIN_LIMIT || limit > MAX_LIMIT)
     throw new InvalidMessageError(`limit is not a whole number from ${MIN_LIMIT} to ${MAX_LIMIT}`);
-  if (firstAttempt !== undefined && (typeof firstAttempt !== "number" || !Number.isInteger(firstAttempt) || firstAttempt < 1))
+  if (
+    firstAttempt !== undefined &&
+    (typeof firstAttempt !== "number" || !Number.isInteger(firstAttempt) || firstAttempt < 1)
+  )
     throw new InvalidMessageError("firstAttempt is not a whole number from 1");
   if (rerun !== undefined && rerun !== true) throw new InvalidMessageError("rerun is not true");
   return {
@@ -45,7 +50,10 @@ export function parseJobMessage(content: Buffer | string): JobMessage {
   };
 }
 
-/** Whether a job (as the outbox holds it) is a rerun, published to the reruns' lane: see lib/lifecycle/shapes.ts jobBody. */
+/**
+ * Whether a job (as the outbox holds it) is a rerun, published to the reruns' lane: see lib/lifecycle/shapes.ts
+ * jobBody.
+ */
 export function isRerun(body: string): boolean {
   try {
     return (JSON.parse(body) as { rerun?: unknown } | null)?.rerun === true;

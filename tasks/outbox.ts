@@ -69,7 +69,10 @@ export class OutboxRelay implements JobDispatcher {
     if (!this.deps.broker.isConnected()) {
       // Give the jobs in hand back to the table, so the relay that first reaches the broker sends them.
       const jobs = this.handedOver.splice(0);
-      if (jobs.length > 0) this.deps.lifecycle.releaseOutbox(jobs.map((j) => j.id)).catch((err) => this.deps.logger.warn({ err }, "could not release outbox leases"));
+      if (jobs.length > 0)
+        this.deps.lifecycle
+          .releaseOutbox(jobs.map((j) => j.id))
+          .catch((err) => this.deps.logger.warn({ err }, "could not release outbox leases"));
       return;
     }
     if (this.batches.size >= BATCHES_IN_FLIGHT) {
@@ -106,14 +109,22 @@ export class OutboxRelay implements JobDispatcher {
   /** Publishes one leased batch; true when it was full, so more rows may be waiting. */
   private async relayBatch(): Promise<boolean> {
     const { lifecycle, broker, logger } = this.deps;
-    const batch = this.handedOver.length > 0 ? this.handedOver.splice(0, BATCH) : await lifecycle.leaseOutbox(BATCH, LEASE_MS, this.deps.minAgeMs);
+    const batch =
+      this.handedOver.length > 0
+        ? this.handedOver.splice(0, BATCH)
+        : await lifecycle.leaseOutbox(BATCH, LEASE_MS, this.deps.minAgeMs);
     if (batch.length === 0) return false;
     const results = await Promise.allSettled(
       batch.map((m) =>
         inSpan(
           "publish job",
-          { kind: SpanKind.PRODUCER, traceparent: () => traceparentIn(m.body), attributes: () => ({ "gendog.task_id": m.taskId, "gendog.attempt": m.attempt }) },
-          () => broker.publishJob(Buffer.from(m.body), { messageId: m.taskId, attempt: m.attempt, bulk: isRerun(m.body) }),
+          {
+            kind: SpanKind.PRODUCER,
+            traceparent: () => traceparentIn(m.body),
+            attributes: () => ({ "gendog.task_id": m.taskId, "gendog.attempt": m.attempt }),
+          },
+          () =>
+            broker.publishJob(Buffer.from(m.body), { messageId: m.taskId, attempt: m.attempt, bulk: isRerun(m.body) }),
         ),
       ),
     );

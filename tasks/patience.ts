@@ -27,7 +27,10 @@ export function createPatience(lifecycle: Lifecycle) {
   const write = (run: OpenRun, outcome: RunEnd["outcome"], error: string, delayMs: number) =>
     outcome === "RETRY" ? lifecycle.retry(run, error, delayMs) : lifecycle.fail(run, error);
 
-  /** Writes the owed ends, oldest first; rejects while the database still fails. One writer at a time: an end written twice would be recorded as skipped the second time. */
+  /**
+   * Writes the owed ends, oldest first; rejects while the database still fails. One writer at a time: an end written
+   * twice would be recorded as skipped the second time.
+   */
   const writeOwed = (): Promise<void> =>
     owed.length === 0
       ? Promise.resolve()
@@ -44,7 +47,9 @@ export function createPatience(lifecycle: Lifecycle) {
     steps: (log: Logger) => patientSteps(lifecycle, log),
     /** Ends a run (one try, no waiting); if the database will not take it, owes it. */
     async endRun(run: OpenRun, outcome: RunEnd["outcome"], error: string, delayMs: number): Promise<void> {
-      await write(run, outcome, error, delayMs).catch(() => owed.push({ run, outcome, error, dueAt: Date.now() + delayMs }));
+      await write(run, outcome, error, delayMs).catch(() =>
+        owed.push({ run, outcome, error, dueAt: Date.now() + delayMs }),
+      );
     },
     writeOwed,
     /** How many run ends are owed. */
@@ -55,15 +60,22 @@ export function createPatience(lifecycle: Lifecycle) {
 export type Patience = ReturnType<typeof createPatience>;
 
 /** step(again) until it succeeds or fails for another reason; again is true from the second try. */
-async function untilDatabaseAnswers<T>(step: (again: boolean) => Promise<T>, log: Logger, patienceMs = PATIENCE_MS): Promise<T> {
+async function untilDatabaseAnswers<T>(
+  step: (again: boolean) => Promise<T>,
+  log: Logger,
+  patienceMs = PATIENCE_MS,
+): Promise<T> {
   const deadline = Date.now() + patienceMs;
   for (let tries = 0; ; tries++) {
     try {
       return await step(tries > 0);
     } catch (err) {
       if (!isDatabaseUnavailable(err) || Date.now() >= deadline) throw err;
-      if (tries === 0) log.warn({ reason: (err as Error).message }, "database unavailable; the job waits in hand until it answers");
-      await new Promise((resolve) => setTimeout(resolve, Math.min(DATABASE_WAIT_MAX_MS, 100 * 2 ** tries, Math.max(0, deadline - Date.now()))));
+      if (tries === 0)
+        log.warn({ reason: (err as Error).message }, "database unavailable; the job waits in hand until it answers");
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(DATABASE_WAIT_MAX_MS, 100 * 2 ** tries, Math.max(0, deadline - Date.now()))),
+      );
     }
   }
 }
@@ -89,7 +101,15 @@ function patientSteps(lifecycle: Lifecycle, log: Logger): Lifecycle {
         const row = again ? await ended(run, TaskState.SUCCESS) : undefined;
         return row ? { task: row } : lifecycle.succeed(run, urls);
       }, log),
-    retry: (run, error, delayMs) => untilDatabaseAnswers(async (again) => (again && (await ended(run, TaskState.RETRY))) || lifecycle.retry(run, error, delayMs), log),
-    fail: (run, error) => untilDatabaseAnswers(async (again) => (again && (await ended(run, TaskState.FAILURE))) || lifecycle.fail(run, error), log),
+    retry: (run, error, delayMs) =>
+      untilDatabaseAnswers(
+        async (again) => (again && (await ended(run, TaskState.RETRY))) || lifecycle.retry(run, error, delayMs),
+        log,
+      ),
+    fail: (run, error) =>
+      untilDatabaseAnswers(
+        async (again) => (again && (await ended(run, TaskState.FAILURE))) || lifecycle.fail(run, error),
+        log,
+      ),
   };
 }

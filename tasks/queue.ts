@@ -11,7 +11,14 @@ import { QueueReaders, type Decide, type QueuedMessage } from "./broker/inspecti
 import { Publisher, QueueUnavailableError } from "./broker/publishing.ts";
 import { EventSubscriptions, type EventListener } from "./broker/subscriptions.ts";
 import { sharedSlots } from "./broker/lanes.ts";
-import { bulkQueueName, deadLetterQueueName, eventsExchangeName, retryBucket, retryQueueName, retryQueueNames } from "./broker/topology.ts";
+import {
+  bulkQueueName,
+  deadLetterQueueName,
+  eventsExchangeName,
+  retryBucket,
+  retryQueueName,
+  retryQueueNames,
+} from "./broker/topology.ts";
 
 export { QueueUnavailableError };
 export type { Delivery, JobHandler, Outcome } from "./broker/consuming.ts";
@@ -43,7 +50,12 @@ export class Broker {
   constructor(private readonly options: BrokerOptions) {
     this.connection = new BrokerConnection(options.url, options.logger);
     this.publisher = new Publisher(this.connection, options, options.logger, options.publishTimeoutMs ?? 5000);
-    this.subscriptions = new EventSubscriptions(this.connection, this.eventsExchange, this.publisher.appId, options.logger);
+    this.subscriptions = new EventSubscriptions(
+      this.connection,
+      this.eventsExchange,
+      this.publisher.appId,
+      options.logger,
+    );
     // In this order on every connect: the publisher declares what the others use.
     this.connection.add(this.publisher);
     this.connection.add(this.subscriptions);
@@ -81,12 +93,23 @@ export class Broker {
     this.connection.onConnected(listener);
   }
 
-  /** Publishes a persistent job and resolves only when the broker has confirmed it; a rerun (bulk) goes to the reruns' lane. */
+  /**
+   * Publishes a persistent job and resolves only when the broker has confirmed it; a rerun (bulk) goes to the reruns'
+   * lane.
+   */
   async publishJob(content: Buffer, opts: { messageId: string; attempt?: number; bulk?: boolean }): Promise<void> {
-    await this.publisher.confirmed({ queue: opts.bulk ? this.bulkQueue : this.options.queueName, content, messageId: opts.messageId, attempt: opts.attempt ?? 1 });
+    await this.publisher.confirmed({
+      queue: opts.bulk ? this.bulkQueue : this.options.queueName,
+      content,
+      messageId: opts.messageId,
+      attempt: opts.attempt ?? 1,
+    });
   }
 
-  /** Best effort: events are hints for live pages, which resync from the database. This process's own subscriptions never see them. */
+  /**
+   * Best effort: events are hints for live pages, which resync from the database. This process's own subscriptions
+   * never see them.
+   */
   publishEvent(routingKey: string, payload: unknown): void {
     this.publisher.event(routingKey, payload);
   }
@@ -112,9 +135,25 @@ export class Broker {
     const slots = sharedSlots(concurrency);
     this.slots = slots;
     this.consumers = [
-      new JobConsumer(this.connection, this.publisher, queueName, (delayMs) => this.retryQueue(delayMs), slots.wrap("people", handler), concurrency, logger),
+      new JobConsumer(
+        this.connection,
+        this.publisher,
+        queueName,
+        (delayMs) => this.retryQueue(delayMs),
+        slots.wrap("people", handler),
+        concurrency,
+        logger,
+      ),
       // Reruns hold at most half the slots: the rest are always free for people's jobs.
-      new JobConsumer(this.connection, this.publisher, this.bulkQueue, (delayMs) => this.retryQueue(delayMs, true), slots.wrap("bulk", handler), bulkShare(concurrency), logger),
+      new JobConsumer(
+        this.connection,
+        this.publisher,
+        this.bulkQueue,
+        (delayMs) => this.retryQueue(delayMs, true),
+        slots.wrap("bulk", handler),
+        bulkShare(concurrency),
+        logger,
+      ),
     ];
     for (const consumer of this.consumers) this.connection.add(consumer);
     // If already connected, consume now; otherwise the next connect will.
@@ -122,7 +161,10 @@ export class Broker {
     if (model) for (const consumer of this.consumers) await consumer.attach(model);
   }
 
-  /** Jobs running now, at most the concurrency (a rerun delivered and waiting for a slot is not counted: heartbeats carry this). */
+  /**
+   * Jobs running now, at most the concurrency (a rerun delivered and waiting for a slot is not counted: heartbeats
+   * carry this).
+   */
   get jobsInFlight(): number {
     return this.slots?.running ?? 0;
   }
@@ -145,7 +187,10 @@ export class Broker {
     return (await Promise.all(this.consumers.map((consumer) => consumer.stop(timeoutMs)))).every(Boolean);
   }
 
-  /** Hears events whose routing key matches pattern, now and after every reconnect, until closed; larger ones than maxBytes are dropped unread. */
+  /**
+   * Hears events whose routing key matches pattern, now and after every reconnect, until closed; larger ones than
+   * maxBytes are dropped unread.
+   */
   subscribeEvents(pattern: string, listener: EventListener, maxBytes?: number): Promise<{ close(): Promise<void> }> {
     return this.subscriptions.subscribe(pattern, listener, maxBytes);
   }
@@ -154,8 +199,17 @@ export class Broker {
    * Reads up to `limit` messages from the head of the dead-letter queue ("dead") or the work
    * queue ("work"), removes those `decide` picks, and leaves the rest where they were.
    */
-  async readMessages(which: "dead" | "work", limit: number, decide?: Decide): Promise<{ total: number; messages: QueuedMessage[]; removed: number }> {
-    return this.readers.read(() => this.liveConnection(), which === "dead" ? this.deadLetterQueue : this.options.queueName, limit, decide);
+  async readMessages(
+    which: "dead" | "work",
+    limit: number,
+    decide?: Decide,
+  ): Promise<{ total: number; messages: QueuedMessage[]; removed: number }> {
+    return this.readers.read(
+      () => this.liveConnection(),
+      which === "dead" ? this.deadLetterQueue : this.options.queueName,
+      limit,
+      decide,
+    );
   }
 
   /** Asks the broker for the depth of the work, retry and dead-letter queues. */
@@ -169,8 +223,16 @@ export class Broker {
       const dead = await channel.checkQueue(this.deadLetterQueue);
       let retrying = 0;
       for (const lane of [queueName, this.bulkQueue])
-        for (const name of retryQueueNames(lane, retry.baseMs, retry.maxMs, queueType)) retrying += (await channel.checkQueue(name)).messageCount;
-      return { queue: queueName, ready: work.messageCount, reruns: bulk.messageCount, consumers: work.consumerCount, retrying, dead: dead.messageCount };
+        for (const name of retryQueueNames(lane, retry.baseMs, retry.maxMs, queueType))
+          retrying += (await channel.checkQueue(name)).messageCount;
+      return {
+        queue: queueName,
+        ready: work.messageCount,
+        reruns: bulk.messageCount,
+        consumers: work.consumerCount,
+        retrying,
+        dead: dead.messageCount,
+      };
     } finally {
       await channel.close().catch(() => {});
     }

@@ -34,7 +34,10 @@ export function startRecoverySweep({ lifecycle, broker, logger, graceMs, beforeS
       try {
         const body = jobBody(task);
         await broker.publishJob(Buffer.from(body), { messageId: task.id, attempt, bulk: isRerun(body) });
-        logger.warn({ taskId: task.id, state: task.state, attempt }, "recovered a task whose next run was lost; sent it again");
+        logger.warn(
+          { taskId: task.id, state: task.state, attempt },
+          "recovered a task whose next run was lost; sent it again",
+        );
       } catch (err) {
         // Its lease runs out after the grace period and the next sweep tries again.
         logger.warn({ taskId: task.id, err }, "could not send a recovered task yet");

@@ -7,13 +7,24 @@ import type { Logger } from "../lib/platform/logger.ts";
 
 const HOUR_MS = 60 * 60_000;
 
-export function startRetention({ lifecycle, logger, retentionDays, everyMs = HOUR_MS }: { lifecycle: Lifecycle; logger: Logger; retentionDays: number; everyMs?: number }) {
+export function startRetention({
+  lifecycle,
+  logger,
+  retentionDays,
+  everyMs = HOUR_MS,
+}: {
+  lifecycle: Lifecycle;
+  logger: Logger;
+  retentionDays: number;
+  everyMs?: number;
+}) {
   let running: Promise<void> | undefined;
   const prune = () => {
     running ??= lifecycle
       .prune(retentionDays * 24 * HOUR_MS)
       .then((pruned) => {
-        if (pruned.outbox + pruned.attempts > 0) logger.info({ ...pruned, retentionDays }, "pruned sent outbox rows and old attempts");
+        if (pruned.outbox + pruned.attempts > 0)
+          logger.info({ ...pruned, retentionDays }, "pruned sent outbox rows and old attempts");
       })
       .catch((err) => logger.warn({ err }, "pruning old rows failed; will try again"))
       .finally(() => (running = undefined));

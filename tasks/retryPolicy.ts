@@ -14,7 +14,12 @@ export const runsUsed = (run: { number: number; task: { attemptBase: number } })
 export const budgetSpent = (policy: RetryPolicy, used: number) => used >= policy.maxAttempts;
 
 /** Exponential backoff with "equal jitter": half the delay fixed, half random. */
-export function backoffDelay(policy: RetryPolicy, attempt: number, retryAfterMs?: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  policy: RetryPolicy,
+  attempt: number,
+  retryAfterMs?: number,
+  random: () => number = Math.random,
+): number {
   const exponential = Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
   const jittered = exponential / 2 + random() * (exponential / 2);
   return Math.round(Math.min(policy.maxMs, Math.max(jittered, retryAfterMs ?? 0)));

@@ -30,7 +30,12 @@ export const MAX_LINK_LENGTH = 2048;
 const ack: Outcome = { action: "ack" };
 const deadLetter: Outcome = { action: "dead-letter" };
 
-export async function runTask(deps: RunDeps, claim: ClaimedRun, log: Logger, call: { signal?: AbortSignal; rerun?: boolean } = {}): Promise<RunResult> {
+export async function runTask(
+  deps: RunDeps,
+  claim: ClaimedRun,
+  log: Logger,
+  call: { signal?: AbortSignal; rerun?: boolean } = {},
+): Promise<RunResult> {
   const { task } = claim;
   log.info({ breed: task.breed, subBreed: task.subBreed, limit: task.limit, run: claim.number }, "task started");
   const used = runsUsed(claim);
@@ -48,12 +53,21 @@ export async function runTask(deps: RunDeps, claim: ClaimedRun, log: Logger, cal
 }
 
 /** The photo links dog.ceo sends for the task, or its error (anything unforeseen counts as transient). */
-async function askDogApi(deps: RunDeps, { task }: ClaimedRun, call: { signal?: AbortSignal; rerun?: boolean }): Promise<string[] | DogApiError> {
+async function askDogApi(
+  deps: RunDeps,
+  { task }: ClaimedRun,
+  call: { signal?: AbortSignal; rerun?: boolean },
+): Promise<string[] | DogApiError> {
   const metrics = deps.metrics ?? noMetrics;
   const asked = performance.now();
-  const span = { kind: SpanKind.CLIENT, attributes: () => ({ "gendog.breed": task.breed, "gendog.limit": task.limit }) };
+  const span = {
+    kind: SpanKind.CLIENT,
+    attributes: () => ({ "gendog.breed": task.breed, "gendog.limit": task.limit }),
+  };
   try {
-    const links = await inSpan("dog.ceo random images", span, () => deps.dogApi.randomImages(task.breed, task.subBreed ?? undefined, task.limit, call));
+    const links = await inSpan("dog.ceo random images", span, () =>
+      deps.dogApi.randomImages(task.breed, task.subBreed ?? undefined, task.limit, call),
+    );
     metrics.dogApiCall((performance.now() - asked) / 1000);
     return links;
   } catch (err) {
@@ -89,7 +103,13 @@ async function dogApiFailed(deps: RunDeps, claim: ClaimedRun, error: DogApiError
 }
 
 /** SUCCESS with at most the task's limit of trusted links; dog.ceo's answer never decides how much is stored. */
-async function storePhotos(deps: RunDeps, claim: ClaimedRun, links: string[], log: Logger, signal?: AbortSignal): Promise<RunResult> {
+async function storePhotos(
+  deps: RunDeps,
+  claim: ClaimedRun,
+  links: string[],
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<RunResult> {
   const { task } = claim;
   const kept = keepTrustedLinks(links, deps.imageOrigins, log, task.limit);
   if (kept.length === 0 && links.length > 0) {
@@ -144,6 +164,10 @@ export function keepTrustedLinks(links: string[], origins: string[], log: Logger
     }
   }
   if (dropped > 0) log.warn({ dropped, example }, "dropped links that are not on a trusted image host");
-  if (read < links.length) log.warn({ received: links.length, kept: kept.size }, "dog.ceo sent more links than asked for; kept the task's limit");
+  if (read < links.length)
+    log.warn(
+      { received: links.length, kept: kept.size },
+      "dog.ceo sent more links than asked for; kept the task's limit",
+    );
   return [...kept];
 }

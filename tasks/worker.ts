@@ -38,9 +38,18 @@ export async function startWorker(config: Config, logger: Logger) {
   const log = logger.child({ worker: id });
   const stopTracing = await startTracing(config.otelEndpoint, config.otelServiceName ?? "gendog-worker");
   await migrateIfNeeded(config.databaseUrl);
-  const store = await openStore(config.databaseUrl, { commitWindowMs: COMMIT_WINDOW_MS, timeoutMs: config.databaseTimeoutMs });
+  const store = await openStore(config.databaseUrl, {
+    commitWindowMs: COMMIT_WINDOW_MS,
+    timeoutMs: config.databaseTimeoutMs,
+  });
   const dogApi = dogApiFromConfig(config);
-  const broker = new Broker({ url: config.amqpUrl, queueName: config.queueName, queueType: config.queueType, retry: config.retry, logger: log });
+  const broker = new Broker({
+    url: config.amqpUrl,
+    queueName: config.queueName,
+    queueType: config.queueType,
+    retry: config.retry,
+    logger: log,
+  });
   // A worker has no pages of its own: every event it makes is for the web processes, and
   // only while one of them has a page open.
   const events: EventSink = {
@@ -50,8 +59,12 @@ export async function startWorker(config: Config, logger: Logger) {
   const lifecycle = createLifecycle(store, events);
   const counters: JobCounters = { done: 0, failed: 0, skipped: 0 };
   const { registry, metrics } = workerMetrics();
-  const handler = createJobHandler({ lifecycle, dogApi, logger: log, workerId: id, retry: config.retry, imageOrigins: config.imageOrigins, metrics }, counters);
-  const metricsServer = config.metricsPort > 0 ? await serveMetrics(registry, config.host, config.metricsPort, log) : undefined;
+  const handler = createJobHandler(
+    { lifecycle, dogApi, logger: log, workerId: id, retry: config.retry, imageOrigins: config.imageOrigins, metrics },
+    counters,
+  );
+  const metricsServer =
+    config.metricsPort > 0 ? await serveMetrics(registry, config.host, config.metricsPort, log) : undefined;
 
   const started = new Date();
   await lifecycle.workerSeen({ id, host, pid, startedAt: started });
@@ -65,24 +78,52 @@ export async function startWorker(config: Config, logger: Logger) {
       () => false,
     );
     const ready = broker.isConnected() && database;
-    return { id, host, pid, concurrency: config.workerConcurrency, ...counters, inFlight: broker.jobsInFlight, startedAt, ready, paused: broker.consumingPaused };
+    return {
+      id,
+      host,
+      pid,
+      concurrency: config.workerConcurrency,
+      ...counters,
+      inFlight: broker.jobsInFlight,
+      startedAt,
+      ready,
+      paused: broker.consumingPaused,
+    };
   };
   // Signed when web and workers share a key, so the web can tell them from forgeries.
   const key = controlKey(config);
-  const send = (kind: HeartbeatKind, payload: Heartbeat) => broker.publishEvent(kind, key ? signHeartbeat(key, kind, payload) : payload);
+  const send = (kind: HeartbeatKind, payload: Heartbeat) =>
+    broker.publishEvent(kind, key ? signHeartbeat(key, kind, payload) : payload);
   const beat = () => void heartbeat().then((payload) => send("worker.heartbeat", payload));
   // The monitor's pause and resume, for every worker or this one; the next heartbeat shows it
   // took. And its stop of a running task, which this worker obeys if it holds the task.
-  const control = await listenForControl({ broker, key, workerId: id, startedAt: started.getTime(), logger: log, changed: beat, stop: handler.stop });
+  const control = await listenForControl({
+    broker,
+    key,
+    workerId: id,
+    startedAt: started.getTime(),
+    logger: log,
+    changed: beat,
+    stop: handler.stop,
+  });
   // Told before connecting: the first connect may come before start() is even awaited.
   broker.onConnected(beat);
   await broker.start();
   await broker.consumeJobs(handler, config.workerConcurrency);
-  const recovery = startRecoverySweep({ lifecycle, broker, logger: log, graceMs: config.recoveryGraceMs, beforeSweep: handler.writeOwedRunEnds });
+  const recovery = startRecoverySweep({
+    lifecycle,
+    broker,
+    logger: log,
+    graceMs: config.recoveryGraceMs,
+    beforeSweep: handler.writeOwedRunEnds,
+  });
   const retention = startRetention({ lifecycle, logger: log, retentionDays: config.retentionDays });
   // Other workers' sweeps take a silence of recoveryGraceMs as death: beat well within it.
   const beating = setInterval(beat, Math.min(HEARTBEAT_MS, Math.floor(config.recoveryGraceMs / 3)));
-  log.info({ queue: config.queueName, concurrency: config.workerConcurrency, dogApi: config.dogApiUrl }, "worker started");
+  log.info(
+    { queue: config.queueName, concurrency: config.workerConcurrency, dogApi: config.dogApiUrl },
+    "worker started",
+  );
 
   return {
     id,
@@ -96,7 +137,11 @@ export async function startWorker(config: Config, logger: Logger) {
       await retention.stop();
       // Stop taking jobs, finish (and ack) the ones in hand, then close what they used.
       const drained = await broker.stopConsuming(config.shutdownTimeoutMs);
-      if (!drained) log.warn({ inFlight: broker.jobsInFlight }, "jobs still running at the shutdown timeout; the broker will redeliver them");
+      if (!drained)
+        log.warn(
+          { inFlight: broker.jobsInFlight },
+          "jobs still running at the shutdown timeout; the broker will redeliver them",
+        );
       send("worker.offline", { ...(await heartbeat()), ready: false });
       await runSteps(log, [
         ["close broker", () => broker.close()],

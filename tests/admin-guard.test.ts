@@ -24,11 +24,15 @@ async function failedTask(stack: Stack): Promise<string> {
 /** Opens GET /events and resolves with its status; close() ends it. */
 function openStream(base: string, headers: Record<string, string>): Promise<{ status: number; close(): void }> {
   return new Promise((resolve, reject) => {
-    const req = http.get(new URL("/events", base), { agent: false, headers: { accept: "text/event-stream", ...headers } }, (res) => {
-      res.resume();
-      res.on("error", () => {});
-      resolve({ status: res.statusCode ?? 0, close: () => req.destroy() });
-    });
+    const req = http.get(
+      new URL("/events", base),
+      { agent: false, headers: { accept: "text/event-stream", ...headers } },
+      (res) => {
+        res.resume();
+        res.on("error", () => {});
+        resolve({ status: res.statusCode ?? 0, close: () => req.destroy() });
+      },
+    );
     req.on("error", reject);
   });
 }
@@ -44,13 +48,29 @@ describe("wrong guesses and the admin's own work", () => {
     const pending = crypto.randomUUID();
     await stack.db.task.create({ data: { id: pending, breed: "pug", limit: 1 } });
     for (let i = 0; i < 12; i++) {
-      const missing = await stack.http().post(`/api/tasks/${crypto.randomUUID()}/retry`).set(json).set("Authorization", basic(PASSWORD)).send({});
+      const missing = await stack
+        .http()
+        .post(`/api/tasks/${crypto.randomUUID()}/retry`)
+        .set(json)
+        .set("Authorization", basic(PASSWORD))
+        .send({});
       assert.equal(missing.status, 404, `answer ${i + 1}`);
-      const running = await stack.http().post(`/api/tasks/${pending}/retry`).set(json).set("Authorization", basic(PASSWORD)).send({});
+      const running = await stack
+        .http()
+        .post(`/api/tasks/${pending}/retry`)
+        .set(json)
+        .set("Authorization", basic(PASSWORD))
+        .send({});
       assert.equal(running.status, 409, `answer ${i + 1}`);
     }
     const id = await failedTask(stack);
-    await stack.http().post(`/api/tasks/${id}/retry`).set(json).set("Authorization", basic(PASSWORD)).send({}).expect(202);
+    await stack
+      .http()
+      .post(`/api/tasks/${id}/retry`)
+      .set(json)
+      .set("Authorization", basic(PASSWORD))
+      .send({})
+      .expect(202);
   });
 });
 
@@ -64,7 +84,11 @@ describe("a lockout of the admin's address", () => {
   test("when a stranger on the admin's address guesses 10 times, then the admin's browser still gets in with the password, and the stranger waits even with it", async () => {
     const admin = stack.agent();
     const first = await admin.delete("/api/photos").set(json).set("Authorization", basic(PASSWORD)).expect(200);
-    assert.match(String(first.headers["set-cookie"]), /gendog\.admin=[^;]+;.*HttpOnly.*SameSite=Strict/i, "the admin's browser is known from now on");
+    assert.match(
+      String(first.headers["set-cookie"]),
+      /gendog\.admin=[^;]+;.*HttpOnly.*SameSite=Strict/i,
+      "the admin's browser is known from now on",
+    );
 
     for (let i = 0; i < 10; i++)
       await stack
@@ -74,9 +98,17 @@ describe("a lockout of the admin's address", () => {
         .set("Authorization", basic(`guess number ${i}`))
         .expect(401);
     await stack.http().delete("/api/photos").set(json).expect(429); // a missing password counts too, and is refused now
-    const stranger = await stack.http().delete("/api/photos").set(json).set("Authorization", basic(PASSWORD)).expect(429);
+    const stranger = await stack
+      .http()
+      .delete("/api/photos")
+      .set(json)
+      .set("Authorization", basic(PASSWORD))
+      .expect(429);
     const wait = Number(stranger.headers["retry-after"]);
-    assert.ok(wait > 800 && wait <= 900, `the right password from an unknown browser is no way round the lockout (Retry-After ${wait})`);
+    assert.ok(
+      wait > 800 && wait <= 900,
+      `the right password from an unknown browser is no way round the lockout (Retry-After ${wait})`,
+    );
 
     await admin.delete("/api/photos").set(json).set("Authorization", basic(PASSWORD)).expect(200);
     // The admin's own wrong guesses count against the browser, not the address.
@@ -91,7 +123,13 @@ describe("a lockout of the admin's address", () => {
 
   test("when a cookie is made up, then it is no way round the lockout", async () => {
     const madeUp = `gendog.admin=${"A".repeat(22)}.${"B".repeat(43)}`;
-    await stack.http().delete("/api/photos").set(json).set("Cookie", madeUp).set("Authorization", basic(PASSWORD)).expect(429);
+    await stack
+      .http()
+      .delete("/api/photos")
+      .set(json)
+      .set("Cookie", madeUp)
+      .set("Authorization", basic(PASSWORD))
+      .expect(429);
   });
 });
 
@@ -105,7 +143,14 @@ describe("X-Forwarded-For from a client that is not a configured proxy", () => {
   // First: the guessing below locks this address out.
   test("when someone retries a task with a made-up X-Forwarded-For, then the task records the address it really came from", async () => {
     const id = await failedTask(stack);
-    await stack.http().post(`/api/tasks/${id}/retry`).set(json).set("X-Forwarded-For", "203.0.113.9").set("Authorization", basic(PASSWORD, "ops")).send({}).expect(202);
+    await stack
+      .http()
+      .post(`/api/tasks/${id}/retry`)
+      .set(json)
+      .set("X-Forwarded-For", "203.0.113.9")
+      .set("Authorization", basic(PASSWORD, "ops"))
+      .send({})
+      .expect(202);
     const { retriedBy } = await stack.db.task.findUniqueOrThrow({ where: { id } });
     assert.match(retriedBy ?? "", /^ops from (::ffff:)?127\.0\.0\.1$/);
   });
@@ -127,7 +172,8 @@ describe("X-Forwarded-For from a client that is not a configured proxy", () => {
   test("when a client rotates X-Forwarded-For, then it gets no more live streams than one client", async () => {
     const streams = [];
     try {
-      for (let i = 0; i < 5; i++) streams.push(await openStream(stack.url, { "x-forwarded-for": `198.51.100.${100 + i}` }));
+      for (let i = 0; i < 5; i++)
+        streams.push(await openStream(stack.url, { "x-forwarded-for": `198.51.100.${100 + i}` }));
       assert.deepEqual(
         streams.map((s) => s.status),
         [200, 200, 200, 429, 429],
@@ -154,10 +200,23 @@ describe("X-Forwarded-For from a configured proxy (TRUST_PROXY)", () => {
         .set("X-Forwarded-For", "198.51.100.7")
         .set("Authorization", basic(`guess ${i}`))
         .expect(401);
-    await stack.http().delete("/api/photos").set(json).set("X-Forwarded-For", "198.51.100.7").set("Authorization", basic("one more")).expect(429);
+    await stack
+      .http()
+      .delete("/api/photos")
+      .set(json)
+      .set("X-Forwarded-For", "198.51.100.7")
+      .set("Authorization", basic("one more"))
+      .expect(429);
     // Another client behind the same proxy is not locked out by the first.
     const id = await failedTask(stack);
-    await stack.http().post(`/api/tasks/${id}/retry`).set(json).set("X-Forwarded-For", "203.0.113.9").set("Authorization", basic(PASSWORD, "ops")).send({}).expect(202);
+    await stack
+      .http()
+      .post(`/api/tasks/${id}/retry`)
+      .set(json)
+      .set("X-Forwarded-For", "203.0.113.9")
+      .set("Authorization", basic(PASSWORD, "ops"))
+      .send({})
+      .expect(202);
     assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id } })).retriedBy, "ops from 203.0.113.9");
   });
 
@@ -170,7 +229,11 @@ describe("X-Forwarded-For from a configured proxy (TRUST_PROXY)", () => {
       );
     }
     assert.deepEqual(loadConfig({}).trustProxy, [], "no proxy is trusted unless configured");
-    assert.deepEqual(loadConfig({ TRUST_PROXY: " loopback, 10.0.0.0/8 ,::1" }).trustProxy, ["loopback", "10.0.0.0/8", "::1"]);
+    assert.deepEqual(loadConfig({ TRUST_PROXY: " loopback, 10.0.0.0/8 ,::1" }).trustProxy, [
+      "loopback",
+      "10.0.0.0/8",
+      "::1",
+    ]);
   });
 });
 
@@ -209,7 +272,13 @@ describe("without ADMIN_PASSWORD", { skip: outside ? undefined : "this machine h
 
   test("when a request reaches the web through a proxy that TRUST_PROXY does not name, then it is not taken for this machine's", async () => {
     const id = await failedTask(stack);
-    await stack.http().post(`/api/tasks/${id}/retry`).set(json).set("X-Forwarded-For", "198.51.100.1").send({}).expect(403);
+    await stack
+      .http()
+      .post(`/api/tasks/${id}/retry`)
+      .set(json)
+      .set("X-Forwarded-For", "198.51.100.1")
+      .send({})
+      .expect(403);
     await stack.http().post(`/api/tasks/${id}/retry`).set(json).send({}).expect(202);
   });
 });

@@ -35,7 +35,12 @@ describe("the admin password", () => {
     await taskWithPhotos();
     const photos = await stack.db.photo.count();
     assert.ok(photos > 0);
-    for (const authorization of [undefined, basic("wrong password here"), "Bearer " + PASSWORD, basic(PASSWORD).slice(0, -4)]) {
+    for (const authorization of [
+      undefined,
+      basic("wrong password here"),
+      "Bearer " + PASSWORD,
+      basic(PASSWORD).slice(0, -4),
+    ]) {
       const req = stack.http().delete("/api/photos").set("Content-Type", "application/json");
       const res = await (authorization ? req.set("Authorization", authorization) : req).expect(401);
       assert.equal(res.body.error.code, "unauthorized");
@@ -43,7 +48,12 @@ describe("the admin password", () => {
     }
     assert.equal(await stack.db.photo.count(), photos);
 
-    const ok = await stack.http().delete("/api/photos").set("Content-Type", "application/json").set("Authorization", basic(PASSWORD, "anyone")).expect(200);
+    const ok = await stack
+      .http()
+      .delete("/api/photos")
+      .set("Content-Type", "application/json")
+      .set("Authorization", basic(PASSWORD, "anyone"))
+      .expect(200);
     assert.equal(ok.body.deleted, photos);
     assert.equal(await stack.db.photo.count(), 0);
   });
@@ -56,7 +66,12 @@ describe("the admin password", () => {
     assert.match(refused.headers["content-type"] ?? "", /^text\/html/);
     assert.match(refused.text, /This action needs the admin password\./);
     assert.ok((await stack.db.photo.count()) > 0);
-    await agent.post("/photos/clear").set("Authorization", basic(PASSWORD)).type("form").send({ _csrf: token, confirm: "yes" }).expect(303);
+    await agent
+      .post("/photos/clear")
+      .set("Authorization", basic(PASSWORD))
+      .type("form")
+      .send({ _csrf: token, confirm: "yes" })
+      .expect(303);
     assert.equal(await stack.db.photo.count(), 0);
 
     // A task with no job yet, so no worker races the cancel.
@@ -65,13 +80,28 @@ describe("the admin password", () => {
     await agent.post(`/tasks/${id}/cancel`).type("form").send({ _csrf: token }).expect(401);
     await stack.http().post(`/api/tasks/${id}/cancel`).set("Content-Type", "application/json").expect(401);
     assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id } })).state, "PENDING");
-    await agent.post(`/tasks/${id}/cancel`).set("Authorization", basic(PASSWORD)).type("form").send({ _csrf: token }).expect(303);
+    await agent
+      .post(`/tasks/${id}/cancel`)
+      .set("Authorization", basic(PASSWORD))
+      .type("form")
+      .send({ _csrf: token })
+      .expect(303);
     assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id } })).state, "REVOKED");
   });
 
   test("when someone only reads, then every page and read endpoint stays open without the password", async () => {
     const id = await taskWithPhotos();
-    for (const path of ["/", "/tasks", `/tasks/${id}`, "/api/tasks", `/api/tasks/${id}`, "/api/photos", "/api/queue", "/api/workers", "/metrics"]) {
+    for (const path of [
+      "/",
+      "/tasks",
+      `/tasks/${id}`,
+      "/api/tasks",
+      `/api/tasks/${id}`,
+      "/api/photos",
+      "/api/queue",
+      "/api/workers",
+      "/metrics",
+    ]) {
       await stack.http().get(path).expect(200);
     }
     // Submitting is not an admin action.
@@ -98,7 +128,12 @@ describe("guessing the admin password", () => {
         .set("Authorization", basic(`guess number ${i}`))
         .expect(401);
     }
-    const res = await stack.http().delete("/api/photos").set("Content-Type", "application/json").set("Authorization", basic(PASSWORD)).expect(429);
+    const res = await stack
+      .http()
+      .delete("/api/photos")
+      .set("Content-Type", "application/json")
+      .set("Authorization", basic(PASSWORD))
+      .expect(429);
     assert.equal(res.body.error.code, "rate_limited");
     const wait = Number(res.headers["retry-after"]);
     assert.ok(wait > 800 && wait <= 900, `Retry-After ${wait}: the rest of the 15 minutes`);

@@ -60,7 +60,11 @@ describe("the JSON API", () => {
 
   describe("POST /api/tasks", () => {
     test("when a valid task is posted, then it answers 202 with the task, a Location, and the job is queued", async () => {
-      const res = await stack.http().post("/api/tasks").send({ breed: "hound", subBreed: "afghan", limit: 2 }).expect(202);
+      const res = await stack
+        .http()
+        .post("/api/tasks")
+        .send({ breed: "hound", subBreed: "afghan", limit: 2 })
+        .expect(202);
       assert.match(res.body.id, UUID);
       assert.equal(res.headers.location, `/api/tasks/${res.body.id}`);
       assert.equal(res.body.breed, "hound");
@@ -104,8 +108,16 @@ describe("the JSON API", () => {
 
     test("when the body is not JSON, then it answers 415 or 400 and creates nothing", async () => {
       const before = await stack.db.task.count();
-      assertApiError(await stack.http().post("/api/tasks").type("form").send({ breed: "pug", limit: "3" }), 415, "unsupported_media_type");
-      assertApiError(await stack.http().post("/api/tasks").set("Content-Type", "application/json").send("{not json"), 400, "invalid_json");
+      assertApiError(
+        await stack.http().post("/api/tasks").type("form").send({ breed: "pug", limit: "3" }),
+        415,
+        "unsupported_media_type",
+      );
+      assertApiError(
+        await stack.http().post("/api/tasks").set("Content-Type", "application/json").send("{not json"),
+        400,
+        "invalid_json",
+      );
       assertApiError(
         await stack
           .http()
@@ -129,7 +141,11 @@ describe("the JSON API", () => {
       assert.equal(body.attempts.length, 1);
       assert.equal(body.attempts[0].outcome, "SUCCESS");
       assert.equal(body.attempts[0].workerId, stack.workers[0]!.id);
-      const links = await stack.db.taskPhoto.findMany({ where: { taskId: id }, include: { photo: true }, orderBy: { position: "asc" } });
+      const links = await stack.db.taskPhoto.findMany({
+        where: { taskId: id },
+        include: { photo: true },
+        orderBy: { position: "asc" },
+      });
       assert.deepEqual(
         body.photos.map((p: { url: string }) => p.url),
         links.map((l) => l.photo.url),
@@ -191,7 +207,9 @@ describe("the JSON API", () => {
         body.tasks.some((t: { id: string }) => t.id === afghan),
         "the afghan task is listed",
       );
-      assert.ok(body.tasks.every((t: { breed: string; subBreed: string }) => t.breed === "hound" && t.subBreed === "afghan"));
+      assert.ok(
+        body.tasks.every((t: { breed: string; subBreed: string }) => t.breed === "hound" && t.subBreed === "afghan"),
+      );
     });
 
     test("when a filter or page parameter is invalid, then it answers 400 naming it", async () => {
@@ -209,19 +227,39 @@ describe("the JSON API", () => {
       // A task with no job yet (no outbox row), so no worker can race the cancel.
       const id = randomUUID();
       await stack.db.task.create({ data: { id, breed: "pug", limit: 1 } });
-      const { body } = await stack.http().post(`/api/tasks/${id}/cancel`).set("Content-Type", "application/json").expect(200);
+      const { body } = await stack
+        .http()
+        .post(`/api/tasks/${id}/cancel`)
+        .set("Content-Type", "application/json")
+        .expect(200);
       assert.equal(body.id, id);
       assert.equal(body.state, "REVOKED");
       assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id } })).state, "REVOKED");
-      assertApiError(await stack.http().post(`/api/tasks/${id}/cancel`).set("Content-Type", "application/json"), 409, "conflict");
+      assertApiError(
+        await stack.http().post(`/api/tasks/${id}/cancel`).set("Content-Type", "application/json"),
+        409,
+        "conflict",
+      );
     });
 
     test("when the task has finished, is unknown, or the id is not a uuid, then it answers 409 or 404", async () => {
       const id = await submitAndFinish(stack, { breed: "pug", limit: 1 });
-      assertApiError(await stack.http().post(`/api/tasks/${id}/cancel`).set("Content-Type", "application/json"), 409, "conflict");
+      assertApiError(
+        await stack.http().post(`/api/tasks/${id}/cancel`).set("Content-Type", "application/json"),
+        409,
+        "conflict",
+      );
       assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id } })).state, "SUCCESS");
-      assertApiError(await stack.http().post(`/api/tasks/${randomUUID()}/cancel`).set("Content-Type", "application/json"), 404, "not_found");
-      assertApiError(await stack.http().post("/api/tasks/xyz/cancel").set("Content-Type", "application/json"), 404, "not_found");
+      assertApiError(
+        await stack.http().post(`/api/tasks/${randomUUID()}/cancel`).set("Content-Type", "application/json"),
+        404,
+        "not_found",
+      );
+      assertApiError(
+        await stack.http().post("/api/tasks/xyz/cancel").set("Content-Type", "application/json"),
+        404,
+        "not_found",
+      );
     });
   });
 
@@ -259,7 +297,9 @@ describe("the JSON API", () => {
     test("when the breed names a sub-breed, then only its photos are listed", async () => {
       const { body } = await stack.http().get("/api/photos?breed=hound/afghan").expect(200);
       assert.ok(body.photos.length >= 1);
-      assert.ok(body.photos.every((p: { breed: string; subBreed: string }) => p.breed === "hound" && p.subBreed === "afghan"));
+      assert.ok(
+        body.photos.every((p: { breed: string; subBreed: string }) => p.breed === "hound" && p.subBreed === "afghan"),
+      );
     });
 
     test("when a page parameter is invalid, then it answers 400 naming it", async () => {
@@ -273,7 +313,10 @@ describe("the JSON API", () => {
     test("when the broker is up, then the queue overview reports its numbers and the worker consuming", async () => {
       // Something to count: a dead letter of its own (the numbers are not all zero by chance).
       const deadBefore = await queueDepth(`${stack.config.queueName}.dead`);
-      await publishRaw(`${stack.config.queueName}.dead`, JSON.stringify({ taskId: "00000000-0000-4000-8000-000000000000" }));
+      await publishRaw(
+        `${stack.config.queueName}.dead`,
+        JSON.stringify({ taskId: "00000000-0000-4000-8000-000000000000" }),
+      );
       const body = await waitFor(
         "the overview to count the dead letter",
         async () => {
@@ -348,7 +391,10 @@ describe("the JSON API", () => {
       const detail = (await stack.http().get(`/api/tasks/${anyTask.id}`).expect(200)).body;
       assert.equal(detail.task.state, "SUCCESS");
       assert.deepEqual(detail.photos, []);
-      assert.deepEqual((await stack.http().delete("/api/photos").set("Content-Type", "application/json").expect(200)).body, { deleted: 0 });
+      assert.deepEqual(
+        (await stack.http().delete("/api/photos").set("Content-Type", "application/json").expect(200)).body,
+        { deleted: 0 },
+      );
     });
   });
 });

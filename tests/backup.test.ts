@@ -22,7 +22,9 @@ let database: TestDatabase;
 /** Runs a db script as `npm run` would, on this test's database; resolves with its exit code and output. */
 async function script(name: "backup" | "restore", args: string[], env: Record<string, string> = {}) {
   try {
-    const { stdout, stderr } = await run(process.execPath, ["--import", "tsx", `scripts/${name}.ts`, ...args], { env: { ...process.env, DATABASE_URL: database.url, ...env } });
+    const { stdout, stderr } = await run(process.execPath, ["--import", "tsx", `scripts/${name}.ts`, ...args], {
+      env: { ...process.env, DATABASE_URL: database.url, ...env },
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -83,7 +85,11 @@ test("when a backup is restored, the database holds exactly the backup's tasks a
   assert.equal((await script("backup", [file])).code, 0);
   const backedUp = taskIds(file);
   const store = await openStore(database.url);
-  await createLifecycle(store, { emit: () => {} }).accept({ id: randomUUID(), breed: "pug", subBreed: null, limit: 1 }, "{}", 0);
+  await createLifecycle(store, { emit: () => {} }).accept(
+    { id: randomUUID(), breed: "pug", subBreed: null, limit: 1 },
+    "{}",
+    0,
+  );
   await store.close();
   assert.equal(taskIds(databaseFile(database.url)).size, backedUp.size + 1);
 

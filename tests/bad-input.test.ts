@@ -17,28 +17,78 @@ interface Case {
 }
 
 const cases: Case[] = [
-  { name: "the limit is 0", fields: { breed: "hound", limit: "0" }, json: { breed: "hound", limit: 0 }, errors: { limit: RANGE } },
-  { name: "the limit is 51", fields: { breed: "hound", limit: "51" }, json: { breed: "hound", limit: 51 }, errors: { limit: RANGE } },
-  { name: "the limit is -1", fields: { breed: "hound", limit: "-1" }, json: { breed: "hound", limit: -1 }, errors: { limit: RANGE } },
-  { name: "the limit is abc", fields: { breed: "hound", limit: "abc" }, json: { breed: "hound", limit: "abc" }, errors: { limit: RANGE } },
-  { name: "the limit is 1.5", fields: { breed: "hound", limit: "1.5" }, json: { breed: "hound", limit: 1.5 }, errors: { limit: RANGE } },
-  { name: "the limit is empty", fields: { breed: "hound", limit: "" }, json: { breed: "hound", limit: "" }, errors: { limit: NO_LIMIT } },
+  {
+    name: "the limit is 0",
+    fields: { breed: "hound", limit: "0" },
+    json: { breed: "hound", limit: 0 },
+    errors: { limit: RANGE },
+  },
+  {
+    name: "the limit is 51",
+    fields: { breed: "hound", limit: "51" },
+    json: { breed: "hound", limit: 51 },
+    errors: { limit: RANGE },
+  },
+  {
+    name: "the limit is -1",
+    fields: { breed: "hound", limit: "-1" },
+    json: { breed: "hound", limit: -1 },
+    errors: { limit: RANGE },
+  },
+  {
+    name: "the limit is abc",
+    fields: { breed: "hound", limit: "abc" },
+    json: { breed: "hound", limit: "abc" },
+    errors: { limit: RANGE },
+  },
+  {
+    name: "the limit is 1.5",
+    fields: { breed: "hound", limit: "1.5" },
+    json: { breed: "hound", limit: 1.5 },
+    errors: { limit: RANGE },
+  },
+  {
+    name: "the limit is empty",
+    fields: { breed: "hound", limit: "" },
+    json: { breed: "hound", limit: "" },
+    errors: { limit: NO_LIMIT },
+  },
   {
     name: "the limit is 10^20",
     fields: { breed: "hound", limit: "100000000000000000000" },
     json: { breed: "hound", limit: 1e20 },
     errors: { limit: RANGE },
   },
-  { name: "the limit is a script tag", fields: { breed: "hound", limit: XSS }, json: { breed: "hound", limit: XSS }, errors: { limit: RANGE } },
-  { name: "the breed is nope", fields: { breed: "nope", limit: "5" }, json: { breed: "nope", limit: 5 }, errors: { breed: 'dog.ceo has no breed "nope".' } },
-  { name: "the breed is ../x", fields: { breed: "../x", limit: "5" }, json: { breed: "../x", limit: 5 }, errors: { breed: SHAPE } },
+  {
+    name: "the limit is a script tag",
+    fields: { breed: "hound", limit: XSS },
+    json: { breed: "hound", limit: XSS },
+    errors: { limit: RANGE },
+  },
+  {
+    name: "the breed is nope",
+    fields: { breed: "nope", limit: "5" },
+    json: { breed: "nope", limit: 5 },
+    errors: { breed: 'dog.ceo has no breed "nope".' },
+  },
+  {
+    name: "the breed is ../x",
+    fields: { breed: "../x", limit: "5" },
+    json: { breed: "../x", limit: 5 },
+    errors: { breed: SHAPE },
+  },
   {
     name: "the sub-breed does not exist (hound/nope)",
     fields: { breed: "hound/nope", limit: "5" },
     json: { breed: "hound/nope", limit: 5 },
     errors: { breed: 'dog.ceo has no sub-breed "nope" of "hound".' },
   },
-  { name: "the breed is a script tag", fields: { breed: XSS, limit: "5" }, json: { breed: XSS, limit: 5 }, errors: { breed: SHAPE } },
+  {
+    name: "the breed is a script tag",
+    fields: { breed: XSS, limit: "5" },
+    json: { breed: XSS, limit: 5 },
+    errors: { breed: SHAPE },
+  },
   { name: "the breed is missing", fields: { limit: "5" }, json: { limit: 5 }, errors: { breed: "Pick a breed." } },
   { name: "the limit is missing", fields: { breed: "hound" }, json: { breed: "hound" }, errors: { limit: NO_LIMIT } },
   { name: "both fields are missing", fields: {}, json: {}, errors: { breed: "Pick a breed.", limit: NO_LIMIT } },
@@ -55,7 +105,9 @@ function unescapeHtml(text: string): string {
 
 /** The message shown beside a form field, or undefined when there is none. */
 function fieldError(html: string, field: string): string | undefined {
-  const match = new RegExp(`<p class="help is-danger" id="${field}-error" data-error-for="${field}">([^<]*)</p>`).exec(html);
+  const match = new RegExp(`<p class="help is-danger" id="${field}-error" data-error-for="${field}">([^<]*)</p>`).exec(
+    html,
+  );
   return match ? unescapeHtml(match[1]!) : undefined;
 }
 
@@ -96,7 +148,12 @@ describe("bad input", () => {
         const focused = [...res.text.matchAll(/<(?:select|input)[^>]*name="(\w+)"[^>]*autofocus/g)].map((m) => m[1]);
         assert.deepEqual(focused, [["breed", "limit"].find((f) => f in c.errors)]);
         assert.ok(!res.text.includes(XSS), "no raw script tag in the page");
-        if (c.fields.limit === XSS) assert.match(res.text, /value="&lt;script&gt;alert\(1\)&lt;\/s/, "the typed limit is shown back (cut to 20 characters), escaped");
+        if (c.fields.limit === XSS)
+          assert.match(
+            res.text,
+            /value="&lt;script&gt;alert\(1\)&lt;\/s/,
+            "the typed limit is shown back (cut to 20 characters), escaped",
+          );
         // The page is still a usable form with a fresh token.
         assert.ok(csrfTokenFrom(res.text));
         await assertNothingAccepted(stack);
@@ -106,7 +163,11 @@ describe("bad input", () => {
     test("when a form sends the sub-breed apart from the breed and is refused, then the form comes back with that sub-breed chosen", async () => {
       const agent = stack.agent();
       const token = csrfTokenFrom((await agent.get("/").expect(200)).text);
-      const posted = await agent.post("/tasks").type("form").send({ breed: "hound", subBreed: "afghan", limit: "0", _csrf: token }).expect(303);
+      const posted = await agent
+        .post("/tasks")
+        .type("form")
+        .send({ breed: "hound", subBreed: "afghan", limit: "0", _csrf: token })
+        .expect(303);
       const res = await agent.get(posted.headers.location ?? "/").expect(200);
       assert.deepEqual(
         [...res.text.matchAll(/<option value="([^"]*)" selected>/g)].map((m) => m[1]),
@@ -125,7 +186,9 @@ describe("bad input", () => {
 
         assert.equal(res.status, 400);
         assert.match(res.headers["content-type"] ?? "", /^application\/json/);
-        assert.deepEqual(res.body, { error: { code: "invalid_input", message: c.errors[field], field, requestId: res.headers["x-request-id"] } });
+        assert.deepEqual(res.body, {
+          error: { code: "invalid_input", message: c.errors[field], field, requestId: res.headers["x-request-id"] },
+        });
         assert.ok(!res.text.includes(XSS));
         await assertNothingAccepted(stack);
       });

@@ -35,7 +35,9 @@ test("when dog.ceo answers, the form offers its breeds and sub-breeds readably, 
       { value: "hound/basset", label: "hound (basset)" },
       { value: "pug", label: "pug" },
     ]);
-    assert.ok(first.has("hound", "afghan") && first.has("pug") && !first.has("pug", "afghan") && !first.has("constructor"));
+    assert.ok(
+      first.has("hound", "afghan") && first.has("pug") && !first.has("pug", "afghan") && !first.has("constructor"),
+    );
     now = 999;
     await catalog.get();
     assert.equal(calls, 1, "cached within the hour");
@@ -70,7 +72,12 @@ test("when dog.ceo cannot be reached, the bundled snapshot is offered and the pr
 
 test("when dog.ceo sends 25,000 breeds, the form keeps a list of ordinary size, says why once, and asks again within minutes, not after the hour", async () => {
   const { logger, lines } = recordingLogger();
-  const huge: BreedList = Object.fromEntries(Array.from({ length: 25_000 }, (_, i) => [`breed${i.toString(26).replace(/\d/g, (d) => "qrstuvwxyz"[Number(d)]!)}`, []]));
+  const huge: BreedList = Object.fromEntries(
+    Array.from({ length: 25_000 }, (_, i) => [
+      `breed${i.toString(26).replace(/\d/g, (d) => "qrstuvwxyz"[Number(d)]!)}`,
+      [],
+    ]),
+  );
   assert.ok(JSON.stringify({ message: huge, status: "success" }).length < 1024 * 1024, "under the answer cap");
   let calls = 0;
   let now = 0;
@@ -93,7 +100,10 @@ test("when dog.ceo sends 25,000 breeds, the form keeps a list of ordinary size, 
 
 test("when dog.ceo's list holds names no task could be submitted with, the form does not offer them", async () => {
   const { logger } = recordingLogger();
-  const catalog = cachedBreedCatalog({ listBreeds: async () => ({ hound: ["afghan", "Not A Name"], "<script>": [], pug: [] }) }, logger);
+  const catalog = cachedBreedCatalog(
+    { listBreeds: async () => ({ hound: ["afghan", "Not A Name"], "<script>": [], pug: [] }) },
+    logger,
+  );
   assert.deepEqual(
     (await catalog.get()).options.map((o) => o.value),
     ["hound", "hound/afghan", "pug"],

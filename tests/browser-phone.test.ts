@@ -16,7 +16,11 @@ import { startStack, waitFor, waitForTaskState, type Stack } from "./support/sta
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SCREENSHOTS = process.env.SCREENSHOTS_DIR ?? path.join(os.tmpdir(), "gendog-screenshots");
 const skip = existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM} (apt-get install chromium)`;
-const launch = () => chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"] });
+const launch = () =>
+  chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"],
+  });
 
 /** Visible elements that reach past the right edge of the screen, described. */
 const pastTheEdge = (page: Page) =>
@@ -24,7 +28,10 @@ const pastTheEdge = (page: Page) =>
     const width = document.documentElement.clientWidth;
     return [...document.querySelectorAll("body *")]
       .filter((el) => el.checkVisibility() && el.getBoundingClientRect().right > width + 0.5)
-      .map((el) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ""}.${[...el.classList].join(".")} "${(el.textContent ?? "").trim().slice(0, 30)}"`);
+      .map(
+        (el) =>
+          `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ""}.${[...el.classList].join(".")} "${(el.textContent ?? "").trim().slice(0, 30)}"`,
+      );
   });
 
 /**
@@ -100,20 +107,26 @@ describe("on a phone", { skip }, () => {
   test("when /tasks is opened at 360 px, then nothing reaches past the screen: the history window's choices and every task card's cells fit", async () => {
     const page = await browser.newPage({ viewport: { width: 360, height: 780 } });
     await page.goto(`${stack.url}/tasks`);
-    const size = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+    const size = await page.evaluate(() => ({
+      scroll: document.documentElement.scrollWidth,
+      client: document.documentElement.clientWidth,
+    }));
     assert.deepEqual(await pastTheEdge(page), []);
     assert.equal(size.scroll, size.client, "the page does not scroll sideways");
     // A card's cells stay inside its card, and the list never scrolls sideways inside its box.
     const clipped = await page.evaluate(() => {
       const out: string[] = [];
       const box = document.querySelector("#tasks-list .table-container")!;
-      if (box.scrollWidth > box.clientWidth) out.push(`the list scrolls sideways by ${box.scrollWidth - box.clientWidth} px`);
+      if (box.scrollWidth > box.clientWidth)
+        out.push(`the list scrolls sideways by ${box.scrollWidth - box.clientWidth} px`);
       for (const row of document.querySelectorAll("#tasks-table tbody tr")) {
         const card = row.getBoundingClientRect();
         for (const cell of row.querySelectorAll("td")) {
           const r = cell.getBoundingClientRect();
           if (r.right > card.right + 0.5 || r.left < card.left - 0.5 || cell.scrollWidth > cell.clientWidth + 1)
-            out.push(`${cell.dataset.label} "${cell.textContent?.trim()}" of ${row.getAttribute("data-task-id")?.slice(0, 8)}`);
+            out.push(
+              `${cell.dataset.label} "${cell.textContent?.trim()}" of ${row.getAttribute("data-task-id")?.slice(0, 8)}`,
+            );
         }
       }
       return out;
@@ -139,12 +152,20 @@ describe("on a phone", { skip }, () => {
       const link = page.locator(`a[href="#${panel}"]`).first();
       const box = await link.boundingBox();
       assert.ok(box && (await link.isVisible()), `a link to #${panel}`);
-      assert.ok(box.y + box.height <= 844, `the link to #${panel} is on the first screen (its bottom at ${box.y + box.height} px)`);
+      assert.ok(
+        box.y + box.height <= 844,
+        `the link to #${panel} is on the first screen (its bottom at ${box.y + box.height} px)`,
+      );
       await link.click();
       // At the top of the screen, or as near as the end of the page lets it come.
       await waitFor(
         `#${panel} scrolled into view`,
-        () => page.evaluate((id) => ((top) => top >= -1 && top + 60 <= innerHeight)(document.getElementById(id)!.getBoundingClientRect().top), panel),
+        () =>
+          page.evaluate(
+            (id) =>
+              ((top) => top >= -1 && top + 60 <= innerHeight)(document.getElementById(id)!.getBoundingClientRect().top),
+            panel,
+          ),
         3000,
       );
       await page.evaluate(() => window.scrollTo(0, 0));
@@ -167,10 +188,16 @@ describe("on a phone", { skip }, () => {
       range.selectNodeContents(text);
       const r = range.getClientRects()[0]!;
       const c = label.querySelector("input")!.getBoundingClientRect();
-      return { box: { left: c.left, right: c.right, middle: (c.top + c.bottom) / 2 }, words: { left: r.left, top: r.top, bottom: r.bottom } };
+      return {
+        box: { left: c.left, right: c.right, middle: (c.top + c.bottom) / 2 },
+        words: { left: r.left, top: r.top, bottom: r.bottom },
+      };
     });
     assert.ok(box.right <= words.left, `the checkbox (right edge ${box.right}) comes before its words (${words.left})`);
-    assert.ok(box.middle > words.top && box.middle < words.bottom, `the checkbox (middle ${box.middle}) is on the words' line (${words.top}–${words.bottom})`);
+    assert.ok(
+      box.middle > words.top && box.middle < words.bottom,
+      `the checkbox (middle ${box.middle}) is on the words' line (${words.top}–${words.bottom})`,
+    );
     await page.screenshot({ path: path.join(SCREENSHOTS, "phone-home-banner-390.png"), fullPage: false });
     await page.close();
   });
@@ -182,10 +209,20 @@ describe("on a phone", { skip }, () => {
       const seen: string[] = [];
       for (let i = 0; i < 30; i++) {
         await page.keyboard.press("Tab");
-        const ring = (await page.evaluate(FOCUS_RING)) as { what: string; style: string; width: number; contrast: number };
-        if (ring.style === "none" || ring.width < 2 || ring.contrast < 3) seen.push(`${ring.what}: ${ring.style} ${ring.width}px, contrast ${ring.contrast.toFixed(2)}`);
+        const ring = (await page.evaluate(FOCUS_RING)) as {
+          what: string;
+          style: string;
+          width: number;
+          contrast: number;
+        };
+        if (ring.style === "none" || ring.width < 2 || ring.contrast < 3)
+          seen.push(`${ring.what}: ${ring.style} ${ring.width}px, contrast ${ring.contrast.toFixed(2)}`);
       }
-      assert.deepEqual(seen, [], "every focused element has a solid outline of 2 px or more, at 3:1 against what is around it");
+      assert.deepEqual(
+        seen,
+        [],
+        "every focused element has a solid outline of 2 px or more, at 3:1 against what is around it",
+      );
 
       const nav = await page.evaluate(() => {
         return [".navbar-item[aria-current=page]", '.navbar-item[href="/"]:not(.brand)'].map((selector) => {
@@ -193,7 +230,12 @@ describe("on a phone", { skip }, () => {
           const s = getComputedStyle(item);
           // The colour seen behind it: its own, or (transparent) the first one behind it.
           let seen = s.backgroundColor;
-          for (let node = item.parentElement; node && /rgba\(.*, 0\)$|transparent/.test(seen); node = node.parentElement) seen = getComputedStyle(node).backgroundColor;
+          for (
+            let node = item.parentElement;
+            node && /rgba\(.*, 0\)$|transparent/.test(seen);
+            node = node.parentElement
+          )
+            seen = getComputedStyle(node).backgroundColor;
           return [seen, s.color, s.fontWeight, s.textDecorationLine, s.borderBottomWidth, s.boxShadow].join(" | ");
         });
       });
@@ -227,7 +269,11 @@ describe("a person over the submit limit", { skip }, () => {
     await page.fill("#limit", "4");
     await page.click("#task-form button[type=submit]");
     await page.waitForSelector("#flash [data-countdown]");
-    assert.equal(new URL(page.url()).pathname, "/", "a reload does not post the form again, nor show the form at /tasks");
+    assert.equal(
+      new URL(page.url()).pathname,
+      "/",
+      "a reload does not post the form again, nor show the form at /tasks",
+    );
     assert.equal(await page.inputValue("#breed"), "hound/afghan");
     assert.equal(await page.inputValue("#limit"), "4");
     const seconds = async () => Number(/(\d+) s/.exec((await page.textContent("#flash [data-countdown]")) ?? "")?.[1]);

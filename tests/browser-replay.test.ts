@@ -34,57 +34,72 @@ async function liveFrom(stack: Stack): Promise<number> {
   return Number(/data-live-from="[0-9a-f]+-(\d+)"/.exec(text)?.[1]);
 }
 
-describe("in a real browser, when the page's stream connects far behind", { skip: existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM} (apt-get install chromium)` }, () => {
-  let stack: Stack;
-  let browser: Browser;
-  before(async () => {
-    stack = await startStack({ workers: 0 });
-    // A page that connects before the web has its broker would hear nothing until then.
-    await waitFor("the web's broker", async () => (await stack.http().get("/readyz")).status === 200);
-    // A web says whether a worker runs only once it is a few seconds old; had it changed its
-    // mind while the page was open, the page would redraw for that too, not for the snapshot.
-    await waitFor("the web to say no worker runs", async () => (await stack.http().get("/")).text.includes("No worker is running"), 15_000);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"] });
-  });
-  after(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
-
-  test("then it gets a snapshot, reloads what it shows once and stays live on one stream", { timeout: 60_000 }, async () => {
-    const page = await browser.newPage();
-    try {
-      const streams: string[] = [];
-      const reloads: string[] = [];
-      page.on("request", (req) => {
-        const url = new URL(req.url());
-        if (url.pathname === "/events") streams.push(url.search);
-        else if (url.pathname === "/" && req.resourceType() === "fetch") reloads.push(url.href);
-      });
-      // The page's first connect waits until the events below have come.
-      let held: Route | undefined;
-      let released = false;
-      await page.route("**/events?*", (route) => (released ? route.continue() : void (held = route)));
-      await page.goto(`${stack.url}/`);
-      await waitFor("the page's stream to be asked for", () => held);
-      const madeAfter = await liveFrom(stack);
-
-      await forgeEventsOnce(
-        stack.config.queueName,
-        Array.from({ length: 6 }, () => ["task.photos", photosEvent()]),
+describe(
+  "in a real browser, when the page's stream connects far behind",
+  { skip: existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM} (apt-get install chromium)` },
+  () => {
+    let stack: Stack;
+    let browser: Browser;
+    before(async () => {
+      stack = await startStack({ workers: 0 });
+      // A page that connects before the web has its broker would hear nothing until then.
+      await waitFor("the web's broker", async () => (await stack.http().get("/readyz")).status === 200);
+      // A web says whether a worker runs only once it is a few seconds old; had it changed its
+      // mind while the page was open, the page would redraw for that too, not for the snapshot.
+      await waitFor(
+        "the web to say no worker runs",
+        async () => (await stack.http().get("/")).text.includes("No worker is running"),
+        15_000,
       );
-      await waitFor("the web to hear them", async () => (await liveFrom(stack)) >= madeAfter + 6);
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+      });
+    });
+    after(async () => {
+      await browser?.close();
+      await stack?.stop();
+    });
 
-      released = true;
-      await held!.continue();
-      await page.waitForSelector("#live-indicator[data-state=live]", { timeout: 10_000 });
-      await waitFor("the page to reload what it shows", () => reloads.length >= 1);
-      await page.waitForTimeout(5000); // two of a browser's reconnects
-      assert.equal(await page.getAttribute("#live-indicator", "data-state"), "live");
-      assert.equal(streams.length, 1, `one stream, never cut off: ${JSON.stringify(streams)}`);
-      assert.equal(reloads.length, 1, "reloaded once");
-    } finally {
-      await page.close();
-    }
-  });
-});
+    test(
+      "then it gets a snapshot, reloads what it shows once and stays live on one stream",
+      { timeout: 60_000 },
+      async () => {
+        const page = await browser.newPage();
+        try {
+          const streams: string[] = [];
+          const reloads: string[] = [];
+          page.on("request", (req) => {
+            const url = new URL(req.url());
+            if (url.pathname === "/events") streams.push(url.search);
+            else if (url.pathname === "/" && req.resourceType() === "fetch") reloads.push(url.href);
+          });
+          // The page's first connect waits until the events below have come.
+          let held: Route | undefined;
+          let released = false;
+          await page.route("**/events?*", (route) => (released ? route.continue() : void (held = route)));
+          await page.goto(`${stack.url}/`);
+          await waitFor("the page's stream to be asked for", () => held);
+          const madeAfter = await liveFrom(stack);
+
+          await forgeEventsOnce(
+            stack.config.queueName,
+            Array.from({ length: 6 }, () => ["task.photos", photosEvent()]),
+          );
+          await waitFor("the web to hear them", async () => (await liveFrom(stack)) >= madeAfter + 6);
+
+          released = true;
+          await held!.continue();
+          await page.waitForSelector("#live-indicator[data-state=live]", { timeout: 10_000 });
+          await waitFor("the page to reload what it shows", () => reloads.length >= 1);
+          await page.waitForTimeout(5000); // two of a browser's reconnects
+          assert.equal(await page.getAttribute("#live-indicator", "data-state"), "live");
+          assert.equal(streams.length, 1, `one stream, never cut off: ${JSON.stringify(streams)}`);
+          assert.equal(reloads.length, 1, "reloaded once");
+        } finally {
+          await page.close();
+        }
+      },
+    );
+  },
+);

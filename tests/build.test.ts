@@ -10,11 +10,19 @@ import { configEnv, freePort, spawnBuilt, type ChildApp } from "./support/faults
 import { startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 
 /** `node dist/healthcheck.js role` as the image's HEALTHCHECK runs it: exit code and output. */
-function healthcheck(role: string, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+function healthcheck(
+  role: string,
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ["dist/healthcheck.js", role], { cwd: projectRoot, env: { PATH: process.env.PATH ?? "", ...env }, timeout: 15_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ["dist/healthcheck.js", role],
+      { cwd: projectRoot, env: { PATH: process.env.PATH ?? "", ...env }, timeout: 15_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -40,8 +48,16 @@ describe("when web and worker are built and run from dist/", () => {
     worker = spawnBuilt("worker", env);
     children.push(spawnBuilt("web", env), worker);
     const url = `http://127.0.0.1:${port}`;
-    await waitFor("the compiled web to be ready", async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200, 30_000);
-    const res = await fetch(`${url}/api/tasks`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ breed: "pug", limit: 2 }) });
+    await waitFor(
+      "the compiled web to be ready",
+      async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200,
+      30_000,
+    );
+    const res = await fetch(`${url}/api/tasks`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ breed: "pug", limit: 2 }),
+    });
     assert.equal(res.status, 202);
     const { id } = (await res.json()) as { id: string };
     assert.equal((await waitForTaskState(stack.db, id, ["SUCCESS", "FAILURE"], 20_000)).state, "SUCCESS");
@@ -58,7 +74,10 @@ describe("when web and worker are built and run from dist/", () => {
     assert.equal(ready.code, 0, ready.stderr);
     assert.match(ready.stdout, /^worker \S+ ready/);
     // AMQP_URL listing a cluster's nodes: the check asks the first that answers, as the worker does.
-    const listed = await healthcheck("worker", { ...env, AMQP_URL: `amqp://guest:guest@127.0.0.1:${await freePort()},${env.AMQP_URL}` });
+    const listed = await healthcheck("worker", {
+      ...env,
+      AMQP_URL: `amqp://guest:guest@127.0.0.1:${await freePort()},${env.AMQP_URL}`,
+    });
     assert.equal(listed.code, 0, listed.stderr);
     assert.match(listed.stdout, /^worker \S+ ready/);
   });

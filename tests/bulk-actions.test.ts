@@ -24,13 +24,17 @@ describe("acting on a selection of tasks", () => {
     for (const [i, state] of states.entries()) {
       const id = randomUUID();
       const error = state === "FAILURE" || state === "RETRY" ? `dog.ceo answered 500 after ${100 + i} ms` : null;
-      await stack.db.task.create({ data: { id, breed, limit: 1, state, error, createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, i)), ...extra(i) } });
+      await stack.db.task.create({
+        data: { id, breed, limit: 1, state, error, createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, i)), ...extra(i) },
+      });
       ids.push(id);
     }
     return ids;
   }
-  const statesOf = async (ids: string[]) => (await stack.db.task.findMany({ where: { id: { in: ids } }, orderBy: { createdAt: "asc" } })).map((t) => t.state);
-  const bulk = (body: object) => stack.http().post("/api/tasks/bulk").set("Content-Type", "application/json").send(body);
+  const statesOf = async (ids: string[]) =>
+    (await stack.db.task.findMany({ where: { id: { in: ids } }, orderBy: { createdAt: "asc" } })).map((t) => t.state);
+  const bulk = (body: object) =>
+    stack.http().post("/api/tasks/bulk").set("Content-Type", "application/json").send(body);
 
   test("when ticked tasks are retried, then a dry run counts the failed and revoked ones, and the confirmed retry sends exactly those and says what it skipped", async () => {
     const ids = await tasks("bulk-retry", ["FAILURE", "REVOKED", "SUCCESS", "STARTED", "FAILURE"]);
@@ -45,7 +49,11 @@ describe("acting on a selection of tasks", () => {
       why: "only FAILURE or REVOKED tasks can be retried",
       dryRun: true,
     });
-    assert.deepEqual(await statesOf(ids), ["FAILURE", "REVOKED", "SUCCESS", "STARTED", "FAILURE"], "a dry run changes nothing");
+    assert.deepEqual(
+      await statesOf(ids),
+      ["FAILURE", "REVOKED", "SUCCESS", "STARTED", "FAILURE"],
+      "a dry run changes nothing",
+    );
 
     const done = await bulk({ action: "retry", ids: [...ids, missing], expected: 3 }).expect(200);
     assert.equal(done.body.done, 3);
@@ -91,12 +99,19 @@ describe("acting on a selection of tasks", () => {
     const list = await agent.get("/tasks?breed=bulk-form").expect(200);
     assert.match(list.text, /id="bulk-form"/);
     const token = csrfTokenFrom(list.text);
-    const ask = await agent.post("/tasks/bulk").type("form").send({ _csrf: token, action: "cancel", scope: "selected", ids, breed: "bulk-form" }).expect(200);
+    const ask = await agent
+      .post("/tasks/bulk")
+      .type("form")
+      .send({ _csrf: token, action: "cancel", scope: "selected", ids, breed: "bulk-form" })
+      .expect(200);
     assert.match(ask.text, /Cancel 2 tasks\?/);
     assert.match(ask.text, /1 SUCCESS/);
     assert.deepEqual(await statesOf(ids), ["PENDING", "SUCCESS", "RETRY"], "asking changes nothing");
     const confirmToken = csrfTokenFrom(ask.text);
-    const hidden = [...ask.text.matchAll(/<input type="hidden" name="(\w+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!]);
+    const hidden = [...ask.text.matchAll(/<input type="hidden" name="(\w+)" value="([^"]*)">/g)].map((m) => [
+      m[1]!,
+      m[2]!,
+    ]);
     const form = hidden.reduce<Record<string, string | string[]>>((all, [name, value]) => {
       const had = all[name];
       all[name] = had === undefined ? value : ([] as string[]).concat(had, value);
@@ -107,7 +122,10 @@ describe("acting on a selection of tasks", () => {
       .type("form")
       .send({ ...form, _csrf: confirmToken })
       .expect(303);
-    assert.match(sent.headers.location!, /^\/tasks\?breed=bulk-form&bulk=cancel&done=2&skipped=1&at=tasks-list#monitor-notice$/);
+    assert.match(
+      sent.headers.location!,
+      /^\/tasks\?breed=bulk-form&bulk=cancel&done=2&skipped=1&at=tasks-list#monitor-notice$/,
+    );
     assert.deepEqual(await statesOf(ids), ["REVOKED", "SUCCESS", "REVOKED"]);
     const back = await agent.get(sent.headers.location!).expect(200);
     assert.match(back.text, /Cancelled 2 tasks\. 1 skipped: only PENDING or RETRY tasks can be cancelled/);
@@ -116,7 +134,11 @@ describe("acting on a selection of tasks", () => {
   test("when nothing is ticked, then the list says so and nothing is done", async () => {
     const agent = stack.agent();
     const token = csrfTokenFrom((await agent.get("/tasks").expect(200)).text);
-    const res = await agent.post("/tasks/bulk").type("form").send({ _csrf: token, action: "retry", scope: "selected" }).expect(303);
+    const res = await agent
+      .post("/tasks/bulk")
+      .type("form")
+      .send({ _csrf: token, action: "retry", scope: "selected" })
+      .expect(303);
     assert.match(res.headers.location!, /refused=none-ticked/);
   });
 });
@@ -148,7 +170,11 @@ describe("acting on a selection with ADMIN_PASSWORD set", () => {
       .expect(401);
     const agent = stack.agent();
     const token = csrfTokenFrom((await agent.get("/tasks").expect(200)).text);
-    await agent.post("/tasks/bulk").type("form").send({ _csrf: token, action: "retry", scope: "selected", ids: id, expected: "1" }).expect(401);
+    await agent
+      .post("/tasks/bulk")
+      .type("form")
+      .send({ _csrf: token, action: "retry", scope: "selected", ids: id, expected: "1" })
+      .expect(401);
     assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id } })).state, "FAILURE");
     const basic = `Basic ${Buffer.from(`ops:${PASSWORD}`).toString("base64")}`;
     const res = await stack
@@ -165,16 +191,41 @@ describe("acting on a selection with ADMIN_PASSWORD set", () => {
 describe("sorting the task list by any column", () => {
   let stack: Stack;
   const breed = "sort-check";
-  const made: { id: string; state: State; limit: number; photoCount: number; attemptCount: number; createdAt: Date }[] = [];
+  const made: { id: string; state: State; limit: number; photoCount: number; attemptCount: number; createdAt: Date }[] =
+    [];
   before(async () => {
     stack = await startStack({ workers: 0 });
-    const states: State[] = ["SUCCESS", "FAILURE", "PENDING", "RETRY", "REVOKED", "STARTED", "FAILURE", "SUCCESS", "PENDING"];
+    const states: State[] = [
+      "SUCCESS",
+      "FAILURE",
+      "PENDING",
+      "RETRY",
+      "REVOKED",
+      "STARTED",
+      "FAILURE",
+      "SUCCESS",
+      "PENDING",
+    ];
     for (const [i, state] of states.entries()) {
       // Ties on purpose (limits 1-3, photos 0-2): paging must order within them too.
-      const row = { id: randomUUID(), state, limit: (i % 3) + 1, photoCount: (i * 2) % 3, attemptCount: i % 4, createdAt: new Date(Date.UTC(2026, 1, 1, 0, i)) };
+      const row = {
+        id: randomUUID(),
+        state,
+        limit: (i % 3) + 1,
+        photoCount: (i * 2) % 3,
+        attemptCount: i % 4,
+        createdAt: new Date(Date.UTC(2026, 1, 1, 0, i)),
+      };
       made.push(row);
       await stack.db.task.create({
-        data: { ...row, breed, error: state === "FAILURE" ? `gave up: dog.ceo answered 500 Internal Server Error ${"and more words ".repeat(10)}(${i})` : null },
+        data: {
+          ...row,
+          breed,
+          error:
+            state === "FAILURE"
+              ? `gave up: dog.ceo answered 500 Internal Server Error ${"and more words ".repeat(10)}(${i})`
+              : null,
+        },
       });
     }
   });
@@ -183,7 +234,9 @@ describe("sorting the task list by any column", () => {
   });
 
   // The order each database sorts states in: PostgreSQL by the enum's declaration, SQLite by name.
-  const STATE_ORDER = onPostgres ? ["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED"] : ["FAILURE", "PENDING", "RETRY", "REVOKED", "STARTED", "SUCCESS"];
+  const STATE_ORDER = onPostgres
+    ? ["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED"]
+    : ["FAILURE", "PENDING", "RETRY", "REVOKED", "STARTED", "SUCCESS"];
   const key = {
     state: (t: (typeof made)[number]) => STATE_ORDER.indexOf(t.state),
     limit: (t: (typeof made)[number]) => t.limit,
@@ -192,13 +245,25 @@ describe("sorting the task list by any column", () => {
   };
   const expected = (column: keyof typeof key, order: "asc" | "desc") => {
     const sign = order === "asc" ? 1 : -1;
-    return [...made].sort((a, b) => sign * (key[column](a) - key[column](b) || a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : 1))).map((t) => t.id);
+    return [...made]
+      .sort(
+        (a, b) =>
+          sign *
+          (key[column](a) - key[column](b) || a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : 1)),
+      )
+      .map((t) => t.id);
   };
 
   for (const column of ["state", "limit", "photos", "attempts"] as const) {
     for (const order of ["asc", "desc"] as const) {
       test(`when the list is sorted by ${column} ${order === "asc" ? "ascending" : "descending"} and paged by cursor both ways, then every task shows once, in that order`, async () => {
-        const pageOf = async (extra: string) => (await stack.http().get(`/api/tasks?breed=${breed}&sort=${column}&order=${order}&limit=2${extra}`).expect(200)).body;
+        const pageOf = async (extra: string) =>
+          (
+            await stack
+              .http()
+              .get(`/api/tasks?breed=${breed}&sort=${column}&order=${order}&limit=2${extra}`)
+              .expect(200)
+          ).body;
         const seen: string[] = [];
         let page = await pageOf("");
         const pages = [page];
@@ -230,11 +295,16 @@ describe("sorting the task list by any column", () => {
       page.text,
       /<th class="has-text-right" aria-sort="ascending"><a href="\/tasks\?breed=sort-check&amp;order=desc&amp;sort=limit" class="sort-link" data-sort="limit">Limit/,
     );
-    assert.match(page.text, /<a href="\/tasks\?breed=sort-check&amp;order=asc&amp;sort=state" class="sort-link" data-sort="state">/);
+    assert.match(
+      page.text,
+      /<a href="\/tasks\?breed=sort-check&amp;order=asc&amp;sort=state" class="sort-link" data-sort="state">/,
+    );
     // The filter keeps the order, and on a phone (no headers) is where it is chosen.
     assert.match(page.text, /<option value="limit" selected>limit<\/option>/);
     assert.match(page.text, /<option value="asc" selected>/);
-    const shown = [...page.text.matchAll(/<span class="task-error is-size-7" data-role="error">([^<]*)<\/span>/g)].map((m) => m[1]!);
+    const shown = [...page.text.matchAll(/<span class="task-error is-size-7" data-role="error">([^<]*)<\/span>/g)].map(
+      (m) => m[1]!,
+    );
     assert.equal(shown.length, 2);
     for (const error of shown) {
       assert.ok(error.startsWith("gave up: dog.ceo answered 500"), error);

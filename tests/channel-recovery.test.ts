@@ -56,11 +56,14 @@ test("when the events exchange is deleted, the next publish on it makes the conn
     "the web to see the worker's heartbeats again",
     async () => {
       const res = await stack.http().get("/api/workers").expect(200);
-      return res.body.workers.some((w: { alive: boolean; lastSeen: string }) => w.alive && Date.parse(w.lastSeen) > Date.now() - 2500);
+      return res.body.workers.some(
+        (w: { alive: boolean; lastSeen: string }) => w.alive && Date.parse(w.lastSeen) > Date.now() - 2500,
+      );
     },
     20_000,
   );
   assert.equal((await stack.http().get("/readyz")).status, 200);
-  await onBroker((channel) => channel.checkExchange(`${stack.config.queueName}.events`)); // throws (404) if it was not declared again
+  // throws (404) if it was not declared again
+  await onBroker((channel) => channel.checkExchange(`${stack.config.queueName}.events`));
   assert.equal((await submitAndFinish("kelpie")).state, "SUCCESS");
 });

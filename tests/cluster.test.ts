@@ -17,7 +17,15 @@ import { retryQueueNames } from "../tasks/broker/topology.ts";
 import { freshDatabase, type TestDatabase } from "./support/database.ts";
 import { configEnv, freePort, spawnWeb, spawnWorker, type ChildApp } from "./support/faults.ts";
 import { clusterUnavailable, startCluster, type RabbitCluster, type RabbitNode } from "./support/rabbitCluster.ts";
-import { AMQP_URL, deleteQueues, startStack, testConfig, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
+import {
+  AMQP_URL,
+  deleteQueues,
+  startStack,
+  testConfig,
+  waitFor,
+  waitForTaskState,
+  type Stack,
+} from "./support/stack.ts";
 
 const JOBS = 500;
 /** Submissions a second: the load lasts long enough for both kills and a restart in between. */
@@ -29,11 +37,18 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("when AMQP_URL is a malformed list of nodes", () => {
   test("then the worker stops at once with one line naming AMQP_URL and the bad entry, its password hidden", async () => {
-    const worker = spawnWorker({ NODE_ENV: "test", AMQP_URL: "amqp://gendog:hunter2@127.0.0.1:5672, amqp://gendog:hunter2@127.0.0.1:56x2", LOG_LEVEL: "info" });
+    const worker = spawnWorker({
+      NODE_ENV: "test",
+      AMQP_URL: "amqp://gendog:hunter2@127.0.0.1:5672, amqp://gendog:hunter2@127.0.0.1:56x2",
+      LOG_LEVEL: "info",
+    });
     try {
       const exit = await Promise.race([worker.exited, sleep(30_000).then(() => undefined)]);
       assert.deepEqual(exit, { code: 1, signal: null }, worker.output());
-      assert.match(worker.stderr(), /configuration error: AMQP_URL entry 2 of 2 'amqp:\/\/gendog:\*\*\*@127\.0\.0\.1:56x2' is not a URL/);
+      assert.match(
+        worker.stderr(),
+        /configuration error: AMQP_URL entry 2 of 2 'amqp:\/\/gendog:\*\*\*@127\.0\.0\.1:56x2' is not a URL/,
+      );
       assert.ok(!worker.output().includes("hunter2"), worker.output());
     } finally {
       await worker.stop();
@@ -69,7 +84,12 @@ describe("when the first nodes of AMQP_URL do not answer", () => {
       const warned = lines.filter((l) => l.level === 40).map((l) => l.broker);
       assert.deepEqual(warned, [`amqp://gendog:***@127.0.0.1:${a}`]);
       const error = lines.find((l) => l.level === 50)!.msg;
-      assert.match(error, new RegExp(`^RabbitMQ is not reachable at any of the 2 nodes in AMQP_URL \\(last amqp://gendog:\\*\\*\\*@127\\.0\\.0\\.1:${b}\\)`));
+      assert.match(
+        error,
+        new RegExp(
+          `^RabbitMQ is not reachable at any of the 2 nodes in AMQP_URL \\(last amqp://gendog:\\*\\*\\*@127\\.0\\.0\\.1:${b}\\)`,
+        ),
+      );
       assert.ok(!JSON.stringify(lines).includes("hunter2"));
     } finally {
       await broker.close();
@@ -92,10 +112,20 @@ describe("when a queue of GenDog's name exists with another type", () => {
     const queue = `${base}.quorum`;
     const connection = await amqplib.connect(AMQP_URL);
     const channel = await connection.createChannel();
-    await channel.assertQueue(queue, { durable: true, arguments: { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": `${queue}.dead` } });
+    await channel.assertQueue(queue, {
+      durable: true,
+      arguments: { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": `${queue}.dead` },
+    });
     await connection.close();
     database = await freshDatabase();
-    worker = spawnWorker({ NODE_ENV: "test", AMQP_URL, QUEUE_NAME: base, QUEUE_TYPE: "quorum", DATABASE_URL: database.url, LOG_LEVEL: "info" });
+    worker = spawnWorker({
+      NODE_ENV: "test",
+      AMQP_URL,
+      QUEUE_NAME: base,
+      QUEUE_TYPE: "quorum",
+      DATABASE_URL: database.url,
+      LOG_LEVEL: "info",
+    });
     const output = await worker.waitForOutput(/holds a queue of GenDog's name with other settings/, 30_000);
     assert.match(output, new RegExp(`inequivalent arg '[\\w-]+' for queue '${queue.replace(/\./g, "\\.")}'`));
     assert.match(output, /delete it .* or set another QUEUE_NAME/);
@@ -120,12 +150,21 @@ describe("when a RabbitMQ cluster loses a node under load", { skip: clusterUnava
       await cluster.ctl(cluster.nodes[0]!, "set_cluster_name", clusterName);
       console.log(`cluster: three nodes booted and joined in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       fake = await startFakeDogApi({ latencyMs: 20 });
-      ({ config, database } = await testConfig(fake, { AMQP_URL: cluster.amqpUrl, QUEUE_TYPE: "quorum", RECOVERY_GRACE_MS: "5000", WORKER_CONCURRENCY: "32" }));
+      ({ config, database } = await testConfig(fake, {
+        AMQP_URL: cluster.amqpUrl,
+        QUEUE_TYPE: "quorum",
+        RECOVERY_GRACE_MS: "5000",
+        WORKER_CONCURRENCY: "32",
+      }));
       db = await openDatabase(config.databaseUrl);
       const [n1, n2, n3] = cluster.nodes as [RabbitNode, RabbitNode, RabbitNode];
       web = spawnWeb(configEnv(config, { PORT: String(await freePort()) }));
       // The second worker lists the nodes in another order, so it starts on another node.
-      children.push(web, spawnWorker(configEnv(config)), spawnWorker(configEnv(config, { AMQP_URL: [n3, n1, n2].map((n) => n.url).join(",") })));
+      children.push(
+        web,
+        spawnWorker(configEnv(config)),
+        spawnWorker(configEnv(config, { AMQP_URL: [n3, n1, n2].map((n) => n.url).join(",") })),
+      );
       await Promise.all(children.map((child) => child.waitForOutput(/connected to RabbitMQ/, 60_000)));
     },
     { timeout: 240_000 },
@@ -140,12 +179,19 @@ describe("when a RabbitMQ cluster loses a node under load", { skip: clusterUnava
   });
 
   test("then the work, retry and dead-letter queues are quorum queues with a replica on each node", async () => {
-    const queues = [config.queueName, `${config.queueName}.dead`, ...retryQueueNames(config.queueName, config.retry.baseMs, config.retry.maxMs, "quorum")];
+    const queues = [
+      config.queueName,
+      `${config.queueName}.dead`,
+      ...retryQueueNames(config.queueName, config.retry.baseMs, config.retry.maxMs, "quorum"),
+    ];
     const info = await cluster!.queueInfo();
-    for (const queue of queues) assert.deepEqual(info[queue]?.members.sort(), cluster!.nodes.map((n) => n.name).sort(), queue);
+    for (const queue of queues)
+      assert.deepEqual(info[queue]?.members.sort(), cluster!.nodes.map((n) => n.name).sort(), queue);
   });
 
-  test("then every job succeeds once, and work stands still at most 15 s after each kill", { timeout: 300_000 }, () => withLogsOnFailure(children, everyJobOnce));
+  test("then every job succeeds once, and work stands still at most 15 s after each kill", { timeout: 300_000 }, () =>
+    withLogsOnFailure(children, everyJobOnce),
+  );
 
   async function everyJobOnce() {
     const t0 = Date.now();
@@ -186,7 +232,9 @@ describe("when a RabbitMQ cluster loses a node under load", { skip: clusterUnava
     const firstKill = Date.now();
     await cluster!.kill(leader);
     kills += 1;
-    step(`killed ${leader.name}, the work queue's leader, with ${await finished()} tasks done and ${submitted} submitted`);
+    step(
+      `killed ${leader.name}, the work queue's leader, with ${await finished()} tasks done and ${submitted} submitted`,
+    );
     // Back to three before the next loss: a three-node quorum survives one node down, not two.
     await waitFor(
       "work to go on after the first kill (30 tasks finished after it, for 3 s or more)",
@@ -197,7 +245,11 @@ describe("when a RabbitMQ cluster loses a node under load", { skip: clusterUnava
     step(`work goes on (${await finished()} done); restarting ${leader.name}`);
     await cluster!.restart(leader);
     step(`${leader.name} is up again`);
-    await waitFor("the restarted node to hold its replica again", async () => (await cluster!.membersOf(config.queueName)).online.length === 3, 60_000);
+    await waitFor(
+      "the restarted node to hold its replica again",
+      async () => (await cluster!.membersOf(config.queueName)).online.length === 3,
+      60_000,
+    );
     const webNode = nodeOf(web!.output(), cluster!.nodes);
     const secondKill = Date.now();
     await cluster!.kill(webNode);
@@ -210,8 +262,11 @@ describe("when a RabbitMQ cluster loses a node under load", { skip: clusterUnava
       () => false,
     );
 
-    const times = (await db!.task.findMany({ where: { finishedAt: { not: null } }, select: { finishedAt: true } })).map((t) => t.finishedAt!.getTime()).sort((a, b) => a - b);
-    // The kills cut live connections: the web's at the second, and at the first whoever declared the queue (its leader is that client's node).
+    const times = (await db!.task.findMany({ where: { finishedAt: { not: null } }, select: { finishedAt: true } }))
+      .map((t) => t.finishedAt!.getTime())
+      .sort((a, b) => a - b);
+    // The kills cut live connections: the web's at the second, and at the first whoever declared the queue (its leader
+    // is that client's node).
     assert.match(web!.output(), /reconnected to RabbitMQ/);
     assert.ok(children.filter((child) => /lost the connection to RabbitMQ/.test(child.output())).length >= 2);
     const firstStill = standStill(times, firstKill, restartAt);
@@ -240,45 +295,63 @@ describe("when a RabbitMQ cluster loses a node under load", { skip: clusterUnava
     assert.ok(secondStill <= MAX_STAND_STILL_MS, `work stood still ${secondStill} ms after the web's node was killed`);
   }
 
-  test("then a page's live stream, on the web's third node, hears a job's events from the workers", { timeout: 60_000 }, async () => {
-    const stop = new AbortController();
-    const res = await fetch(`${web!.url}/events`, { signal: stop.signal, headers: { accept: "text/event-stream" } });
-    assert.equal(res.status, 200);
-    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    const reading = (async () => {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        text += value;
+  test(
+    "then a page's live stream, on the web's third node, hears a job's events from the workers",
+    { timeout: 60_000 },
+    async () => {
+      const stop = new AbortController();
+      const res = await fetch(`${web!.url}/events`, { signal: stop.signal, headers: { accept: "text/event-stream" } });
+      assert.equal(res.status, 200);
+      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      const reading = (async () => {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          text += value;
+        }
+      })().catch(() => {});
+      try {
+        await waitFor("the stream's snapshot", () => /^event: snapshot$/m.test(text), 10_000);
+        const submit = await fetch(`${web!.url}/api/tasks`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ breed: "pug", limit: 2 }),
+        });
+        const { id } = (await submit.json()) as { id: string };
+        // SUCCESS is the worker's event: it reaches the web only through the events exchange and the web's
+        // subscription.
+        const heard = (block: string) =>
+          /^event: task$/m.test(block) && block.includes(id) && block.includes('"state":"SUCCESS"');
+        await waitFor("the task's SUCCESS event", () => text.split("\n\n").some(heard), 30_000);
+      } finally {
+        stop.abort();
+        await reading;
       }
-    })().catch(() => {});
-    try {
-      await waitFor("the stream's snapshot", () => /^event: snapshot$/m.test(text), 10_000);
-      const submit = await fetch(`${web!.url}/api/tasks`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ breed: "pug", limit: 2 }) });
-      const { id } = (await submit.json()) as { id: string };
-      // SUCCESS is the worker's event: it reaches the web only through the events exchange and the web's subscription.
-      const heard = (block: string) => /^event: task$/m.test(block) && block.includes(id) && block.includes('"state":"SUCCESS"');
-      await waitFor("the task's SUCCESS event", () => text.split("\n\n").some(heard), 30_000);
-    } finally {
-      stop.abort();
-      await reading;
-    }
-  });
+    },
+  );
 
-  test("then a node answering with another cluster's name is refused, and used again once the name is right", { timeout: 90_000 }, async () => {
-    const up = cluster!.nodes.filter((n) => n.up);
-    const http = () => fetch(`${web!.url}/readyz`, { signal: AbortSignal.timeout(5000) }).then((r) => r.status);
-    await waitFor("the web to be ready", async () => (await http()) === 200, 30_000);
-    const before = web!.output().length;
-    // Every remaining node now says it belongs to another cluster; their connections drop.
-    await cluster!.ctl(up[0]!, "set_cluster_name", "another-cluster");
-    await cluster!.ctl(up[0]!, "close_all_connections", "test: pretend the nodes are another cluster's");
-    await waitFor("the web to refuse the nodes", () => /belongs to cluster 'another-cluster', not 'gendog-test-/.test(web!.output().slice(before)), 30_000);
-    assert.equal(await http(), 503);
-    await cluster!.ctl(up[0]!, "set_cluster_name", clusterName);
-    await waitFor("the web to be ready again", async () => (await http()) === 200, 30_000);
-  });
+  test(
+    "then a node answering with another cluster's name is refused, and used again once the name is right",
+    { timeout: 90_000 },
+    async () => {
+      const up = cluster!.nodes.filter((n) => n.up);
+      const http = () => fetch(`${web!.url}/readyz`, { signal: AbortSignal.timeout(5000) }).then((r) => r.status);
+      await waitFor("the web to be ready", async () => (await http()) === 200, 30_000);
+      const before = web!.output().length;
+      // Every remaining node now says it belongs to another cluster; their connections drop.
+      await cluster!.ctl(up[0]!, "set_cluster_name", "another-cluster");
+      await cluster!.ctl(up[0]!, "close_all_connections", "test: pretend the nodes are another cluster's");
+      await waitFor(
+        "the web to refuse the nodes",
+        () => /belongs to cluster 'another-cluster', not 'gendog-test-/.test(web!.output().slice(before)),
+        30_000,
+      );
+      assert.equal(await http(), 503);
+      await cluster!.ctl(up[0]!, "set_cluster_name", clusterName);
+      await waitFor("the web to be ready again", async () => (await http()) === 200, 30_000);
+    },
+  );
 
   /** The node the web last said it connected to. */
   function nodeOf(output: string, nodes: RabbitNode[]): RabbitNode {
@@ -294,7 +367,11 @@ describe("when a RabbitMQ cluster loses a node under load", { skip: clusterUnava
   }
 
   async function lastFinish(): Promise<number> {
-    const last = await db!.task.findFirst({ where: { finishedAt: { not: null } }, orderBy: { finishedAt: "desc" }, select: { finishedAt: true } });
+    const last = await db!.task.findFirst({
+      where: { finishedAt: { not: null } },
+      orderBy: { finishedAt: "desc" },
+      select: { finishedAt: true },
+    });
     return last?.finishedAt?.getTime() ?? 0;
   }
 });

@@ -10,14 +10,18 @@ import { parse } from "yaml";
 import { amqpNodeUrls, loadConfig, projectRoot } from "../lib/platform/config.ts";
 
 type ComposeFile = { services: Record<string, any>; volumes?: Record<string, unknown> };
-const read = (file: string) => parse(readFileSync(path.join(projectRoot, file), "utf8"), { merge: true }) as ComposeFile;
+const read = (file: string) =>
+  parse(readFileSync(path.join(projectRoot, file), "utf8"), { merge: true }) as ComposeFile;
 const layers = ["docker-compose.yml", "docker-compose.postgres.yml", "docker-compose.cluster.yml"].map(read);
 const cluster = layers[2]!;
 const NODES = ["rabbitmq", "rabbitmq-2", "rabbitmq-3"];
 const APPS = ["web", "worker", "worker-2"];
 const CONF_TARGET = "/etc/rabbitmq/conf.d/20-cluster.conf";
 
-/** What compose runs for a service: each file's maps merged over the one before (extends followed), lists of volumes added by target. */
+/**
+ * What compose runs for a service: each file's maps merged over the one before (extends followed), lists of volumes
+ * added by target.
+ */
 function merged(name: string): any {
   let result: any;
   for (const layer of layers) {
@@ -62,7 +66,9 @@ describe("docker-compose.cluster.yml", () => {
     for (const volume of data) assert.ok(volume in declared, `volume ${volume} is not declared`);
     for (const node of nodes) {
       assert.ok(
-        node.volumes.some((v: string) => v.split(":")[0] === "./docker/rabbitmq-cluster.conf" && v.split(":")[1] === CONF_TARGET),
+        node.volumes.some(
+          (v: string) => v.split(":")[0] === "./docker/rabbitmq-cluster.conf" && v.split(":")[1] === CONF_TARGET,
+        ),
         `${node.hostname} does not load the cluster settings`,
       );
       assert.deepEqual(node.healthcheck.test.slice(0, 2), ["CMD", "rabbitmq-diagnostics"]);
@@ -70,7 +76,10 @@ describe("docker-compose.cluster.yml", () => {
   });
 
   test("the nodes share one Erlang cookie, also given to the CLI tools their health check runs", () => {
-    const cookies = NODES.map(merged).flatMap((n) => [n.environment.RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS, n.environment.RABBITMQ_CTL_ERL_ARGS]);
+    const cookies = NODES.map(merged).flatMap((n) => [
+      n.environment.RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS,
+      n.environment.RABBITMQ_CTL_ERL_ARGS,
+    ]);
     for (const args of cookies) assert.match(args, /-setcookie \S+/);
     assert.equal(new Set(cookies.map((a) => /-setcookie (\S+)/.exec(a)![1])).size, 1, "the nodes' cookies differ");
   });
@@ -78,7 +87,9 @@ describe("docker-compose.cluster.yml", () => {
   test("the cluster settings name the three nodes by their host names, and give the cluster a name of its own", () => {
     const conf = clusterConf();
     assert.equal(conf.get("cluster_formation.peer_discovery_backend"), "classic_config");
-    const listed = [...conf].filter(([key]) => key.startsWith("cluster_formation.classic_config.nodes.")).map(([, node]) => node);
+    const listed = [...conf]
+      .filter(([key]) => key.startsWith("cluster_formation.classic_config.nodes."))
+      .map(([, node]) => node);
     assert.deepEqual(
       listed.sort(),
       NODES.map((n) => `rabbit@${n}`),
@@ -98,10 +109,20 @@ describe("docker-compose.cluster.yml", () => {
         NODES,
         `${name}'s AMQP_URL does not list the three nodes`,
       );
-      for (const url of urls) assert.equal(`${url.username}:${url.password}`, `${rabbit.RABBITMQ_DEFAULT_USER}:${rabbit.RABBITMQ_DEFAULT_PASS}`, name);
+      for (const url of urls)
+        assert.equal(
+          `${url.username}:${url.password}`,
+          `${rabbit.RABBITMQ_DEFAULT_USER}:${rabbit.RABBITMQ_DEFAULT_PASS}`,
+          name,
+        );
       assert.equal(config.queueType, "quorum", name);
       assert.match(config.databaseUrl, /^postgresql:\/\/[^@]+@postgres:5432\//, name);
-      for (const dependency of [...NODES, "postgres"]) assert.equal(svc.depends_on[dependency]?.condition, "service_healthy", `${name} does not wait for ${dependency}`);
+      for (const dependency of [...NODES, "postgres"])
+        assert.equal(
+          svc.depends_on[dependency]?.condition,
+          "service_healthy",
+          `${name} does not wait for ${dependency}`,
+        );
     }
   });
 

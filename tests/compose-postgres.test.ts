@@ -8,7 +8,11 @@ import path from "node:path";
 import { parse } from "yaml";
 import { loadConfig, projectRoot } from "../lib/platform/config.ts";
 
-const read = (file: string) => parse(readFileSync(path.join(projectRoot, file), "utf8"), { merge: true }) as { services: Record<string, any>; volumes?: Record<string, unknown> };
+const read = (file: string) =>
+  parse(readFileSync(path.join(projectRoot, file), "utf8"), { merge: true }) as {
+    services: Record<string, any>;
+    volumes?: Record<string, unknown>;
+  };
 const base = read("docker-compose.yml");
 const postgres = read("docker-compose.postgres.yml");
 
@@ -41,7 +45,10 @@ describe("docker-compose.postgres.yml", () => {
       const url = new URL(svc.environment.DATABASE_URL);
       assert.equal(url.protocol, "postgresql:");
       assert.equal(url.hostname, "postgres");
-      assert.equal(`${url.username}:${url.password}${url.pathname}`, `${db.POSTGRES_USER}:${db.POSTGRES_PASSWORD}/${db.POSTGRES_DB}`);
+      assert.equal(
+        `${url.username}:${url.password}${url.pathname}`,
+        `${db.POSTGRES_USER}:${db.POSTGRES_PASSWORD}/${db.POSTGRES_DB}`,
+      );
       assert.equal(svc.depends_on.postgres?.condition, "service_healthy", name);
       assert.equal(svc.depends_on.rabbitmq?.condition, "service_healthy", name);
       assert.equal(loadConfig(svc.environment).databaseUrl, svc.environment.DATABASE_URL);

@@ -55,7 +55,8 @@ function environmentOf(svc: any): Env {
 /** A compose duration ("10s", "1m30s") in seconds. */
 function seconds(duration: string | undefined): number {
   let total = 0;
-  for (const [, n, unit] of String(duration ?? "").matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) total += Number(n) * { ms: 0.001, s: 1, m: 60, h: 3600 }[unit as "ms" | "s" | "m" | "h"];
+  for (const [, n, unit] of String(duration ?? "").matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g))
+    total += Number(n) * { ms: 0.001, s: 1, m: 60, h: 3600 }[unit as "ms" | "s" | "m" | "h"];
   return total;
 }
 
@@ -66,7 +67,8 @@ function commandOf(svc: any): string {
 /** Published ports as { host, container } pairs, from short or long syntax. */
 function portsOf(svc: any): { host?: number; container: number }[] {
   return (svc.ports ?? []).map((p: any) => {
-    if (typeof p === "object") return { host: p.published == null ? undefined : Number(p.published), container: Number(p.target) };
+    if (typeof p === "object")
+      return { host: p.published == null ? undefined : Number(p.published), container: Number(p.target) };
     const parts = String(p)
       .replace(/\/(tcp|udp)$/, "")
       .split(":");
@@ -79,9 +81,13 @@ function portsOf(svc: any): { host?: number; container: number }[] {
 function namedVolumesOf(svc: any): { volume: string; target: string }[] {
   const declared = Object.keys(compose.volumes ?? {});
   const mounts = (svc.volumes ?? []).map((v: any) =>
-    typeof v === "object" ? { source: String(v.source ?? ""), target: String(v.target) } : { source: String(v).split(":")[0], target: String(v).split(":")[1] },
+    typeof v === "object"
+      ? { source: String(v.source ?? ""), target: String(v.target) }
+      : { source: String(v).split(":")[0], target: String(v).split(":")[1] },
   );
-  return mounts.filter((m: { source: string }) => declared.includes(m.source)).map((m: { source: string; target: string }) => ({ volume: m.source, target: m.target }));
+  return mounts
+    .filter((m: { source: string }) => declared.includes(m.source))
+    .map((m: { source: string; target: string }) => ({ volume: m.source, target: m.target }));
 }
 
 /** ENV instructions of the runtime (last) stage of the Dockerfile. */
@@ -127,7 +133,11 @@ describe("docker-compose.yml", () => {
   test("lets web and worker start only once RabbitMQ answers its health check", () => {
     assert.ok(service("rabbitmq").healthcheck?.test, "rabbitmq has no healthcheck");
     for (const name of ["web", "worker"]) {
-      assert.equal(service(name).depends_on?.rabbitmq?.condition, "service_healthy", `${name} does not wait for a healthy rabbitmq`);
+      assert.equal(
+        service(name).depends_on?.rabbitmq?.condition,
+        "service_healthy",
+        `${name} does not wait for a healthy rabbitmq`,
+      );
     }
   });
 
@@ -137,8 +147,14 @@ describe("docker-compose.yml", () => {
       const check = service(name).healthcheck;
       assert.ok(check, `${name} has no healthcheck`);
       assert.deepEqual(check.test, ["CMD", "node", "dist/healthcheck.js", name]);
-      assert.ok(seconds(check.timeout) >= 8, `${name}'s healthcheck timeout ${check.timeout} is shorter than the check may take`);
-      assert.ok(seconds(check.start_period) >= 30, `${name} gets no start period for its migrations and broker connection`);
+      assert.ok(
+        seconds(check.timeout) >= 8,
+        `${name}'s healthcheck timeout ${check.timeout} is shorter than the check may take`,
+      );
+      assert.ok(
+        seconds(check.start_period) >= 30,
+        `${name} gets no start period for its migrations and broker connection`,
+      );
     }
   });
 
@@ -148,9 +164,17 @@ describe("docker-compose.yml", () => {
       assert.ok(build, `${name} has no build`);
       const context = typeof build === "string" ? build : (build.context ?? ".");
       const dockerfile = typeof build === "string" ? "Dockerfile" : (build.dockerfile ?? "Dockerfile");
-      assert.equal(path.resolve(projectRoot, context, dockerfile), path.join(projectRoot, "Dockerfile"), `${name} builds from another Dockerfile`);
+      assert.equal(
+        path.resolve(projectRoot, context, dockerfile),
+        path.join(projectRoot, "Dockerfile"),
+        `${name} builds from another Dockerfile`,
+      );
       assert.ok(name in ENTRIES, `npm run build builds no dist/${name}.js`);
-      assert.equal(commandOf(service(name)), startCommand(name), `${name} does not run its compiled entry file as npm start does`);
+      assert.equal(
+        commandOf(service(name)),
+        startCommand(name),
+        `${name} does not run its compiled entry file as npm start does`,
+      );
       assert.equal(service(name).init, true, "signals reach node, which drains before exiting");
     }
   });
@@ -180,7 +204,11 @@ describe("docker-compose.yml", () => {
     for (const name of ["web", "worker"]) {
       const url = new URL(loadConfig(environmentOf(service(name))).amqpUrl);
       assert.equal(url.hostname, "rabbitmq", `${name}'s AMQP_URL does not point at the rabbitmq service`);
-      assert.notEqual(decodeURIComponent(url.username), "guest", `${name} connects as guest, which RabbitMQ refuses from other hosts`);
+      assert.notEqual(
+        decodeURIComponent(url.username),
+        "guest",
+        `${name} connects as guest, which RabbitMQ refuses from other hosts`,
+      );
       assert.equal(decodeURIComponent(url.username), user);
       assert.equal(decodeURIComponent(url.password), rabbitEnv.RABBITMQ_DEFAULT_PASS);
     }
@@ -242,7 +270,9 @@ describe(".env.example", () => {
   });
 });
 
-/** The Dockerfile's instructions, continuation lines joined and comments dropped, by stage (-1: before the first FROM). */
+/**
+ * The Dockerfile's instructions, continuation lines joined and comments dropped, by stage (-1: before the first FROM).
+ */
 function dockerfileInstructions(): { stage: number; keyword: string; args: string }[] {
   const lines = read("Dockerfile")
     .split(/\r?\n/)
@@ -269,7 +299,10 @@ function copiesOf(stage: number): { from?: string; sources: string[] }[] {
       const words = i.args.split(" ");
       const from = words.find((w) => w.startsWith("--from="))?.slice("--from=".length);
       const paths = words.filter((w) => !w.startsWith("--"));
-      return { from, sources: paths.slice(0, -1).map((p) => path.posix.normalize(p.replace(/^\/app\//, "")).replace(/\/$/, "")) };
+      return {
+        from,
+        sources: paths.slice(0, -1).map((p) => path.posix.normalize(p.replace(/^\/app\//, "")).replace(/\/$/, "")),
+      };
     });
 }
 
@@ -281,7 +314,8 @@ function prismaConfigFiles(): string[] {
   const visit = (file: string) => {
     if (files.has(file)) return;
     files.add(file);
-    for (const [, spec] of read(file).matchAll(/\bfrom\s+"(\.{1,2}\/[^"]+)"/g)) visit(path.posix.normalize(path.posix.join(path.posix.dirname(file), spec)));
+    for (const [, spec] of read(file).matchAll(/\bfrom\s+"(\.{1,2}\/[^"]+)"/g))
+      visit(path.posix.normalize(path.posix.join(path.posix.dirname(file), spec)));
   };
   visit("prisma.config.ts");
   return [...files];
@@ -295,10 +329,17 @@ describe("Dockerfile", () => {
   const buildStages = froms.slice(0, -1).map((f, index) => ({ index, name: / AS (\S+)$/i.exec(f.args)?.[1] }));
 
   test("builds in stages on Node 24 LTS, the runtime on the same base as the build (better-sqlite3 is compiled there)", () => {
-    const args = Object.fromEntries(instructions.filter((i) => i.stage === -1 && i.keyword === "ARG").map((i) => i.args.split("=") as [string, string]));
-    const images = froms.map((f) => f.args.split(" ")[0].replace(/^\$\{?(\w+)\}?$/, (_, name: string) => args[name] ?? name));
+    const args = Object.fromEntries(
+      instructions
+        .filter((i) => i.stage === -1 && i.keyword === "ARG")
+        .map((i) => i.args.split("=") as [string, string]),
+    );
+    const images = froms.map((f) =>
+      f.args.split(" ")[0].replace(/^\$\{?(\w+)\}?$/, (_, name: string) => args[name] ?? name),
+    );
     assert.ok(froms.length >= 2, "the Dockerfile is not multi-stage");
-    for (const image of images) assert.match(image, /^node:24(\.[\d.]+)?(-[a-z]+)*-slim$/, `${image} is not a slim Node 24 image`);
+    for (const image of images)
+      assert.match(image, /^node:24(\.[\d.]+)?(-[a-z]+)*-slim$/, `${image} is not a slim Node 24 image`);
     assert.equal(new Set(images).size, 1, `stages on different bases: ${images.join(", ")}`);
   });
 
@@ -327,7 +368,10 @@ describe("Dockerfile", () => {
     const inputs = Object.keys(result.metafile.inputs)
       .map((f) => path.relative(projectRoot, path.resolve(f)))
       .filter((f) => !f.startsWith("generated/") && !f.startsWith("node_modules/"));
-    assert.ok(inputs.includes("web.ts") && inputs.some((f) => f.startsWith("routes/")), "esbuild's metafile lists no sources");
+    assert.ok(
+      inputs.includes("web.ts") && inputs.some((f) => f.startsWith("routes/")),
+      "esbuild's metafile lists no sources",
+    );
     const copied = buildStages.flatMap((s) =>
       copiesOf(s.index)
         .filter((c) => !c.from)
@@ -373,7 +417,8 @@ describe("Dockerfile", () => {
     for (const unwanted of ["tests", "dev", "bench", "scripts", "routes", "tasks", "generated", "web.ts", "app.ts"]) {
       assert.ok(!sources.some((src) => covers(src, unwanted)), `${unwanted} is copied into the final image`);
     }
-    for (const file of prismaConfigFiles()) assert.ok(existsSync(path.join(projectRoot, file)), `${file} does not exist`);
+    for (const file of prismaConfigFiles())
+      assert.ok(existsSync(path.join(projectRoot, file)), `${file} does not exist`);
   });
 
   test("runs the compiled web as a non-root user, with a HEALTHCHECK through the compiled health check", () => {
@@ -382,7 +427,10 @@ describe("Dockerfile", () => {
     assert.deepEqual(JSON.parse(inRuntime("CMD").at(-1)?.args ?? "null"), startCommand("web").split(" "));
     const check = inRuntime("HEALTHCHECK").at(-1)?.args ?? "";
     assert.match(check, /CMD \["node", "dist\/healthcheck\.js"\]$/);
-    assert.ok(seconds(/--timeout=(\S+)/.exec(check)?.[1]) >= 8, "the HEALTHCHECK timeout is shorter than a worker's check may take");
+    assert.ok(
+      seconds(/--timeout=(\S+)/.exec(check)?.[1]) >= 8,
+      "the HEALTHCHECK timeout is shorter than a worker's check may take",
+    );
   });
 });
 
@@ -393,7 +441,8 @@ describe(".dockerignore", () => {
     .filter((l) => l && !l.startsWith("#"));
 
   test("keeps tests, dev tools, the bench, installed and built files and local databases out of the build context", () => {
-    for (const name of ["tests", "dev", "bench", "node_modules", "generated", "dist", "**/*.db", ".env"]) assert.ok(ignored.includes(name), `${name} is not ignored`);
+    for (const name of ["tests", "dev", "bench", "node_modules", "generated", "dist", "**/*.db", ".env"])
+      assert.ok(ignored.includes(name), `${name} is not ignored`);
   });
 
   test("ignores nothing the Dockerfile copies from the context", () => {

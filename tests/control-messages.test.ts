@@ -20,7 +20,9 @@ async function publish(stack: Stack, messages: [routingKey: string, body: Buffer
   try {
     const channel = await connection.createConfirmChannel();
     for (const [key, body] of messages) {
-      const content = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === "string" ? body : JSON.stringify(body));
+      const content = Buffer.isBuffer(body)
+        ? body
+        : Buffer.from(typeof body === "string" ? body : JSON.stringify(body));
       channel.publish(eventsExchangeName(stack.config.queueName), key, content, { contentType: "application/json" });
     }
     await channel.waitForConfirms();
@@ -61,7 +63,8 @@ describe("control messages with ADMIN_PASSWORD set", () => {
     const key = controlKey({ adminPassword: PASSWORD })!;
     const fresh = signControl(key, "pause", undefined);
     await publish(stack, [
-      ["control.resume", fresh], // the signature covers what it asks (first: a resume after a pause would hide the pause)
+      // the signature covers what it asks (first: a resume after a pause would hide the pause)
+      ["control.resume", fresh],
       ["control.pause", {}],
       ["control.pause", { worker: id }],
       ...[1, null, "", [], {}, true].map((worker) => ["control.pause", { worker }] as [string, object]),
@@ -81,10 +84,14 @@ describe("control messages with ADMIN_PASSWORD set", () => {
       const channel = await connection.createChannel();
       const { queue } = await channel.assertQueue("", { exclusive: true, autoDelete: true });
       await channel.bindQueue(queue, eventsExchangeName(stack.config.queueName), "control.pause");
-      const post = (path: string) => stack.http().post(path).set("Content-Type", "application/json").set("Authorization", auth).send({});
+      const post = (path: string) =>
+        stack.http().post(path).set("Content-Type", "application/json").set("Authorization", auth).send({});
       await post("/api/workers/pause").expect(202);
       await waitFor("paused", async () => (await workers(stack))[0]?.paused === true);
-      const captured = await waitFor("the web's pause on the exchange", async () => (await channel.get(queue, { noAck: true })) || undefined);
+      const captured = await waitFor(
+        "the web's pause on the exchange",
+        async () => (await channel.get(queue, { noAck: true })) || undefined,
+      );
       await post("/api/workers/resume").expect(202);
       await waitFor("running again", async () => (await workers(stack))[0]?.paused === false);
 
@@ -97,7 +104,12 @@ describe("control messages with ADMIN_PASSWORD set", () => {
 
   test("when the monitor is asked to pause a worker named by anything but its id, then it answers 400 and sends nothing", async () => {
     for (const worker of [1, null, "", [], {}, true, "x".repeat(101), "bad id!"]) {
-      const res = await stack.http().post("/api/workers/pause").set("Content-Type", "application/json").set("Authorization", auth).send({ worker });
+      const res = await stack
+        .http()
+        .post("/api/workers/pause")
+        .set("Content-Type", "application/json")
+        .set("Authorization", auth)
+        .send({ worker });
       assert.equal(res.status, 400, JSON.stringify(worker));
       assert.equal(res.body.error.field, "worker");
     }
@@ -128,7 +140,12 @@ describe("control messages with no key configured", () => {
   after(() => stack?.stop());
 
   test("when neither ADMIN_PASSWORD nor CONTROL_SECRET is set, then the web says pausing is off and a worker obeys no control message", async () => {
-    const res = await stack.http().post("/api/workers/pause").set("Content-Type", "application/json").send({}).expect(409);
+    const res = await stack
+      .http()
+      .post("/api/workers/pause")
+      .set("Content-Type", "application/json")
+      .send({})
+      .expect(409);
     assert.equal(res.body.error.code, "control_off");
     assert.match(res.body.error.message, /CONTROL_SECRET/);
     await publish(stack, [["control.pause", {}]]);

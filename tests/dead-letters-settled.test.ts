@@ -25,15 +25,18 @@ describe("dead letters that went out of date", () => {
     await stack?.stop();
   });
 
-  const post = (path: string, body: object = {}) => stack.http().post(path).set("Content-Type", "application/json").send(body);
-  const letters = async (): Promise<{ total: number; settled: number; letters: Letter[] }> => (await stack.http().get("/api/dead-letters").expect(200)).body;
+  const post = (path: string, body: object = {}) =>
+    stack.http().post(path).set("Content-Type", "application/json").send(body);
+  const letters = async (): Promise<{ total: number; settled: number; letters: Letter[] }> =>
+    (await stack.http().get("/api/dead-letters").expect(200)).body;
 
   /** Tasks whose only attempt failed, each with its dead letter. */
   async function deadTasks(n: number): Promise<string[]> {
     const before = await queueDepth(dead);
     stack.fake.failNext("http500", n);
     const ids: string[] = [];
-    for (let i = 0; i < n; i++) ids.push((await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202)).body.id);
+    for (let i = 0; i < n; i++)
+      ids.push((await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202)).body.id);
     for (const id of ids) await waitForTaskState(stack.db, id, ["FAILURE"]);
     await waitFor(`${n} dead letters`, async () => (await queueDepth(dead)) === before + n);
     return ids;
@@ -50,10 +53,17 @@ describe("dead letters that went out of date", () => {
     const { groups } = (await stack.http().get("/api/failures").expect(200)).body;
     const group = groups.find((g: { count: number }) => g.count === 3);
     assert.ok(group, "one group of 3 failures");
-    assert.equal((await post("/api/failures/retry", { fingerprint: group.fingerprint, expected: 3 }).expect(200)).body.retried, 3);
+    assert.equal(
+      (await post("/api/failures/retry", { fingerprint: group.fingerprint, expected: 3 }).expect(200)).body.retried,
+      3,
+    );
     assert.equal(await queueDepth(dead), 0, "no letter stays beside tasks sent again");
     for (const id of ids) await waitForTaskState(stack.db, id, ["SUCCESS"]);
-    assert.equal(await stack.db.task.count({ where: { state: "FAILURE" } }), (await letters()).total, "as many letters as failures");
+    assert.equal(
+      await stack.db.task.count({ where: { state: "FAILURE" } }),
+      (await letters()).total,
+      "as many letters as failures",
+    );
   });
 
   test("when a task is retried by hand, then its dead letter goes", async () => {
@@ -74,7 +84,12 @@ describe("dead letters that went out of date", () => {
     const page = (await stack.http().get("/dead-letters").expect(200)).text;
     const row = page.slice(page.indexOf(`data-key="${letter!.key}"`));
     const why = /data-label="Why">([\s\S]*?)<\/td>/.exec(row)?.[1] ?? "";
-    assert.ok(why.includes(task.error.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;")), `why shows the error: ${why}`);
+    assert.ok(
+      why.includes(
+        task.error.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;"),
+      ),
+      `why shows the error: ${why}`,
+    );
   });
 
   test("when letters went out of date another way, then they are marked settled, go in one step, and requeue all removes them instead of keeping them", async () => {
@@ -94,7 +109,12 @@ describe("dead letters that went out of date", () => {
     const page = (await stack.http().get("/dead-letters").expect(200)).text;
     assert.match(page, /Discard 1 settled/);
 
-    assert.deepEqual((await post("/api/dead-letters/requeue", { expected: 2 }).expect(200)).body, { requeued: 1, settled: 1, kept: 0, dryRun: false });
+    assert.deepEqual((await post("/api/dead-letters/requeue", { expected: 2 }).expect(200)).body, {
+      requeued: 1,
+      settled: 1,
+      kept: 0,
+      dryRun: false,
+    });
     assert.equal(await queueDepth(dead), 0);
     await waitForTaskState(stack.db, failed!, ["SUCCESS"]);
 

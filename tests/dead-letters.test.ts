@@ -3,7 +3,15 @@
 // action only for the count a dry run showed. Real web, worker, RabbitMQ and stand-in.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { csrfTokenFrom, publishRaw, queueDepth, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
+import {
+  csrfTokenFrom,
+  publishRaw,
+  queueDepth,
+  startStack,
+  waitFor,
+  waitForTaskState,
+  type Stack,
+} from "./support/stack.ts";
 
 const PASSWORD = "correct horse battery staple";
 const basic = (password: string) => `Basic ${Buffer.from(`ops:${password}`).toString("base64")}`;
@@ -33,11 +41,18 @@ describe("dead letters", () => {
     stack.fake.failNext("http500", 1);
     const { body } = await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202);
     await waitForTaskState(stack.db, body.id, ["FAILURE"]);
-    await waitFor("its dead letter", async () => (await stack.http().get("/api/dead-letters").expect(200)).body.letters.some((l: { taskId: string }) => l.taskId === body.id));
+    await waitFor("its dead letter", async () =>
+      (await stack.http().get("/api/dead-letters").expect(200)).body.letters.some(
+        (l: { taskId: string }) => l.taskId === body.id,
+      ),
+    );
     return body.id;
   }
 
-  const letterOf = async (taskId: string) => (await stack.http().get("/api/dead-letters").expect(200)).body.letters.find((l: { taskId: string }) => l.taskId === taskId);
+  const letterOf = async (taskId: string) =>
+    (await stack.http().get("/api/dead-letters").expect(200)).body.letters.find(
+      (l: { taskId: string }) => l.taskId === taskId,
+    );
 
   test("when the dead letters are read, then each shows its task and why it died, and reading twice loses nothing", async () => {
     const id = await deadTask();
@@ -49,7 +64,13 @@ describe("dead letters", () => {
     assert.equal(first.total, 2);
     const [letter, poison] = first.letters;
     assert.deepEqual(
-      { taskId: letter.taskId, state: letter.task.state, why: letter.deathReason, from: letter.deathQueue, attempt: letter.attempt },
+      {
+        taskId: letter.taskId,
+        state: letter.task.state,
+        why: letter.deathReason,
+        from: letter.deathQueue,
+        attempt: letter.attempt,
+      },
       { taskId: id, state: "FAILURE", why: "rejected", from: stack.config.queueName, attempt: 1 },
     );
     assert.ok(letter.deadAt && JSON.parse(letter.body).taskId === id);
@@ -76,7 +97,9 @@ describe("dead letters", () => {
   });
 
   test("when all dead letters are requeued or discarded, then a dry run counts them and a stale count changes nothing", async () => {
-    await post("/api/dead-letters/discard", { expected: (await post("/api/dead-letters/discard").expect(200)).body.matched }).expect(200);
+    await post("/api/dead-letters/discard", {
+      expected: (await post("/api/dead-letters/discard").expect(200)).body.matched,
+    }).expect(200);
     const ids = [await deadTask(), await deadTask()];
     // A copy of a letter whose task then succeeds: settled, it says nothing any more.
     const { body: done } = await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202);
@@ -96,10 +119,18 @@ describe("dead letters", () => {
     assert.equal(await queueDepth(dead), 0);
     // A letter that names no task cannot be sent again: it stays.
     await publishRaw(dead, "names no task");
-    assert.deepEqual((await post("/api/dead-letters/requeue", { expected: 1 }).expect(200)).body, { requeued: 0, settled: 0, kept: 1, dryRun: false });
+    assert.deepEqual((await post("/api/dead-letters/requeue", { expected: 1 }).expect(200)).body, {
+      requeued: 0,
+      settled: 0,
+      kept: 1,
+      dryRun: false,
+    });
     assert.equal(await queueDepth(dead), 1);
     await post("/api/dead-letters/discard", { expected: 2 }).expect(409);
-    assert.deepEqual((await post("/api/dead-letters/discard", { expected: 1 }).expect(200)).body, { removed: 1, dryRun: false });
+    assert.deepEqual((await post("/api/dead-letters/discard", { expected: 1 }).expect(200)).body, {
+      removed: 1,
+      dryRun: false,
+    });
     assert.equal(await queueDepth(dead), 0);
   });
 
@@ -112,12 +143,28 @@ describe("dead letters", () => {
     const key = /data-key="([0-9a-f]{16})"/.exec(page.text)![1]!;
     const token = csrfTokenFrom(page.text);
     await agent.post(`/dead-letters/${key}/requeue`).type("form").send({ _csrf: token }).expect(401);
-    const sent = await agent.post(`/dead-letters/${key}/requeue`).set("Authorization", basic(PASSWORD)).type("form").send({ _csrf: token }).expect(303);
+    const sent = await agent
+      .post(`/dead-letters/${key}/requeue`)
+      .set("Authorization", basic(PASSWORD))
+      .type("form")
+      .send({ _csrf: token })
+      .expect(303);
     assert.equal(sent.headers.location, "/dead-letters?requeued=1");
-    assert.match((await agent.get(sent.headers.location).expect(200)).text, /Requeued 1 dead letter: their tasks run again/);
+    assert.match(
+      (await agent.get(sent.headers.location).expect(200)).text,
+      /Requeued 1 dead letter: their tasks run again/,
+    );
     await waitForTaskState(stack.db, id, ["SUCCESS"]);
-    const again = await agent.post(`/dead-letters/${key}/requeue`).set("Authorization", basic(PASSWORD)).type("form").send({ _csrf: token }).expect(303);
-    assert.match((await agent.get(again.headers.location).expect(200)).text, /that message is not in the queue any more/);
+    const again = await agent
+      .post(`/dead-letters/${key}/requeue`)
+      .set("Authorization", basic(PASSWORD))
+      .type("form")
+      .send({ _csrf: token })
+      .expect(303);
+    assert.match(
+      (await agent.get(again.headers.location).expect(200)).text,
+      /that message is not in the queue any more/,
+    );
   });
 });
 
@@ -134,7 +181,8 @@ describe("purging the work queue", () => {
 
   test("when the waiting jobs are purged, then a dry run counts them, a stale count changes nothing, and their tasks are cancelled", async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202)).body.id);
+    for (let i = 0; i < 3; i++)
+      ids.push((await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202)).body.id);
     await waitFor("three jobs queued", async () => (await queueDepth(stack.config.queueName)) === 3);
     assert.deepEqual((await post("/api/queue/purge").expect(200)).body, { matched: 3, dryRun: true });
     await post("/api/queue/purge", { expected: 3 }, "wrong password, twelve").expect(401);
@@ -150,7 +198,10 @@ describe("purging the work queue", () => {
       .type("form")
       .send({ _csrf: csrfTokenFrom(page.text), expected: "3" })
       .expect(303);
-    assert.match((await agent.get(purged.headers.location).expect(200)).text, /Purged 3 jobs from the work queue; 3 tasks cancelled/);
+    assert.match(
+      (await agent.get(purged.headers.location).expect(200)).text,
+      /Purged 3 jobs from the work queue; 3 tasks cancelled/,
+    );
     assert.equal(await queueDepth(stack.config.queueName), 0);
     assert.deepEqual(
       (await stack.db.task.findMany({ where: { id: { in: ids } } })).map((t) => t.state),
@@ -174,11 +225,21 @@ describe("dead letters someone tampered with or reads in a loop", () => {
 
   test("when a letter carries an x-death time no date can hold, then the list, the page and the actions still answer", async () => {
     // 10^13 seconds: past the year 275,760, the last a JavaScript date can show.
-    const death = { count: 1, reason: "rejected", queue: stack.config.queueName, exchange: "", "routing-keys": [stack.config.queueName], time: { "!": "timestamp", value: 1e13 } };
+    const death = {
+      count: 1,
+      reason: "rejected",
+      queue: stack.config.queueName,
+      exchange: "",
+      "routing-keys": [stack.config.queueName],
+      time: { "!": "timestamp", value: 1e13 },
+    };
     await publishRaw(dead, "a letter from the far future", { "x-death": [death] });
     await waitFor("the letter in the dead-letter queue", async () => (await queueDepth(dead)) === 1);
     const { body } = await stack.http().get("/api/dead-letters").expect(200);
-    assert.deepEqual([body.total, body.letters[0].deadAt, body.letters[0].body], [1, null, "a letter from the far future"]);
+    assert.deepEqual(
+      [body.total, body.letters[0].deadAt, body.letters[0].body],
+      [1, null, "a letter from the far future"],
+    );
     await stack.http().get("/dead-letters").expect(200);
     assert.deepEqual((await post(`/api/dead-letters/${body.letters[0].key}/discard`).expect(200)).body, { removed: 1 });
   });
@@ -200,7 +261,10 @@ describe("dead letters someone tampered with or reads in a loop", () => {
     try {
       await waitFor("the readers to get going", () => reads >= 12);
       assert.deepEqual((await post(`/api/dead-letters/${key}/discard`).expect(200)).body, { removed: 1 });
-      assert.deepEqual((await post("/api/dead-letters/discard", { expected: 39 }).expect(200)).body, { removed: 39, dryRun: false });
+      assert.deepEqual((await post("/api/dead-letters/discard", { expected: 39 }).expect(200)).body, {
+        removed: 39,
+        dryRun: false,
+      });
     } finally {
       looping = false;
       await Promise.all(readers);

@@ -43,7 +43,9 @@ describe("the dog.ceo client's ceiling on requests a second", () => {
     await Promise.all(Array.from({ length: 10 }, () => dog.randomImages("pug", undefined, 1)));
     await new Promise((resolve) => setTimeout(resolve, 1100));
 
-    const { result, times } = await arrivalsDuring(() => Promise.all(Array.from({ length: 25 }, () => dog.randomImages("pug", undefined, 1))));
+    const { result, times } = await arrivalsDuring(() =>
+      Promise.all(Array.from({ length: 25 }, () => dog.randomImages("pug", undefined, 1))),
+    );
 
     assert.equal(result.length, 25);
     assert.ok(result.every((links) => links.length === 1));
@@ -56,7 +58,10 @@ describe("the dog.ceo client's ceiling on requests a second", () => {
       for (let j = i; j < times.length; j++) {
         const elapsed = times[j]! - times[i]!;
         const allowed = 10 + (10 * (elapsed + 100)) / 1000;
-        assert.ok(j - i + 1 <= allowed, `${j - i + 1} requests arrived within ${elapsed} ms (at most ${allowed.toFixed(1)} allowed)`);
+        assert.ok(
+          j - i + 1 <= allowed,
+          `${j - i + 1} requests arrived within ${elapsed} ms (at most ${allowed.toFixed(1)} allowed)`,
+        );
       }
     }
   });
@@ -66,7 +71,11 @@ describe("the dog.ceo client's ceiling on requests a second", () => {
     const finished: number[] = [];
 
     // Call i asks for i + 1 photos, so the stand-in can tell the calls apart too.
-    const { paths } = await arrivalsDuring(() => Promise.all(Array.from({ length: 20 }, (_, i) => dog.randomImages("pug", undefined, i + 1).then(() => finished.push(i)))));
+    const { paths } = await arrivalsDuring(() =>
+      Promise.all(
+        Array.from({ length: 20 }, (_, i) => dog.randomImages("pug", undefined, i + 1).then(() => finished.push(i))),
+      ),
+    );
 
     // The first 10 (the burst) go out together and may finish in any order; the rest leave 100 ms apart.
     assert.deepEqual(
@@ -98,7 +107,13 @@ describe("the dog.ceo client's ceiling on requests a second", () => {
 
   test("when calls wait for their turn longer than the timeout, then none fails: the timeout covers only the HTTP call", async () => {
     // Timeouts a busy machine's local calls stay well within, and turns far longer than them.
-    const dog = client({ maxRps: 2, connectTimeoutMs: 1000, headersTimeoutMs: 1000, bodyTimeoutMs: 1000, totalTimeoutMs: 1000 });
+    const dog = client({
+      maxRps: 2,
+      connectTimeoutMs: 1000,
+      headersTimeoutMs: 1000,
+      bodyTimeoutMs: 1000,
+      totalTimeoutMs: 1000,
+    });
     const started = performance.now();
 
     const results = await Promise.allSettled(Array.from({ length: 10 }, () => dog.randomImages("pug", undefined, 2)));

@@ -12,8 +12,15 @@ let client: DogApi;
 
 before(async () => {
   fake = await startFakeDogApi({ port: 0 });
-  // undici checks idle timeouts on a ~0.5 s tick, so the 300 ms ones fire within about 1 s; the total deadline stays clear of that.
-  client = createDogApi({ baseUrl: fake.url, headersTimeoutMs: 300, bodyTimeoutMs: 300, connectTimeoutMs: 500, totalTimeoutMs: 2000 });
+  // undici checks idle timeouts on a ~0.5 s tick, so the 300 ms ones fire within about 1 s; the total deadline stays
+  // clear of that.
+  client = createDogApi({
+    baseUrl: fake.url,
+    headersTimeoutMs: 300,
+    bodyTimeoutMs: 300,
+    connectTimeoutMs: 500,
+    totalTimeoutMs: 2000,
+  });
 });
 
 afterEach(() => fake.clearFaults());

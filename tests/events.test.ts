@@ -77,7 +77,11 @@ function connect(url: string, headers: Record<string, string> = {}, path = "/eve
             };
             const timer = setTimeout(() => {
               waiters.delete(check);
-              fail(new Error(`no matching event within ${WAIT_MS} ms; got ${JSON.stringify(blocks.slice(from).map((b) => b.event))}`));
+              fail(
+                new Error(
+                  `no matching event within ${WAIT_MS} ms; got ${JSON.stringify(blocks.slice(from).map((b) => b.event))}`,
+                ),
+              );
             }, WAIT_MS);
             if (!check()) waiters.add(check);
           });
@@ -97,13 +101,26 @@ async function watchTaskRun(stack: Stack) {
   const stream = await connect(stack.url);
   try {
     const snapshot = await stream.next((b) => b.event === "snapshot");
-    const { body } = await stack.http().post("/api/tasks").send({ breed: "hound", subBreed: "afghan", limit: 4 }).expect(202);
+    const { body } = await stack
+      .http()
+      .post("/api/tasks")
+      .send({ breed: "hound", subBreed: "afghan", limit: 4 })
+      .expect(202);
     const taskId: string = body.id;
     const success = await stream.next((b) => isTaskEvent(taskId)(b) && data(b).task.state === "SUCCESS");
     const photos = await stream.next((b) => b.event === "photos" && data(b).taskId === taskId);
     const events = stream.blocks.filter((b) => b.event && b.event !== "snapshot");
     const created = stream.blocks.find(isTaskEvent(taskId))!;
-    return { taskId, blocks: [...stream.blocks], snapshot, success, photos, events, created, after: events.slice(events.indexOf(created) + 1) };
+    return {
+      taskId,
+      blocks: [...stream.blocks],
+      snapshot,
+      success,
+      photos,
+      events,
+      created,
+      after: events.slice(events.indexOf(created) + 1),
+    };
   } finally {
     stream.close();
   }
@@ -156,7 +173,11 @@ describe("the live event stream", () => {
     );
     assert.equal(data(success).task.photoCount, 4);
 
-    const links = await stack.db.taskPhoto.findMany({ where: { taskId }, include: { photo: true }, orderBy: { position: "asc" } });
+    const links = await stack.db.taskPhoto.findMany({
+      where: { taskId },
+      include: { photo: true },
+      orderBy: { position: "asc" },
+    });
     assert.deepEqual(
       data(photos).photos.map((p: { url: string }) => p.url),
       links.map((l) => l.photo.url),
@@ -246,7 +267,11 @@ describe("task events while no page is open", () => {
       const started = await stream.next((b) => isTaskEvent(body.id)(b) && data(b).task.state === "STARTED");
       const success = await stream.next((b) => isTaskEvent(body.id)(b) && data(b).task.state === "SUCCESS");
       assert.ok(stream.blocks.indexOf(started) < stream.blocks.indexOf(success));
-      assert.equal(stream.blocks.filter((b) => b.event === "resync").length, 0, "the page is not made to redraw for nothing");
+      assert.equal(
+        stream.blocks.filter((b) => b.event === "resync").length,
+        0,
+        "the page is not made to redraw for nothing",
+      );
     } finally {
       stream.close();
     }

@@ -14,7 +14,8 @@ after(async () => {
   await api.close();
 });
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the stand-in's JSON, checked field by field by each test
+// The stand-in's JSON, checked field by field by each test.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 async function getJson(path: string): Promise<{ status: number; headers: Headers; body: any }> {
   const res = await fetch(`${api.url}${path}`, { signal: AbortSignal.timeout(5000) });
   return { status: res.status, headers: res.headers, body: await res.json() };
@@ -42,14 +43,16 @@ describe("the fake dog.ceo API", () => {
     assert.equal(headers.get("cache-control"), "no-store");
     assert.equal(body.message.length, 50);
     assert.equal(new Set(body.message).size, 50);
-    for (const url of body.message) assert.match(url, new RegExp(`^${api.origin}/images/breeds/hound-afghan/n\\d{8}_\\d+\\.svg$`));
+    for (const url of body.message)
+      assert.match(url, new RegExp(`^${api.origin}/images/breeds/hound-afghan/n\\d{8}_\\d+\\.svg$`));
   });
 
   test("when a main breed with sub-breeds is asked for, its images come from its sub-breed folders", async () => {
     const { body } = await getJson("/breed/hound/images/random/50");
 
     assert.equal(new Set(body.message).size, 50);
-    for (const url of body.message) assert.match(url, /\/images\/breeds\/hound-(afghan|basset|blood|english|ibizan|plott|walker)\//);
+    for (const url of body.message)
+      assert.match(url, /\/images\/breeds\/hound-(afghan|basset|blood|english|ibizan|plott|walker)\//);
   });
 
   test("when /random has no count, the message is a single image link", async () => {
@@ -102,7 +105,11 @@ describe("the fake dog.ceo API", () => {
     const { status, body } = await getJson("/breeds/nothing/here");
 
     assert.equal(status, 404);
-    assert.deepEqual(body, { status: "error", message: 'No route found for "GET /api/breeds/nothing/here"', code: 404 });
+    assert.deepEqual(body, {
+      status: "error",
+      message: 'No route found for "GET /api/breeds/nothing/here"',
+      code: 404,
+    });
   });
 
   test("when a breed's sub-breeds are asked for, it lists them (an empty list for a breed without any)", async () => {
@@ -200,7 +207,8 @@ describe("the fake dog.ceo API", () => {
     assert.ok(Number(res.headers["content-length"]) > 100);
     assert.ok(received >= 2 && received <= 5, `received ${received} bytes in 0.7 s`);
     res.destroy();
-    for (const until = Date.now() + 2000; lone.openSockets > 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 10));
+    for (const until = Date.now() + 2000; lone.openSockets > 0 && Date.now() < until;)
+      await new Promise((r) => setTimeout(r, 10));
     assert.equal(lone.openSockets, 0);
     await lone.close();
   });
@@ -252,7 +260,9 @@ describe("the fake dog.ceo API", () => {
   });
 
   test("when many requests arrive at once, all of them are answered", async () => {
-    const replies = await Promise.all(Array.from({ length: 200 }, () => getJson("/breed/retriever/golden/images/random/5")));
+    const replies = await Promise.all(
+      Array.from({ length: 200 }, () => getJson("/breed/retriever/golden/images/random/5")),
+    );
 
     assert.ok(replies.every((r) => r.status === 200 && r.body.message.length === 5));
   });

@@ -7,10 +7,30 @@ import http from "node:http";
 import amqplib from "amqplib";
 import type { Db } from "../lib/store/db.ts";
 import type { TaskState } from "../lib/lifecycle/shapes.ts";
-import { configEnv, freePort, injectedFaults, spawnWeb, spawnWorker, startTcpProxy, type ChildApp, type TcpProxy } from "./support/faults.ts";
+import {
+  configEnv,
+  freePort,
+  injectedFaults,
+  spawnWeb,
+  spawnWorker,
+  startTcpProxy,
+  type ChildApp,
+  type TcpProxy,
+} from "./support/faults.ts";
 import { AMQP_URL, csrfTokenFrom, queueDepth, startStack, waitFor, type Stack } from "./support/stack.ts";
 
-const BREEDS = ["hound/afghan", "bulldog/french", "pug", "husky", "beagle", "akita", "boxer", "collie/border", "terrier/scottish", "retriever/golden"];
+const BREEDS = [
+  "hound/afghan",
+  "bulldog/french",
+  "pug",
+  "husky",
+  "beagle",
+  "akita",
+  "boxer",
+  "collie/border",
+  "terrier/scottish",
+  "retriever/golden",
+];
 const FINISHED: TaskState[] = ["SUCCESS", "FAILURE"];
 
 const summary = { jobs: 0, brokerCuts: 0, workerKills: 0, faultsInjected: 0, lost: 0, duplicated: 0 };
@@ -52,23 +72,34 @@ async function submitMany(stack: Stack, count: number, from = 0) {
 /** Counted 500 ids at a time: SQLite takes at most 999 parameters in one query. */
 async function finishedCount(db: Db, ids: string[]): Promise<number> {
   let finished = 0;
-  for (let i = 0; i < ids.length; i += 500) finished += await db.task.count({ where: { id: { in: ids.slice(i, i + 500) }, state: { in: FINISHED } } });
+  for (let i = 0; i < ids.length; i += 500)
+    finished += await db.task.count({ where: { id: { in: ids.slice(i, i + 500) }, state: { in: FINISHED } } });
   return finished;
 }
 
 /** Waits (bounded) for every task to finish; reports rather than throws, so the audit still runs. */
 async function settle(db: Db, ids: string[], timeoutMs: number): Promise<boolean> {
-  return waitFor(`${ids.length} tasks to finish`, async () => (await finishedCount(db, ids)) === ids.length, timeoutMs).then(
+  return waitFor(
+    `${ids.length} tasks to finish`,
+    async () => (await finishedCount(db, ids)) === ids.length,
+    timeoutMs,
+  ).then(
     () => true,
     () => false,
   );
 }
 
-/** Counts tasks not finished (lost), and tasks finished by more than one run or whose photo links are doubled or miscounted (duplicated). */
+/**
+ * Counts tasks not finished (lost), and tasks finished by more than one run or whose photo links are doubled or
+ * miscounted (duplicated).
+ */
 async function audit(db: Db, ids: string[]) {
   const tasks = await db.task.findMany({
     where: { id: { in: ids } },
-    include: { photos: { include: { photo: true }, orderBy: { position: "asc" } }, attempts: { orderBy: { id: "asc" } } },
+    include: {
+      photos: { include: { photo: true }, orderBy: { position: "asc" } },
+      attempts: { orderBy: { id: "asc" } },
+    },
   });
   let lost = ids.length - tasks.length;
   let duplicated = 0;
@@ -88,7 +119,9 @@ async function audit(db: Db, ids: string[]) {
   return { tasks, lost, duplicated };
 }
 
-function describeTasks(tasks: { id: string; state: string; limit: number; photoCount: number; error: string | null }[]): string {
+function describeTasks(
+  tasks: { id: string; state: string; limit: number; photoCount: number; error: string | null }[],
+): string {
   return tasks.map((t) => `${t.id.slice(0, 8)} ${t.state} ${t.photoCount}/${t.limit} ${t.error ?? ""}`).join("\n");
 }
 
@@ -146,7 +179,11 @@ describe("when the connection to RabbitMQ drops and comes back", () => {
       beforeCut.every((t) => t.queued),
       "with the broker up, tasks are queued at once",
     );
-    await waitFor("some tasks to finish before the cut", () => stack.db.task.count({ where: { id: { in: beforeCut.map((t) => t.id) }, state: "SUCCESS" } }), 20_000);
+    await waitFor(
+      "some tasks to finish before the cut",
+      () => stack.db.task.count({ where: { id: { in: beforeCut.map((t) => t.id) }, state: "SUCCESS" } }),
+      20_000,
+    );
 
     await proxy.cut();
     summary.brokerCuts += 1;
@@ -175,7 +212,11 @@ describe("when the connection to RabbitMQ drops and comes back", () => {
     const formTaskId = new URL(form.headers.location!, "http://x").searchParams.get("submitted")!;
     const flash = await agent.get(form.headers.location!).expect(200);
     assert.match(flash.text, /waiting for the job queue/);
-    assert.equal(await stack.db.outboxMessage.count({ where: { sentAt: null } }), 5, "the five tasks wait in the outbox");
+    assert.equal(
+      await stack.db.outboxMessage.count({ where: { sentAt: null } }),
+      5,
+      "the five tasks wait in the outbox",
+    );
 
     await proxy.restore();
     const afterCut = await submitMany(stack, 5, 10);
@@ -195,7 +236,10 @@ describe("when the connection to RabbitMQ drops and comes back", () => {
     assert.equal(await stack.db.outboxMessage.count({ where: { sentAt: null } }), 0, "every outbox message was sent");
     assert.equal(await stack.db.outboxMessage.count({ where: { taskId: { in: ids } } }), 15);
     assert.equal(await queueDepth(stack.config.queueName), 0);
-    assert.ok(proxy.connections >= 4, `the web and the worker reconnected (proxy saw ${proxy.connections} connections)`);
+    assert.ok(
+      proxy.connections >= 4,
+      `the web and the worker reconnected (proxy saw ${proxy.connections} connections)`,
+    );
   });
 });
 
@@ -220,14 +264,20 @@ describe("when a worker is killed with SIGKILL mid-batch", () => {
 
     const submitted = await submitMany(stack, 12, 0);
     const ids = submitted.map((t) => t.id);
-    await waitFor("four tasks to be STARTED", async () => (await stack.db.task.count({ where: { id: { in: ids }, state: "STARTED" } })) >= 4, 20_000);
+    await waitFor(
+      "four tasks to be STARTED",
+      async () => (await stack.db.task.count({ where: { id: { in: ids }, state: "STARTED" } })) >= 4,
+      20_000,
+    );
     first.kill("SIGKILL");
     const exit = await first.exited;
     assert.equal(exit.signal, "SIGKILL");
     summary.workerKills += 1;
     summary.faultsInjected += stack.fake.requests; // every answer so far was a slow one
 
-    const killedRuns = await stack.db.attempt.findMany({ where: { taskId: { in: ids }, workerId: { contains: `-${first.pid}-` } } });
+    const killedRuns = await stack.db.attempt.findMany({
+      where: { taskId: { in: ids }, workerId: { contains: `-${first.pid}-` } },
+    });
     const interrupted = new Set(killedRuns.filter((run) => run.outcome === null).map((run) => run.taskId));
     assert.ok(interrupted.size >= 1, "the killed worker had jobs in hand");
 
@@ -247,7 +297,9 @@ describe("when a worker is killed with SIGKILL mid-batch", () => {
     for (const task of tasks) {
       assert.equal(task.photos.length, task.limit);
       if (!interrupted.has(task.id)) continue;
-      const outcomes = task.attempts.map((run) => `${run.outcome}@${run.workerId.includes(`-${first.pid}-`) ? "killed" : "other"}`);
+      const outcomes = task.attempts.map(
+        (run) => `${run.outcome}@${run.workerId.includes(`-${first.pid}-`) ? "killed" : "other"}`,
+      );
       const lostAt = outcomes.indexOf("LOST@killed");
       assert.ok(lostAt >= 0, `task ${task.id}: ${outcomes.join(", ")}`);
       assert.ok(outcomes.slice(lostAt + 1).includes("SUCCESS@other"), `task ${task.id}: ${outcomes.join(", ")}`);
@@ -310,7 +362,9 @@ describe("when 1,000 jobs arrive from 10 clients at once while a worker is kille
     const injected = Object.values(injectedFaults(rates, 7, requests)).reduce((a, b) => a + b, 0);
     summary.faultsInjected += injected;
     const lostRuns = tasks.flatMap((t) => t.attempts).filter((r) => r.outcome === "LOST").length;
-    console.log(`faults at load: jobs=1000, dog.ceo requests=${requests}, faults injected=${injected}, runs lost to the kill=${lostRuns}, lost=${lost}, duplicated=${duplicated}`);
+    console.log(
+      `faults at load: jobs=1000, dog.ceo requests=${requests}, faults injected=${injected}, runs lost to the kill=${lostRuns}, lost=${lost}, duplicated=${duplicated}`,
+    );
   });
 });
 
@@ -319,7 +373,10 @@ describe("when dog.ceo misbehaves at random", () => {
   const seed = 20240611;
   let stack: Stack;
   before(async () => {
-    stack = await startStack({ workers: 2, env: { DOG_API_TIMEOUT_MS: "1000", RETRY_MAX_ATTEMPTS: "5", RETRY_BASE_MS: "50", RETRY_MAX_MS: "300" } });
+    stack = await startStack({
+      workers: 2,
+      env: { DOG_API_TIMEOUT_MS: "1000", RETRY_MAX_ATTEMPTS: "5", RETRY_BASE_MS: "50", RETRY_MAX_MS: "300" },
+    });
   });
   after(async () => {
     await stack?.stop();
@@ -344,7 +401,11 @@ describe("when dog.ceo misbehaves at random", () => {
       assert.equal(task.attempts.length, 5);
     }
     const deadQueue = `${stack.config.queueName}.dead`;
-    await waitFor("the failed jobs to reach the dead-letter queue", async () => (await queueDepth(deadQueue)) === failed.length, 10_000);
+    await waitFor(
+      "the failed jobs to reach the dead-letter queue",
+      async () => (await queueDepth(deadQueue)) === failed.length,
+      10_000,
+    );
     const dead = (await takeAll(deadQueue)).map((body) => (JSON.parse(body.toString()) as { taskId: string }).taskId);
     assert.deepEqual(dead.sort(), failed.map((t) => t.id).sort());
 
@@ -379,7 +440,10 @@ describe("when a worker or the web is asked to stop with SIGTERM", () => {
   let stack: Stack;
   const children: ChildApp[] = [];
   before(async () => {
-    stack = await startStack({ workers: 0, env: { SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs), DOG_API_TIMEOUT_MS: "5000" } });
+    stack = await startStack({
+      workers: 0,
+      env: { SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs), DOG_API_TIMEOUT_MS: "5000" },
+    });
   });
   after(async () => {
     for (const child of children) await child.stop();
@@ -393,7 +457,11 @@ describe("when a worker or the web is asked to stop with SIGTERM", () => {
     await worker.waitForOutput(/connected to RabbitMQ/, 30_000);
 
     const ids = (await submitMany(stack, 4, 0)).map((t) => t.id);
-    await waitFor("all four tasks to be STARTED", async () => (await stack.db.task.count({ where: { id: { in: ids }, state: "STARTED" } })) === 4, 20_000);
+    await waitFor(
+      "all four tasks to be STARTED",
+      async () => (await stack.db.task.count({ where: { id: { in: ids }, state: "STARTED" } })) === 4,
+      20_000,
+    );
     worker.kill("SIGTERM");
     // A bound on the wait, not a claim about speed: the claim is what the worker says below.
     const exit = await Promise.race([worker.exited, sleep(shutdownTimeoutMs + 30_000).then(() => undefined)]);
@@ -426,7 +494,11 @@ describe("when a worker or the web is asked to stop with SIGTERM", () => {
     children.push(impatient);
     await impatient.waitForOutput(/connected to RabbitMQ/, 30_000);
     const ids = (await submitMany(stack, 3, 0)).map((t) => t.id);
-    await waitFor("all three tasks to be STARTED", async () => (await stack.db.task.count({ where: { id: { in: ids }, state: "STARTED" } })) === 3, 20_000);
+    await waitFor(
+      "all three tasks to be STARTED",
+      async () => (await stack.db.task.count({ where: { id: { in: ids }, state: "STARTED" } })) === 3,
+      20_000,
+    );
 
     impatient.kill("SIGTERM");
     await impatient.waitForOutput(/shutting down/, 10_000);
@@ -494,7 +566,11 @@ describe("when a worker or the web is asked to stop with SIGTERM", () => {
     assert.ok(exit, `the web did not exit:\n${web.output()}`);
     assert.deepEqual(exit, { code: 0, signal: null }, web.output());
     assert.ok(tookMs < 3000, `the web took ${tookMs} ms to stop with a live event stream open`);
-    assert.equal(await Promise.race([ended, sleep(1000).then(() => "still open")]), "end", "the server ended the event stream");
+    assert.equal(
+      await Promise.race([ended, sleep(1000).then(() => "still open")]),
+      "end",
+      "the server ended the event stream",
+    );
 
     await assert.rejects(httpGet(`${web.url}/healthz`), (err: NodeJS.ErrnoException) => err.code === "ECONNREFUSED");
   });

@@ -21,13 +21,21 @@ import { signHeartbeat } from "../lib/monitor/signedHeartbeats.ts";
 import { startWorker } from "../tasks/worker.ts";
 import { forgeEvents, forgeEventsOnce } from "./support/exchange.ts";
 import { AMQP_URL, deleteQueues, startStack, waitFor, type Stack } from "./support/stack.ts";
-import { assertUp, droppedIn, httpPostJson, peakResidentMiB, spawnReadyWeb, type ChildWeb } from "./support/childWeb.ts";
+import {
+  assertUp,
+  droppedIn,
+  httpPostJson,
+  peakResidentMiB,
+  spawnReadyWeb,
+  type ChildWeb,
+} from "./support/childWeb.ts";
 import { listen } from "./support/liveStream.ts";
 import { heartbeat } from "./support/fakes.ts";
 
 const KiB = 1024;
 
-const publishEvents = (stack: Stack, messages: [routingKey: string, body: Buffer | string][]) => forgeEventsOnce(stack.config.queueName, messages);
+const publishEvents = (stack: Stack, messages: [routingKey: string, body: Buffer | string][]) =>
+  forgeEventsOnce(stack.config.queueName, messages);
 
 describe("forged task events on the events exchange", () => {
   let stack: Stack;
@@ -72,14 +80,24 @@ describe("forged task events on the events exchange", () => {
         const submitted = await httpPostJson(`${web.url}/api/tasks`, { breed: "pug", limit: 1 });
         await waitFor(
           "the real task's success on the page",
-          () => page.events.some((e) => e.type === "task" && e.data?.task?.id === submitted.id && e.data.task.state === "SUCCESS"),
+          () =>
+            page.events.some(
+              (e) => e.type === "task" && e.data?.task?.id === submitted.id && e.data.task.state === "SUCCESS",
+            ),
           30_000,
         );
         assert.equal(page.opens, 1, "the page's stream was never cut off");
         assert.ok(page.largest < 128 * KiB, `an event of ${page.largest} characters reached the page`);
-        assert.match(web.output(), /"routingKey":"task.task","bytes":4194\d+,"limit":131072,"dropped":1,"msg":"dropped an event over the size limit"/);
+        assert.match(
+          web.output(),
+          /"routingKey":"task.task","bytes":4194\d+,"limit":131072,"dropped":1,"msg":"dropped an event over the size limit"/,
+        );
         // The rest are told in a line at the end of each quiet 10 s.
-        await waitFor("every drop to be logged", () => droppedIn(web.output(), "dropped an event over the size limit") === 40, 25_000);
+        await waitFor(
+          "every drop to be logged",
+          () => droppedIn(web.output(), "dropped an event over the size limit") === 40,
+          25_000,
+        );
         assert.match(web.output(), /"routingKey":"task.task","dropped":1,"msg":"dropped a task event that is not one"/);
         assert.match(web.output(), /"msg":"dropped an event that is not JSON"/);
         const grown = peakResidentMiB(web.pid) - before;
@@ -96,12 +114,34 @@ describe("the checks on task events", () => {
   test("when a real task makes its largest event (the most photos, the longest links, names and error), then it passes the size limit and the checks unchanged", () => {
     const at = new Date();
     const task = toTaskView({
-      ...{ id: randomUUID(), breed: "b".repeat(40), subBreed: "s".repeat(40), limit: MAX_LIMIT, state: "SUCCESS", error: "\u0001".repeat(MAX_ERROR_LENGTH) },
-      ...{ photoCount: MAX_LIMIT, attemptCount: 20, createdAt: at, queuedAt: at, startedAt: at, finishedAt: at, retryAt: at, updatedAt: at },
-      ...{ retriedAt: at, retriedBy: `${"u".repeat(64)} from ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`, attemptBase: 0 },
+      ...{
+        id: randomUUID(),
+        breed: "b".repeat(40),
+        subBreed: "s".repeat(40),
+        limit: MAX_LIMIT,
+        state: "SUCCESS",
+        error: "\u0001".repeat(MAX_ERROR_LENGTH),
+      },
+      ...{
+        photoCount: MAX_LIMIT,
+        attemptCount: 20,
+        createdAt: at,
+        queuedAt: at,
+        startedAt: at,
+        finishedAt: at,
+        retryAt: at,
+        updatedAt: at,
+      },
+      ...{
+        retriedAt: at,
+        retriedBy: `${"u".repeat(64)} from ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`,
+        attemptBase: 0,
+      },
     } as Parameters<typeof toTaskView>[0]);
     const url = (i: number) => `https://images.dog.ceo/breeds/${i}/`.padEnd(MAX_LINK_LENGTH, "x");
-    const photos = Array.from({ length: MAX_LIMIT }, (_, i) => toPhotoView({ id: 2 ** 31 - i, url: url(i), breed: "b".repeat(40), subBreed: "s".repeat(40), createdAt: at }));
+    const photos = Array.from({ length: MAX_LIMIT }, (_, i) =>
+      toPhotoView({ id: 2 ** 31 - i, url: url(i), breed: "b".repeat(40), subBreed: "s".repeat(40), createdAt: at }),
+    );
     const event = { type: "task" as const, task, photos };
     const bytes = Buffer.byteLength(JSON.stringify(event));
     assert.ok(bytes <= MAX_EVENT_BYTES * 0.95, `${bytes} bytes`);
@@ -167,7 +207,10 @@ describe("what a web keeps for browsers that reconnect", () => {
             stack,
             Array.from({ length: 6 }, () => ["task.photos", JSON.stringify(photosEvent(25))] as [string, string]),
           ); // ~52 KB each
-          await waitFor("the events to be heard", () => watching.events.filter((e) => e.type === "photos").length === 6);
+          await waitFor(
+            "the events to be heard",
+            () => watching.events.filter((e) => e.type === "photos").length === 6,
+          );
 
           // As the page does: the id it saw last, in the address (its first connect) or Last-Event-ID.
           coming = listen(`${stack.url}/events?lastEventId=${encodeURIComponent(leftAt)}`);
@@ -185,33 +228,37 @@ describe("what a web keeps for browsers that reconnect", () => {
       },
     );
 
-    test("when one event of 810 KB comes while a browser is away, then it is dropped, and the browser coming back gets the events after it", { timeout: 60_000 }, async () => {
-      const watching = listen(`${stack.url}/events`);
-      let coming: ReturnType<typeof listen> | undefined;
-      try {
-        await waitFor("the snapshot", () => watching.lastEventId);
-        const leftAt = watching.lastEventId;
-        const huge = { ...photosEvent(1), padding: "x".repeat(810 * KiB) };
-        await publishEvents(stack, [
-          ["task.photos", JSON.stringify(huge)],
-          ["task.photos", JSON.stringify(photosEvent(1))],
-        ]);
-        await waitFor("the small event to be heard", () => watching.events.some((e) => e.type === "photos"));
-        coming = listen(`${stack.url}/events?lastEventId=${encodeURIComponent(leftAt)}`);
-        await waitFor("the replay", () => coming!.events.some((e) => e.type === "photos"), 10_000);
-        await new Promise((resolve) => setTimeout(resolve, 4500));
-        assert.deepEqual([coming.opens, coming.errors], [1, 0], "one stream, never cut off");
-        assert.deepEqual(
-          coming.events.map((e) => e.type),
-          ["photos"],
-          "only the small event, replayed",
-        );
-        assert.ok(watching.largest < 128 * KiB && coming.largest < 128 * KiB);
-      } finally {
-        watching.close();
-        coming?.close();
-      }
-    });
+    test(
+      "when one event of 810 KB comes while a browser is away, then it is dropped, and the browser coming back gets the events after it",
+      { timeout: 60_000 },
+      async () => {
+        const watching = listen(`${stack.url}/events`);
+        let coming: ReturnType<typeof listen> | undefined;
+        try {
+          await waitFor("the snapshot", () => watching.lastEventId);
+          const leftAt = watching.lastEventId;
+          const huge = { ...photosEvent(1), padding: "x".repeat(810 * KiB) };
+          await publishEvents(stack, [
+            ["task.photos", JSON.stringify(huge)],
+            ["task.photos", JSON.stringify(photosEvent(1))],
+          ]);
+          await waitFor("the small event to be heard", () => watching.events.some((e) => e.type === "photos"));
+          coming = listen(`${stack.url}/events?lastEventId=${encodeURIComponent(leftAt)}`);
+          await waitFor("the replay", () => coming!.events.some((e) => e.type === "photos"), 10_000);
+          await new Promise((resolve) => setTimeout(resolve, 4500));
+          assert.deepEqual([coming.opens, coming.errors], [1, 0], "one stream, never cut off");
+          assert.deepEqual(
+            coming.events.map((e) => e.type),
+            ["photos"],
+            "only the small event, replayed",
+          );
+          assert.ok(watching.largest < 128 * KiB && coming.largest < 128 * KiB);
+        } finally {
+          watching.close();
+          coming?.close();
+        }
+      },
+    );
   });
 });
 
@@ -259,7 +306,12 @@ describe("forged heartbeats", () => {
   });
 
   test("when a heartbeat claims more jobs than its concurrency, or a concurrency no worker may have, then it is dropped", () => {
-    for (const more of [{ inFlight: 5 }, { concurrency: 100_000, inFlight: 100_000 }, { concurrency: 0 }, { concurrency: 1025 }]) {
+    for (const more of [
+      { inFlight: 5 },
+      { concurrency: 100_000, inFlight: 100_000 },
+      { concurrency: 0 },
+      { concurrency: 1025 },
+    ]) {
       assert.equal(parseHeartbeat(beat("w", more)), undefined, JSON.stringify(more));
     }
     assert.ok(parseHeartbeat(beat("w", { concurrency: 1024, inFlight: 1024 })));
@@ -274,50 +326,68 @@ describe("forged heartbeats", () => {
       await stack?.stop();
     });
 
-    test("then the monitor shows the real worker in every look, and no more jobs held than the broker's consumers can hold", { timeout: 60_000 }, async () => {
-      const realId = stack.workers[0]!.id;
-      await waitFor("the real worker", async () => (await stack.http().get("/api/workers")).body.workers.some((w: { id: string }) => w.id === realId));
-      const looks: { real: boolean; listed: number; unacked: number; consumers: number }[] = [];
-      const forger = await forgeEvents(stack.config.queueName);
-      try {
-        const flood = (async () => {
-          // 48 every 100 ms for 4 s, each a new worker: half claim 100,000 jobs each, half the most a worker may hold.
-          for (let batch = 0; batch < 40; batch++) {
-            for (let i = 0; i < 48; i++) {
-              const n = batch * 48 + i;
-              const load = n % 2 ? { concurrency: 100_000, inFlight: 100_000 } : { concurrency: 1024, inFlight: 1024 };
-              forger.publish("worker.heartbeat", JSON.stringify({ ...beat(`fake-${n}`, load), pid: n + 1 }));
+    test(
+      "then the monitor shows the real worker in every look, and no more jobs held than the broker's consumers can hold",
+      { timeout: 60_000 },
+      async () => {
+        const realId = stack.workers[0]!.id;
+        await waitFor("the real worker", async () =>
+          (await stack.http().get("/api/workers")).body.workers.some((w: { id: string }) => w.id === realId),
+        );
+        const looks: { real: boolean; listed: number; unacked: number; consumers: number }[] = [];
+        const forger = await forgeEvents(stack.config.queueName);
+        try {
+          const flood = (async () => {
+            // 48 every 100 ms for 4 s, each a new worker: half claim 100,000 jobs each, half the most a worker may
+            // hold.
+            for (let batch = 0; batch < 40; batch++) {
+              for (let i = 0; i < 48; i++) {
+                const n = batch * 48 + i;
+                const load =
+                  n % 2 ? { concurrency: 100_000, inFlight: 100_000 } : { concurrency: 1024, inFlight: 1024 };
+                forger.publish("worker.heartbeat", JSON.stringify({ ...beat(`fake-${n}`, load), pid: n + 1 }));
+              }
+              await forger.confirmed();
+              await new Promise((resolve) => setTimeout(resolve, 100));
             }
-            await forger.confirmed();
-            await new Promise((resolve) => setTimeout(resolve, 100));
+          })();
+          flood.catch(() => {}); // awaited below, unless a look fails first
+          for (let look = 0; look < 4; look++) {
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+            const { workers } = (await stack.http().get("/api/workers").expect(200)).body as {
+              workers: { id: string }[];
+            };
+            const queue = (await stack.http().get("/api/queue").expect(200)).body as {
+              unacked: number;
+              consumers: number;
+            };
+            looks.push({
+              real: workers.some((w) => w.id === realId),
+              listed: workers.length,
+              unacked: queue.unacked,
+              consumers: queue.consumers,
+            });
           }
-        })();
-        flood.catch(() => {}); // awaited below, unless a look fails first
-        for (let look = 0; look < 4; look++) {
-          await new Promise((resolve) => setTimeout(resolve, 1000));
-          const { workers } = (await stack.http().get("/api/workers").expect(200)).body as { workers: { id: string }[] };
-          const queue = (await stack.http().get("/api/queue").expect(200)).body as { unacked: number; consumers: number };
-          looks.push({ real: workers.some((w) => w.id === realId), listed: workers.length, unacked: queue.unacked, consumers: queue.consumers });
+          await flood;
+        } finally {
+          await forger.close();
         }
-        await flood;
-      } finally {
-        await forger.close();
-      }
-      const summary = JSON.stringify(looks);
-      console.log(`~480 forged heartbeats a second, four looks: ${summary}`);
-      assert.ok(
-        looks.every((l) => l.real),
-        `the real worker in every look: ${summary}`,
-      );
-      assert.ok(
-        looks.every((l) => l.listed <= MAX_TRACKED_WORKERS),
-        summary,
-      );
-      assert.ok(
-        looks.every((l) => l.unacked <= l.consumers * 1024),
-        `jobs held: ${summary}`,
-      );
-    });
+        const summary = JSON.stringify(looks);
+        console.log(`~480 forged heartbeats a second, four looks: ${summary}`);
+        assert.ok(
+          looks.every((l) => l.real),
+          `the real worker in every look: ${summary}`,
+        );
+        assert.ok(
+          looks.every((l) => l.listed <= MAX_TRACKED_WORKERS),
+          summary,
+        );
+        assert.ok(
+          looks.every((l) => l.unacked <= l.consumers * 1024),
+          `jobs held: ${summary}`,
+        );
+      },
+    );
   });
 });
 
@@ -349,37 +419,56 @@ describe("forged heartbeats with a control key configured", () => {
     for (let look = 0; look < 4; look++) {
       await new Promise((resolve) => setTimeout(resolve, 300));
       const real = (await listed()).find((w) => w.id === realId);
-      assert.deepEqual(real && { status: real.status, paused: real.paused, lied: real.done === 999_999 }, { status: "alive", paused: false, lied: false }, `look ${look}`);
+      assert.deepEqual(
+        real && { status: real.status, paused: real.paused, lied: real.done === 999_999 },
+        { status: "alive", paused: false, lied: false },
+        `look ${look}`,
+      );
     }
   });
 
-  test("when 200 made-up workers beat, unsigned or signed with another key, then a worker started meanwhile is listed and they are not", { timeout: 60_000 }, async () => {
-    const forger = await forgeEvents(stack.config.queueName);
-    let flooding = true;
-    const flood = (async () => {
-      // All 200 places, every 500 ms (a worker's pace allows one per 250 ms), for at most 15 s.
-      for (let round = 0; round < 30 && flooding; round++) {
-        for (let n = 0; n < MAX_TRACKED_WORKERS; n++) {
-          const fake = beat(`fake-${n}`, { pid: n + 1 });
-          forger.publish("worker.heartbeat", JSON.stringify(n % 2 ? signHeartbeat(otherKey, "worker.heartbeat", fake) : fake));
+  test(
+    "when 200 made-up workers beat, unsigned or signed with another key, then a worker started meanwhile is listed and they are not",
+    { timeout: 60_000 },
+    async () => {
+      const forger = await forgeEvents(stack.config.queueName);
+      let flooding = true;
+      const flood = (async () => {
+        // All 200 places, every 500 ms (a worker's pace allows one per 250 ms), for at most 15 s.
+        for (let round = 0; round < 30 && flooding; round++) {
+          for (let n = 0; n < MAX_TRACKED_WORKERS; n++) {
+            const fake = beat(`fake-${n}`, { pid: n + 1 });
+            forger.publish(
+              "worker.heartbeat",
+              JSON.stringify(n % 2 ? signHeartbeat(otherKey, "worker.heartbeat", fake) : fake),
+            );
+          }
+          await forger.confirmed();
+          await new Promise((resolve) => setTimeout(resolve, 500));
         }
-        await forger.confirmed();
-        await new Promise((resolve) => setTimeout(resolve, 500));
+      })();
+      flood.catch(() => {}); // awaited below
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        const late = await startWorker(stack.config, createLogger("silent", "test"));
+        stack.workers.push(late);
+        const seen = await waitFor(
+          "the worker started during the flood",
+          async () => ((await listed()).some((w) => w.id === late.id) ? listed() : undefined),
+          8000,
+        );
+        assert.deepEqual(
+          seen.map((w) => w.id).sort(),
+          stack.workers.map((w) => w.id).sort(),
+          "only the real workers are listed",
+        );
+      } finally {
+        flooding = false;
+        await flood;
+        await forger.close();
       }
-    })();
-    flood.catch(() => {}); // awaited below
-    try {
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      const late = await startWorker(stack.config, createLogger("silent", "test"));
-      stack.workers.push(late);
-      const seen = await waitFor("the worker started during the flood", async () => ((await listed()).some((w) => w.id === late.id) ? listed() : undefined), 8000);
-      assert.deepEqual(seen.map((w) => w.id).sort(), stack.workers.map((w) => w.id).sort(), "only the real workers are listed");
-    } finally {
-      flooding = false;
-      await flood;
-      await forger.close();
-    }
-  });
+    },
+  );
 });
 
 describe("heartbeats a web with a control key drops", () => {
@@ -404,7 +493,19 @@ describe("heartbeats a web with a control key drops", () => {
   });
 
   test("when heartbeats come unsigned, signed with another key, stale, or signed as another kind, then each is dropped and counted in the log, and a signed one is taken", async () => {
-    const beat = { id: "w", host: "h", pid: 1, concurrency: 1, done: 0, failed: 0, skipped: 0, inFlight: 0, startedAt: new Date().toISOString(), ready: true, paused: false };
+    const beat = {
+      id: "w",
+      host: "h",
+      pid: 1,
+      concurrency: 1,
+      done: 0,
+      failed: 0,
+      skipped: 0,
+      inFlight: 0,
+      startedAt: new Date().toISOString(),
+      ready: true,
+      paused: false,
+    };
     const otherKey = controlKey({ controlSecret: "someone else's secret, 32 characters or more" })!;
     await forgeEventsOnce(queueName, [
       ["worker.heartbeat", JSON.stringify(beat)],
@@ -419,7 +520,12 @@ describe("heartbeats a web with a control key drops", () => {
       workers.list().map((w) => w.id),
       ["signed"],
     );
-    await waitFor("five drops logged", () => droppedIn(lines.join("\n"), "dropped a heartbeat not signed with this web's control key, or not lately") === 5, 15_000);
+    await waitFor(
+      "five drops logged",
+      () =>
+        droppedIn(lines.join("\n"), "dropped a heartbeat not signed with this web's control key, or not lately") === 5,
+      15_000,
+    );
   });
 });
 
@@ -428,7 +534,10 @@ describe("heartbeats with no control key configured", () => {
     const stack = await startStack({ workers: 1 });
     try {
       // The real worker's (unsigned) heartbeat heard first: the exchange is in place by then.
-      await waitFor("the real worker", async () => (await stack.http().get("/api/workers").expect(200)).body.workers.length === 1);
+      await waitFor(
+        "the real worker",
+        async () => (await stack.http().get("/api/workers").expect(200)).body.workers.length === 1,
+      );
       await publishEvents(stack, [["worker.heartbeat", JSON.stringify(heartbeat("plain-1"))]]);
       const ids = await waitFor("both listed", async () => {
         const { workers } = (await stack.http().get("/api/workers").expect(200)).body as { workers: { id: string }[] };

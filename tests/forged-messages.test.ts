@@ -21,7 +21,11 @@ describe("when someone publishes copies of a task's job", () => {
     // Every image list takes a while, so copies arrive while the real run is still going;
     // a retry waits 5-10 s, so copies arrive while the task waits for it.
     fake = await startFakeDogApi({ latencyMs: 1500 });
-    stack = await startStack({ fake, workers: 1, env: { RETRY_MAX_ATTEMPTS: "5", RETRY_BASE_MS: "10000", RETRY_MAX_MS: "10000" } });
+    stack = await startStack({
+      fake,
+      workers: 1,
+      env: { RETRY_MAX_ATTEMPTS: "5", RETRY_BASE_MS: "10000", RETRY_MAX_MS: "10000" },
+    });
     q = stack.config.queueName;
   });
   after(async () => {
@@ -62,7 +66,10 @@ describe("when someone publishes copies of a task's job", () => {
     for (const attempt of [2, 3, 4, 5, 99]) await publishRaw(q, job, { "x-attempt": attempt });
     await waitFor("the copies to be acked", () => skipped(stack) >= skippedBefore + 5, 15_000);
     const still = await stack.db.task.findUniqueOrThrow({ where: { id: taskId } });
-    assert.deepEqual([still.state, still.attemptCount, still.retryAt?.getTime()], ["RETRY", 1, waiting.retryAt?.getTime()]);
+    assert.deepEqual(
+      [still.state, still.attemptCount, still.retryAt?.getTime()],
+      ["RETRY", 1, waiting.retryAt?.getTime()],
+    );
     assert.equal(fake.requests - requestsBefore, 1, "dog.ceo was asked once, by the real run");
     fake.clearFaults();
     const task = await waitForTaskState(stack.db, taskId, FINISHED, 20_000);

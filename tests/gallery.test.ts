@@ -55,10 +55,15 @@ describe("the gallery's pages", () => {
     const first = await galleryPage(queriesOver(db, store).photos, 1);
     assert.equal(first.pages, Math.ceil(125 / PHOTOS_PER_PAGE));
     const seen = [];
-    for (let page = 1; page <= first.pages; page++) seen.push(...(await galleryPage(queriesOver(db, store).photos, page)).photos.map((p) => p.id));
+    for (let page = 1; page <= first.pages; page++)
+      seen.push(...(await galleryPage(queriesOver(db, store).photos, page)).photos.map((p) => p.id));
     const newestFirst = (await db.photo.findMany({ orderBy: { id: "desc" }, select: { id: true } })).map((p) => p.id);
     assert.deepEqual(seen, newestFirst);
-    assert.deepEqual((await galleryPage(queriesOver(db, store).photos, first.pages + 1)).photos, [], "a page past the end is empty");
+    assert.deepEqual(
+      (await galleryPage(queriesOver(db, store).photos, first.pages + 1)).photos,
+      [],
+      "a page past the end is empty",
+    );
   });
 
   test("when the newest tasks are listed unfiltered, the store's prepared read gives what Prisma's query gives for the same tasks", async () => {

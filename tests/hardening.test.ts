@@ -57,7 +57,10 @@ describe("forged worker heartbeats", () => {
       try {
         const channel = await connection.createConfirmChannel();
         const exchange = `${stack.config.queueName}.events`;
-        const send = (beat: unknown) => channel.publish(exchange, "worker.heartbeat", Buffer.from(JSON.stringify(beat)), { contentType: "application/json" });
+        const send = (beat: unknown) =>
+          channel.publish(exchange, "worker.heartbeat", Buffer.from(JSON.stringify(beat)), {
+            contentType: "application/json",
+          });
         const fake = (i: number) => ({
           id: `fake-${i}`,
           host: "h",
@@ -86,13 +89,19 @@ describe("forged worker heartbeats", () => {
       }
       await waitFor(
         "the last heartbeat to be heard",
-        async () => (await stack.http().get("/api/workers")).body.workers.some((w: { id: string; done: number }) => w.id === "fake-0" && w.done === 12345),
+        async () =>
+          (await stack.http().get("/api/workers")).body.workers.some(
+            (w: { id: string; done: number }) => w.id === "fake-0" && w.done === 12345,
+          ),
         20_000,
       );
-      const { workers } = (await stack.http().get("/api/workers").expect(200)).body as { workers: { id: string; host: string }[] };
+      const { workers } = (await stack.http().get("/api/workers").expect(200)).body as {
+        workers: { id: string; host: string }[];
+      };
       assert.ok(workers.length <= MAX_TRACKED_WORKERS, `${workers.length} workers tracked`);
       assert.ok(workers.every((w) => w.id.length <= 100 && w.host.length <= 255 && !w.id.includes("<")));
-      for (const id of ["text-count", "negative", "bad-date"]) assert.ok(!workers.some((w) => w.id === id), `${id} was dropped`);
+      for (const id of ["text-count", "negative", "bad-date"])
+        assert.ok(!workers.some((w) => w.id === id), `${id} was dropped`);
       const queue = (await stack.http().get("/api/queue").expect(200)).body;
       assert.equal(typeof queue.unacked, "number", JSON.stringify(queue));
       const page = await stack.http().get("/tasks").expect(200);
@@ -100,7 +109,10 @@ describe("forged worker heartbeats", () => {
       // The real worker still reports in.
       await waitFor(
         "the real worker's heartbeat",
-        async () => (await stack.http().get("/api/workers")).body.workers.some((w: { id: string }) => w.id === stack.workers[0]!.id),
+        async () =>
+          (await stack.http().get("/api/workers")).body.workers.some(
+            (w: { id: string }) => w.id === stack.workers[0]!.id,
+          ),
         10_000,
       );
     },
@@ -128,9 +140,14 @@ describe("text from dog.ceo", () => {
           const page = await stack.http().get(path).expect(200);
           const longest = Math.max(0, ...[...page.text.matchAll(/x+/g)].map((m) => m[0].length));
           assert.ok(longest < 500, `${path} shows ${longest} characters of the message`);
-          if (path !== "/tasks") assert.ok(page.text.length < 100_000, `${path} is ${page.text.length} characters`); // /tasks also lists this file's forged workers
+          // /tasks also lists this file's forged workers
+          if (path !== "/tasks") assert.ok(page.text.length < 100_000, `${path} is ${page.text.length} characters`);
         }
-        assert.match((await stack.http().get(`/tasks/${body.id}`)).text, /\(shortened\)/, "the task page says it was shortened");
+        assert.match(
+          (await stack.http().get(`/tasks/${body.id}`)).text,
+          /\(shortened\)/,
+          "the task page says it was shortened",
+        );
         await waitFor("the failure to be streamed", async () => streamed.includes(`"state":"FAILURE"`));
         assert.ok(streamed.length < 50_000, `${streamed.length} characters streamed`);
       } finally {

@@ -29,13 +29,33 @@ describe("the monitor's history", () => {
   const now = Date.parse("2026-12-03T10:00:30Z");
   const at = (minutesAgo: number, plusMs = 0) => new Date(now - minutesAgo * 60_000 + plusMs);
 
-  async function task(createdMinutesAgo: number, state: "SUCCESS" | "FAILURE" | "PENDING", waitMs: number, runMs: number) {
+  async function task(
+    createdMinutesAgo: number,
+    state: "SUCCESS" | "FAILURE" | "PENDING",
+    waitMs: number,
+    runMs: number,
+  ) {
     const createdAt = at(createdMinutesAgo);
     const startedAt = state === "PENDING" ? null : new Date(createdAt.getTime() + waitMs);
     const finishedAt = startedAt && new Date(startedAt.getTime() + runMs);
     const id = randomUUID();
-    await db.task.create({ data: { id, breed: "pug", limit: 1, state, createdAt, queuedAt: createdAt, startedAt, finishedAt, attemptCount: startedAt ? 1 : 0 } });
-    if (startedAt) await db.attempt.create({ data: { taskId: id, number: 1, workerId: "w", startedAt, finishedAt, outcome: state } });
+    await db.task.create({
+      data: {
+        id,
+        breed: "pug",
+        limit: 1,
+        state,
+        createdAt,
+        queuedAt: createdAt,
+        startedAt,
+        finishedAt,
+        attemptCount: startedAt ? 1 : 0,
+      },
+    });
+    if (startedAt)
+      await db.attempt.create({
+        data: { taskId: id, number: 1, workerId: "w", startedAt, finishedAt, outcome: state },
+      });
     return id;
   }
 
@@ -46,14 +66,19 @@ describe("the monitor's history", () => {
     await task(0.2, "PENDING", 0, 0); // 10:00:18, this minute
     await task(30, "SUCCESS", 100, 400); // outside the window
     const retried = await task(5, "FAILURE", 1000, 2000);
-    await db.attempt.create({ data: { taskId: retried, number: 2, workerId: "w", startedAt: at(4), finishedAt: at(4, 50), outcome: "RETRY" } });
+    await db.attempt.create({
+      data: { taskId: retried, number: 2, workerId: "w", startedAt: at(4), finishedAt: at(4, 50), outcome: "RETRY" },
+    });
 
     const history = await taskHistory(historyQueries(db), "15m", now);
     assert.equal(history.buckets.length, 15);
     assert.equal(history.buckets.at(-1)!.at, "2026-12-03T10:00:00.000Z", "the last bucket is this minute");
     assert.deepEqual(history.totals, { submitted: 5, succeeded: 2, failed: 2, retried: 1 });
     const minute = (iso: string) => history.buckets.find((b) => b.at === iso)!;
-    assert.deepEqual({ ...minute("2026-12-03T09:58:00.000Z") }, { at: "2026-12-03T09:58:00.000Z", submitted: 2, succeeded: 2, failed: 0, retried: 0 });
+    assert.deepEqual(
+      { ...minute("2026-12-03T09:58:00.000Z") },
+      { at: "2026-12-03T09:58:00.000Z", submitted: 2, succeeded: 2, failed: 0, retried: 0 },
+    );
     assert.equal(minute("2026-12-03T09:55:00.000Z").submitted, 2);
     assert.equal(minute("2026-12-03T09:55:00.000Z").failed, 2);
     assert.equal(minute("2026-12-03T09:56:00.000Z").retried, 1);
@@ -78,7 +103,8 @@ describe("the monitor's history", () => {
   test("when a history is kept between reads, then buckets that ended are counted once and only the newest are asked for again", async () => {
     const later = now + 24 * 60 * 60_000; // a day on, on a window of its own
     const at = (minutesAgo: number) => new Date(later - minutesAgo * 60_000);
-    const add = (minutesAgo: number) => db.task.create({ data: { id: randomUUID(), breed: "pug", limit: 1, createdAt: at(minutesAgo) } });
+    const add = (minutesAgo: number) =>
+      db.task.create({ data: { id: randomUUID(), breed: "pug", limit: 1, createdAt: at(minutesAgo) } });
     await add(10);
     const memory = new Map();
     const first = await taskHistory(historyQueries(db), "15m", later, memory);
@@ -89,7 +115,11 @@ describe("the monitor's history", () => {
     await add(0.1);
     const second = await taskHistory(historyQueries(db), "15m", later + 1000, memory);
     assert.equal(second.totals.submitted, 2, "the final bucket came from memory; the current one was counted again");
-    assert.equal((await taskHistory(historyQueries(db), "15m", later + 1000)).totals.submitted, 3, "without memory everything is counted");
+    assert.equal(
+      (await taskHistory(historyQueries(db), "15m", later + 1000)).totals.submitted,
+      3,
+      "without memory everything is counted",
+    );
   });
 
   test("when nothing happened, then the history is empty and says so without percentiles", async () => {
@@ -111,7 +141,11 @@ describe("the history on the monitor page", () => {
       assert.match(page, /<h2 class="title is-5">Last 1 hour<\/h2>/);
       // A group of focusable steps, each named by its values (a role="img" would hide them from a screen reader).
       assert.match(page, /<svg viewBox="0 0 420 180" role="group"/);
-      const steps = [...page.matchAll(/<g class="chart-point" tabindex="0" role="img" aria-label="([^"]+)">\s*<title>([^<]+)<\/title>/g)];
+      const steps = [
+        ...page.matchAll(
+          /<g class="chart-point" tabindex="0" role="img" aria-label="([^"]+)">\s*<title>([^<]+)<\/title>/g,
+        ),
+      ];
       assert.equal(steps.length, 30);
       assert.ok(steps.every((m) => m[1] === m[2]));
       // The task was submitted and finished in the window (in one step, or two at a boundary).
@@ -123,7 +157,10 @@ describe("the history on the monitor page", () => {
         steps.some((m) => /, succeeded (?!0,)[\d.]+, failed 0, retried 0 per minute$/.test(m[1]!)),
         "a step shows the success",
       );
-      assert.match(page, /<title id="history-chart-title">Jobs per minute over the last 1 hour: 1 submitted, 1 succeeded, 0 failed, 0 retried<\/title>/);
+      assert.match(
+        page,
+        /<title id="history-chart-title">Jobs per minute over the last 1 hour: 1 submitted, 1 succeeded, 0 failed, 0 retried<\/title>/,
+      );
       assert.match(page, /<summary>As a table<\/summary>/);
       const day = (await stack.http().get("/tasks?window=1d").expect(200)).text;
       assert.match(day, /Last 1 day/);
@@ -134,7 +171,11 @@ describe("the history on the monitor page", () => {
       for (const name of ["__proto__", "constructor", "toString", "hasOwnProperty", "valueOf"]) {
         assert.match((await stack.http().get(`/tasks?window=${name}`).expect(200)).text, /Last 1 hour/, name);
         assert.equal((await stack.http().get(`/api/history?window=${name}`).expect(200)).body.window, "1h", name);
-        assert.doesNotMatch((await stack.http().get(`/tasks?refused=${name}`).expect(200)).text, /native code|\[object /, name);
+        assert.doesNotMatch(
+          (await stack.http().get(`/tasks?refused=${name}`).expect(200)).text,
+          /native code|\[object /,
+          name,
+        );
       }
     } finally {
       await stack.stop();

@@ -26,14 +26,26 @@ interface Reply {
 }
 
 /** A request as sent on the wire, for bodies supertest would dress up (no content type at all). */
-function rawRequest(base: string, method: string, path: string, headers: Record<string, string>, body: string): Promise<Reply> {
+function rawRequest(
+  base: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: string,
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.request(new URL(path, base), { method, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (text += chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, type: String(res.headers["content-type"] ?? ""), text }));
-    });
+    const req = http.request(
+      new URL(path, base),
+      { method, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (text += chunk));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, type: String(res.headers["content-type"] ?? ""), text }),
+        );
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -92,7 +104,12 @@ const formCases: FormCase[] = [
   { name: "a negative zero limit", body: { breed: "hound", limit: "-0" }, status: 400, message: RANGE },
   { name: "a huge limit", body: { breed: "hound", limit: "9".repeat(400) }, status: 400, message: RANGE },
   { name: "a limit with a NUL byte", body: { breed: "hound", limit: "5\u0000" }, status: 400, message: RANGE },
-  { name: "a limit with SQL after it", body: { breed: "hound", limit: "5; DROP TABLE Task" }, status: 400, message: RANGE },
+  {
+    name: "a limit with SQL after it",
+    body: { breed: "hound", limit: "5; DROP TABLE Task" },
+    status: 400,
+    message: RANGE,
+  },
   { name: "markup in the limit", body: { breed: "hound", limit: IMG_XSS }, status: 400, message: RANGE },
   {
     name: "two limits",
@@ -107,17 +124,52 @@ const formCases: FormCase[] = [
   { name: "an RTL override in the breed", body: { breed: "\u202Ehound", limit: "5" }, status: 400, message: SHAPE },
   { name: "an emoji breed", body: { breed: "🐶", limit: "5" }, status: 400, message: SHAPE },
   { name: "a breed with a NUL byte", body: { breed: "hound\u0000", limit: "5" }, status: 400, message: SHAPE },
-  { name: "a path traversal breed (../../etc/passwd)", body: { breed: "../../etc/passwd", limit: "5" }, status: 400, message: SHAPE },
-  { name: "a percent-encoded traversal breed (%2e%2e%2f)", body: { breed: "%2e%2e%2f", limit: "5" }, status: 400, message: SHAPE },
-  { name: "a traversal breed decoded by the form parser", body: "breed=%2e%2e%2fpug&limit=5&_csrf=TOKEN", status: 400, message: SHAPE },
-  { name: "a breed walking up a level (hound/../pug)", body: { breed: "hound/../pug", limit: "5" }, status: 400, message: SHAPE },
+  {
+    name: "a path traversal breed (../../etc/passwd)",
+    body: { breed: "../../etc/passwd", limit: "5" },
+    status: 400,
+    message: SHAPE,
+  },
+  {
+    name: "a percent-encoded traversal breed (%2e%2e%2f)",
+    body: { breed: "%2e%2e%2f", limit: "5" },
+    status: 400,
+    message: SHAPE,
+  },
+  {
+    name: "a traversal breed decoded by the form parser",
+    body: "breed=%2e%2e%2fpug&limit=5&_csrf=TOKEN",
+    status: 400,
+    message: SHAPE,
+  },
+  {
+    name: "a breed walking up a level (hound/../pug)",
+    body: { breed: "hound/../pug", limit: "5" },
+    status: 400,
+    message: SHAPE,
+  },
   { name: "a script tag breed", body: { breed: XSS, limit: "5" }, status: 400, message: SHAPE },
   { name: "an img onerror breed", body: { breed: IMG_XSS, limit: "5" }, status: 400, message: SHAPE },
   { name: "an SQL-ish breed", body: { breed: "hound' OR 1=1 --", limit: "5" }, status: 400, message: SHAPE },
   { name: "the breed __proto__", body: { breed: "__proto__", limit: "5" }, status: 400, message: SHAPE },
-  { name: "the breed constructor", body: { breed: "constructor", limit: "5" }, status: 400, message: 'dog.ceo has no breed "constructor".' },
-  { name: "the breed hasOwnProperty", body: { breed: "hasOwnProperty", limit: "5" }, status: 400, message: 'dog.ceo has no breed "hasownproperty".' },
-  { name: "a __proto__ field instead of a breed", body: "__proto__=hound&constructor=pug&limit=5&_csrf=TOKEN", status: 400, message: "Pick a breed." },
+  {
+    name: "the breed constructor",
+    body: { breed: "constructor", limit: "5" },
+    status: 400,
+    message: 'dog.ceo has no breed "constructor".',
+  },
+  {
+    name: "the breed hasOwnProperty",
+    body: { breed: "hasOwnProperty", limit: "5" },
+    status: 400,
+    message: 'dog.ceo has no breed "hasownproperty".',
+  },
+  {
+    name: "a __proto__ field instead of a breed",
+    body: "__proto__=hound&constructor=pug&limit=5&_csrf=TOKEN",
+    status: 400,
+    message: "Pick a breed.",
+  },
   {
     name: "two breeds",
     body: [
@@ -129,7 +181,12 @@ const formCases: FormCase[] = [
     message: NOT_TEXT,
   },
   { name: "bracketed field names", body: "breed[]=hound&limit[]=5&_csrf=TOKEN", status: 400, message: "Pick a breed." },
-  { name: "a body over 4kb", body: { breed: "hound", limit: "5", pad: "a".repeat(5000) }, status: 413, message: TOO_LARGE },
+  {
+    name: "a body over 4kb",
+    body: { breed: "hound", limit: "5", pad: "a".repeat(5000) },
+    status: 413,
+    message: TOO_LARGE,
+  },
   {
     name: "too many form fields",
     body: Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`f${i}`, "x"])),
@@ -137,8 +194,20 @@ const formCases: FormCase[] = [
     message: TOO_MANY,
   },
   { name: "no CSRF token", body: { breed: "hound", limit: "5" }, csrf: "none", status: 403, message: CSRF },
-  { name: "a forged CSRF token", body: { breed: "hound", limit: "5", _csrf: "forged-token" }, csrf: "none", status: 403, message: CSRF },
-  { name: "markup as the CSRF token", body: { breed: "hound", limit: "5", _csrf: XSS }, csrf: "none", status: 403, message: CSRF },
+  {
+    name: "a forged CSRF token",
+    body: { breed: "hound", limit: "5", _csrf: "forged-token" },
+    csrf: "none",
+    status: 403,
+    message: CSRF,
+  },
+  {
+    name: "markup as the CSRF token",
+    body: { breed: "hound", limit: "5", _csrf: XSS },
+    csrf: "none",
+    status: 403,
+    message: CSRF,
+  },
   {
     name: "two CSRF tokens",
     body: [
@@ -154,25 +223,158 @@ const formCases: FormCase[] = [
 ];
 
 const apiCases: ApiCase[] = [
-  { name: "limit is an array", body: { breed: "hound", limit: [5] }, status: 400, code: "invalid_input", message: RANGE, field: "limit" },
-  { name: "limit is an object", body: { breed: "hound", limit: { value: 5 } }, status: 400, code: "invalid_input", message: RANGE, field: "limit" },
-  { name: "limit is a boolean", body: { breed: "hound", limit: true }, status: 400, code: "invalid_input", message: RANGE, field: "limit" },
-  { name: "limit is null", body: { breed: "hound", limit: null }, status: 400, code: "invalid_input", message: NO_LIMIT, field: "limit" },
-  { name: "limit is a digit string", body: { breed: "hound", limit: "5" }, status: 400, code: "invalid_input", message: RANGE, field: "limit" },
-  { name: "limit is 1e308", body: { breed: "hound", limit: 1e308 }, status: 400, code: "invalid_input", message: RANGE, field: "limit" },
-  { name: "limit overflows to Infinity (1e400)", body: '{"breed":"hound","limit":1e400}', status: 400, code: "invalid_input", message: RANGE, field: "limit" },
-  { name: "limit is past the safe integers", body: '{"breed":"hound","limit":9007199254740993}', status: 400, code: "invalid_input", message: RANGE, field: "limit" },
-  { name: "limit is negative zero", body: '{"breed":"hound","limit":-0}', status: 400, code: "invalid_input", message: RANGE, field: "limit" },
-  { name: "limit is the string 1e1", body: { breed: "hound", limit: "1e1" }, status: 400, code: "invalid_input", message: RANGE, field: "limit" },
-  { name: "limit is the string 0x10", body: { breed: "hound", limit: "0x10" }, status: 400, code: "invalid_input", message: RANGE, field: "limit" },
-  { name: "limit is a full-width digit", body: { breed: "hound", limit: "５" }, status: 400, code: "invalid_input", message: RANGE, field: "limit" },
-  { name: "limit is 50.5", body: { breed: "hound", limit: 50.5 }, status: 400, code: "invalid_input", message: RANGE, field: "limit" },
-  { name: "limit is markup", body: { breed: "hound", limit: XSS }, status: 400, code: "invalid_input", message: RANGE, field: "limit" },
-  { name: "limit is given twice, the last a string", body: '{"breed":"hound","limit":5,"limit":"5"}', status: 400, code: "invalid_input", message: RANGE, field: "limit" },
-  { name: "breed is an array", body: { breed: ["hound"], limit: 5 }, status: 400, code: "invalid_input", message: NOT_TEXT, field: "breed" },
-  { name: "breed is an object", body: { breed: { name: "hound" }, limit: 5 }, status: 400, code: "invalid_input", message: NOT_TEXT, field: "breed" },
-  { name: "breed is a boolean", body: { breed: true, limit: 5 }, status: 400, code: "invalid_input", message: NOT_TEXT, field: "breed" },
-  { name: "breed is null", body: { breed: null, limit: 5 }, status: 400, code: "invalid_input", message: "Pick a breed.", field: "breed" },
+  {
+    name: "limit is an array",
+    body: { breed: "hound", limit: [5] },
+    status: 400,
+    code: "invalid_input",
+    message: RANGE,
+    field: "limit",
+  },
+  {
+    name: "limit is an object",
+    body: { breed: "hound", limit: { value: 5 } },
+    status: 400,
+    code: "invalid_input",
+    message: RANGE,
+    field: "limit",
+  },
+  {
+    name: "limit is a boolean",
+    body: { breed: "hound", limit: true },
+    status: 400,
+    code: "invalid_input",
+    message: RANGE,
+    field: "limit",
+  },
+  {
+    name: "limit is null",
+    body: { breed: "hound", limit: null },
+    status: 400,
+    code: "invalid_input",
+    message: NO_LIMIT,
+    field: "limit",
+  },
+  {
+    name: "limit is a digit string",
+    body: { breed: "hound", limit: "5" },
+    status: 400,
+    code: "invalid_input",
+    message: RANGE,
+    field: "limit",
+  },
+  {
+    name: "limit is 1e308",
+    body: { breed: "hound", limit: 1e308 },
+    status: 400,
+    code: "invalid_input",
+    message: RANGE,
+    field: "limit",
+  },
+  {
+    name: "limit overflows to Infinity (1e400)",
+    body: '{"breed":"hound","limit":1e400}',
+    status: 400,
+    code: "invalid_input",
+    message: RANGE,
+    field: "limit",
+  },
+  {
+    name: "limit is past the safe integers",
+    body: '{"breed":"hound","limit":9007199254740993}',
+    status: 400,
+    code: "invalid_input",
+    message: RANGE,
+    field: "limit",
+  },
+  {
+    name: "limit is negative zero",
+    body: '{"breed":"hound","limit":-0}',
+    status: 400,
+    code: "invalid_input",
+    message: RANGE,
+    field: "limit",
+  },
+  {
+    name: "limit is the string 1e1",
+    body: { breed: "hound", limit: "1e1" },
+    status: 400,
+    code: "invalid_input",
+    message: RANGE,
+    field: "limit",
+  },
+  {
+    name: "limit is the string 0x10",
+    body: { breed: "hound", limit: "0x10" },
+    status: 400,
+    code: "invalid_input",
+    message: RANGE,
+    field: "limit",
+  },
+  {
+    name: "limit is a full-width digit",
+    body: { breed: "hound", limit: "５" },
+    status: 400,
+    code: "invalid_input",
+    message: RANGE,
+    field: "limit",
+  },
+  {
+    name: "limit is 50.5",
+    body: { breed: "hound", limit: 50.5 },
+    status: 400,
+    code: "invalid_input",
+    message: RANGE,
+    field: "limit",
+  },
+  {
+    name: "limit is markup",
+    body: { breed: "hound", limit: XSS },
+    status: 400,
+    code: "invalid_input",
+    message: RANGE,
+    field: "limit",
+  },
+  {
+    name: "limit is given twice, the last a string",
+    body: '{"breed":"hound","limit":5,"limit":"5"}',
+    status: 400,
+    code: "invalid_input",
+    message: RANGE,
+    field: "limit",
+  },
+  {
+    name: "breed is an array",
+    body: { breed: ["hound"], limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: NOT_TEXT,
+    field: "breed",
+  },
+  {
+    name: "breed is an object",
+    body: { breed: { name: "hound" }, limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: NOT_TEXT,
+    field: "breed",
+  },
+  {
+    name: "breed is a boolean",
+    body: { breed: true, limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: NOT_TEXT,
+    field: "breed",
+  },
+  {
+    name: "breed is null",
+    body: { breed: null, limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: "Pick a breed.",
+    field: "breed",
+  },
   {
     name: "subBreed is an array",
     body: { breed: "hound", subBreed: ["afghan"], limit: 5 },
@@ -181,21 +383,126 @@ const apiCases: ApiCase[] = [
     message: "The sub-breed must be text.",
     field: "breed",
   },
-  { name: "subBreed is an object", body: { breed: "hound", subBreed: {}, limit: 5 }, status: 400, code: "invalid_input", message: "The sub-breed must be text.", field: "breed" },
-  { name: "breed has an RTL override", body: { breed: "hound\u202E", limit: 5 }, status: 400, code: "invalid_input", message: SHAPE, field: "breed" },
-  { name: "breed has an emoji", body: { breed: "hound🐶", limit: 5 }, status: 400, code: "invalid_input", message: SHAPE, field: "breed" },
-  { name: "breed has a NUL byte", body: { breed: "hound\u0000", limit: 5 }, status: 400, code: "invalid_input", message: SHAPE, field: "breed" },
-  { name: "breed is ../../etc/passwd", body: { breed: "../../etc/passwd", limit: 5 }, status: 400, code: "invalid_input", message: SHAPE, field: "breed" },
-  { name: "breed is %2e%2e%2f", body: { breed: "%2e%2e%2f", limit: 5 }, status: 400, code: "invalid_input", message: SHAPE, field: "breed" },
-  { name: "breed is hound/../pug", body: { breed: "hound/../pug", limit: 5 }, status: 400, code: "invalid_input", message: SHAPE, field: "breed" },
-  { name: "subBreed is ../afghan", body: { breed: "hound", subBreed: "../afghan", limit: 5 }, status: 400, code: "invalid_input", message: SHAPE, field: "breed" },
-  { name: "breed is a script tag", body: { breed: XSS, limit: 5 }, status: 400, code: "invalid_input", message: SHAPE, field: "breed" },
-  { name: "subBreed is an img onerror", body: { breed: "hound", subBreed: IMG_XSS, limit: 5 }, status: 400, code: "invalid_input", message: SHAPE, field: "breed" },
-  { name: "breed is SQL-ish", body: { breed: "hound' OR 1=1 --", limit: 5 }, status: 400, code: "invalid_input", message: SHAPE, field: "breed" },
-  { name: "subBreed is SQL-ish", body: { breed: "hound", subBreed: "afghan' OR '1'='1", limit: 5 }, status: 400, code: "invalid_input", message: SHAPE, field: "breed" },
-  { name: "breed is 1000 letters", body: { breed: "a".repeat(1000), limit: 5 }, status: 400, code: "invalid_input", message: SHAPE, field: "breed" },
-  { name: "breed is __proto__", body: { breed: "__proto__", limit: 5 }, status: 400, code: "invalid_input", message: SHAPE, field: "breed" },
-  { name: "breed is constructor", body: { breed: "constructor", limit: 5 }, status: 400, code: "invalid_input", message: 'dog.ceo has no breed "constructor".', field: "breed" },
+  {
+    name: "subBreed is an object",
+    body: { breed: "hound", subBreed: {}, limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: "The sub-breed must be text.",
+    field: "breed",
+  },
+  {
+    name: "breed has an RTL override",
+    body: { breed: "hound\u202E", limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: SHAPE,
+    field: "breed",
+  },
+  {
+    name: "breed has an emoji",
+    body: { breed: "hound🐶", limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: SHAPE,
+    field: "breed",
+  },
+  {
+    name: "breed has a NUL byte",
+    body: { breed: "hound\u0000", limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: SHAPE,
+    field: "breed",
+  },
+  {
+    name: "breed is ../../etc/passwd",
+    body: { breed: "../../etc/passwd", limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: SHAPE,
+    field: "breed",
+  },
+  {
+    name: "breed is %2e%2e%2f",
+    body: { breed: "%2e%2e%2f", limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: SHAPE,
+    field: "breed",
+  },
+  {
+    name: "breed is hound/../pug",
+    body: { breed: "hound/../pug", limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: SHAPE,
+    field: "breed",
+  },
+  {
+    name: "subBreed is ../afghan",
+    body: { breed: "hound", subBreed: "../afghan", limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: SHAPE,
+    field: "breed",
+  },
+  {
+    name: "breed is a script tag",
+    body: { breed: XSS, limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: SHAPE,
+    field: "breed",
+  },
+  {
+    name: "subBreed is an img onerror",
+    body: { breed: "hound", subBreed: IMG_XSS, limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: SHAPE,
+    field: "breed",
+  },
+  {
+    name: "breed is SQL-ish",
+    body: { breed: "hound' OR 1=1 --", limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: SHAPE,
+    field: "breed",
+  },
+  {
+    name: "subBreed is SQL-ish",
+    body: { breed: "hound", subBreed: "afghan' OR '1'='1", limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: SHAPE,
+    field: "breed",
+  },
+  {
+    name: "breed is 1000 letters",
+    body: { breed: "a".repeat(1000), limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: SHAPE,
+    field: "breed",
+  },
+  {
+    name: "breed is __proto__",
+    body: { breed: "__proto__", limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: SHAPE,
+    field: "breed",
+  },
+  {
+    name: "breed is constructor",
+    body: { breed: "constructor", limit: 5 },
+    status: 400,
+    code: "invalid_input",
+    message: 'dog.ceo has no breed "constructor".',
+    field: "breed",
+  },
   {
     name: "breed is hasOwnProperty",
     body: { breed: "hasOwnProperty", limit: 5 },
@@ -220,13 +527,39 @@ const apiCases: ApiCase[] = [
     message: NO_LIMIT,
     field: "limit",
   },
-  { name: "the body is a JSON array", body: '[{"breed":"hound","limit":5}]', status: 400, code: "invalid_input", message: "Pick a breed.", field: "breed" },
+  {
+    name: "the body is a JSON array",
+    body: '[{"breed":"hound","limit":5}]',
+    status: 400,
+    code: "invalid_input",
+    message: "Pick a breed.",
+    field: "breed",
+  },
   { name: "the body is a JSON string", body: '"hound"', status: 400, code: "invalid_json", message: NOT_JSON },
   { name: "the body is JSON null", body: "null", status: 400, code: "invalid_json", message: NOT_JSON },
   { name: "the JSON is cut short", body: '{"breed":"hound",', status: 400, code: "invalid_json", message: NOT_JSON },
-  { name: "the JSON uses single quotes", body: "{'breed':'hound','limit':5}", status: 400, code: "invalid_json", message: NOT_JSON },
-  { name: "the JSON is over 4kb", body: { breed: "hound", limit: 5, pad: "a".repeat(5000) }, status: 413, code: "too_large", message: TOO_LARGE },
-  { name: "the body is text/plain", body: '{"breed":"hound","limit":5}', contentType: "text/plain", status: 415, code: "unsupported_media_type", message: JSON_ONLY },
+  {
+    name: "the JSON uses single quotes",
+    body: "{'breed':'hound','limit':5}",
+    status: 400,
+    code: "invalid_json",
+    message: NOT_JSON,
+  },
+  {
+    name: "the JSON is over 4kb",
+    body: { breed: "hound", limit: 5, pad: "a".repeat(5000) },
+    status: 413,
+    code: "too_large",
+    message: TOO_LARGE,
+  },
+  {
+    name: "the body is text/plain",
+    body: '{"breed":"hound","limit":5}',
+    contentType: "text/plain",
+    status: 415,
+    code: "unsupported_media_type",
+    message: JSON_ONLY,
+  },
   {
     name: "the body is form-urlencoded",
     body: "breed=hound&limit=5",
@@ -243,9 +576,29 @@ const apiCases: ApiCase[] = [
     code: "unsupported_media_type",
     message: JSON_ONLY,
   },
-  { name: "the body is XML", body: "<task><breed>hound</breed></task>", contentType: "application/xml", status: 415, code: "unsupported_media_type", message: JSON_ONLY },
-  { name: "the body has no content type", body: '{"breed":"hound","limit":5}', contentType: null, status: 415, code: "unsupported_media_type", message: JSON_ONLY },
-  { name: "the JSON claims a latin1 charset", body: '{"breed":"hound","limit":5}', contentType: "application/json; charset=latin1", status: 415, code: "unsupported_media_type" },
+  {
+    name: "the body is XML",
+    body: "<task><breed>hound</breed></task>",
+    contentType: "application/xml",
+    status: 415,
+    code: "unsupported_media_type",
+    message: JSON_ONLY,
+  },
+  {
+    name: "the body has no content type",
+    body: '{"breed":"hound","limit":5}',
+    contentType: null,
+    status: 415,
+    code: "unsupported_media_type",
+    message: JSON_ONLY,
+  },
+  {
+    name: "the JSON claims a latin1 charset",
+    body: '{"breed":"hound","limit":5}',
+    contentType: "application/json; charset=latin1",
+    status: 415,
+    code: "unsupported_media_type",
+  },
   {
     name: "the JSON claims a UTF-16 charset it is not in",
     body: '{"breed":"hound","limit":5}',
@@ -274,7 +627,9 @@ describe("hostile input", () => {
 
   function encodeForm(body: FormBody, token: string | undefined): string {
     if (typeof body === "string") return body.replace(/TOKEN/g, encodeURIComponent(token ?? ""));
-    const pairs = Array.isArray(body) ? body.map(([k, v]) => [k, v === "TOKEN" ? (token ?? "") : v]) : Object.entries(body);
+    const pairs = Array.isArray(body)
+      ? body.map(([k, v]) => [k, v === "TOKEN" ? (token ?? "") : v])
+      : Object.entries(body);
     const params = new URLSearchParams(pairs);
     if (token && !params.has("_csrf")) params.append("_csrf", token);
     return params.toString();
@@ -323,10 +678,19 @@ describe("hostile input", () => {
       const other = stack.agent();
       const first = await other.get("/").expect(200);
       const othersToken = csrfTokenFrom(first.text);
-      const csrfCookie = (first.headers["set-cookie"] as unknown as string[]).find((c) => c.startsWith("gendog.csrf="))!.split(";")[0]!;
+      const csrfCookie = (first.headers["set-cookie"] as unknown as string[])
+        .find((c) => c.startsWith("gendog.csrf="))!
+        .split(";")[0]!;
       const mine = await stack.http().get("/").expect(200);
-      const myId = (mine.headers["set-cookie"] as unknown as string[]).find((c) => c.startsWith("gendog.client="))!.split(";")[0]!;
-      const res = await stack.http().post("/tasks").set("Cookie", `${myId}; ${csrfCookie}`).type("form").send({ breed: "hound", limit: "5", _csrf: othersToken });
+      const myId = (mine.headers["set-cookie"] as unknown as string[])
+        .find((c) => c.startsWith("gendog.client="))!
+        .split(";")[0]!;
+      const res = await stack
+        .http()
+        .post("/tasks")
+        .set("Cookie", `${myId}; ${csrfCookie}`)
+        .type("form")
+        .send({ breed: "hound", limit: "5", _csrf: othersToken });
       sent++;
       assert.equal(res.status, 403);
       assert.ok(pageMessages(res.text).includes(CSRF));
@@ -433,7 +797,11 @@ describe("the rate limit on new tasks", () => {
     const agent = stack.agent();
     const token = csrfTokenFrom((await agent.get("/").expect(200)).text);
     // Post/redirect/get: the form comes back at "/", never drawn at /tasks, where a reload would post it again.
-    const refused = await agent.post("/tasks").type("form").send({ breed: "pug", limit: "7", _csrf: token }).expect(303);
+    const refused = await agent
+      .post("/tasks")
+      .type("form")
+      .send({ breed: "pug", limit: "7", _csrf: token })
+      .expect(303);
     assert.ok(Number(refused.headers["retry-after"]) >= 1);
     assert.match(refused.headers.location ?? "", /^\/\?breed=pug&limit=7&limited=\d+$/);
     const form = await agent.get(refused.headers.location!).expect(200);
@@ -443,7 +811,11 @@ describe("the rate limit on new tasks", () => {
         ?.replace(/<[^>]+>/g, "")
         .replace(/\s+/g, " ")
         .trim() ?? "";
-    assert.match(flash, /^Too many new tasks from you: at most 3 a minute\. Your choice is kept below\. You can submit again in \d+ s\.$/, "the form page says why and when");
+    assert.match(
+      flash,
+      /^Too many new tasks from you: at most 3 a minute\. Your choice is kept below\. You can submit again in \d+ s\.$/,
+      "the form page says why and when",
+    );
     assert.match(form.text, /<option value="pug" selected/, "the breed is kept");
     assert.match(form.text, /name="limit" id="limit"[^>]* value="7"/, "the limit is kept");
     assertNoInternals(form.text);

@@ -47,7 +47,11 @@ describe("when a web and two workers run on three hosts against one PostgreSQL a
     processes.push(hosts.spawn("web", "web.ts", { ...env, HOST: hosts.address("web"), PORT: "3000" }));
     processes.push(hosts.spawn("a", "tasks/worker.ts", env), hosts.spawn("b", "tasks/worker.ts", env));
     db = await openDatabase(postgresUrl(database));
-    await waitFor("the web to be ready", async () => (await fetch(`http://${hosts.address("web")}:3000/readyz`).catch(() => undefined))?.status === 200, 60_000);
+    await waitFor(
+      "the web to be ready",
+      async () => (await fetch(`http://${hosts.address("web")}:3000/readyz`).catch(() => undefined))?.status === 200,
+      60_000,
+    );
     await waitFor("both workers to be running", async () => (await db.worker.count()) === 2, 60_000);
   });
 
@@ -59,56 +63,72 @@ describe("when a web and two workers run on three hosts against one PostgreSQL a
     await deleteQueues(queue, { baseMs: 100, maxMs: 1000 }).catch(() => {});
   });
 
-  test("then, though one worker host is cut off for 15 s mid-run, every task ends SUCCESS once and the outbox is empty", { timeout: 180_000 }, async () => {
-    const web = `http://${hosts.address("web")}:3000`;
-    const ids: string[] = [];
-    const submit = async (i: number) => {
-      const res = await fetch(`${web}/api/tasks`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ breed: "hound", limit: 1 + (i % 5) }),
-      });
-      if (res.status !== 202) assert.fail(`POST /api/tasks answered ${res.status}: ${await res.text()}`);
-      ids.push(((await res.json()) as { id: string }).id);
-    };
-    for (let i = 0; i < JOBS / 3; i++) await submit(i);
-    // `ip netns exec` execs node, so the worker's pid (part of its id) is the spawned one.
-    const onB = { contains: `-${processes[2]!.pid}-` };
-    await waitFor("worker b to hold jobs", async () => (await db.attempt.count({ where: { workerId: onB, outcome: null } })) > 0, 20_000);
-    await hosts.linkDown("b");
-    const cutAt = Date.now();
-    const heldByB = await db.attempt.count({ where: { workerId: onB, outcome: null } });
-    for (let i = JOBS / 3; i < JOBS; i++) await submit(i);
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, 15_000 - (Date.now() - cutAt))));
-    await hosts.linkUp("b");
+  test(
+    "then, though one worker host is cut off for 15 s mid-run, every task ends SUCCESS once and the outbox is empty",
+    { timeout: 180_000 },
+    async () => {
+      const web = `http://${hosts.address("web")}:3000`;
+      const ids: string[] = [];
+      const submit = async (i: number) => {
+        const res = await fetch(`${web}/api/tasks`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ breed: "hound", limit: 1 + (i % 5) }),
+        });
+        if (res.status !== 202) assert.fail(`POST /api/tasks answered ${res.status}: ${await res.text()}`);
+        ids.push(((await res.json()) as { id: string }).id);
+      };
+      for (let i = 0; i < JOBS / 3; i++) await submit(i);
+      // `ip netns exec` execs node, so the worker's pid (part of its id) is the spawned one.
+      const onB = { contains: `-${processes[2]!.pid}-` };
+      await waitFor(
+        "worker b to hold jobs",
+        async () => (await db.attempt.count({ where: { workerId: onB, outcome: null } })) > 0,
+        20_000,
+      );
+      await hosts.linkDown("b");
+      const cutAt = Date.now();
+      const heldByB = await db.attempt.count({ where: { workerId: onB, outcome: null } });
+      for (let i = JOBS / 3; i < JOBS; i++) await submit(i);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 15_000 - (Date.now() - cutAt))));
+      await hosts.linkUp("b");
 
-    const finished = () => db.task.count({ where: { state: { in: ["SUCCESS", "FAILURE"] } } });
-    const settled = await waitFor(`${JOBS} tasks to finish`, async () => (await finished()) === JOBS, 90_000).then(
-      () => true,
-      () => false,
-    );
-    const tasks = await db.task.findMany({ include: { attempts: true, photos: true } });
-    const open = tasks.filter((t) => t.state !== "SUCCESS");
-    assert.ok(
-      settled && open.length === 0,
-      `${open.length} tasks not SUCCESS: ${open
-        .slice(0, 5)
-        .map((t) => `${t.id} ${t.state}`)
-        .join(", ")}\n${processes.map((p) => p.output().slice(-2000)).join("\n---\n")}`,
-    );
-    assert.equal(tasks.length, JOBS);
-    for (const task of tasks) {
-      const finishing = task.attempts.filter((r) => r.outcome === "SUCCESS").length;
-      assert.equal(finishing, 1, `task ${task.id} finished by ${finishing} runs`);
-      assert.equal(task.photos.length, task.limit, `task ${task.id} has ${task.photos.length} photo links for limit ${task.limit}`);
-      assert.equal(new Set(task.photos.map((p) => p.photoId)).size, task.photos.length);
-    }
-    assert.equal(await db.outboxMessage.count({ where: { sentAt: null } }), 0);
-    const byWorker = new Set(tasks.flatMap((t) => t.attempts.filter((r) => r.outcome === "SUCCESS").map((r) => r.workerId.split("-").at(-2))));
-    assert.equal(byWorker.size, 2, "both worker hosts did work");
-    assert.ok(heldByB > 0);
-    console.log(
-      `hosts: ${JOBS} jobs on PostgreSQL, web + 2 worker hosts, one cut off 15 s holding ${heldByB} jobs: all SUCCESS once, ${tasks.flatMap((t) => t.attempts).filter((r) => r.outcome === "LOST" || r.outcome === "SKIPPED").length} runs lost or overtaken`,
-    );
-  });
+      const finished = () => db.task.count({ where: { state: { in: ["SUCCESS", "FAILURE"] } } });
+      const settled = await waitFor(`${JOBS} tasks to finish`, async () => (await finished()) === JOBS, 90_000).then(
+        () => true,
+        () => false,
+      );
+      const tasks = await db.task.findMany({ include: { attempts: true, photos: true } });
+      const open = tasks.filter((t) => t.state !== "SUCCESS");
+      assert.ok(
+        settled && open.length === 0,
+        `${open.length} tasks not SUCCESS: ${open
+          .slice(0, 5)
+          .map((t) => `${t.id} ${t.state}`)
+          .join(", ")}\n${processes.map((p) => p.output().slice(-2000)).join("\n---\n")}`,
+      );
+      assert.equal(tasks.length, JOBS);
+      for (const task of tasks) {
+        const finishing = task.attempts.filter((r) => r.outcome === "SUCCESS").length;
+        assert.equal(finishing, 1, `task ${task.id} finished by ${finishing} runs`);
+        assert.equal(
+          task.photos.length,
+          task.limit,
+          `task ${task.id} has ${task.photos.length} photo links for limit ${task.limit}`,
+        );
+        assert.equal(new Set(task.photos.map((p) => p.photoId)).size, task.photos.length);
+      }
+      assert.equal(await db.outboxMessage.count({ where: { sentAt: null } }), 0);
+      const byWorker = new Set(
+        tasks.flatMap((t) =>
+          t.attempts.filter((r) => r.outcome === "SUCCESS").map((r) => r.workerId.split("-").at(-2)),
+        ),
+      );
+      assert.equal(byWorker.size, 2, "both worker hosts did work");
+      assert.ok(heldByB > 0);
+      console.log(
+        `hosts: ${JOBS} jobs on PostgreSQL, web + 2 worker hosts, one cut off 15 s holding ${heldByB} jobs: all SUCCESS once, ${tasks.flatMap((t) => t.attempts).filter((r) => r.outcome === "LOST" || r.outcome === "SKIPPED").length} runs lost or overtaken`,
+      );
+    },
+  );
 });

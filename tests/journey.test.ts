@@ -39,11 +39,18 @@ describe("the GenDog journey", () => {
     assert.equal(task.state, "SUCCESS");
     // The banner follows its task: once done it says so, never "fetching" of a finished task.
     const banner = (html: string) => /id="flash">\s*([^<]*)/.exec(html)?.[1]?.trim();
-    assert.equal(banner((await agent.get(res.headers.location!).expect(200)).text), `Done: 5 photos of hound (afghan) fetched (task ${taskId.slice(0, 8)}).`);
+    assert.equal(
+      banner((await agent.get(res.headers.location!).expect(200)).text),
+      `Done: 5 photos of hound (afghan) fetched (task ${taskId.slice(0, 8)}).`,
+    );
     assert.equal(task.photoCount, 5);
     assert.ok(task.startedAt && task.finishedAt && task.queuedAt);
 
-    const links = await stack.db.taskPhoto.findMany({ where: { taskId }, include: { photo: true }, orderBy: { position: "asc" } });
+    const links = await stack.db.taskPhoto.findMany({
+      where: { taskId },
+      include: { photo: true },
+      orderBy: { position: "asc" },
+    });
     assert.equal(links.length, 5);
     for (const { photo } of links) {
       assert.ok(photo.url.startsWith(`${stack.fake.origin}/images/breeds/hound-afghan/`), photo.url);

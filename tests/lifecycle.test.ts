@@ -9,7 +9,18 @@ import type { FaultKind } from "../dev/fake-dog-api.ts";
 import { createLogger } from "../lib/platform/logger.ts";
 import { submitTask } from "../lib/useCases/tasks.ts";
 import { startWorker } from "../tasks/worker.ts";
-import { AMQP_URL, csrfTokenFrom, endRetryWaits, publishRaw, purgeQueue, queueDepth, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
+import {
+  AMQP_URL,
+  csrfTokenFrom,
+  endRetryWaits,
+  publishRaw,
+  purgeQueue,
+  queueDepth,
+  startStack,
+  waitFor,
+  waitForTaskState,
+  type Stack,
+} from "./support/stack.ts";
 
 const FINISHED = ["SUCCESS", "FAILURE", "REVOKED"];
 
@@ -44,7 +55,8 @@ async function attemptsOf(stack: Stack, taskId: string) {
 /** Jobs waiting in any of the stack's retry queues. */
 async function retryDepth(stack: Stack): Promise<number> {
   let total = 0;
-  for (const name of retryQueueNames(stack.config.queueName, stack.config.retry.baseMs, stack.config.retry.maxMs)) total += await queueDepth(name);
+  for (const name of retryQueueNames(stack.config.queueName, stack.config.retry.baseMs, stack.config.retry.maxMs))
+    total += await queueDepth(name);
   return total;
 }
 
@@ -103,7 +115,10 @@ describe("task lifecycle", () => {
       assert.equal(runs[2]!.retryDelayMs, null);
       for (const i of [0, 1]) {
         const gap = runs[i + 1]!.startedAt.getTime() - runs[i]!.finishedAt!.getTime();
-        assert.ok(gap >= runs[i]!.retryDelayMs!, `attempt ${i + 2} started ${gap} ms after attempt ${i + 1}, not before its ${runs[i]!.retryDelayMs} ms delay`);
+        assert.ok(
+          gap >= runs[i]!.retryDelayMs!,
+          `attempt ${i + 2} started ${gap} ms after attempt ${i + 1}, not before its ${runs[i]!.retryDelayMs} ms delay`,
+        );
       }
       assert.equal(stack.fake.requests - requestsBefore, 3);
 
@@ -246,20 +261,29 @@ describe("task lifecycle", () => {
 
     await publishRaw(q, JSON.stringify({ taskId, breed: "beagle", limit: 4 }));
 
-    await waitFor("the worker to ack the redelivered job", () => stack.workers[0]!.counters.skipped === skippedBefore + 1);
+    await waitFor(
+      "the worker to ack the redelivered job",
+      () => stack.workers[0]!.counters.skipped === skippedBefore + 1,
+    );
     await waitFor("the work queue to drain", async () => (await queueDepth(q)) === 0);
     assert.equal(await queueDepth(`${q}.dead`), deadBefore);
     assert.equal(stack.fake.requests, requestsBefore, "dog.ceo was not asked again");
     assert.deepEqual(await stack.db.task.findUniqueOrThrow({ where: { id: taskId } }), taskBefore);
     assert.deepEqual(await attemptsOf(stack, taskId), runsBefore);
-    assert.deepEqual(await stack.db.taskPhoto.findMany({ where: { taskId }, orderBy: { position: "asc" } }), linksBefore);
+    assert.deepEqual(
+      await stack.db.taskPhoto.findMany({ where: { taskId }, orderBy: { position: "asc" } }),
+      linksBefore,
+    );
     assert.deepEqual(await stack.db.photo.findMany({ orderBy: { id: "asc" } }), photosBefore);
     assert.deepEqual((await stack.http().get(`/api/tasks/${taskId}`).expect(200)).body, apiBefore);
   });
 
   test("when two tasks fetch the same images, then each lists all of them and the gallery holds each image once", async () => {
     // The stand-in has only 8 kelpie images, so both tasks get all 8; run them side by side.
-    const [first, second] = await Promise.all([submitViaApi(stack, { breed: "kelpie", limit: 8 }), submitViaApi(stack, { breed: "kelpie", limit: 8 })]);
+    const [first, second] = await Promise.all([
+      submitViaApi(stack, { breed: "kelpie", limit: 8 }),
+      submitViaApi(stack, { breed: "kelpie", limit: 8 }),
+    ]);
     const urlSets: string[][] = [];
     for (const id of [first!, second!]) {
       const task = await waitForTaskState(stack.db, id, FINISHED);
@@ -308,7 +332,10 @@ describe("a retry waits in RabbitMQ, not in the worker", () => {
     const { taskId, retryQueue, retryDelayMs } = await taskWaitingToRetry();
     assert.ok(retryDelayMs >= 30_000 && retryDelayMs <= 60_000, `delay ${retryDelayMs} within [30000, 60000]`);
     const task = await stack.db.task.findUniqueOrThrow({ where: { id: taskId } });
-    assert.ok(task.retryAt && task.retryAt.getTime() > Date.now(), "the task says when it is due, and that is still ahead");
+    assert.ok(
+      task.retryAt && task.retryAt.getTime() > Date.now(),
+      "the task says when it is due, and that is still ahead",
+    );
     assert.equal(await queueDepth(q), 0);
     const lookedAt = Date.now();
 
@@ -319,8 +346,15 @@ describe("a retry waits in RabbitMQ, not in the worker", () => {
     });
     assert.equal(worker.inFlight, 0, "the worker holds nothing while the job waits");
     const { body: overview } = await stack.http().get("/api/queue").expect(200);
-    assert.deepEqual({ ready: overview.ready, unacked: overview.unacked, retrying: overview.retrying }, { ready: 0, unacked: 0, retrying: 1 });
-    assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id: taskId } })).state, "RETRY", "still waiting when we looked");
+    assert.deepEqual(
+      { ready: overview.ready, unacked: overview.unacked, retrying: overview.retrying },
+      { ready: 0, unacked: 0, retrying: 1 },
+    );
+    assert.equal(
+      (await stack.db.task.findUniqueOrThrow({ where: { id: taskId } })).state,
+      "RETRY",
+      "still waiting when we looked",
+    );
     assert.equal(await queueDepth(retryQueue), 1);
 
     // The wait is over: the task is due, as time would make it, and the job goes back to the
@@ -341,12 +375,19 @@ describe("a retry waits in RabbitMQ, not in the worker", () => {
     const requestsBefore = stack.fake.requests;
     const skippedBefore = stack.workers[0]!.counters.skipped;
 
-    const { body } = await stack.http().post(`/api/tasks/${taskId}/cancel`).set("Content-Type", "application/json").expect(200);
+    const { body } = await stack
+      .http()
+      .post(`/api/tasks/${taskId}/cancel`)
+      .set("Content-Type", "application/json")
+      .expect(200);
     assert.equal(body.state, "REVOKED");
     assert.equal(body.retryAt, null);
 
     assert.equal(await endRetryWaits(retryQueue, q), 1);
-    await waitFor("the worker to ack the returning job", () => stack.workers[0]!.counters.skipped === skippedBefore + 1);
+    await waitFor(
+      "the worker to ack the returning job",
+      () => stack.workers[0]!.counters.skipped === skippedBefore + 1,
+    );
     assert.equal(await retryDepth(stack), 0);
     assert.equal(await queueDepth(q), 0);
     assert.equal(await queueDepth(`${q}.dead`), 0);
@@ -375,7 +416,11 @@ describe("cancelling a task", () => {
 
   test("when a pending task is cancelled through the API, then it is REVOKED at once", async () => {
     const taskId = await submitViaApi(stack, { breed: "pug", limit: 3 });
-    const res = await stack.http().post(`/api/tasks/${taskId}/cancel`).set("Content-Type", "application/json").expect(200);
+    const res = await stack
+      .http()
+      .post(`/api/tasks/${taskId}/cancel`)
+      .set("Content-Type", "application/json")
+      .expect(200);
     assert.equal(res.body.id, taskId);
     assert.equal(res.body.state, "REVOKED");
     assert.equal(res.body.cancellable, false);
@@ -405,7 +450,8 @@ describe("cancelling a task", () => {
     const taskId = await submitViaApi(stack, { breed: "pug", limit: 1 });
     await stack.http().post(`/tasks/${taskId}/cancel`).type("form").send({}).expect(403);
     assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id: taskId } })).state, "PENDING");
-    await stack.http().post(`/api/tasks/${taskId}/cancel`).set("Content-Type", "application/json").expect(200); // tidy: leave no job to run
+    // tidy: leave no job to run
+    await stack.http().post(`/api/tasks/${taskId}/cancel`).set("Content-Type", "application/json").expect(200);
   });
 
   test("when a worker later receives a cancelled task's job, then it acks it without running it", async () => {
@@ -444,14 +490,24 @@ describe("cancelling a task", () => {
     lateWorker ??= await startWorker(stack.config, createLogger(stack.config.logLevel, "late-worker"));
     const taskId = await submitViaApi(stack, { breed: "pug", limit: 1 });
     assert.equal((await waitForTaskState(stack.db, taskId, FINISHED)).state, "SUCCESS");
-    const res = await stack.http().post(`/api/tasks/${taskId}/cancel`).set("Content-Type", "application/json").expect(409).expect("Content-Type", /json/);
+    const res = await stack
+      .http()
+      .post(`/api/tasks/${taskId}/cancel`)
+      .set("Content-Type", "application/json")
+      .expect(409)
+      .expect("Content-Type", /json/);
     assert.equal(res.body.error.code, "conflict");
     assert.match(res.body.error.message, /is SUCCESS/);
     assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id: taskId } })).state, "SUCCESS");
   });
 
   test("when an unknown task is cancelled, then the API answers 404", async () => {
-    const res = await stack.http().post(`/api/tasks/${randomUUID()}/cancel`).set("Content-Type", "application/json").expect(404).expect("Content-Type", /json/);
+    const res = await stack
+      .http()
+      .post(`/api/tasks/${randomUUID()}/cancel`)
+      .set("Content-Type", "application/json")
+      .expect(404)
+      .expect("Content-Type", /json/);
     assert.equal(res.body.error.code, "not_found");
   });
 });

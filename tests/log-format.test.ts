@@ -13,7 +13,13 @@ import { buildAll } from "../scripts/build.ts";
 
 /** Runs a file on plain node with LOG_FORMAT=pretty and only the basics inherited. */
 function runPretty(file: string, cwd: string) {
-  const env = { PATH: process.env.PATH ?? "", LOG_FORMAT: "pretty", LOG_LEVEL: "info", DATABASE_URL: "file:./never-opened.db", PORT: "0" };
+  const env = {
+    PATH: process.env.PATH ?? "",
+    LOG_FORMAT: "pretty",
+    LOG_LEVEL: "info",
+    DATABASE_URL: "file:./never-opened.db",
+    PORT: "0",
+  };
   return spawnSync(process.execPath, [file], { cwd, env, encoding: "utf8", timeout: 20_000 });
 }
 

@@ -97,26 +97,52 @@ describe("metrics", () => {
         return sample(res.text, "gendog_workers", { ...web, status: "alive" }) === 1 ? res.text : undefined;
       });
       for (const state of ["PENDING", "SUCCESS"] as const) {
-        assert.equal(sample(text, "gendog_tasks", { ...web, state }), await stack.db.task.count({ where: { state } }), state);
+        assert.equal(
+          sample(text, "gendog_tasks", { ...web, state }),
+          await stack.db.task.count({ where: { state } }),
+          state,
+        );
       }
       assert.equal(sample(text, "gendog_broker_up", web), 1);
       assert.equal(sample(text, "gendog_queue_ready", web), await queueDepth(stack.config.queueName));
       assert.equal(sample(text, "gendog_queue_dead", web), await queueDepth(`${stack.config.queueName}.dead`));
-      assert.equal(sample(text, "gendog_outbox_backlog", web), await stack.db.outboxMessage.count({ where: { sentAt: null } }));
+      assert.equal(
+        sample(text, "gendog_outbox_backlog", web),
+        await stack.db.outboxMessage.count({ where: { sentAt: null } }),
+      );
       assert.equal(sample(text, "gendog_sse_clients", web), 1);
       assert.equal(sample(text, "gendog_workers", { ...web, status: "alive" }), 1);
     } finally {
       stream.destroy();
     }
-    await waitFor("the stream to close", async () => sample((await stack.http().get("/metrics")).text, "gendog_sse_clients") === 0);
+    await waitFor(
+      "the stream to close",
+      async () => sample((await stack.http().get("/metrics")).text, "gendog_sse_clients") === 0,
+    );
   });
 
   test("when the broker cannot be asked, then the queue gauges are left out of the scrape, not reported as 0", async () => {
-    const down = { broker: { connected: false }, queue: null, ready: null, reruns: null, unacked: 0, consumers: null, retrying: null, dead: null, waitingInOutbox: 3 };
-    const registry = webMetrics({ taskCounts: async () => ({ PENDING: 2 }), monitor: async () => down, openStreams: () => 0, workers: () => [] });
+    const down = {
+      broker: { connected: false },
+      queue: null,
+      ready: null,
+      reruns: null,
+      unacked: 0,
+      consumers: null,
+      retrying: null,
+      dead: null,
+      waitingInOutbox: 3,
+    };
+    const registry = webMetrics({
+      taskCounts: async () => ({ PENDING: 2 }),
+      monitor: async () => down,
+      openStreams: () => 0,
+      workers: () => [],
+    });
     const text = await registry.metrics();
     assert.equal(sample(text, "gendog_broker_up"), 0);
-    for (const name of ["gendog_queue_ready", "gendog_queue_retrying", "gendog_queue_dead", "gendog_queue_consumers"]) assert.equal(sample(text, name), undefined, name);
+    for (const name of ["gendog_queue_ready", "gendog_queue_retrying", "gendog_queue_dead", "gendog_queue_consumers"])
+      assert.equal(sample(text, name), undefined, name);
     assert.equal(sample(text, "gendog_outbox_backlog"), 3);
     assert.equal(sample(text, "gendog_tasks", { state: "PENDING" }), 2);
   });

@@ -21,7 +21,11 @@ test("when the broker never answers the queue's numbers, then a worker that paus
 
   await new Promise((resolve) => setTimeout(resolve, 200)); // a few looks, the panels as they were
   workers.heartbeat(beat(true));
-  await waitFor("a monitor event saying the worker paused", async () => heard.some((e) => e.event.type === "monitor" && e.event.workers === "paused"), 5_000);
+  await waitFor(
+    "a monitor event saying the worker paused",
+    async () => heard.some((e) => e.event.type === "monitor" && e.event.workers === "paused"),
+    5_000,
+  );
 });
 
 test("when a worker pauses before the web's first look since a page opened, then that look tells the page", async (t) => {

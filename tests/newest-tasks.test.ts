@@ -20,7 +20,10 @@ async function planOfNewestTasks(): Promise<string> {
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();
     try {
-      await client.query(`${insert} SELECT 't' || i, 'pug', 1, 'SUCCESS', 0, 1, 0, '2026-12-07 10:00:00', '2026-12-07 10:00:00' FROM generate_series(1, $1) AS i`, [SAME_MOMENT]);
+      await client.query(
+        `${insert} SELECT 't' || i, 'pug', 1, 'SUCCESS', 0, 1, 0, '2026-12-07 10:00:00', '2026-12-07 10:00:00' FROM generate_series(1, $1) AS i`,
+        [SAME_MOMENT],
+      );
       await client.query(`ANALYZE "Task"`);
       const rows = await client.query(`EXPLAIN SELECT * FROM "Task" t ORDER BY t."createdAt" DESC, t.id DESC LIMIT 25`);
       return rows.rows.map((row: Record<string, string>) => row["QUERY PLAN"]).join("\n");
@@ -36,7 +39,9 @@ async function planOfNewestTasks(): Promise<string> {
       for (let i = 1; i <= SAME_MOMENT; i++) add.run(`t${i}`, moment, moment);
     })();
     sql.exec("ANALYZE");
-    const rows = sql.prepare(`EXPLAIN QUERY PLAN SELECT * FROM Task t ORDER BY t.createdAt DESC, t.id DESC LIMIT 25`).all() as { detail: string }[];
+    const rows = sql
+      .prepare(`EXPLAIN QUERY PLAN SELECT * FROM Task t ORDER BY t.createdAt DESC, t.id DESC LIMIT 25`)
+      .all() as { detail: string }[];
     return rows.map((row) => row.detail).join("\n");
   } finally {
     sql.close();

@@ -36,7 +36,9 @@ function rawGet(url: string, headers: Record<string, string> = {}, { untilFirstC
 }
 
 /** Each static file the page links, once (a browser fetches the icon once, however often it is used). */
-const assetsOf = (html: string) => [...new Set([...html.matchAll(/(?:href|src)="(\/static\/[^"]+)"/g)].map((m) => m[1]!.replaceAll("&amp;", "&")))];
+const assetsOf = (html: string) => [
+  ...new Set([...html.matchAll(/(?:href|src)="(\/static\/[^"]+)"/g)].map((m) => m[1]!.replaceAll("&amp;", "&"))),
+];
 
 describe("page weight", () => {
   let stack: Stack;
@@ -69,7 +71,10 @@ describe("page weight", () => {
     console.log(`first visit: ${total} bytes (page ${page.bytes} B, ${sizes.join(", ")})`);
     assert.ok(total <= 120 * 1024, `first visit moved ${total} bytes: page ${page.bytes} B, ${sizes.join(", ")}`);
     const bulma = await rawGet(`${stack.url}/static/bulma/bulma.min.css`);
-    assert.ok(bulma.bytes > 5 * total, `uncompressed Bulma alone is ${bulma.bytes} B, so compression is what keeps the visit small`);
+    assert.ok(
+      bulma.bytes > 5 * total,
+      `uncompressed Bulma alone is ${bulma.bytes} B, so compression is what keeps the visit small`,
+    );
   });
 
   test("when a page links its stylesheet and script, then each address carries a fingerprint and may be kept for a year", async () => {
@@ -86,7 +91,11 @@ describe("page weight", () => {
   });
 
   test("when a browser that accepts compression opens the live stream, then the stream is sent as is and its first event arrives at once", async () => {
-    const stream = await rawGet(`${stack.url}/events`, { Accept: "text/event-stream", "Accept-Encoding": "br, gzip" }, { untilFirstChunk: true });
+    const stream = await rawGet(
+      `${stack.url}/events`,
+      { Accept: "text/event-stream", "Accept-Encoding": "br, gzip" },
+      { untilFirstChunk: true },
+    );
     assert.equal(stream.status, 200);
     assert.equal(stream.headers["content-encoding"], undefined);
     assert.match(stream.firstChunk, /^retry: \d+/);

@@ -14,7 +14,8 @@ after(async () => {
 
 test("when the cursor task leaves the filtered state between pages, the next page starts right after it", async () => {
   const ids: string[] = [];
-  for (let i = 0; i < 5; i++) ids.push((await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202)).body.id);
+  for (let i = 0; i < 5; i++)
+    ids.push((await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202)).body.id);
   const newestFirst = [...ids].reverse();
 
   const first = (await stack.http().get("/api/tasks?state=PENDING&limit=2").expect(200)).body;
@@ -25,12 +26,14 @@ test("when the cursor task leaves the filtered state between pages, the next pag
 
   // The last task of the page is picked up by a worker before the person asks for more.
   await stack.db.task.update({ where: { id: first.nextCursor }, data: { state: "STARTED" } });
-  const second = (await stack.http().get(`/api/tasks?state=PENDING&limit=2&cursor=${first.nextCursor}`).expect(200)).body;
+  const second = (await stack.http().get(`/api/tasks?state=PENDING&limit=2&cursor=${first.nextCursor}`).expect(200))
+    .body;
   assert.deepEqual(
     second.tasks.map((t: { id: string }) => t.id),
     newestFirst.slice(2, 4),
   );
-  const third = (await stack.http().get(`/api/tasks?state=PENDING&limit=2&cursor=${second.nextCursor}`).expect(200)).body;
+  const third = (await stack.http().get(`/api/tasks?state=PENDING&limit=2&cursor=${second.nextCursor}`).expect(200))
+    .body;
   assert.deepEqual(
     third.tasks.map((t: { id: string }) => t.id),
     newestFirst.slice(4),

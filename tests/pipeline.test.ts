@@ -11,7 +11,9 @@ import { publishRaw, startStack, waitForTaskState, type Stack } from "./support/
 async function floodingDogApi(links: (origin: string) => string[]) {
   const server = http.createServer((req, res) => {
     const origin = `http://${req.headers.host}`;
-    const body = req.url?.includes("/images") ? { message: links(origin), status: "success" } : { message: { hound: [], pug: [] }, status: "success" };
+    const body = req.url?.includes("/images")
+      ? { message: links(origin), status: "success" }
+      : { message: { hound: [], pug: [] }, status: "success" };
     res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(body));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -64,7 +66,9 @@ describe("when a job message names a task but carries another breed and limit", 
   test("then the task runs with its own stored breed and limit", async () => {
     const id = randomUUID();
     await stack.db.task.create({ data: { id, breed: "pug", limit: 2 } });
-    await publishRaw(stack.config.queueName, JSON.stringify({ taskId: id, breed: "hound", limit: 20 }), { "x-attempt": 1 });
+    await publishRaw(stack.config.queueName, JSON.stringify({ taskId: id, breed: "hound", limit: 20 }), {
+      "x-attempt": 1,
+    });
     const task = await waitForTaskState(stack.db, id, ["SUCCESS", "FAILURE"]);
     assert.equal(task.state, "SUCCESS");
     assert.equal(task.breed, "pug");

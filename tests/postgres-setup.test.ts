@@ -26,8 +26,14 @@ test("both stores have the same migrations, by name and in order", async () => {
 });
 
 test("each migration lock names its own provider", async () => {
-  assert.match(await readFile(path.join(projectRoot, "prisma", "migrations", "migration_lock.toml"), "utf8"), /provider = "sqlite"/);
-  assert.match(await readFile(path.join(projectRoot, "prisma", "postgres", "migrations", "migration_lock.toml"), "utf8"), /provider = "postgresql"/);
+  assert.match(
+    await readFile(path.join(projectRoot, "prisma", "migrations", "migration_lock.toml"), "utf8"),
+    /provider = "sqlite"/,
+  );
+  assert.match(
+    await readFile(path.join(projectRoot, "prisma", "postgres", "migrations", "migration_lock.toml"), "utf8"),
+    /provider = "postgresql"/,
+  );
 });
 
 test("when DATABASE_URL names a PostgreSQL that refuses the connection, the worker stops with one line naming the variable, password masked", async () => {
@@ -37,7 +43,10 @@ test("when DATABASE_URL names a PostgreSQL that refuses the connection, the work
   assert.equal(exit.code, 1);
   const lines = worker.stderr().trim().split("\n");
   assert.equal(lines.length, 1, worker.stderr());
-  assert.match(lines[0]!, /^gendog: configuration error: DATABASE_URL names a PostgreSQL that cannot be reached \(postgresql:\/\/gendog:\*\*\*@127\.0\.0\.1:1\/gendog\)/);
+  assert.match(
+    lines[0]!,
+    /^gendog: configuration error: DATABASE_URL names a PostgreSQL that cannot be reached \(postgresql:\/\/gendog:\*\*\*@127\.0\.0\.1:1\/gendog\)/,
+  );
   assert.ok(!worker.output().includes("hunter2"));
 });
 
@@ -48,8 +57,15 @@ test("when a migration script fails part way on PostgreSQL, none of it is applie
   await asPostgresAdmin(`DROP DATABASE IF EXISTS ${name}`, `CREATE DATABASE ${name}`);
   const adapter = await postgresAdapter(postgresUrl(name)).connect();
   try {
-    await assert.rejects(adapter.executeScript(`CREATE TABLE "HalfApplied" (x int); SELECT 1 / 0;`), (err: Error) => err.name === "DriverAdapterError");
-    const found = await adapter.queryRaw({ sql: `SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'HalfApplied'`, args: [], argTypes: [] });
+    await assert.rejects(
+      adapter.executeScript(`CREATE TABLE "HalfApplied" (x int); SELECT 1 / 0;`),
+      (err: Error) => err.name === "DriverAdapterError",
+    );
+    const found = await adapter.queryRaw({
+      sql: `SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'HalfApplied'`,
+      args: [],
+      argTypes: [],
+    });
     assert.deepEqual(found.rows, [[0]], "the script's first statement was not run on its own after the failure");
   } finally {
     await adapter.dispose();

@@ -5,7 +5,15 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import amqplib from "amqplib";
 import { DELIVERY_LIMIT } from "../tasks/broker/topology.ts";
-import { AMQP_URL, publishRaw, queueDepth, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
+import {
+  AMQP_URL,
+  publishRaw,
+  queueDepth,
+  startStack,
+  waitFor,
+  waitForTaskState,
+  type Stack,
+} from "./support/stack.ts";
 
 describe("when QUEUE_TYPE=quorum", () => {
   let stack: Stack;
@@ -20,7 +28,11 @@ describe("when QUEUE_TYPE=quorum", () => {
     const connection = await amqplib.connect(AMQP_URL);
     try {
       const queue = stack.config.queueName;
-      const dlx = { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": `${queue}.dead`, "x-delivery-limit": DELIVERY_LIMIT };
+      const dlx = {
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": `${queue}.dead`,
+        "x-delivery-limit": DELIVERY_LIMIT,
+      };
       for (const [name, args] of [
         [queue, dlx],
         [`${queue}.dead`, {}],
@@ -28,7 +40,10 @@ describe("when QUEUE_TYPE=quorum", () => {
         // Declaring it again as classic, all else equal, must be refused for its type.
         const channel = await connection.createChannel();
         channel.on("error", () => {});
-        await assert.rejects(channel.assertQueue(name, { durable: true, arguments: { ...args, "x-queue-type": "classic" } }), /PRECONDITION_FAILED.*x-queue-type/);
+        await assert.rejects(
+          channel.assertQueue(name, { durable: true, arguments: { ...args, "x-queue-type": "classic" } }),
+          /PRECONDITION_FAILED.*x-queue-type/,
+        );
       }
     } finally {
       await connection.close().catch(() => {});
@@ -53,10 +68,18 @@ describe("when QUEUE_TYPE=quorum", () => {
     try {
       const channel = await connection.createChannel();
       for (let i = 0; i <= DELIVERY_LIMIT; i++) {
-        const msg = await waitFor("the message to come back", async () => (await channel.get(queue)) || undefined, 5000);
+        const msg = await waitFor(
+          "the message to come back",
+          async () => (await channel.get(queue)) || undefined,
+          5000,
+        );
         channel.nack(msg, false, true);
       }
-      await waitFor("the message to reach the dead-letter queue", async () => (await queueDepth(`${queue}.dead`)) === 1, 5000);
+      await waitFor(
+        "the message to reach the dead-letter queue",
+        async () => (await queueDepth(`${queue}.dead`)) === 1,
+        5000,
+      );
       assert.equal(await queueDepth(queue), 0);
     } finally {
       await connection.close().catch(() => {});

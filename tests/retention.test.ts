@@ -30,23 +30,52 @@ after(async () => {
   await database.drop();
 });
 
-/** A task in `state`, finished (or last changed) `daysAgo`, with one attempt, a photo and a sent (or unsent) outbox row. */
+/**
+ * A task in `state`, finished (or last changed) `daysAgo`, with one attempt, a photo and a sent (or unsent) outbox row.
+ */
 async function taskFrom(daysAgo: number, state: "SUCCESS" | "FAILURE" | "REVOKED" | "RETRY", sent = true) {
   const id = randomUUID();
   const at = new Date(Date.now() - daysAgo * DAY);
   const finished = state !== "RETRY";
-  await db.task.create({ data: { id, breed: "pug", limit: 1, state, attemptCount: 1, createdAt: at, finishedAt: finished ? at : null, photoCount: 1 } });
-  await db.attempt.create({
-    data: { taskId: id, number: 1, workerId: "w", startedAt: at, finishedAt: at, outcome: state === "RETRY" ? "RETRY" : state === "REVOKED" ? "LOST" : state },
+  await db.task.create({
+    data: {
+      id,
+      breed: "pug",
+      limit: 1,
+      state,
+      attemptCount: 1,
+      createdAt: at,
+      finishedAt: finished ? at : null,
+      photoCount: 1,
+    },
   });
-  await db.outboxMessage.create({ data: { taskId: id, body: "{}", createdAt: at, sentAt: sent ? at : null, tries: sent ? 1 : 0 } });
-  const photo = await db.photo.create({ data: { url: `https://images.dog.ceo/breeds/pug/${id}.jpg`, breed: "pug", createdAt: at } });
+  await db.attempt.create({
+    data: {
+      taskId: id,
+      number: 1,
+      workerId: "w",
+      startedAt: at,
+      finishedAt: at,
+      outcome: state === "RETRY" ? "RETRY" : state === "REVOKED" ? "LOST" : state,
+    },
+  });
+  await db.outboxMessage.create({
+    data: { taskId: id, body: "{}", createdAt: at, sentAt: sent ? at : null, tries: sent ? 1 : 0 },
+  });
+  const photo = await db.photo.create({
+    data: { url: `https://images.dog.ceo/breeds/pug/${id}.jpg`, breed: "pug", createdAt: at },
+  });
   await db.taskPhoto.create({ data: { taskId: id, photoId: photo.id, position: 0 } });
   return id;
 }
 
 test("when rows are older than the retention, sent outbox rows and finished tasks' attempts go, in batches; tasks, photos and everything recent, unsent or unfinished stay", async () => {
-  const old = await Promise.all([taskFrom(40, "SUCCESS"), taskFrom(40, "FAILURE"), taskFrom(40, "REVOKED"), taskFrom(35, "SUCCESS")]);
+  const old = await Promise.all([
+    taskFrom(40, "SUCCESS"),
+    taskFrom(40, "FAILURE"),
+    taskFrom(40, "REVOKED"),
+    taskFrom(35, "SUCCESS"),
+  ]);
   const recent = await taskFrom(5, "SUCCESS");
   const oldUnsent = await taskFrom(40, "SUCCESS", false);
   const oldUnfinished = await taskFrom(40, "RETRY");
@@ -61,8 +90,16 @@ test("when rows are older than the retention, sent outbox rows and finished task
     assert.equal(await db.outboxMessage.count({ where: { taskId: id } }), 0);
   }
   assert.equal(await db.outboxMessage.count({ where: { taskId: oldUnsent } }), 1, "an unsent job is never deleted");
-  assert.equal(await db.attempt.count({ where: { taskId: oldUnfinished } }), 1, "a task still running keeps its attempts");
-  assert.equal(await db.outboxMessage.count({ where: { taskId: oldUnfinished } }), 0, "its sent outbox row is old and goes");
+  assert.equal(
+    await db.attempt.count({ where: { taskId: oldUnfinished } }),
+    1,
+    "a task still running keeps its attempts",
+  );
+  assert.equal(
+    await db.outboxMessage.count({ where: { taskId: oldUnfinished } }),
+    0,
+    "its sent outbox row is old and goes",
+  );
   assert.equal(await db.attempt.count({ where: { taskId: recent } }), 1);
   assert.equal(await db.outboxMessage.count({ where: { taskId: recent } }), 1);
   const everyTask = [...old, recent, oldUnsent, oldUnfinished];

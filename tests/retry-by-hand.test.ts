@@ -14,7 +14,10 @@ const MAX_ATTEMPTS = 2;
 describe("retrying what failed", () => {
   let stack: Stack;
   before(async () => {
-    stack = await startStack({ workers: 1, env: { ADMIN_PASSWORD: PASSWORD, RETRY_MAX_ATTEMPTS: String(MAX_ATTEMPTS) } });
+    stack = await startStack({
+      workers: 1,
+      env: { ADMIN_PASSWORD: PASSWORD, RETRY_MAX_ATTEMPTS: String(MAX_ATTEMPTS) },
+    });
   });
   after(async () => {
     await stack?.stop();
@@ -74,11 +77,16 @@ describe("retrying what failed", () => {
     const refused = await post(`/api/tasks/${body.id}/retry`).expect(409);
     assert.match(refused.body.error.message, /is SUCCESS; only FAILURE or REVOKED tasks can be retried/);
     await post("/api/tasks/00000000-0000-4000-8000-000000000000/retry").expect(404);
-    assert.equal(await stack.db.outboxMessage.count({ where: { taskId: body.id } }), 1, "no new job for a task that was not retried");
+    assert.equal(
+      await stack.db.outboxMessage.count({ where: { taskId: body.id } }),
+      1,
+      "no new job for a task that was not retried",
+    );
   });
 
   test("when a group of failures is retried, then a dry run counts it first and a stale count changes nothing", async () => {
-    await stack.db.task.updateMany({ where: { state: "FAILURE" }, data: { state: "SUCCESS" } }); // earlier tests' failures are not this group
+    // earlier tests' failures are not this group
+    await stack.db.task.updateMany({ where: { state: "FAILURE" }, data: { state: "SUCCESS" } });
     const ids = [await failedTask(), await failedTask(), await failedTask()];
     const { body: listed } = await stack.http().get("/api/failures").expect(200);
     const group = listed.groups[0];
@@ -106,7 +114,12 @@ describe("retrying what failed", () => {
     assert.match(page.text, /id="retry-form"/);
     const token = csrfTokenFrom(page.text);
     await agent.post(`/tasks/${id}/retry`).type("form").send({ _csrf: token }).expect(401);
-    const sent = await agent.post(`/tasks/${id}/retry`).set("Authorization", basic(PASSWORD)).type("form").send({ _csrf: token }).expect(303);
+    const sent = await agent
+      .post(`/tasks/${id}/retry`)
+      .set("Authorization", basic(PASSWORD))
+      .type("form")
+      .send({ _csrf: token })
+      .expect(303);
     assert.equal(sent.headers.location, `/tasks/${id}?retry=sent`);
     await waitForTaskState(stack.db, id, ["SUCCESS"]);
     const shown = await agent.get(sent.headers.location).expect(200);
@@ -114,7 +127,12 @@ describe("retrying what failed", () => {
     assert.match(shown.text, /id="retried"[\s\S]*by admin from /);
     assert.doesNotMatch(shown.text, /id="retry-form"/, "a task that succeeded offers no retry");
 
-    const again = await agent.post(`/tasks/${id}/retry`).set("Authorization", basic(PASSWORD)).type("form").send({ _csrf: token }).expect(303);
+    const again = await agent
+      .post(`/tasks/${id}/retry`)
+      .set("Authorization", basic(PASSWORD))
+      .type("form")
+      .send({ _csrf: token })
+      .expect(303);
     assert.equal(again.headers.location, `/tasks/${id}?retry=too-late`);
     assert.match((await agent.get(again.headers.location).expect(200)).text, /Not retried: it is SUCCESS now/);
   });
@@ -137,9 +155,17 @@ describe("retrying what failed", () => {
         .replace(/&quot;/g, '"'),
       expected: "1",
     };
-    const stale = await agent.post("/failures/retry").set("Authorization", basic(PASSWORD)).type("form").send(form).expect(303);
+    const stale = await agent
+      .post("/failures/retry")
+      .set("Authorization", basic(PASSWORD))
+      .type("form")
+      .send(form)
+      .expect(303);
     assert.match(stale.headers.location ?? "", /changed=2&expected=1&at=failures#monitor-notice$/);
-    assert.match((await agent.get(stale.headers.location).expect(200)).text, /Nothing was done: you confirmed 1, but 2 match now/);
+    assert.match(
+      (await agent.get(stale.headers.location).expect(200)).text,
+      /Nothing was done: you confirmed 1, but 2 match now/,
+    );
     assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id: first } })).state, "FAILURE");
 
     const done = await agent
@@ -166,7 +192,15 @@ describe("when one group of failures is retried three times at once, each with t
     const tag = randomBytes(6).toString("hex").replace(/\d/g, "x"); // a group of its own: digits would be blanked
     const error = `gave up after 5 attempts: dog.ceo answered 500 (${tag})`;
     const count = 3000; // fifteen batches
-    await stack.db.task.createMany({ data: Array.from({ length: count }, () => ({ id: randomUUID(), breed: "pug", limit: 1, state: "FAILURE" as const, error })) });
+    await stack.db.task.createMany({
+      data: Array.from({ length: count }, () => ({
+        id: randomUUID(),
+        breed: "pug",
+        limit: 1,
+        state: "FAILURE" as const,
+        error,
+      })),
+    });
     const { body: listed } = await stack.http().get("/api/failures").expect(200);
     const group = listed.groups.find((g: { example: string }) => g.example === error);
     assert.equal(group.count, count);
@@ -183,6 +217,9 @@ describe("when one group of failures is retried three times at once, each with t
     assert.deepEqual([done[0]!.body.retried, done[0]!.body.dryRun], [count, false]);
     for (const stale of answers.filter((a) => a.status === 409)) assert.equal(stale.body.error.code, "count_changed");
     assert.equal(await stack.db.task.count({ where: { error, state: "FAILURE" } }), 0);
-    assert.equal(await stack.db.task.count({ where: { retriedBy: { not: null }, state: "PENDING", attemptBase: 0 } }), count);
+    assert.equal(
+      await stack.db.task.count({ where: { retriedBy: { not: null }, state: "PENDING", attemptBase: 0 } }),
+      count,
+    );
   });
 });

@@ -46,7 +46,8 @@ describe("the home page and its form", () => {
     const res = await app.http().get("/").expect(200);
     assert.match(String(res.headers["content-type"]), /^text\/html/);
     assert.match(res.text, /<select name="breed"/);
-    for (const breed of ["hound", "hound/afghan", "hound/basset", "pug", "husky"]) assert.match(res.text, new RegExp(`<option value="${breed}"`));
+    for (const breed of ["hound", "hound/afghan", "hound/basset", "pug", "husky"])
+      assert.match(res.text, new RegExp(`<option value="${breed}"`));
     assert.ok(csrfTokenFrom(res.text));
   });
 
@@ -104,7 +105,10 @@ describe("a submit while the database does not answer", () => {
   before(async () => {
     const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" });
     app = await startFakeApp({
-      change: (deps) => ({ ...deps, tasks: { ...deps.tasks, lifecycle: { ...deps.tasks.lifecycle, accept: () => Promise.reject(refused) } } }),
+      change: (deps) => ({
+        ...deps,
+        tasks: { ...deps.tasks, lifecycle: { ...deps.tasks.lifecycle, accept: () => Promise.reject(refused) } },
+      }),
     });
   });
   after(() => app?.stop());
@@ -137,7 +141,10 @@ describe("the JSON API's tasks", () => {
     const res = await app.http().post("/api/tasks").send({ breed: "hound", subBreed: "basset", limit: 2 }).expect(202);
     assert.match(res.body.id, UUID);
     assert.equal(res.headers.location, `/api/tasks/${res.body.id}`);
-    assert.deepEqual([res.body.breed, res.body.subBreed, res.body.label, res.body.limit, res.body.state], ["hound", "basset", "hound (basset)", 2, "PENDING"]);
+    assert.deepEqual(
+      [res.body.breed, res.body.subBreed, res.body.label, res.body.limit, res.body.state],
+      ["hound", "basset", "hound (basset)", 2, "PENDING"],
+    );
     assert.equal(res.body.queued, true);
     assert.equal(res.body.waitingForQueue, false);
     assert.ok(res.body.queuedAt, "queued at the dispatcher's confirm");
@@ -145,14 +152,28 @@ describe("the JSON API's tasks", () => {
   });
 
   test("when a task names an unknown breed or a bad limit, then it answers 400 invalid_input naming the field", async () => {
-    assertApiError(await app.http().post("/api/tasks").send({ breed: "unicorn", limit: 2 }), 400, "invalid_input", "breed");
-    assertApiError(await app.http().post("/api/tasks").send({ breed: "pug", limit: "2" }), 400, "invalid_input", "limit");
+    assertApiError(
+      await app.http().post("/api/tasks").send({ breed: "unicorn", limit: 2 }),
+      400,
+      "invalid_input",
+      "breed",
+    );
+    assertApiError(
+      await app.http().post("/api/tasks").send({ breed: "pug", limit: "2" }),
+      400,
+      "invalid_input",
+      "limit",
+    );
     assertApiError(await app.http().post("/api/tasks").send({ breed: "pug", limit: 0 }), 400, "invalid_input", "limit");
   });
 
   test("when a task is posted as anything but JSON, then it answers 415 and nothing is saved", async () => {
     const before = await app.db.task.count();
-    assertApiError(await app.http().post("/api/tasks").type("form").send({ breed: "pug", limit: "2" }), 415, "unsupported_media_type");
+    assertApiError(
+      await app.http().post("/api/tasks").type("form").send({ breed: "pug", limit: "2" }),
+      415,
+      "unsupported_media_type",
+    );
     assertApiError(await app.http().post("/api/tasks").set(json).send("{not json"), 400, "invalid_json");
     assert.equal(await app.db.task.count(), before);
   });
@@ -163,9 +184,24 @@ describe("the JSON API's tasks", () => {
     assert.deepEqual(Object.keys(res.body).sort(), ["nextCursor", "offset", "prevCursor", "tasks", "total"]);
     assert.equal(res.body.tasks.length, 1);
     assert.equal(res.body.tasks[0].id, posted.id, "newest first");
-    for (const field of ["id", "breed", "subBreed", "label", "limit", "state", "createdAt", "queuedAt", "cancellable", "retriable"]) assert.ok(field in res.body.tasks[0], field);
+    for (const field of [
+      "id",
+      "breed",
+      "subBreed",
+      "label",
+      "limit",
+      "state",
+      "createdAt",
+      "queuedAt",
+      "cancellable",
+      "retriable",
+    ])
+      assert.ok(field in res.body.tasks[0], field);
     assert.equal(typeof res.body.nextCursor, "string");
-    assert.equal((await app.http().get(`/api/tasks?limit=1&cursor=${res.body.nextCursor}`).expect(200)).body.tasks.length, 1);
+    assert.equal(
+      (await app.http().get(`/api/tasks?limit=1&cursor=${res.body.nextCursor}`).expect(200)).body.tasks.length,
+      1,
+    );
   });
 
   test("when one task is asked for, then it comes with its job, attempts and photos", async () => {
@@ -258,7 +294,13 @@ describe("the monitor's actions with ADMIN_PASSWORD set", () => {
   });
 
   test("when an action comes with the password, then it is done: the workers are told, signed", async () => {
-    const res = await app.http().post("/api/workers/pause").set(json).set("Authorization", basic(PASSWORD)).send({}).expect(202);
+    const res = await app
+      .http()
+      .post("/api/workers/pause")
+      .set(json)
+      .set("Authorization", basic(PASSWORD))
+      .send({})
+      .expect(202);
     assert.deepEqual(res.body, { action: "pause", worker: "all" });
     assert.deepEqual(
       app.broker.published.map((event) => event.routingKey),
@@ -308,7 +350,11 @@ describe("/healthz and /readyz", () => {
     const app = await startFakeApp();
     try {
       assert.deepEqual((await app.http().get("/healthz").expect(200)).body, { status: "ok" });
-      assert.deepEqual((await app.http().get("/readyz").expect(200)).body, { status: "ready", database: true, broker: true });
+      assert.deepEqual((await app.http().get("/readyz").expect(200)).body, {
+        status: "ready",
+        database: true,
+        broker: true,
+      });
     } finally {
       await app.stop();
     }
@@ -328,7 +374,9 @@ describe("/healthz and /readyz", () => {
   });
 
   test("when the database refuses, then /readyz answers 503 naming it", async () => {
-    const app = await startFakeApp({ change: (deps) => withPing(deps, () => Promise.reject(new Error("database is down"))) });
+    const app = await startFakeApp({
+      change: (deps) => withPing(deps, () => Promise.reject(new Error("database is down"))),
+    });
     try {
       const res = await app.http().get("/readyz").expect(503);
       assert.deepEqual(res.body, { status: "unavailable", database: false, broker: true, down: ["database"] });

@@ -12,15 +12,38 @@ describe("searching tasks", () => {
   before(async () => {
     stack = await startStack({ workers: 0 });
     const rows = [
-      { key: "old500", state: "FAILURE", error: "gave up after 5 attempts: dog.ceo answered 500 Internal Server Error", createdAt: "2026-01-10T12:00:00Z" },
-      { key: "new500", state: "FAILURE", error: "gave up after 5 attempts: dog.ceo answered 500 Internal Server Error", createdAt: "2026-03-05T08:30:00Z" },
-      { key: "timeout", state: "FAILURE", error: "gave up after 5 attempts: dog.ceo did not answer within 10 s (headers timeout)", createdAt: "2026-03-06T09:00:00Z" },
+      {
+        key: "old500",
+        state: "FAILURE",
+        error: "gave up after 5 attempts: dog.ceo answered 500 Internal Server Error",
+        createdAt: "2026-01-10T12:00:00Z",
+      },
+      {
+        key: "new500",
+        state: "FAILURE",
+        error: "gave up after 5 attempts: dog.ceo answered 500 Internal Server Error",
+        createdAt: "2026-03-05T08:30:00Z",
+      },
+      {
+        key: "timeout",
+        state: "FAILURE",
+        error: "gave up after 5 attempts: dog.ceo did not answer within 10 s (headers timeout)",
+        createdAt: "2026-03-06T09:00:00Z",
+      },
       { key: "ok", state: "SUCCESS", error: null, createdAt: "2026-03-07T10:00:00Z" },
     ] as const;
     for (const row of rows) {
       ids[row.key] = randomUUID();
       await stack.db.task.create({
-        data: { id: ids[row.key]!, breed, limit: 1, state: row.state, error: row.error, createdAt: new Date(row.createdAt), finishedAt: new Date(row.createdAt) },
+        data: {
+          id: ids[row.key]!,
+          breed,
+          limit: 1,
+          state: row.state,
+          error: row.error,
+          createdAt: new Date(row.createdAt),
+          finishedAt: new Date(row.createdAt),
+        },
       });
     }
   });
@@ -28,7 +51,11 @@ describe("searching tasks", () => {
     await stack?.stop();
   });
 
-  const search = async (query: string) => (await stack.http().get(`/api/tasks?breed=${breed}&${query}`).expect(200)).body as { tasks: { id: string }[]; total: number };
+  const search = async (query: string) =>
+    (await stack.http().get(`/api/tasks?breed=${breed}&${query}`).expect(200)).body as {
+      tasks: { id: string }[];
+      total: number;
+    };
 
   test("when the API is asked for tasks whose error says something, then it lists exactly those, with their total", async () => {
     const found = await search("error=500");
@@ -69,9 +96,16 @@ describe("searching tasks", () => {
     const page = (await stack.http().get(`/tasks?breed=${breed}&error=500`).expect(200)).text;
     assert.match(page, /id="tasks-total">2 tasks match this search</);
     assert.equal([...page.matchAll(/<tr data-task-id="([^"]+)"/g)].length, 2);
-    const totals = Object.fromEntries([...page.matchAll(/data-total="(\w+)">(\d+)</g)].map((m) => [m[1], Number(m[2])]));
+    const totals = Object.fromEntries(
+      [...page.matchAll(/data-total="(\w+)">(\d+)</g)].map((m) => [m[1], Number(m[2])]),
+    );
     assert.deepEqual(totals, { all: 2, PENDING: 0, STARTED: 0, RETRY: 0, SUCCESS: 0, FAILURE: 2, REVOKED: 0 });
-    const links = Object.fromEntries([...page.matchAll(/<a class="tag[^"]*" href="([^"]+)"[^>]*>(\w+)&nbsp;/g)].map((m) => [m[2], m[1]!.replaceAll("&amp;", "&")]));
+    const links = Object.fromEntries(
+      [...page.matchAll(/<a class="tag[^"]*" href="([^"]+)"[^>]*>(\w+)&nbsp;/g)].map((m) => [
+        m[2],
+        m[1]!.replaceAll("&amp;", "&"),
+      ]),
+    );
     assert.equal(links.all, `/tasks?breed=${breed}&error=500`);
     assert.equal(links.failure, `/tasks?state=FAILURE&breed=${breed}&error=500`);
     // In one state, the tags still count the whole search: they say what each state would find.
@@ -87,7 +121,10 @@ describe("searching tasks", () => {
     const res = await stack.http().get(`/tasks?breed=${breed}&id=zz%25`).expect(400);
     assert.doesNotMatch(res.text, /Something went wrong/);
     assert.match(res.text, /id="filter-id" value="zz%"[^>]*aria-invalid="true" aria-describedby="filter-id-error"/);
-    assert.match(res.text, /<p class="help is-danger" id="filter-id-error" data-error-for="id">An id prefix holds only hex digits/);
+    assert.match(
+      res.text,
+      /<p class="help is-danger" id="filter-id-error" data-error-for="id">An id prefix holds only hex digits/,
+    );
     assert.match(res.text, new RegExp(`id="filter-breed" value="${breed}"`));
     assert.match(res.text, /id="queue-panel"/, "the rest of the monitor is there");
   });
@@ -106,7 +143,16 @@ describe("searching tasks", () => {
 
   test('when the breed is searched as the pages write it, "hound (afghan)", then it finds the same tasks as hound/afghan', async () => {
     const afghan = randomUUID();
-    await stack.db.task.create({ data: { id: afghan, breed: "hound", subBreed: "afghan", limit: 1, state: "SUCCESS", createdAt: new Date("2025-06-01T00:00:00Z") } });
+    await stack.db.task.create({
+      data: {
+        id: afghan,
+        breed: "hound",
+        subBreed: "afghan",
+        limit: 1,
+        state: "SUCCESS",
+        createdAt: new Date("2025-06-01T00:00:00Z"),
+      },
+    });
     for (const breed of ["hound/afghan", "hound (afghan)", " Hound ( Afghan ) "]) {
       const found = (
         await stack
@@ -139,13 +185,17 @@ describe("searching tasks", () => {
       order.slice(0, 2),
     );
     assert.equal(first.prevCursor, null, "nothing before the first page");
-    const second = (await stack.http().get(`/api/tasks?breed=${breed}&order=oldest&limit=2&cursor=${first.nextCursor}`).expect(200)).body;
+    const second = (
+      await stack.http().get(`/api/tasks?breed=${breed}&order=oldest&limit=2&cursor=${first.nextCursor}`).expect(200)
+    ).body;
     assert.deepEqual(
       second.tasks.map((t: { id: string }) => t.id),
       order.slice(2),
     );
     assert.equal(second.nextCursor, null);
-    const back = (await stack.http().get(`/api/tasks?breed=${breed}&order=oldest&limit=2&before=${second.prevCursor}`).expect(200)).body;
+    const back = (
+      await stack.http().get(`/api/tasks?breed=${breed}&order=oldest&limit=2&before=${second.prevCursor}`).expect(200)
+    ).body;
     assert.deepEqual(
       back.tasks.map((t: { id: string }) => t.id),
       order.slice(0, 2),
@@ -162,7 +212,10 @@ describe("searching tasks", () => {
 
     const page = (await stack.http().get(`/tasks?breed=${breed}&order=oldest&cursor=${ids.old500}`).expect(200)).text;
     assert.match(page, /aria-sort="ascending"/);
-    assert.match(page, new RegExp(`id="prev-tasks" href="/tasks\\?breed=${breed}&amp;before=${ids.new500}&amp;order=oldest"`));
+    assert.match(
+      page,
+      new RegExp(`id="prev-tasks" href="/tasks\\?breed=${breed}&amp;before=${ids.new500}&amp;order=oldest"`),
+    );
     assert.match(page, /These are the newest tasks\./);
   });
 });
@@ -175,7 +228,13 @@ describe("paging the monitor's list", () => {
     // 60 tasks a minute apart, newest last.
     for (let i = 0; i < 60; i++) ids.push(randomUUID());
     await stack.db.task.createMany({
-      data: ids.map((id, i) => ({ id, breed: "beagle", limit: 1, state: "SUCCESS" as const, createdAt: new Date(Date.UTC(2026, 0, 1, 0, i)) })),
+      data: ids.map((id, i) => ({
+        id,
+        breed: "beagle",
+        limit: 1,
+        state: "SUCCESS" as const,
+        createdAt: new Date(Date.UTC(2026, 0, 1, 0, i)),
+      })),
     });
   });
   after(async () => {
@@ -183,7 +242,8 @@ describe("paging the monitor's list", () => {
   });
 
   const totalLine = (html: string) => /id="tasks-total">([^<]*)</.exec(html)?.[1];
-  const link = (html: string, id: string) => new RegExp(`id="${id}" href="([^"]+)"`).exec(html)?.[1]?.replaceAll("&amp;", "&");
+  const link = (html: string, id: string) =>
+    new RegExp(`id="${id}" href="([^"]+)"`).exec(html)?.[1]?.replaceAll("&amp;", "&");
 
   test("when a person pages through a search, then each page says which of the matches it shows, forwards and back", async () => {
     const first = (await stack.http().get("/tasks?breed=beagle").expect(200)).text;

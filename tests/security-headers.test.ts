@@ -43,7 +43,11 @@ describe("security headers and pages", () => {
     stack = await startStack({ workers: 1, env: { AMQP_URL: "amqp://guest:guest@127.0.0.1:5672" } });
     const agent = stack.agent();
     const token = csrfTokenFrom((await agent.get("/").expect(200)).text);
-    const res = await agent.post("/tasks").type("form").send({ breed: "hound/afghan", limit: "3", _csrf: token }).expect(303);
+    const res = await agent
+      .post("/tasks")
+      .type("form")
+      .send({ breed: "hound/afghan", limit: "3", _csrf: token })
+      .expect(303);
     taskId = new URL(res.headers.location!, "http://x").searchParams.get("submitted")!;
     assert.equal((await waitForTaskState(stack.db, taskId, ["SUCCESS", "FAILURE"])).state, "SUCCESS");
   });
@@ -69,19 +73,28 @@ describe("security headers and pages", () => {
       assert.deepEqual(policy.get("object-src"), ["'none'"]);
       assert.deepEqual(policy.get("frame-ancestors"), ["'none'"]);
       for (const [directive, sources] of policy) {
-        assert.ok(!sources.includes("'unsafe-inline'") && !sources.includes("'unsafe-eval'"), `${directive} allows ${sources.join(" ")}`);
+        assert.ok(
+          !sources.includes("'unsafe-inline'") && !sources.includes("'unsafe-eval'"),
+          `${directive} allows ${sources.join(" ")}`,
+        );
       }
       const img = policy.get("img-src") ?? [];
       assert.ok(img.includes("https://images.dog.ceo"), `img-src: ${img.join(" ")}`);
       assert.ok(img.includes(stack.fake.origin), `img-src lacks the stand-in ${stack.fake.origin}: ${img.join(" ")}`);
-      assert.ok(!img.includes("*") && !img.includes("http:") && !img.includes("https:"), `img-src too wide: ${img.join(" ")}`);
+      assert.ok(
+        !img.includes("*") && !img.includes("http:") && !img.includes("https:"),
+        `img-src too wide: ${img.join(" ")}`,
+      );
     });
 
     test(`when ${name} is fetched, it carries nosniff, a referrer policy and framing protection, and no X-Powered-By`, async () => {
       const res = await stack.http().get(path);
       assert.equal(res.headers["x-content-type-options"], "nosniff");
       assert.ok(res.headers["referrer-policy"], "Referrer-Policy");
-      assert.ok(res.headers["x-frame-options"] || csp(res).get("frame-ancestors")?.includes("'none'"), "framing protection");
+      assert.ok(
+        res.headers["x-frame-options"] || csp(res).get("frame-ancestors")?.includes("'none'"),
+        "framing protection",
+      );
       assert.equal(res.headers["x-powered-by"], undefined);
     });
   }
@@ -122,8 +135,20 @@ describe("security headers and pages", () => {
 
   test("when the broker URL holds a password, no page or API reply shows it", async () => {
     assert.ok(stack.config.amqpUrl.includes(":guest@"));
-    await waitFor("a worker heartbeat", async () => ((await stack.http().get("/api/workers")).body.workers ?? []).length > 0);
-    for (const path of ["/api/queue", "/readyz", "/healthz", "/", "/tasks", `/tasks/${taskId}`, "/api/workers", "/api/tasks"]) {
+    await waitFor(
+      "a worker heartbeat",
+      async () => ((await stack.http().get("/api/workers")).body.workers ?? []).length > 0,
+    );
+    for (const path of [
+      "/api/queue",
+      "/readyz",
+      "/healthz",
+      "/",
+      "/tasks",
+      `/tasks/${taskId}`,
+      "/api/workers",
+      "/api/tasks",
+    ]) {
       const res = await stack.http().get(path);
       assert.ok(res.status < 500 || path === "/api/queue", `${path}: ${res.status}`);
       assert.ok(!res.text.includes(":guest@"), `${path} shows the broker password`);
@@ -146,7 +171,9 @@ describe("in production", () => {
     assert.match(res.text, /There is no page here\./);
     assertNoInternals(res.text, "404");
     const api = await stack.http().get("/api/nowhere").expect(404);
-    assert.deepEqual(api.body, { error: { code: "not_found", message: "There is no such API endpoint.", requestId: api.headers["x-request-id"] } });
+    assert.deepEqual(api.body, {
+      error: { code: "not_found", message: "There is no such API endpoint.", requestId: api.headers["x-request-id"] },
+    });
   });
 
   test("when a URL cannot be decoded, it answers 400 with no stack", async () => {
@@ -168,7 +195,13 @@ describe("in production", () => {
 
       const api = await stack.http().get("/api/tasks");
       assert.equal(api.status, 500);
-      assert.deepEqual(api.body, { error: { code: "internal", message: "Something went wrong on our side. Try again in a moment.", requestId: api.headers["x-request-id"] } });
+      assert.deepEqual(api.body, {
+        error: {
+          code: "internal",
+          message: "Something went wrong on our side. Try again in a moment.",
+          requestId: api.headers["x-request-id"],
+        },
+      });
       assertNoInternals(api.text, "500 JSON");
     } finally {
       await stack.db.$executeRawUnsafe('ALTER TABLE "Task_gone" RENAME TO "Task"');

@@ -43,7 +43,11 @@ test("when three workers store photos while the web is busy, every write lands a
 
   const ids = await Promise.all(submits);
   // Writes now take microseconds, so the tasks may finish within a few reads: keep reading until both are done.
-  await waitFor("all 60 tasks to finish", async () => reads > 10 && (await stack.db.task.count({ where: { state: { in: ["SUCCESS", "FAILURE"] } } })) === 60, 90_000);
+  await waitFor(
+    "all 60 tasks to finish",
+    async () => reads > 10 && (await stack.db.task.count({ where: { state: { in: ["SUCCESS", "FAILURE"] } } })) === 60,
+    90_000,
+  );
   reading = false;
   await reader;
 
@@ -57,11 +61,14 @@ test("when three workers store photos while the web is busy, every write lands a
     tasks.filter((t) => t.attemptCount !== 1).map((t) => t.id),
     [],
   );
-  for (const task of tasks) assert.equal(await stack.db.taskPhoto.count({ where: { taskId: task.id } }), task.photoCount);
+  for (const task of tasks)
+    assert.equal(await stack.db.taskPhoto.count({ where: { taskId: task.id } }), task.photoCount);
   const logs = children.map((c) => c.output()).join("\n");
   assert.doesNotMatch(logs, /SQLITE_BUSY|database is locked|failed unexpectedly/);
   const workersUsed = new Set((await stack.db.attempt.findMany({ select: { workerId: true } })).map((a) => a.workerId));
   assert.equal(workersUsed.size, 3, "the three workers shared the work");
   assert.ok(reads > 10, `the web kept serving reads meanwhile (${reads})`);
-  console.log(`sqlite load: 60 tasks x 50 photos by 3 worker processes, ${await stack.db.photo.count()} photos stored, ${reads} reads served, 0 busy errors`);
+  console.log(
+    `sqlite load: 60 tasks x 50 photos by 3 worker processes, ${await stack.db.photo.count()} photos stored, ${reads} reads served, 0 busy errors`,
+  );
 });

@@ -8,7 +8,15 @@ import assert from "node:assert/strict";
 import amqplib from "amqplib";
 import { controlKey, signStop } from "../lib/monitor/controlMessages.ts";
 import { eventsExchangeName } from "../tasks/broker/topology.ts";
-import { AMQP_URL, csrfTokenFrom, queueDepth, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
+import {
+  AMQP_URL,
+  csrfTokenFrom,
+  queueDepth,
+  startStack,
+  waitFor,
+  waitForTaskState,
+  type Stack,
+} from "./support/stack.ts";
 
 const PASSWORD = "correct horse battery staple";
 const auth = `Basic ${Buffer.from(`ops:${PASSWORD}`).toString("base64")}`;
@@ -23,7 +31,8 @@ describe("stopping a running task", () => {
     await stack?.stop();
   });
 
-  const post = (path: string) => stack.http().post(path).set("Content-Type", "application/json").set("Authorization", auth).send({});
+  const post = (path: string) =>
+    stack.http().post(path).set("Content-Type", "application/json").set("Authorization", auth).send({});
 
   /** A task whose worker is waiting on a dog.ceo call that never answers. */
   async function hungTask(): Promise<string> {
@@ -45,7 +54,10 @@ describe("stopping a running task", () => {
     const detail = (await stack.http().get(`/api/tasks/${id}`).expect(200)).body;
     assert.equal(detail.task.state, "REVOKED");
     assert.deepEqual(
-      detail.attempts.map((a: { outcome: string; error: string }) => [a.outcome, /^stopped by ops from .* while running$/.test(a.error)]),
+      detail.attempts.map((a: { outcome: string; error: string }) => [
+        a.outcome,
+        /^stopped by ops from .* while running$/.test(a.error),
+      ]),
       [["REVOKED", true]],
     );
     assert.equal(detail.photos.length, 0);
@@ -67,7 +79,11 @@ describe("stopping a running task", () => {
     assert.match(res.body.error.message, /is SUCCESS; it finished before the stop arrived/);
     const task = await stack.db.task.findUniqueOrThrow({ where: { id: body.id }, include: { attempts: true } });
     assert.deepEqual([task.state, task.attempts.map((a) => a.outcome)], ["SUCCESS", ["SUCCESS"]]);
-    assert.equal((await stack.http().get("/api/audit").expect(200)).body.total, before, "nothing done, nothing recorded");
+    assert.equal(
+      (await stack.http().get("/api/audit").expect(200)).body.total,
+      before,
+      "nothing done, nothing recorded",
+    );
   });
 
   test("when a person stops a running task from its page, then the page says it stopped and shows it REVOKED", async () => {
@@ -93,8 +109,15 @@ describe("stopping a running task", () => {
       .type("form")
       .send({ _csrf: csrfTokenFrom(page.text) })
       .expect(303);
-    assert.match((await agent.get(again.headers.location).expect(200)).text, /Not stopped: it is REVOKED now, no longer running/);
-    await waitFor("the worker let go of it", async () => (await stack.http().get("/api/workers").expect(200)).body.workers[0]?.inFlight === 0, 20_000);
+    assert.match(
+      (await agent.get(again.headers.location).expect(200)).text,
+      /Not stopped: it is REVOKED now, no longer running/,
+    );
+    await waitFor(
+      "the worker let go of it",
+      async () => (await stack.http().get("/api/workers").expect(200)).body.workers[0]?.inFlight === 0,
+      20_000,
+    );
   });
 
   test("when someone on the broker sends a stop signed with another key, or a signed stop with its task swapped, then the worker keeps running the task", async () => {
@@ -107,14 +130,19 @@ describe("stopping a running task", () => {
     try {
       const channel = await connection.createConfirmChannel();
       for (const body of [signStop(wrongKey, id), swapped, { task: id }])
-        channel.publish(eventsExchangeName(stack.config.queueName), "control.stop", Buffer.from(JSON.stringify(body)), { contentType: "application/json" });
+        channel.publish(eventsExchangeName(stack.config.queueName), "control.stop", Buffer.from(JSON.stringify(body)), {
+          contentType: "application/json",
+        });
       await channel.waitForConfirms();
     } finally {
       await connection.close().catch(() => {});
     }
     // Two heartbeats later, anything published before has been heard.
     const seen = new Set<string>();
-    await waitFor("two more heartbeats", async () => seen.add((await stack.http().get("/api/workers").expect(200)).body.workers[0]?.lastSeen).size >= 3);
+    await waitFor(
+      "two more heartbeats",
+      async () => seen.add((await stack.http().get("/api/workers").expect(200)).body.workers[0]?.lastSeen).size >= 3,
+    );
     assert.equal(stack.workers[0]!.counters.skipped, skipped, "the worker still holds the task");
     assert.equal((await stack.db.task.findUniqueOrThrow({ where: { id } })).state, "STARTED");
     await post(`/api/tasks/${id}/stop`).expect(200);

@@ -95,7 +95,11 @@ test("successes stored together each link their own photos in order, sharing pho
   );
   assert.equal(results[1]!.photos, undefined);
   for (const i of [0, 1]) {
-    const links = await db.taskPhoto.findMany({ where: { taskId: runs[i]!.taskId }, orderBy: { position: "asc" }, include: { photo: true } });
+    const links = await db.taskPhoto.findMany({
+      where: { taskId: runs[i]!.taskId },
+      orderBy: { position: "asc" },
+      include: { photo: true },
+    });
     assert.deepEqual(
       links.map((l) => l.photo.url),
       lists[i],
@@ -105,7 +109,11 @@ test("successes stored together each link their own photos in order, sharing pho
     const [attempt] = await db.attempt.findMany({ where: { id: runs[i]!.attemptId } });
     assert.equal(attempt!.outcome, "SUCCESS");
   }
-  assert.equal(await db.photo.count({ where: { url: { in: [url(1), url(2), url(3)] } } }), 3, "a shared photo is stored once");
+  assert.equal(
+    await db.photo.count({ where: { url: { in: [url(1), url(2), url(3)] } } }),
+    3,
+    "a shared photo is stored once",
+  );
   assert.equal(await db.photo.count({ where: { url: { in: [url(4), url(5)] } } }), 0, "the stale run stored nothing");
   const stale = await db.attempt.findUniqueOrThrow({ where: { id: runs[2]!.attemptId } });
   assert.equal(stale.outcome, "SKIPPED");

@@ -8,7 +8,8 @@ import { startFakeDogApi, type FakeDogApi } from "../dev/fake-dog-api.ts";
 import { csrfTokenFrom, startStack, waitFor, waitForTaskState, type Stack } from "./support/stack.ts";
 
 const FINISHED = ["SUCCESS", "FAILURE", "REVOKED"];
-const submit = async (stack: Stack, body: object) => (await stack.http().post("/api/tasks").send(body).expect(202)).body.id as string;
+const submit = async (stack: Stack, body: object) =>
+  (await stack.http().post("/api/tasks").send(body).expect(202)).body.id as string;
 /** The page's text without tags, spaces collapsed. */
 const text = (html: string) =>
   html
@@ -21,19 +22,28 @@ describe("a task's pages after what happened to it", () => {
   before(async () => {
     // Retries wait a minute, so a task stays in RETRY while the test looks at it; dog.ceo's
     // answers may take 5 s, so the running task's slow answer (1.5 s) is never a timeout.
-    stack = await startStack({ workers: 1, env: { RETRY_BASE_MS: "60000", RETRY_MAX_MS: "120000", RETRY_MAX_ATTEMPTS: "3", DOG_API_TIMEOUT_MS: "5000" } });
+    stack = await startStack({
+      workers: 1,
+      env: { RETRY_BASE_MS: "60000", RETRY_MAX_MS: "120000", RETRY_MAX_ATTEMPTS: "3", DOG_API_TIMEOUT_MS: "5000" },
+    });
   });
   after(async () => {
     await stack?.stop();
   });
 
   test("when a task is running, then its page and the API say which worker holds it, and show the job message it was sent with", async () => {
-    await waitFor("the worker heard from", async () => (await stack.http().get("/api/workers").expect(200)).body.workers.length === 1);
+    await waitFor(
+      "the worker heard from",
+      async () => (await stack.http().get("/api/workers").expect(200)).body.workers.length === 1,
+    );
     stack.fake.failNext("slow", 1, { delayMs: 1500 });
     const taskId = await submit(stack, { breed: "pug", limit: 2 });
     await waitForTaskState(stack.db, taskId, ["STARTED"]);
     const { body } = await stack.http().get(`/api/tasks/${taskId}`).expect(200);
-    assert.deepEqual({ ...body.heldBy, since: undefined }, { workerId: stack.workers[0]!.id, status: "alive", paused: false, since: undefined });
+    assert.deepEqual(
+      { ...body.heldBy, since: undefined },
+      { workerId: stack.workers[0]!.id, status: "alive", paused: false, since: undefined },
+    );
     assert.equal(body.job.attempt, 1);
     assert.ok(body.job.sentAt, "the broker confirmed it");
     assert.deepEqual(JSON.parse(body.job.body), { taskId, breed: "pug", limit: 2 });
@@ -112,11 +122,19 @@ describe("a task's pages after what happened to it", () => {
   });
 
   test("when several tasks fetch the same photos, then the gallery's count says each photo shows once", async () => {
-    const ids = [await submit(stack, { breed: "kelpie", limit: 8 }), await submit(stack, { breed: "kelpie", limit: 8 })];
+    const ids = [
+      await submit(stack, { breed: "kelpie", limit: 8 }),
+      await submit(stack, { breed: "kelpie", limit: 8 }),
+    ];
     for (const id of ids) assert.equal((await waitForTaskState(stack.db, id, FINISHED)).state, "SUCCESS");
     const count = /id="gallery-count">([^]*?)<\/p>/.exec((await stack.http().get("/").expect(200)).text)?.[1] ?? "";
     const total = await stack.db.photo.count();
-    assert.match(text(count), new RegExp(`Showing ${Math.min(total, PHOTOS_PER_PAGE)} of ${total} photos each shown once, however many tasks fetched it`));
+    assert.match(
+      text(count),
+      new RegExp(
+        `Showing ${Math.min(total, PHOTOS_PER_PAGE)} of ${total} photos each shown once, however many tasks fetched it`,
+      ),
+    );
   });
 
   test("when thirty tasks run at once, then every task's timeline reads in order", async () => {
@@ -126,7 +144,8 @@ describe("a task's pages after what happened to it", () => {
     for (const id of ids) {
       const { task } = (await stack.http().get(`/api/tasks/${id}`).expect(200)).body;
       const times = ["createdAt", "queuedAt", "startedAt", "finishedAt"].map((k) => Date.parse(task[k]));
-      if (!times.every((t, i) => !Number.isNaN(t) && (i === 0 || times[i - 1]! <= t))) out.push(`${id}: ${times.map((t) => new Date(t).toISOString()).join(" ")}`);
+      if (!times.every((t, i) => !Number.isNaN(t) && (i === 0 || times[i - 1]! <= t)))
+        out.push(`${id}: ${times.map((t) => new Date(t).toISOString()).join(" ")}`);
     }
     assert.deepEqual(out, []);
   });
@@ -158,7 +177,10 @@ describe("a task whose every photo link is on a host that is not allowed", () =>
     assert.equal(task.state, "FAILURE");
     assert.equal(task.photoCount, 0);
     const page = text((await stack.http().get(`/tasks/${taskId}`).expect(200)).text);
-    assert.match(page, /none of the 3 photo links dog\.ceo sent is on an allowed image host \(the first is on http:\/\/127\.0\.0\.1:\d+\)/);
+    assert.match(
+      page,
+      /none of the 3 photo links dog\.ceo sent is on an allowed image host \(the first is on http:\/\/127\.0\.0\.1:\d+\)/,
+    );
     assert.match(page, /add that host to IMAGE_ORIGINS, then retry this task/);
     assert.match(page, /This task found no photos\./);
     const done = text((await stack.http().get(`/?submitted=${taskId}`).expect(200)).text);

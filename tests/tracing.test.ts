@@ -24,7 +24,10 @@ async function startCollector() {
     req.on("data", (chunk) => (body += chunk));
     req.on("end", () => {
       const data = JSON.parse(body) as {
-        resourceSpans: { resource: { attributes: { key: string; value: { stringValue?: string } }[] }; scopeSpans: { spans: ExportedSpan[] }[] }[];
+        resourceSpans: {
+          resource: { attributes: { key: string; value: { stringValue?: string } }[] };
+          scopeSpans: { spans: ExportedSpan[] }[];
+        }[];
       };
       for (const rs of data.resourceSpans) {
         services.add(rs.resource.attributes.find((a) => a.key === "service.name")?.value.stringValue ?? "?");
@@ -34,7 +37,12 @@ async function startCollector() {
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans, services, close: () => new Promise((resolve) => server.close(resolve)) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    spans,
+    services,
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
 }
 
 describe("tracing", () => {
@@ -52,7 +60,10 @@ describe("tracing", () => {
   test("when a task is submitted with tracing on, then its request, publish, run and dog.ceo call are one trace, and its page names it", async () => {
     const { body } = await stack.http().post("/api/tasks").send({ breed: "pug", limit: 2 }).expect(202);
     await waitForTaskState(stack.db, body.id, ["SUCCESS"]);
-    const named = (name: string) => collector.spans.find((s) => s.name === name && collector.spans.some((r) => r.name === "POST /api/tasks" && r.traceId === s.traceId));
+    const named = (name: string) =>
+      collector.spans.find(
+        (s) => s.name === name && collector.spans.some((r) => r.name === "POST /api/tasks" && r.traceId === s.traceId),
+      );
     const spans = await waitFor("the trace's four spans", () => {
       const found = ["POST /api/tasks", "publish job", "run task", "dog.ceo random images"].map(named);
       return found.every(Boolean) ? (found as ExportedSpan[]) : undefined;
@@ -69,6 +80,9 @@ describe("tracing", () => {
 
     const detail = (await stack.http().get(`/api/tasks/${body.id}`).expect(200)).body;
     assert.equal(detail.job.traceId, request!.traceId);
-    assert.match((await stack.http().get(`/tasks/${body.id}`).expect(200)).text, new RegExp(`<code id="trace-id"[^>]*>${request!.traceId}</code>`));
+    assert.match(
+      (await stack.http().get(`/tasks/${body.id}`).expect(200)).text,
+      new RegExp(`<code id="trace-id"[^>]*>${request!.traceId}</code>`),
+    );
   });
 });

@@ -36,7 +36,9 @@ after(async () => {
 /** A task in `state` whose first run (attempt 1) is open, as a worker would hold it. */
 async function taskIn(state: TaskState) {
   const id = randomUUID();
-  await db.task.create({ data: { id, breed: "pug", limit: 2, state, attemptCount: 1, retryAt: state === "RETRY" ? new Date() : null } });
+  await db.task.create({
+    data: { id, breed: "pug", limit: 2, state, attemptCount: 1, retryAt: state === "RETRY" ? new Date() : null },
+  });
   const attempt = await db.attempt.create({ data: { taskId: id, number: 1, workerId: "w" } });
   return { taskId: id, attemptId: attempt.id, number: 1 };
 }
@@ -50,7 +52,8 @@ const apply: Record<Transition, (run: Awaited<ReturnType<typeof taskIn>>) => Pro
   // The next attempt's job, as the broker redelivers it (the only way to take a STARTED task whose run is not lost).
   claim: (run) => lifecycle.claim({ taskId: run.taskId, attempt: 2, redelivered: true, workerId: "w2" }),
   retry: (run) => lifecycle.retry(run, "dog.ceo answered 503", 1000),
-  succeed: (run) => lifecycle.succeed({ ...run, breed: "pug", subBreed: null }, ["https://images.dog.ceo/breeds/pug/a.jpg"]),
+  succeed: (run) =>
+    lifecycle.succeed({ ...run, breed: "pug", subBreed: null }, ["https://images.dog.ceo/breeds/pug/a.jpg"]),
   fail: (run) => lifecycle.fail(run, "dog.ceo: breed not found"),
   failPoison: (run) => lifecycle.failPoison(run.taskId, "invalid job message"),
   revoke: (run) => lifecycle.revoke(run.taskId),
@@ -59,7 +62,10 @@ const apply: Record<Transition, (run: Awaited<ReturnType<typeof taskIn>>) => Pro
 };
 
 describe("the task lifecycle's transitions", () => {
-  for (const [name, { from, to }] of Object.entries(TRANSITIONS) as [Transition, { from: readonly TaskState[]; to: TaskState }][]) {
+  for (const [name, { from, to }] of Object.entries(TRANSITIONS) as [
+    Transition,
+    { from: readonly TaskState[]; to: TaskState },
+  ][]) {
     for (const state of TASK_STATES) {
       const allowed = from.includes(state);
       test(`${name} from ${state} is ${allowed ? `allowed and ends ${to}` : "refused and changes nothing"}`, async () => {
@@ -70,7 +76,10 @@ describe("the task lifecycle's transitions", () => {
         const after = await db.task.findUniqueOrThrow({ where: { id: run.taskId } });
         if (allowed) {
           assert.equal(after.state, to);
-          assert.ok(after.updatedAt > before.updatedAt || after.updatedAt.getTime() === before.updatedAt.getTime(), "updatedAt never goes back");
+          assert.ok(
+            after.updatedAt > before.updatedAt || after.updatedAt.getTime() === before.updatedAt.getTime(),
+            "updatedAt never goes back",
+          );
           const told = events.filter((e) => e.type === "task" && e.task.id === run.taskId);
           assert.equal(told.length, 1, "one event per state change");
         } else {
@@ -83,8 +92,16 @@ describe("the task lifecycle's transitions", () => {
 
   test("claim takes back a STARTED task only for a redelivered job or once its run was marked lost, whatever x-attempt says", async () => {
     const run = await taskIn("STARTED");
-    assert.equal((await lifecycle.claim({ taskId: run.taskId, attempt: 1, redelivered: false, workerId: "w2" })).kind, "skip");
-    for (const attempt of [2, 99]) assert.equal((await lifecycle.claim({ taskId: run.taskId, attempt, redelivered: false, workerId: "w2" })).kind, "skip", `x-attempt ${attempt}`);
+    assert.equal(
+      (await lifecycle.claim({ taskId: run.taskId, attempt: 1, redelivered: false, workerId: "w2" })).kind,
+      "skip",
+    );
+    for (const attempt of [2, 99])
+      assert.equal(
+        (await lifecycle.claim({ taskId: run.taskId, attempt, redelivered: false, workerId: "w2" })).kind,
+        "skip",
+        `x-attempt ${attempt}`,
+      );
     const again = await lifecycle.claim({ taskId: run.taskId, attempt: 1, redelivered: true, workerId: "w2" });
     assert.equal(again.kind, "run");
     const runs = await db.attempt.findMany({ where: { taskId: run.taskId }, orderBy: { number: "asc" } });
@@ -102,13 +119,24 @@ describe("the task lifecycle's transitions", () => {
     await lose(run);
     const claim = await lifecycle.claim({ taskId: run.taskId, attempt: 2, redelivered: false, workerId: "w2" });
     assert.deepEqual(claim.kind === "run" && [claim.number, claim.task.attemptCount], [2, 2]);
-    assert.equal((await lifecycle.claim({ taskId: run.taskId, attempt: 3, redelivered: false, workerId: "w3" })).kind, "skip", "the new run is not lost");
+    assert.equal(
+      (await lifecycle.claim({ taskId: run.taskId, attempt: 3, redelivered: false, workerId: "w3" })).kind,
+      "skip",
+      "the new run is not lost",
+    );
   });
 
   test("a RETRY task is claimed only once its wait is over, whatever x-attempt says", async () => {
     const id = randomUUID();
-    await db.task.create({ data: { id, breed: "pug", limit: 2, state: "RETRY", attemptCount: 1, retryAt: new Date(Date.now() + 60_000) } });
-    for (const attempt of [2, 3, 99]) assert.equal((await lifecycle.claim({ taskId: id, attempt, redelivered: false, workerId: "w" })).kind, "skip", `x-attempt ${attempt}`);
+    await db.task.create({
+      data: { id, breed: "pug", limit: 2, state: "RETRY", attemptCount: 1, retryAt: new Date(Date.now() + 60_000) },
+    });
+    for (const attempt of [2, 3, 99])
+      assert.equal(
+        (await lifecycle.claim({ taskId: id, attempt, redelivered: false, workerId: "w" })).kind,
+        "skip",
+        `x-attempt ${attempt}`,
+      );
     assert.equal((await db.task.findUniqueOrThrow({ where: { id } })).attemptCount, 1);
     await db.task.update({ where: { id }, data: { retryAt: new Date(Date.now() - 1) } });
     const claim = await lifecycle.claim({ taskId: id, attempt: 99, redelivered: false, workerId: "w" });
@@ -119,7 +147,10 @@ describe("the task lifecycle's transitions", () => {
     const run = await taskIn("STARTED");
     await lose(run);
     await lifecycle.claim({ taskId: run.taskId, attempt: 2, redelivered: false, workerId: "w2" });
-    assert.equal(await lifecycle.succeed({ ...run, breed: "pug", subBreed: null }, ["https://images.dog.ceo/breeds/pug/x.jpg"]), undefined);
+    assert.equal(
+      await lifecycle.succeed({ ...run, breed: "pug", subBreed: null }, ["https://images.dog.ceo/breeds/pug/x.jpg"]),
+      undefined,
+    );
     const task = await db.task.findUniqueOrThrow({ where: { id: run.taskId } });
     assert.equal(task.state, "STARTED");
     assert.equal((await db.attempt.findUniqueOrThrow({ where: { id: run.attemptId } })).outcome, "SKIPPED");
@@ -166,7 +197,10 @@ describe("the task lifecycle's transitions", () => {
     await new Promise((resolve) => setTimeout(resolve, 5));
     await lifecycle.markQueued([job]);
     const task = await db.task.findUniqueOrThrow({ where: { id } });
-    assert.ok(task.queuedAt && task.startedAt && task.queuedAt <= task.startedAt, `queued ${task.queuedAt?.toISOString()}, started ${task.startedAt?.toISOString()}`);
+    assert.ok(
+      task.queuedAt && task.startedAt && task.queuedAt <= task.startedAt,
+      `queued ${task.queuedAt?.toISOString()}, started ${task.startedAt?.toISOString()}`,
+    );
     assert.equal((await db.outboxMessage.findFirstOrThrow({ where: { taskId: id } })).sentAt !== null, true);
   });
 
@@ -178,14 +212,19 @@ describe("the task lifecycle's transitions", () => {
     await db.task.update({ where: { id }, data: { queuedAt: new Date(Date.now() + 1000) } });
     await lifecycle.claim({ taskId: id, attempt: 1, redelivered: false, workerId: "w" });
     const task = await db.task.findUniqueOrThrow({ where: { id } });
-    assert.ok(task.queuedAt && task.startedAt && task.queuedAt <= task.startedAt, `queued ${task.queuedAt?.toISOString()}, started ${task.startedAt?.toISOString()}`);
+    assert.ok(
+      task.queuedAt && task.startedAt && task.queuedAt <= task.startedAt,
+      `queued ${task.queuedAt?.toISOString()}, started ${task.startedAt?.toISOString()}`,
+    );
   });
 
   test("when a task that already ran is cancelled, its reason says it waited to try again, not that it never ran", async () => {
     const fresh = randomUUID();
     await lifecycle.accept({ id: fresh, breed: "pug", subBreed: null, limit: 1 }, "{}", 0);
     const ran = randomUUID();
-    await db.task.create({ data: { id: ran, breed: "pug", limit: 2, state: "RETRY", attemptCount: 1, retryAt: new Date() } });
+    await db.task.create({
+      data: { id: ran, breed: "pug", limit: 2, state: "RETRY", attemptCount: 1, retryAt: new Date() },
+    });
     assert.equal((await lifecycle.revoke(fresh)).kind, "revoked");
     assert.equal((await lifecycle.revoke(ran)).kind, "revoked");
     const reasons = await db.task.findMany({ where: { id: { in: [fresh, ran] } }, select: { id: true, error: true } });
@@ -201,7 +240,13 @@ describe("the task lifecycle's transitions", () => {
     const [rerun] = await lifecycle.rerun([run.taskId, randomUUID()], "admin from 127.0.0.1");
     assert.ok(rerun, "the failed task was sent again; the unknown id was passed by");
     assert.deepEqual(
-      { state: rerun.task.state, base: rerun.task.attemptBase, count: rerun.task.attemptCount, error: rerun.task.error, by: rerun.task.retriedBy },
+      {
+        state: rerun.task.state,
+        base: rerun.task.attemptBase,
+        count: rerun.task.attemptCount,
+        error: rerun.task.error,
+        by: rerun.task.retriedBy,
+      },
       { state: "PENDING", base: 1, count: 1, error: null, by: "admin from 127.0.0.1" },
     );
     assert.ok(rerun.task.retriedAt instanceof Date);
@@ -212,7 +257,12 @@ describe("the task lifecycle's transitions", () => {
     const outbox = await db.outboxMessage.findFirstOrThrow({ where: { id: rerun.job.id } });
     assert.deepEqual([outbox.attempt, outbox.sentAt], [2, null]);
     // The new job's delivery claims it as the second run; the first stays as it ended.
-    const claim = await lifecycle.claim({ taskId: run.taskId, attempt: rerun.job.attempt, redelivered: false, workerId: "w2" });
+    const claim = await lifecycle.claim({
+      taskId: run.taskId,
+      attempt: rerun.job.attempt,
+      redelivered: false,
+      workerId: "w2",
+    });
     assert.equal(claim.kind, "run");
     const runs = await db.attempt.findMany({ where: { taskId: run.taskId }, orderBy: { number: "asc" } });
     assert.deepEqual(
@@ -230,10 +280,16 @@ describe("the task lifecycle's transitions", () => {
     const stopped = await lifecycle.stop(run.taskId, "ops from 127.0.0.1");
     assert.equal(stopped.kind, "revoked");
     // The worker's dog.ceo call came back before it heard the stop: its result is dropped.
-    assert.equal(await lifecycle.succeed({ ...run, breed: "pug", subBreed: null }, ["https://images.dog.ceo/breeds/pug/late.jpg"]), undefined);
+    assert.equal(
+      await lifecycle.succeed({ ...run, breed: "pug", subBreed: null }, ["https://images.dog.ceo/breeds/pug/late.jpg"]),
+      undefined,
+    );
     assert.equal(await lifecycle.retry(run, "dog.ceo answered 503", 1000), undefined);
     const task = await db.task.findUniqueOrThrow({ where: { id: run.taskId } });
-    assert.deepEqual([task.state, task.error, task.finishedAt instanceof Date], ["REVOKED", "stopped by ops from 127.0.0.1 while running", true]);
+    assert.deepEqual(
+      [task.state, task.error, task.finishedAt instanceof Date],
+      ["REVOKED", "stopped by ops from 127.0.0.1 while running", true],
+    );
     const attempt = await db.attempt.findUniqueOrThrow({ where: { id: run.attemptId } });
     assert.deepEqual([attempt.outcome, attempt.error], ["REVOKED", "stopped by ops from 127.0.0.1 while running"]);
     assert.equal(await db.taskPhoto.count({ where: { taskId: run.taskId } }), 0);
@@ -242,7 +298,10 @@ describe("the task lifecycle's transitions", () => {
   });
 
   test("claim of a task that does not exist says so", async () => {
-    assert.equal((await lifecycle.claim({ taskId: randomUUID(), attempt: 1, redelivered: false, workerId: "w" })).kind, "missing");
+    assert.equal(
+      (await lifecycle.claim({ taskId: randomUUID(), attempt: 1, redelivered: false, workerId: "w" })).kind,
+      "missing",
+    );
   });
 
   test("a stored error is shortened, and says so", async () => {

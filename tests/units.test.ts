@@ -36,12 +36,24 @@ describe("parseTaskInput", () => {
   });
 
   test("when the form posts breed/sub-breed, it splits them", () => {
-    assert.deepEqual(parseTaskInput({ breed: "hound/afghan", limit: "50" }, catalog, "form"), { breed: "hound", subBreed: "afghan", limit: 50 });
+    assert.deepEqual(parseTaskInput({ breed: "hound/afghan", limit: "50" }, catalog, "form"), {
+      breed: "hound",
+      subBreed: "afghan",
+      limit: 50,
+    });
   });
 
   test("when the API posts breed and subBreed separately, it takes both", () => {
-    assert.deepEqual(parseTaskInput({ breed: "hound", subBreed: "afghan", limit: 1 }, catalog, "json"), { breed: "hound", subBreed: "afghan", limit: 1 });
-    assert.deepEqual(parseTaskInput({ breed: "hound/afghan", limit: 3 }, catalog, "json"), { breed: "hound", subBreed: "afghan", limit: 3 });
+    assert.deepEqual(parseTaskInput({ breed: "hound", subBreed: "afghan", limit: 1 }, catalog, "json"), {
+      breed: "hound",
+      subBreed: "afghan",
+      limit: 1,
+    });
+    assert.deepEqual(parseTaskInput({ breed: "hound/afghan", limit: 3 }, catalog, "json"), {
+      breed: "hound",
+      subBreed: "afghan",
+      limit: 3,
+    });
   });
 
   const badLimits: [string, unknown, "form" | "json", string][] = [
@@ -97,7 +109,9 @@ describe("parseTaskInput", () => {
   });
 
   test("when the sub-breed is not text, it says so", () => {
-    assert.deepEqual(rejection({ breed: "hound", subBreed: ["afghan"], limit: 5 }, "json").fields, { breed: "The sub-breed must be text." });
+    assert.deepEqual(rejection({ breed: "hound", subBreed: ["afghan"], limit: 5 }, "json").fields, {
+      breed: "The sub-breed must be text.",
+    });
   });
 
   test("when both fields are bad, both are reported and the breed comes first", () => {
@@ -120,7 +134,10 @@ describe("loadConfig", () => {
     assert.equal(config.host, "127.0.0.1");
     assert.equal(config.port, 3000);
     assert.equal(config.databaseUrl, `file:${projectRoot}/gendog.db`);
-    assert.equal(loadConfig({ DATABASE_URL: "postgresql://u:p@db:5432/gendog" }).databaseUrl, "postgresql://u:p@db:5432/gendog");
+    assert.equal(
+      loadConfig({ DATABASE_URL: "postgresql://u:p@db:5432/gendog" }).databaseUrl,
+      "postgresql://u:p@db:5432/gendog",
+    );
     assert.equal(config.amqpUrl, "amqp://guest:guest@localhost:5672");
     assert.equal(config.queueName, "gendog.jobs");
     assert.equal(config.dogApiUrl, "https://dog.ceo/api");
@@ -183,7 +200,10 @@ describe("loadConfig", () => {
     assert.throws(
       () => loadConfig({ DATABASE_URL: "postgresql://gendog:hunter2@db:5432" }),
       (err: Error) => {
-        assert.match(err.message, /^DATABASE_URL must name a host and a database.*postgresql:\/\/gendog:\*\*\*@db:5432/);
+        assert.match(
+          err.message,
+          /^DATABASE_URL must name a host and a database.*postgresql:\/\/gendog:\*\*\*@db:5432/,
+        );
         assert.ok(!err.message.includes("hunter2"), err.message);
         return true;
       },
@@ -194,13 +214,23 @@ describe("loadConfig", () => {
 
 describe("AMQP_URL as a list of nodes", () => {
   test("when it lists several nodes, they are kept in order, spaces trimmed", () => {
-    const config = loadConfig({ AMQP_URL: " amqp://u:p@rabbit-1:5672 ,amqp://u:p@rabbit-2:5672, amqps://u:p@rabbit-3 " });
+    const config = loadConfig({
+      AMQP_URL: " amqp://u:p@rabbit-1:5672 ,amqp://u:p@rabbit-2:5672, amqps://u:p@rabbit-3 ",
+    });
     assert.equal(config.amqpUrl, "amqp://u:p@rabbit-1:5672,amqp://u:p@rabbit-2:5672,amqps://u:p@rabbit-3");
-    assert.deepEqual(amqpNodeUrls(config.amqpUrl), ["amqp://u:p@rabbit-1:5672", "amqp://u:p@rabbit-2:5672", "amqps://u:p@rabbit-3"]);
+    assert.deepEqual(amqpNodeUrls(config.amqpUrl), [
+      "amqp://u:p@rabbit-1:5672",
+      "amqp://u:p@rabbit-2:5672",
+      "amqps://u:p@rabbit-3",
+    ]);
   });
 
   const badLists: [string, string, RegExp][] = [
-    ["an empty entry", "amqp://gendog:hunter2@rabbit-1:5672,,amqp://gendog:hunter2@rabbit-3:5672", /^AMQP_URL entry 2 of 3 is empty/],
+    [
+      "an empty entry",
+      "amqp://gendog:hunter2@rabbit-1:5672,,amqp://gendog:hunter2@rabbit-3:5672",
+      /^AMQP_URL entry 2 of 3 is empty/,
+    ],
     ["a trailing comma", "amqp://gendog:hunter2@rabbit-1:5672,", /^AMQP_URL entry 2 of 2 is empty/],
     [
       "an entry that is not a URL",
@@ -254,8 +284,17 @@ describe("parseJobMessage", () => {
   const taskId = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
   test("when the message is valid, it gives the job", () => {
-    assert.deepEqual(parseJobMessage(Buffer.from(JSON.stringify({ taskId, breed: "hound", limit: 5 }))), { taskId, breed: "hound", limit: 5 });
-    assert.deepEqual(parseJobMessage(JSON.stringify({ taskId, breed: "hound", subBreed: "afghan", limit: 50 })), { taskId, breed: "hound", subBreed: "afghan", limit: 50 });
+    assert.deepEqual(parseJobMessage(Buffer.from(JSON.stringify({ taskId, breed: "hound", limit: 5 }))), {
+      taskId,
+      breed: "hound",
+      limit: 5,
+    });
+    assert.deepEqual(parseJobMessage(JSON.stringify({ taskId, breed: "hound", subBreed: "afghan", limit: 50 })), {
+      taskId,
+      breed: "hound",
+      subBreed: "afghan",
+      limit: 50,
+    });
   });
 
   const bad: [string, string, RegExp][] = [
@@ -301,13 +340,17 @@ describe("backoffDelay", () => {
       const full = Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
       for (const r of [0, 0.1, 0.5, 0.9, 0.999999]) {
         const delay = backoffDelay(policy, attempt, undefined, () => r);
-        assert.ok(delay >= full / 2 && delay <= full, `attempt ${attempt}, random ${r}: ${delay} not in [${full / 2}, ${full}]`);
+        assert.ok(
+          delay >= full / 2 && delay <= full,
+          `attempt ${attempt}, random ${r}: ${delay} not in [${full / 2}, ${full}]`,
+        );
       }
     }
   });
 
   test("when the attempt number is huge, the delay is never above the maximum", () => {
-    for (const attempt of [10, 50, 1000, 1e6]) assert.ok(backoffDelay(policy, attempt, undefined, high) <= policy.maxMs);
+    for (const attempt of [10, 50, 1000, 1e6])
+      assert.ok(backoffDelay(policy, attempt, undefined, high) <= policy.maxMs);
   });
 
   test("when dog.ceo asks to retry after a while, that wait is honoured up to the maximum", () => {
@@ -346,10 +389,14 @@ describe("keepTrustedLinks", () => {
 
   test("when a link appears twice (even spelled differently), it is kept once", () => {
     const a = "https://images.dog.ceo/breeds/pug/a.jpg";
-    assert.deepEqual(keepTrustedLinks([a, a, "https://images.dog.ceo:443/breeds/pug/a.jpg", "https://images.dog.ceo/breeds/pug/b.jpg"], origins, log), [
-      a,
-      "https://images.dog.ceo/breeds/pug/b.jpg",
-    ]);
+    assert.deepEqual(
+      keepTrustedLinks(
+        [a, a, "https://images.dog.ceo:443/breeds/pug/a.jpg", "https://images.dog.ceo/breeds/pug/b.jpg"],
+        origins,
+        log,
+      ),
+      [a, "https://images.dog.ceo/breeds/pug/b.jpg"],
+    );
   });
 });
 
@@ -372,7 +419,10 @@ test("cachedFor: an answer is kept for its time, then given once more while a fr
 test("cachedFor with a short wait: an asker of an old answer waits that long for the fresh one, then takes the old; forget() drops a read under way", async (t) => {
   t.mock.timers.enable({ apis: ["Date", "setTimeout"], now: 0 });
   const answers: ((n: number) => void)[] = [];
-  const read = cachedFor<void, number>({ ttlMs: 1000, staleMs: 5000, waitMs: 50 }, () => new Promise((resolve) => answers.push(resolve)));
+  const read = cachedFor<void, number>(
+    { ttlMs: 1000, staleMs: 5000, waitMs: 50 },
+    () => new Promise((resolve) => answers.push(resolve)),
+  );
   const first = read();
   answers.shift()!(1);
   assert.equal(await first, 1);
@@ -385,7 +435,11 @@ test("cachedFor with a short wait: an asker of an old answer waits that long for
   t.mock.timers.tick(50);
   assert.equal(await slow, 2, "the old answer after the wait");
   assert.equal(answers.length, 1, "one read under way, not one per asker");
-  assert.equal(await Promise.race([read(), new Promise((resolve) => setImmediate(() => resolve("waiting")))]), "waiting", "the read under way is shared");
+  assert.equal(
+    await Promise.race([read(), new Promise((resolve) => setImmediate(() => resolve("waiting")))]),
+    "waiting",
+    "the read under way is shared",
+  );
   read.forget();
   const afterForget = read();
   assert.equal(answers.length, 2, "forget: the next asker reads anew");

@@ -17,9 +17,14 @@ describe("pausing and resuming workers", () => {
     await stack?.stop();
   });
 
-  const post = (path: string, body: object = {}) => stack.http().post(path).set("Content-Type", "application/json").set("Authorization", auth).send(body);
+  const post = (path: string, body: object = {}) =>
+    stack.http().post(path).set("Content-Type", "application/json").set("Authorization", auth).send(body);
   const paused = async () =>
-    Object.fromEntries(((await stack.http().get("/api/workers").expect(200)).body.workers as { id: string; paused: boolean }[]).map((w) => [w.id, w.paused]));
+    Object.fromEntries(
+      ((await stack.http().get("/api/workers").expect(200)).body.workers as { id: string; paused: boolean }[]).map(
+        (w) => [w.id, w.paused],
+      ),
+    );
   const ids = () => stack.workers.map((w) => w.id);
 
   test("when every worker is paused, then submitted jobs wait in the queue until they are resumed", async () => {
@@ -29,7 +34,8 @@ describe("pausing and resuming workers", () => {
     await waitFor("both paused", async () => Object.values(await paused()).every(Boolean));
 
     const tasks: string[] = [];
-    for (let i = 0; i < 3; i++) tasks.push((await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202)).body.id);
+    for (let i = 0; i < 3; i++)
+      tasks.push((await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202)).body.id);
     await waitFor("the jobs in the queue", async () => (await queueDepth(stack.config.queueName)) === 3);
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.equal(await queueDepth(stack.config.queueName), 3, "nobody took them");
@@ -47,10 +53,14 @@ describe("pausing and resuming workers", () => {
     assert.equal((await paused())[second!], false);
     const before = stack.workers[0]!.counters.done;
     const tasks: string[] = [];
-    for (let i = 0; i < 4; i++) tasks.push((await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202)).body.id);
+    for (let i = 0; i < 4; i++)
+      tasks.push((await stack.http().post("/api/tasks").send({ breed: "pug", limit: 1 }).expect(202)).body.id);
     for (const id of tasks) await waitForTaskState(stack.db, id, ["SUCCESS"]);
     assert.equal(stack.workers[0]!.counters.done, before, "the paused worker ran none of them");
-    assert.equal((await post("/api/workers/pause", { worker: "no-such-worker" }).expect(404)).body.error.code, "not_found");
+    assert.equal(
+      (await post("/api/workers/pause", { worker: "no-such-worker" }).expect(404)).body.error.code,
+      "not_found",
+    );
     await post("/api/workers/resume", { worker: first }).expect(202);
     await waitFor("the first running again", async () => (await paused())[first!] === false);
   });
@@ -61,8 +71,16 @@ describe("pausing and resuming workers", () => {
     const page = await agent.get("/tasks").expect(200);
     const token = csrfTokenFrom(page.text);
     await agent.post("/workers/pause").type("form").send({ _csrf: token, worker: first }).expect(401);
-    const told = await agent.post("/workers/pause").set("Authorization", auth).type("form").send({ _csrf: token, worker: first }).expect(303);
-    assert.match((await agent.get(told.headers.location).expect(200)).text, new RegExp(`Told worker ${first} to pause`));
+    const told = await agent
+      .post("/workers/pause")
+      .set("Authorization", auth)
+      .type("form")
+      .send({ _csrf: token, worker: first })
+      .expect(303);
+    assert.match(
+      (await agent.get(told.headers.location).expect(200)).text,
+      new RegExp(`Told worker ${first} to pause`),
+    );
     await waitFor("the first paused", async () => (await paused())[first!] === true);
     const shown = (await agent.get("/tasks").expect(200)).text;
     const panel = shown.slice(shown.indexOf(`data-worker-id="${first}"`));
@@ -74,7 +92,8 @@ describe("pausing and resuming workers", () => {
     const [first, second] = ids();
     const agent = stack.agent();
     const page = await agent.get("/workers").expect(200);
-    for (const id of [first, second]) assert.match(page.text, new RegExp(`<tr data-worker-id="${id}" data-status="alive"`));
+    for (const id of [first, second])
+      assert.match(page.text, new RegExp(`<tr data-worker-id="${id}" data-status="alive"`));
     assert.match(page.text, /<th class="has-text-right">Done \/ min<\/th>/);
     const told = await agent
       .post("/workers/pause")

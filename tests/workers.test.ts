@@ -32,7 +32,11 @@ describe("the workers a web knows of", () => {
       workers.heartbeat({ ...beat("w"), done, failed, startedAt });
     };
     at(0, 0, 0);
-    assert.deepEqual([workers.list()[0]!.donePerMinute, workers.list()[0]!.failedPerMinute], [null, null], "one heartbeat is no rate");
+    assert.deepEqual(
+      [workers.list()[0]!.donePerMinute, workers.list()[0]!.failedPerMinute],
+      [null, null],
+      "one heartbeat is no rate",
+    );
     at(30, 10, 1); // 20 done and 2 failed a minute so far
     assert.deepEqual([workers.list()[0]!.donePerMinute, workers.list()[0]!.failedPerMinute], [20, 2]);
     for (let s = 32; s <= 120; s += 2) at(s, 10 + (s - 30), 1); // then one a second, no failures
@@ -92,7 +96,9 @@ describe("the workers a web knows of", () => {
     test("when a worker stops gracefully, then the monitor keeps it, marked offline, with its last numbers", async () => {
       const worker = await startWorker(stack.config, createLogger("warn", "leaving-worker"));
       await waitFor("its heartbeat", async () =>
-        (await stack.http().get("/api/workers")).body.workers.some((w: { id: string; status: string }) => w.id === worker.id && w.status === "alive"),
+        (await stack.http().get("/api/workers")).body.workers.some(
+          (w: { id: string; status: string }) => w.id === worker.id && w.status === "alive",
+        ),
       );
       await worker.stop();
       const listed = await waitFor("its goodbye", async () => {

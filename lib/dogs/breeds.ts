@@ -33,12 +33,18 @@ export class BreedCatalog {
       if (!BREED_NAME.test(breed)) continue;
       breeds[breed] = subs.filter((sub) => BREED_NAME.test(sub));
       options += 1 + breeds[breed].length;
-      if (options > MAX_BREED_OPTIONS) throw new BreedListTooLongError(`the breed list has more than ${MAX_BREED_OPTIONS} breeds and sub-breeds`);
+      if (options > MAX_BREED_OPTIONS)
+        throw new BreedListTooLongError(`the breed list has more than ${MAX_BREED_OPTIONS} breeds and sub-breeds`);
     }
     this.breeds = breeds;
     this.options = Object.keys(breeds)
       .sort()
-      .flatMap((breed) => [{ value: breed, label: breed }, ...[...(breeds[breed] ?? [])].sort().map((sub) => ({ value: `${breed}/${sub}`, label: breedLabel(breed, sub) }))]);
+      .flatMap((breed) => [
+        { value: breed, label: breed },
+        ...[...(breeds[breed] ?? [])]
+          .sort()
+          .map((sub) => ({ value: `${breed}/${sub}`, label: breedLabel(breed, sub) })),
+      ]);
   }
 
   has(breed: string, subBreed?: string): boolean {

@@ -25,13 +25,20 @@ export interface DogApiOptions {
 
 export type DogApiErrorKind = "not_found" | "transient" | "invalid" | "stopped";
 
-/** not_found and invalid are permanent (dog.ceo refused the request); transient may succeed on a retry; stopped: the caller's signal abandoned the call. */
+/**
+ * not_found and invalid are permanent (dog.ceo refused the request); transient may succeed on a retry; stopped: the
+ * caller's signal abandoned the call.
+ */
 export class DogApiError extends Error {
   readonly kind: DogApiErrorKind;
   readonly status?: number;
   readonly retryAfterMs?: number;
 
-  constructor(kind: DogApiErrorKind, message: string, extra: { status?: number; retryAfterMs?: number; cause?: unknown } = {}) {
+  constructor(
+    kind: DogApiErrorKind,
+    message: string,
+    extra: { status?: number; retryAfterMs?: number; cause?: unknown } = {},
+  ) {
     // dog.ceo's own words can be any size: bounded here, before any log line or task carries them.
     super(shorten(message), extra.cause === undefined ? undefined : { cause: extra.cause });
     this.name = "DogApiError";
@@ -47,8 +54,16 @@ export interface DogApi {
    * `signal` abandons the call (a stopped task): the request is aborted and it throws a
    * "stopped" DogApiError. A `rerun` waits for its turn (DOG_API_MAX_RPS) behind every other call.
    */
-  randomImages(breed: string, subBreed: string | undefined, count: number, options?: { signal?: AbortSignal; rerun?: boolean }): Promise<string[]>;
-  /** Waits for requests in flight (each bounded by totalTimeoutMs), then closes the connections; calls still waiting for their turn fail as transient. */
+  randomImages(
+    breed: string,
+    subBreed: string | undefined,
+    count: number,
+    options?: { signal?: AbortSignal; rerun?: boolean },
+  ): Promise<string[]>;
+  /**
+   * Waits for requests in flight (each bounded by totalTimeoutMs), then closes the connections; calls still waiting for
+   * their turn fail as transient.
+   */
   close(): Promise<void>;
 }
 
@@ -70,9 +85,11 @@ function parseRetryAfter(value: string | string[] | undefined): number | undefin
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
-const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === "string");
+const isStringArray = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.every((v) => typeof v === "string");
 
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** The client's bounds, resolved from DogApiOptions. */
 interface Limits {
@@ -90,13 +107,24 @@ function limitsOf(opts: DogApiOptions): Limits {
   const bodyTimeout = opts.bodyTimeoutMs ?? 5000;
   // headersTimeout and bodyTimeout only bound silences: a server sending a byte now and then never trips them.
   const totalTimeout = opts.totalTimeoutMs ?? connectTimeout + headersTimeout + bodyTimeout;
-  return { host: new URL(opts.baseUrl).host, connectTimeout, headersTimeout, bodyTimeout, totalTimeout, maxBodyBytes: opts.maxBodyBytes ?? 1024 * 1024 };
+  return {
+    host: new URL(opts.baseUrl).host,
+    connectTimeout,
+    headersTimeout,
+    bodyTimeout,
+    totalTimeout,
+    maxBodyBytes: opts.maxBodyBytes ?? 1024 * 1024,
+  };
 }
 
 export function createDogApi(opts: DogApiOptions): DogApi {
   const baseUrl = opts.baseUrl.replace(/\/+$/, "");
   const limits = limitsOf(opts);
-  const agent = new Agent({ connect: { timeout: limits.connectTimeout }, headersTimeout: limits.headersTimeout, bodyTimeout: limits.bodyTimeout });
+  const agent = new Agent({
+    connect: { timeout: limits.connectTimeout },
+    headersTimeout: limits.headersTimeout,
+    bodyTimeout: limits.bodyTimeout,
+  });
   // One gate per client, so every call spends from the same budget, retries included (a 429's
   // Retry-After still reaches the caller on the DogApiError, to delay that job's retry).
   const gate = opts.maxRps ? createRateGate(opts.maxRps) : undefined;
@@ -115,14 +143,22 @@ export function createDogApi(opts: DogApiOptions): DogApi {
       if (!isRecord(message) || !Object.values(message).every(isStringArray)) {
         throw new DogApiError("transient", "dog.ceo sent an unexpected breed list (not a map of breed to sub-breeds)");
       }
-      return Object.fromEntries(Object.entries(message as Record<string, string[]>).map(([breed, subs]) => [breed, [...subs]]));
+      return Object.fromEntries(
+        Object.entries(message as Record<string, string[]>).map(([breed, subs]) => [breed, [...subs]]),
+      );
     },
 
     async randomImages(breed, subBreed, count, options = {}) {
-      if (!Number.isInteger(count) || count < 1) throw new DogApiError("invalid", `the number of photos must be a whole number of at least 1 (got ${count})`);
+      if (!Number.isInteger(count) || count < 1)
+        throw new DogApiError("invalid", `the number of photos must be a whole number of at least 1 (got ${count})`);
       const segments = subBreed ? [breed, subBreed] : [breed];
-      const message = await get(`/breed/${segments.map(encodeURIComponent).join("/")}/images/random/${count}`, options.signal, options.rerun);
-      if (!isStringArray(message)) throw new DogApiError("transient", "dog.ceo sent an unexpected reply (not a list of image links)");
+      const message = await get(
+        `/breed/${segments.map(encodeURIComponent).join("/")}/images/random/${count}`,
+        options.signal,
+        options.rerun,
+      );
+      if (!isStringArray(message))
+        throw new DogApiError("transient", "dog.ceo sent an unexpected reply (not a list of image links)");
       return message;
     },
 
@@ -133,7 +169,8 @@ export function createDogApi(opts: DogApiOptions): DogApi {
   };
 }
 
-const stopped = (stop?: AbortSignal) => new DogApiError("stopped", "the call to dog.ceo was abandoned: the task was stopped", { cause: stop?.reason });
+const stopped = (stop?: AbortSignal) =>
+  new DogApiError("stopped", "the call to dog.ceo was abandoned: the task was stopped", { cause: stop?.reason });
 
 /** What dog.ceo answered: its status and headers, and its body unless it was an error page not worth reading. */
 type Answer = { statusCode: number; headers: Dispatcher.ResponseData["headers"]; text?: string };
@@ -163,7 +200,11 @@ async function fetchAnswer(url: string, agent: Agent, limits: Limits, stop?: Abo
     if (err instanceof DogApiError) throw err;
     if (stop?.aborted) throw stopped(stop);
     if (deadline.aborted) {
-      throw new DogApiError("transient", `dog.ceo did not finish answering within ${seconds(limits.totalTimeout)} (total timeout)`, { cause: err });
+      throw new DogApiError(
+        "transient",
+        `dog.ceo did not finish answering within ${seconds(limits.totalTimeout)} (total timeout)`,
+        { cause: err },
+      );
     }
     throw networkError(err, limits);
   }
@@ -174,7 +215,10 @@ function messageOf({ statusCode, headers, text }: Answer): unknown {
   const statusLine = `${statusCode} ${STATUS_CODES[statusCode] ?? ""}`.trim();
   const retryAfterMs = parseRetryAfter(headers["retry-after"]);
   if (text === undefined || statusCode < 200 || (statusCode >= 300 && statusCode < 400)) {
-    throw new DogApiError("transient", `dog.ceo answered ${statusLine}`, { status: statusCode, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+    throw new DogApiError("transient", `dog.ceo answered ${statusLine}`, {
+      status: statusCode,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    });
   }
 
   let json: unknown;
@@ -182,22 +226,31 @@ function messageOf({ statusCode, headers, text }: Answer): unknown {
     json = JSON.parse(text);
   } catch {
     const type = String(headers["content-type"] ?? "unknown").split(";")[0];
-    throw new DogApiError("transient", `dog.ceo sent a reply that is not JSON (${statusLine}, ${type})`, { status: statusCode });
+    throw new DogApiError("transient", `dog.ceo sent a reply that is not JSON (${statusLine}, ${type})`, {
+      status: statusCode,
+    });
   }
 
   if (statusCode >= 400) {
-    const said = isRecord(json) && json.status === "error" && typeof json.message === "string" ? json.message : undefined;
+    const said =
+      isRecord(json) && json.status === "error" && typeof json.message === "string" ? json.message : undefined;
     if (statusCode === 404 && said) throw new DogApiError("not_found", said, { status: statusCode });
     throw new DogApiError("invalid", said ?? `dog.ceo answered ${statusLine}`, { status: statusCode });
   }
   if (!isRecord(json) || json.status !== "success" || !("message" in json)) {
-    throw new DogApiError("transient", 'dog.ceo sent an unexpected reply (no "success" status)', { status: statusCode });
+    throw new DogApiError("transient", 'dog.ceo sent an unexpected reply (no "success" status)', {
+      status: statusCode,
+    });
   }
   return json.message;
 }
 
 /** Reads a body of at most maxBodyBytes; a bigger one is destroyed, which also closes its socket. */
-async function readText(body: Readable, contentLength: string | string[] | undefined, maxBodyBytes: number): Promise<string> {
+async function readText(
+  body: Readable,
+  contentLength: string | string[] | undefined,
+  maxBodyBytes: number,
+): Promise<string> {
   const tooLarge = () => new DogApiError("transient", `dog.ceo's answer is larger than ${bytes(maxBodyBytes)}`);
   if (Number(contentLength) > maxBodyBytes) throw tooLarge();
   const chunks: Buffer[] = [];
@@ -240,7 +293,10 @@ function networkError(err: unknown, { host, connectTimeout, headersTimeout, body
   return new DogApiError("transient", text, { cause: err });
 }
 
-/** The client web and worker use: DOG_API_URL, DOG_API_TIMEOUT_MS (connecting within at most 3 s of it) and DOG_API_MAX_RPS. */
+/**
+ * The client web and worker use: DOG_API_URL, DOG_API_TIMEOUT_MS (connecting within at most 3 s of it) and
+ * DOG_API_MAX_RPS.
+ */
 export function dogApiFromConfig(config: { dogApiUrl: string; dogApiTimeoutMs: number; dogApiMaxRps: number }): DogApi {
   const timeoutMs = config.dogApiTimeoutMs;
   return createDogApi({

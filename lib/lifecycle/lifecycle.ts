@@ -74,7 +74,8 @@ function runSteps(store: TaskStore, { wanted, emit, emitIf }: Tell) {
       return result;
     },
 
-    retry: async (run: OpenRun, error: string, delayMs: number) => emitIf(await store.finishRun(run, "RETRY", shorten(error), Math.round(delayMs))),
+    retry: async (run: OpenRun, error: string, delayMs: number) =>
+      emitIf(await store.finishRun(run, "RETRY", shorten(error), Math.round(delayMs))),
     fail: async (run: OpenRun, error: string) => emitIf(await store.finishRun(run, "FAILURE", shorten(error), null)),
     failPoison: async (taskId: string, error: string) => emitIf(await store.failPoison(taskId, shorten(error))),
   };
@@ -100,7 +101,8 @@ function changesByHand(store: TaskStore, { emit }: Tell) {
      * stopped it. Whatever its worker does after (store photos, retry) finds it no longer
      * STARTED and is recorded as skipped. Refused (and nothing changed) unless it is STARTED.
      */
-    stop: async (taskId: string, by: string): Promise<Revoke> => revoked(taskId, await store.stop(taskId, shorten(`stopped by ${by} while running`))),
+    stop: async (taskId: string, by: string): Promise<Revoke> =>
+      revoked(taskId, await store.stop(taskId, shorten(`stopped by ${by} while running`))),
 
     /**
      * FAILURE or REVOKED tasks sent again by hand: PENDING, a new retry budget, the old
@@ -129,7 +131,9 @@ function outboxSteps(store: TaskStore, { events, wanted }: Tell) {
       // other webs hear of it from the worker's claim a moment later. Unheard, the rows are not read back.
       const heard = wanted("local");
       const tasks = await store.markSent(jobs, heard);
-      if (heard) for (const row of tasks) if (row.state === TaskState.PENDING) events.emit({ type: "task", task: toTaskView(row) }, "local");
+      if (heard)
+        for (const row of tasks)
+          if (row.state === TaskState.PENDING) events.emit({ type: "task", task: toTaskView(row) }, "local");
     },
 
     /** The broker did not take these: they stay in the outbox, free for the next try. */
@@ -159,8 +163,15 @@ function upkeep(store: TaskStore) {
      * dead-lettered while the database failed, or lost). Each is returned to one caller
      * only, to be sent to the work queue again.
      */
-    async recover(graceMs: number, limit = 100, pendingAfterMs = graceMs * PENDING_AFTER_GRACES): Promise<{ task: Task; attempt: number }[]> {
-      return (await store.recover(graceMs, limit, pendingAfterMs)).map((row) => ({ task: row, attempt: row.attemptCount + 1 }));
+    async recover(
+      graceMs: number,
+      limit = 100,
+      pendingAfterMs = graceMs * PENDING_AFTER_GRACES,
+    ): Promise<{ task: Task; attempt: number }[]> {
+      return (await store.recover(graceMs, limit, pendingAfterMs)).map((row) => ({
+        task: row,
+        attempt: row.attemptCount + 1,
+      }));
     },
 
     /**

@@ -15,7 +15,10 @@ export const RETRIABLE_STATES: readonly TaskState[] = TRANSITIONS.rerun.from;
  * The job message for a task (tasks/messages.ts reads it). firstAttempt: where a retry by
  * hand's budget starts; trace: the W3C traceparent of the request that sent it (lib/platform/tracing.ts).
  */
-export function jobBody(task: Pick<Task, "id" | "breed" | "subBreed" | "limit"> & { attemptBase?: number; retriedAt?: Date | null }, trace?: string): string {
+export function jobBody(
+  task: Pick<Task, "id" | "breed" | "subBreed" | "limit"> & { attemptBase?: number; retriedAt?: Date | null },
+  trace?: string,
+): string {
   const firstAttempt = (task.attemptBase ?? 0) + 1;
   return JSON.stringify({
     taskId: task.id,
@@ -98,7 +101,13 @@ export interface PhotoView {
   createdAt: string;
 }
 
-export function toPhotoView(photo: { id: number; url: string; breed: string; subBreed: string | null; createdAt: Date }): PhotoView {
+export function toPhotoView(photo: {
+  id: number;
+  url: string;
+  breed: string;
+  subBreed: string | null;
+  createdAt: Date;
+}): PhotoView {
   return {
     id: photo.id,
     url: photo.url,

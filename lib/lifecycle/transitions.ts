@@ -11,7 +11,10 @@ export const TRANSITIONS = {
   retry: { from: [STARTED], to: RETRY },
   succeed: { from: [STARTED], to: SUCCESS },
   fail: { from: [STARTED], to: FAILURE },
-  /** A job whose claim the database refused on every allowed try fails its task, wherever it was (a malformed message leaves its task alone). */
+  /**
+   * A job whose claim the database refused on every allowed try fails its task, wherever it was (a malformed message
+   * leaves its task alone).
+   */
   failPoison: { from: [PENDING, STARTED, RETRY], to: FAILURE },
   /** Cancelled by hand: a task no worker holds. */
   revoke: { from: [PENDING, RETRY], to: REVOKED },
@@ -25,5 +28,7 @@ export type Transition = keyof typeof TRANSITIONS;
 
 /** The states a task ends in: SUCCESS, FAILURE and REVOKED, the ones only a person's rerun leaves. */
 export const FINISHED_STATES: readonly TaskState[] = Object.values(TaskState).filter((state) =>
-  Object.entries(TRANSITIONS).every(([name, { from }]) => name === "rerun" || !(from as readonly TaskState[]).includes(state)),
+  Object.entries(TRANSITIONS).every(
+    ([name, { from }]) => name === "rerun" || !(from as readonly TaskState[]).includes(state),
+  ),
 );

@@ -22,7 +22,9 @@ export function parseTaskInput(raw: unknown, catalog: BreedCatalog, from: "form"
   const breedPath = parseBreed(body.breed, body.subBreed);
   if (typeof breedPath === "string") errors.breed = breedPath;
   else if (!catalog.has(breedPath.breed, breedPath.subBreed)) {
-    errors.breed = breedPath.subBreed ? `dog.ceo has no sub-breed "${breedPath.subBreed}" of "${breedPath.breed}".` : `dog.ceo has no breed "${breedPath.breed}".`;
+    errors.breed = breedPath.subBreed
+      ? `dog.ceo has no sub-breed "${breedPath.subBreed}" of "${breedPath.breed}".`
+      : `dog.ceo has no breed "${breedPath.breed}".`;
   }
 
   const limit = parseLimit(body.limit, from);
@@ -60,8 +62,10 @@ function parseBreed(breed: unknown, subBreed: unknown): { breed: string; subBree
 
 function parseLimit(limit: unknown, from: "form" | "json"): number | string {
   const range = `The limit must be a whole number from ${MIN_LIMIT} to ${MAX_LIMIT}.`;
-  if (limit === undefined || limit === null || limit === "") return `Give a limit: a whole number from ${MIN_LIMIT} to ${MAX_LIMIT}.`;
-  const wellFormed = from === "json" ? typeof limit === "number" : typeof limit === "string" && /^\s*\d{1,3}\s*$/.test(limit);
+  if (limit === undefined || limit === null || limit === "")
+    return `Give a limit: a whole number from ${MIN_LIMIT} to ${MAX_LIMIT}.`;
+  const wellFormed =
+    from === "json" ? typeof limit === "number" : typeof limit === "string" && /^\s*\d{1,3}\s*$/.test(limit);
   if (!wellFormed) return range;
   const value = Number(limit);
   if (!Number.isInteger(value) || value < MIN_LIMIT || value > MAX_LIMIT) return range;

@@ -35,7 +35,8 @@ export function parseAppEvent(value: unknown): AppEvent | undefined {
 
 type Fields = Record<string, unknown>;
 const isRecord = (v: unknown): v is Fields => typeof v === "object" && v !== null && !Array.isArray(v);
-const count = (v: unknown, max = Number.MAX_SAFE_INTEGER): v is number => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= max;
+const count = (v: unknown, max = Number.MAX_SAFE_INTEGER): v is number =>
+  Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= max;
 const text = (v: unknown, max: number): v is string => typeof v === "string" && v.length <= max;
 const breedName = (v: unknown): v is string => typeof v === "string" && BREED_NAME.test(v);
 const time = (v: unknown): v is string => text(v, 30) && !Number.isNaN(Date.parse(v));

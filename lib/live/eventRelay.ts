@@ -16,7 +16,11 @@ type Unsubscribe = { close(): Promise<void> };
 
 export interface EventSource {
   /** Events over maxBytes (or a default) are dropped unread. */
-  subscribeEvents(pattern: string, listener: (routingKey: string, payload: unknown) => void, maxBytes?: number): Promise<Unsubscribe>;
+  subscribeEvents(
+    pattern: string,
+    listener: (routingKey: string, payload: unknown) => void,
+    maxBytes?: number,
+  ): Promise<Unsubscribe>;
   publishEvent(routingKey: string, payload: unknown): void;
 }
 
@@ -57,7 +61,10 @@ export function webEvents(hub: EventHub, broker: EventPublisher): EventSink {
 }
 
 /** `key`: the control key web and workers share; with one, only heartbeats signed with it are taken. */
-export async function relayEvents(deps: { broker: EventSource; hub: EventHub; workers: WorkerRegistry; logger: Logger; key?: Buffer }, lingerMs = LINGER_MS) {
+export async function relayEvents(
+  deps: { broker: EventSource; hub: EventHub; workers: WorkerRegistry; logger: Logger; key?: Buffer },
+  lingerMs = LINGER_MS,
+) {
   const { broker, hub, workers, logger, key } = deps;
   // Forged or broken: never shown, never counted, logged (a few lines at most).
   const badHeartbeat = dropLog(logger, "dropped a heartbeat that is not one");
@@ -88,7 +95,9 @@ export async function relayEvents(deps: { broker: EventSource; hub: EventHub; wo
         const stopping = tasks;
         tasks = undefined;
         hub.restart();
-        void stopping?.then((s) => s.close()).catch((err) => logger.warn({ err }, "could not stop hearing task events"));
+        void stopping
+          ?.then((s) => s.close())
+          .catch((err) => logger.warn({ err }, "could not stop hearing task events"));
       }, lingerMs);
       linger.unref();
       return;

@@ -10,7 +10,10 @@ export type AppEvent =
   | { type: "photos"; taskId: string; photos: PhotoView[] }
   | { type: "photos-cleared"; deleted: number }
   | { type: "resync" }
-  /** The monitor's queue or workers numbers changed (lib/monitor/feed.ts); only ever local. `workers` lets the other pages redraw only when it changed. */
+  /**
+   * The monitor's queue or workers numbers changed (lib/monitor/feed.ts); only ever local. `workers` lets the other
+   * pages redraw only when it changed.
+   */
   | { type: "monitor"; workers?: WorkerAvailability };
 
 /**

@@ -3,7 +3,8 @@
 // client can open streams until the process runs out of file descriptors and nothing
 // else (health checks, submits) gets an answer.
 
-export type Admission = { ok: true; release: () => void } | { ok: false; status: 429 | 503; retryAfterSeconds: number; reason: string };
+export type Admission =
+  { ok: true; release: () => void } | { ok: false; status: 429 | 503; retryAfterSeconds: number; reason: string };
 
 export interface StreamLimits {
   max: number;
@@ -20,11 +21,21 @@ export class StreamQuota {
   /** Whether a new stream from `client` would be admitted, without taking a place. */
   check(client: string): Admission | { ok: true } {
     if ((this.byClient.get(client) ?? 0) >= this.limits.perClient) {
-      return { ok: false, status: 429, retryAfterSeconds: 30, reason: `at most ${this.limits.perClient} live streams per client` };
+      return {
+        ok: false,
+        status: 429,
+        retryAfterSeconds: 30,
+        reason: `at most ${this.limits.perClient} live streams per client`,
+      };
     }
     if (this.total >= this.limits.max) {
       // Jittered, so the refused browsers do not all come back in the same second.
-      return { ok: false, status: 503, retryAfterSeconds: 10 + Math.floor(Math.random() * 20), reason: "the server holds as many live streams as it can" };
+      return {
+        ok: false,
+        status: 503,
+        retryAfterSeconds: 10 + Math.floor(Math.random() * 20),
+        reason: "the server holds as many live streams as it can",
+      };
     }
     return { ok: true };
   }

@@ -40,31 +40,63 @@ export function controlKey(config: { controlSecret?: string; adminPassword?: str
   return secret === undefined ? undefined : createHmac("sha256", secret).update("gendog control messages v1").digest();
 }
 
-export function signControl(key: Buffer, action: ControlAction, worker: string | undefined, now = Date.now(), task?: string): ControlMessage {
+export function signControl(
+  key: Buffer,
+  action: ControlAction,
+  worker: string | undefined,
+  now = Date.now(),
+  task?: string,
+): ControlMessage {
   const nonce = randomBytes(16).toString("base64url");
-  return { ...(worker === undefined ? {} : { worker }), ...(task === undefined ? {} : { task }), at: now, nonce, mac: mac(key, action, worker, now, nonce, task) };
+  return {
+    ...(worker === undefined ? {} : { worker }),
+    ...(task === undefined ? {} : { task }),
+    at: now,
+    nonce,
+    mac: mac(key, action, worker, now, nonce, task),
+  };
 }
 
 /** Tells whichever worker runs `taskId` to abandon it. */
-export const signStop = (key: Buffer, taskId: string, now = Date.now()) => signControl(key, "stop", undefined, now, taskId);
+export const signStop = (key: Buffer, taskId: string, now = Date.now()) =>
+  signControl(key, "stop", undefined, now, taskId);
 
 /** A task id as the stop message names it. */
 const TASK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export type ControlCheck = { ok: true; worker?: string; task?: string } | { ok: false; reason: string };
 
-/** A worker's check of control messages, remembering the nonces it has obeyed while they are fresh. `startedAt`: when the worker started (ms). */
-export function controlChecker(key: Buffer, startedAt = -Infinity): (action: ControlAction, payload: unknown, now?: number) => ControlCheck {
+/**
+ * A worker's check of control messages, remembering the nonces it has obeyed while they are fresh. `startedAt`: when
+ * the worker started (ms).
+ */
+export function controlChecker(
+  key: Buffer,
+  startedAt = -Infinity,
+): (action: ControlAction, payload: unknown, now?: number) => ControlCheck {
   const seen = new Map<string, number>(); // nonce -> when it stops being fresh; in the order heard
   return (action, payload, now = Date.now()) => {
     const message = payload as Partial<Record<keyof ControlMessage, unknown>> | null;
-    if (typeof message !== "object" || message === null || Array.isArray(message)) return { ok: false, reason: "not an object" };
+    if (typeof message !== "object" || message === null || Array.isArray(message))
+      return { ok: false, reason: "not an object" };
     const { worker, task, at, nonce, mac: given } = message;
-    if (worker !== undefined && (typeof worker !== "string" || !WORKER_ID.test(worker))) return { ok: false, reason: "malformed worker" };
+    if (worker !== undefined && (typeof worker !== "string" || !WORKER_ID.test(worker)))
+      return { ok: false, reason: "malformed worker" };
     // Only a stop names a task, and it must.
-    if ((action === "stop") !== (task !== undefined) || (task !== undefined && (typeof task !== "string" || !TASK_ID.test(task)))) return { ok: false, reason: "malformed task" };
-    if (!Number.isSafeInteger(at) || typeof nonce !== "string" || !/^[\w-]{16,64}$/.test(nonce) || typeof given !== "string") return { ok: false, reason: "unsigned" };
-    if (!signatureMatches(given, mac(key, action, worker, at as number, nonce, task as string | undefined))) return { ok: false, reason: "wrong signature" };
+    if (
+      (action === "stop") !== (task !== undefined) ||
+      (task !== undefined && (typeof task !== "string" || !TASK_ID.test(task)))
+    )
+      return { ok: false, reason: "malformed task" };
+    if (
+      !Number.isSafeInteger(at) ||
+      typeof nonce !== "string" ||
+      !/^[\w-]{16,64}$/.test(nonce) ||
+      typeof given !== "string"
+    )
+      return { ok: false, reason: "unsigned" };
+    if (!signatureMatches(given, mac(key, action, worker, at as number, nonce, task as string | undefined)))
+      return { ok: false, reason: "wrong signature" };
     if (Math.abs(now - (at as number)) > FRESH_MS) return { ok: false, reason: "stale" };
     if ((at as number) < startedAt - CLOCK_SKEW_MS) return { ok: false, reason: "made before this worker started" };
     for (const [old, until] of seen) {
@@ -74,16 +106,30 @@ export function controlChecker(key: Buffer, startedAt = -Infinity): (action: Con
     if (seen.has(nonce)) return { ok: false, reason: "replayed" };
     if (seen.size >= MAX_REMEMBERED) return { ok: false, reason: "too many control messages" };
     seen.set(nonce, (at as number) + FRESH_MS);
-    return { ok: true, ...(worker === undefined ? {} : { worker }), ...(task === undefined ? {} : { task: task as string }) };
+    return {
+      ok: true,
+      ...(worker === undefined ? {} : { worker }),
+      ...(task === undefined ? {} : { task: task as string }),
+    };
   };
 }
 
-function mac(key: Buffer, action: ControlAction, worker: string | undefined, at: number, nonce: string, task?: string): string {
+function mac(
+  key: Buffer,
+  action: ControlAction,
+  worker: string | undefined,
+  at: number,
+  nonce: string,
+  task?: string,
+): string {
   // Pause and resume sign what they always did; a stop adds its task.
   return signParts(key, [action, worker ?? null, at, nonce, ...(task === undefined ? [] : [task])]);
 }
 
-/** HMAC-SHA256 of the parts as a JSON array; the first part says what kind of message it is, so one kind's signature never passes for another's. */
+/**
+ * HMAC-SHA256 of the parts as a JSON array; the first part says what kind of message it is, so one kind's signature
+ * never passes for another's.
+ */
 export function signParts(key: Buffer, parts: unknown[]): string {
   return createHmac("sha256", key).update(JSON.stringify(parts)).digest("base64url");
 }

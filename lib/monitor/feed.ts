@@ -30,15 +30,20 @@ export function startMonitorFeed({ hub, monitor, workers, intervalMs = 3000, wai
       // answer. A broker read that hangs must not keep a paused worker off the pages: the
       // look goes on with the last queue numbers, and the next one asks again.
       let timer: NodeJS.Timeout | undefined;
-      const answer = await Promise.race([monitor().catch(() => null), new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(resolve, waitMs, TIMED_OUT)))]).finally(() =>
-        clearTimeout(timer),
-      );
+      const answer = await Promise.race([
+        monitor().catch(() => null),
+        new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(resolve, waitMs, TIMED_OUT))),
+      ]).finally(() => clearTimeout(timer));
       const overview = answer === TIMED_OUT ? lastOverview : answer;
       lastOverview = overview;
       // What the panels show, without the heartbeat times the page counts itself.
       const list = workers.list();
       const availability = workerAvailability(list);
-      const digest = JSON.stringify([overview, availability, list.map((w) => [w.id, w.status, w.ready, w.paused, w.concurrency, w.inFlight, w.done, w.failed, w.skipped])]);
+      const digest = JSON.stringify([
+        overview,
+        availability,
+        list.map((w) => [w.id, w.status, w.ready, w.paused, w.concurrency, w.inFlight, w.done, w.failed, w.skipped]),
+      ]);
       // The first look tells the pages too: a page drawn before it (a worker paused just after
       // the page read the registry) has no earlier look to compare with and would wait for ever.
       if (digest !== shown) hub.publish({ type: "monitor", workers: availability });

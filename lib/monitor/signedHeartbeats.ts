@@ -25,15 +25,27 @@ const FIELDS = Object.keys({
   paused: 1,
 } satisfies Record<keyof Heartbeat, 1>) as (keyof Heartbeat)[];
 
-const mac = (key: Buffer, kind: HeartbeatKind, beat: Heartbeat, signedAt: number) => signParts(key, [kind, signedAt, ...FIELDS.map((field) => beat[field])]);
+const mac = (key: Buffer, kind: HeartbeatKind, beat: Heartbeat, signedAt: number) =>
+  signParts(key, [kind, signedAt, ...FIELDS.map((field) => beat[field])]);
 
 export function signHeartbeat(key: Buffer, kind: HeartbeatKind, beat: Heartbeat, now = Date.now()): SignedHeartbeat {
   return { ...beat, signedAt: now, mac: mac(key, kind, beat, now) };
 }
 
-/** Whether `beat` (already checked field by field) came with a fresh signature made with `key` for this kind of message. */
-export function heartbeatSigned(key: Buffer, kind: HeartbeatKind, beat: Heartbeat, payload: unknown, now = Date.now()): boolean {
+/**
+ * Whether `beat` (already checked field by field) came with a fresh signature made with `key` for this kind of message.
+ */
+export function heartbeatSigned(
+  key: Buffer,
+  kind: HeartbeatKind,
+  beat: Heartbeat,
+  payload: unknown,
+  now = Date.now(),
+): boolean {
   const { signedAt, mac: given } = payload as { signedAt?: unknown; mac?: unknown };
   if (!Number.isSafeInteger(signedAt) || typeof given !== "string" || given.length > 100) return false;
-  return Math.abs(now - (signedAt as number)) <= FRESH_MS && signatureMatches(given, mac(key, kind, beat, signedAt as number));
+  return (
+    Math.abs(now - (signedAt as number)) <= FRESH_MS &&
+    signatureMatches(given, mac(key, kind, beat, signedAt as number))
+  );
 }

@@ -3,7 +3,10 @@
 // worker listens leaves the person waiting for nothing.
 import type { WorkerView } from "./workerRegistry.ts";
 
-/** running: a live worker takes jobs. paused: the live ones are all paused. none: no live worker. unknown: this web just started and has not heard a heartbeat round yet. */
+/**
+ * running: a live worker takes jobs. paused: the live ones are all paused. none: no live worker. unknown: this web just
+ * started and has not heard a heartbeat round yet.
+ */
 export type WorkerAvailability = "running" | "paused" | "none" | "unknown";
 
 /** Longer than the workers' 2 s heartbeat: a web younger than this says nothing. */

@@ -27,7 +27,10 @@ export interface Heartbeat {
 export type WorkerStatus = "alive" | "offline" | "lost";
 
 export interface WorkerView extends Heartbeat {
-  /** Jobs finished SUCCESS, and FAILURE or dead-lettered, per minute over the last minute of heartbeats, or of its uptime (null until that covers 20 s). */
+  /**
+   * Jobs finished SUCCESS, and FAILURE or dead-lettered, per minute over the last minute of heartbeats, or of its
+   * uptime (null until that covers 20 s).
+   */
   donePerMinute: number | null;
   failedPerMinute: number | null;
   lastSeen: string;
@@ -55,7 +58,9 @@ const RATE_WINDOW_MS = 60_000;
 type Sample = { at: number; done: number; failed: number };
 type Seen = { beat: Heartbeat; at: number; said?: "goodbye"; samples: Sample[]; tokens: number };
 
-/** taken; "too often": that id has used up its heartbeats for now; "full": a new id, and every worker tracked is alive. */
+/**
+ * taken; "too often": that id has used up its heartbeats for now; "full": a new id, and every worker tracked is alive.
+ */
 export type BeatVerdict = "taken" | "too often" | "full";
 
 export class WorkerRegistry {
@@ -120,7 +125,13 @@ export class WorkerRegistry {
         continue;
       }
       const status: WorkerStatus = said ? "offline" : now - at <= this.staleAfterMs ? "alive" : "lost";
-      views.push({ ...beat, ...ratesOf(samples, Date.parse(beat.startedAt)), lastSeen: new Date(at).toISOString(), status, alive: status === "alive" });
+      views.push({
+        ...beat,
+        ...ratesOf(samples, Date.parse(beat.startedAt)),
+        lastSeen: new Date(at).toISOString(),
+        status,
+        alive: status === "alive",
+      });
     }
     const rank = { alive: 0, offline: 1, lost: 2 };
     return views.sort((a, b) => rank[a.status] - rank[b.status] || a.id.localeCompare(b.id));
@@ -142,7 +153,10 @@ const RATE_MIN_SPAN_MS = 20_000;
  * window, before the first sample this web heard, counted from zero at its start, so the
  * stretch runs from there: over its real uptime. Null until the stretch is long enough.
  */
-function ratesOf(samples: Sample[], startedAt: number): { donePerMinute: number | null; failedPerMinute: number | null } {
+function ratesOf(
+  samples: Sample[],
+  startedAt: number,
+): { donePerMinute: number | null; failedPerMinute: number | null } {
   const last = samples[samples.length - 1];
   if (!last) return { donePerMinute: null, failedPerMinute: null };
   const fromStart = startedAt < samples[0]!.at && last.at - startedAt <= RATE_WINDOW_MS;
@@ -161,8 +175,10 @@ export function parseHeartbeat(value: unknown): Heartbeat | undefined {
   const beat = value as Record<string, unknown> | null;
   if (typeof beat !== "object" || beat === null) return undefined;
   const { id, host, pid, concurrency, done, failed, skipped, inFlight, startedAt, ready, paused = false } = beat;
-  const label = (v: unknown, max: number) => typeof v === "string" && v.length >= 1 && v.length <= max && /^[\w.:@-]+$/.test(v);
-  const count = (v: unknown, max = Number.MAX_SAFE_INTEGER) => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= max;
+  const label = (v: unknown, max: number) =>
+    typeof v === "string" && v.length >= 1 && v.length <= max && /^[\w.:@-]+$/.test(v);
+  const count = (v: unknown, max = Number.MAX_SAFE_INTEGER) =>
+    Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= max;
   const ok =
     label(id, 100) &&
     label(host, 255) &&

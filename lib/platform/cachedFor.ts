@@ -49,7 +49,10 @@ export function cachedFor<K, V>(times: number | CacheTimes<V>, load: (key: K) =>
     if (!answer || age >= (staleMs ?? 2 * answer.ttlMs)) return reading;
     if (waitMs <= 0) return Promise.resolve(answer.value);
     const old = () => answer.value;
-    return Promise.race([reading.catch(old), new Promise<V>((resolve) => setTimeout(() => resolve(old()), waitMs).unref())]);
+    return Promise.race([
+      reading.catch(old),
+      new Promise<V>((resolve) => setTimeout(() => resolve(old()), waitMs).unref()),
+    ]);
   };
 
   return Object.assign(cached, { forget: (key: K) => void slots.delete(key) });

@@ -6,7 +6,10 @@ import path from "node:path";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-/** The folder holding package.json, views/ and static/: found upward from this file, which runs from lib/platform/ under tsx and from dist/ once bundled. */
+/**
+ * The folder holding package.json, views/ and static/: found upward from this file, which runs from lib/platform/ under
+ * tsx and from dist/ once bundled.
+ */
 export const projectRoot = (() => {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   while (!existsSync(path.join(dir, "package.json")) && path.dirname(dir) !== dir) dir = path.dirname(dir);
@@ -37,7 +40,9 @@ export interface Config {
   queueType: "classic" | "quorum";
   dogApiUrl: string;
   dogApiTimeoutMs: number;
-  /** Most dog.ceo requests one process starts a second (0: no ceiling); its jobs take turns, first come, first served. */
+  /**
+   * Most dog.ceo requests one process starts a second (0: no ceiling); its jobs take turns, first come, first served.
+   */
   dogApiMaxRps: number;
   /** Origins whose https (or, for the stand-in, http) links are stored as photos. */
   imageOrigins: string[];
@@ -67,17 +72,29 @@ export interface Config {
   retentionDays: number;
   /** A worker serves its Prometheus metrics on this port (0: it does not); the web serves them at /metrics. */
   metricsPort: number;
-  /** When set, actions that change or delete (clear, cancel, retry, requeue, purge, pause) ask for it; reading stays open. */
+  /**
+   * When set, actions that change or delete (clear, cancel, retry, requeue, purge, pause) ask for it; reading stays
+   * open.
+   */
   adminPassword?: string;
-  /** Signs pause and resume for the workers; unset: a key derived from ADMIN_PASSWORD signs them (neither: pausing is off). */
+  /**
+   * Signs pause and resume for the workers; unset: a key derived from ADMIN_PASSWORD signs them (neither: pausing is
+   * off).
+   */
   controlSecret?: string;
-  /** Proxies whose X-Forwarded-For names the client (Express's "trust proxy"); empty: none, the connection's peer is the client. */
+  /**
+   * Proxies whose X-Forwarded-For names the client (Express's "trust proxy"); empty: none, the connection's peer is the
+   * client.
+   */
   trustProxy: string[];
   /** OpenTelemetry's OTLP/HTTP collector; tracing is off without it. */
   otelEndpoint?: string;
   /** The service name traces carry; gendog-web or gendog-worker when unset. */
   otelServiceName?: string;
-  /** Live event streams (/events): at most this many open, and per client address; each ends after maxAgeMs (the browser reconnects). */
+  /**
+   * Live event streams (/events): at most this many open, and per client address; each ends after maxAgeMs (the browser
+   * reconnects).
+   */
   streams: { max: number; perClient: number; maxAgeMs: number };
 }
 
@@ -94,18 +111,21 @@ export function loadConfig(env: Env = process.env): Config {
     baseMs: integer(env, "RETRY_BASE_MS", 1000, 1, 3_600_000),
     maxMs: integer(env, "RETRY_MAX_MS", 60_000, 1, 86_400_000),
   };
-  if (retry.maxMs < retry.baseMs) throw new ConfigError("RETRY_MAX_MS", `must not be below RETRY_BASE_MS (${retry.baseMs})`);
+  if (retry.maxMs < retry.baseMs)
+    throw new ConfigError("RETRY_MAX_MS", `must not be below RETRY_BASE_MS (${retry.baseMs})`);
   const requestTimeoutMs = integer(env, "HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 600_000);
   const headersTimeoutMs = integer(env, "HTTP_HEADERS_TIMEOUT_MS", Math.min(10_000, requestTimeoutMs), 100, 600_000);
   // Node refuses a headers timeout longer than the whole request's.
-  if (headersTimeoutMs > requestTimeoutMs) throw new ConfigError("HTTP_HEADERS_TIMEOUT_MS", `must not be above HTTP_REQUEST_TIMEOUT_MS (${requestTimeoutMs})`);
+  if (headersTimeoutMs > requestTimeoutMs)
+    throw new ConfigError("HTTP_HEADERS_TIMEOUT_MS", `must not be above HTTP_REQUEST_TIMEOUT_MS (${requestTimeoutMs})`);
   return {
     env: nodeEnv as Config["env"],
     host: text(env, "HOST", "127.0.0.1"),
     port: integer(env, "PORT", 3000, 0, 65535),
     databaseUrl: databaseUrl(env),
     amqpUrl: amqpUrl(env),
-    queueName: queueName(env) + (oneOf(env, "QUEUE_TYPE", ["classic", "quorum"], "classic") === "quorum" ? ".quorum" : ""),
+    queueName:
+      queueName(env) + (oneOf(env, "QUEUE_TYPE", ["classic", "quorum"], "classic") === "quorum" ? ".quorum" : ""),
     queueType: oneOf(env, "QUEUE_TYPE", ["classic", "quorum"], "classic") as Config["queueType"],
     dogApiUrl,
     dogApiTimeoutMs: integer(env, "DOG_API_TIMEOUT_MS", 10_000, 50, 120_000),
@@ -123,7 +143,8 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, nodeEnv === "test" ? "warn" : "info"),
     logFormat: oneOf(env, "LOG_FORMAT", ["json", "pretty"], "json") as Config["logFormat"],
     csrfSecret: csrfSecret(env),
-    secureCookies: oneOf(env, "SECURE_COOKIES", ["true", "false"], nodeEnv === "production" ? "true" : "false") === "true",
+    secureCookies:
+      oneOf(env, "SECURE_COOKIES", ["true", "false"], nodeEnv === "production" ? "true" : "false") === "true",
     retentionDays: integer(env, "RETENTION_DAYS", 30, 1, 3650),
     metricsPort: integer(env, "METRICS_PORT", 0, 0, 65535),
     ...adminPassword(env),
@@ -153,7 +174,10 @@ export function databaseUrl(env: Env = process.env): string {
   if (isPostgresUrl(raw)) {
     const url = URL.canParse(raw) ? new URL(raw) : undefined;
     if (!url?.hostname || url.pathname.length < 2)
-      throw new ConfigError("DATABASE_URL", `must name a host and a database, like postgresql://user:password@host:5432/gendog, got '${url ? maskUrl(raw) : "(unparseable URL)"}'`);
+      throw new ConfigError(
+        "DATABASE_URL",
+        `must name a host and a database, like postgresql://user:password@host:5432/gendog, got '${url ? maskUrl(raw) : "(unparseable URL)"}'`,
+      );
     return raw;
   }
   if (!raw.startsWith("file:")) {
@@ -178,18 +202,29 @@ export function databaseFile(url: string): string {
 function adminPassword(env: Env): { adminPassword?: string } {
   const raw = env.ADMIN_PASSWORD;
   if (raw === undefined || raw === "") return {};
-  if (raw.length < 12) throw new ConfigError("ADMIN_PASSWORD", "must be at least 12 characters long (or unset, to leave the actions open)");
+  if (raw.length < 12)
+    throw new ConfigError(
+      "ADMIN_PASSWORD",
+      "must be at least 12 characters long (or unset, to leave the actions open)",
+    );
   return { adminPassword: raw };
 }
 
 function controlSecret(env: Env): { controlSecret?: string } {
   const raw = env.CONTROL_SECRET?.trim();
   if (!raw) return {};
-  if (raw.length < 32) throw new ConfigError("CONTROL_SECRET", "must be at least 32 characters long (or unset, to derive the key from ADMIN_PASSWORD)");
+  if (raw.length < 32)
+    throw new ConfigError(
+      "CONTROL_SECRET",
+      "must be at least 32 characters long (or unset, to derive the key from ADMIN_PASSWORD)",
+    );
   return { controlSecret: raw };
 }
 
-/** Addresses, subnets (address/prefix) or Express's names for ranges; "true" or a hop count would trust whoever connects. */
+/**
+ * Addresses, subnets (address/prefix) or Express's names for ranges; "true" or a hop count would trust whoever
+ * connects.
+ */
 function trustProxy(env: Env): string[] {
   const raw = env.TRUST_PROXY?.trim();
   if (!raw) return [];
@@ -197,17 +232,26 @@ function trustProxy(env: Env): string[] {
     const item = entry.trim();
     const [address = "", prefix, extra] = item.split("/");
     const family = isIP(address);
-    const validPrefix = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
-    if (["loopback", "linklocal", "uniquelocal"].includes(item) || (family !== 0 && validPrefix && extra === undefined)) return item;
-    throw new ConfigError("TRUST_PROXY", `must list proxy addresses, subnets (10.0.0.0/8) or loopback, linklocal, uniquelocal, separated by commas; got '${item}'`);
+    const validPrefix =
+      prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
+    if (["loopback", "linklocal", "uniquelocal"].includes(item) || (family !== 0 && validPrefix && extra === undefined))
+      return item;
+    throw new ConfigError(
+      "TRUST_PROXY",
+      `must list proxy addresses, subnets (10.0.0.0/8) or loopback, linklocal, uniquelocal, separated by commas; got '${item}'`,
+    );
   });
 }
 
 function otelEndpoint(env: Env): { otelEndpoint?: string; otelServiceName?: string } {
   const raw = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
   const name = env.OTEL_SERVICE_NAME?.trim();
-  if (name && !/^[\w.-]{1,100}$/.test(name)) throw new ConfigError("OTEL_SERVICE_NAME", "may hold only letters, digits and . _ - (1 to 100 characters)");
-  return { ...(raw ? { otelEndpoint: httpUrl(env, "OTEL_EXPORTER_OTLP_ENDPOINT", raw) } : {}), ...(name ? { otelServiceName: name } : {}) };
+  if (name && !/^[\w.-]{1,100}$/.test(name))
+    throw new ConfigError("OTEL_SERVICE_NAME", "may hold only letters, digits and . _ - (1 to 100 characters)");
+  return {
+    ...(raw ? { otelEndpoint: httpUrl(env, "OTEL_EXPORTER_OTLP_ENDPOINT", raw) } : {}),
+    ...(name ? { otelServiceName: name } : {}),
+  };
 }
 
 function csrfSecret(env: Env): string {
@@ -231,18 +275,29 @@ export function amqpNodeUrls(raw: string): string[] {
   const urls: string[] = [];
   entries.forEach((entry, i) => {
     const which = entries.length > 1 ? `entry ${i + 1} of ${entries.length} ` : "";
-    if (!entry) throw new ConfigError("AMQP_URL", `${which}is empty (list the nodes as amqp://user:password@host1:5672,amqp://user:password@host2:5672)`);
+    if (!entry)
+      throw new ConfigError(
+        "AMQP_URL",
+        `${which}is empty (list the nodes as amqp://user:password@host1:5672,amqp://user:password@host2:5672)`,
+      );
     let url: URL;
     try {
       url = new URL(entry);
     } catch {
-      throw new ConfigError("AMQP_URL", `${which}'${maskUrlText(entry)}' is not a URL (expected amqp://user:password@host:5672)`);
+      throw new ConfigError(
+        "AMQP_URL",
+        `${which}'${maskUrlText(entry)}' is not a URL (expected amqp://user:password@host:5672)`,
+      );
     }
     if (url.protocol !== "amqp:" && url.protocol !== "amqps:")
-      throw new ConfigError("AMQP_URL", `${which}'${maskUrl(entry)}' must start with amqp:// or amqps://, got ${url.protocol}//`);
+      throw new ConfigError(
+        "AMQP_URL",
+        `${which}'${maskUrl(entry)}' must start with amqp:// or amqps://, got ${url.protocol}//`,
+      );
     if (!url.hostname) throw new ConfigError("AMQP_URL", `${which}'${maskUrl(entry)}' names no host`);
     const same = urls.findIndex((other) => sameNode(new URL(other), url));
-    if (same >= 0) throw new ConfigError("AMQP_URL", `${which}'${maskUrl(entry)}' names the same node as entry ${same + 1}`);
+    if (same >= 0)
+      throw new ConfigError("AMQP_URL", `${which}'${maskUrl(entry)}' names the same node as entry ${same + 1}`);
     urls.push(entry);
   });
   return urls;
@@ -254,7 +309,8 @@ function sameNode(a: URL, b: URL): boolean {
 
 function queueName(env: Env): string {
   const name = text(env, "QUEUE_NAME", "gendog.jobs");
-  if (!/^[A-Za-z0-9._:-]{1,200}$/.test(name)) throw new ConfigError("QUEUE_NAME", "may hold only letters, digits and . _ : - (1 to 200 characters)");
+  if (!/^[A-Za-z0-9._:-]{1,200}$/.test(name))
+    throw new ConfigError("QUEUE_NAME", "may hold only letters, digits and . _ : - (1 to 200 characters)");
   return name;
 }
 
@@ -264,7 +320,8 @@ function imageOrigins(env: Env, dogApiUrl: string): string[] {
     .map((s) => s.trim())
     .filter(Boolean);
   for (const origin of listed) {
-    if (!/^https:\/\/[^/]+$/.test(origin)) throw new ConfigError("IMAGE_ORIGINS", `must list https origins without a path, got '${origin}'`);
+    if (!/^https:\/\/[^/]+$/.test(origin))
+      throw new ConfigError("IMAGE_ORIGINS", `must list https origins without a path, got '${origin}'`);
   }
   // The configured dog API's own origin (the stand-in serves its images there).
   return [...new Set([...listed, new URL(dogApiUrl).origin])];

@@ -5,7 +5,11 @@ import type { Logger } from "./logger.ts";
 
 const INTERVAL_MS = 10_000;
 
-export function dropLog(logger: Logger, message: string, intervalMs = INTERVAL_MS): (details: Record<string, unknown>) => void {
+export function dropLog(
+  logger: Logger,
+  message: string,
+  intervalMs = INTERVAL_MS,
+): (details: Record<string, unknown>) => void {
   let quietUntil = 0;
   let unlogged = 0;
   let latest: Record<string, unknown> = {};

@@ -56,11 +56,17 @@ export class CountChangedError extends AppError {
     readonly matched: number,
     readonly expected: number,
   ) {
-    super(409, "count_changed", `You confirmed ${expected}, but ${matched} match now. Nothing was done: check the new count and confirm again.`);
+    super(
+      409,
+      "count_changed",
+      `You confirmed ${expected}, but ${matched} match now. Nothing was done: check the new count and confirm again.`,
+    );
   }
 }
 
-/** The database could not be reached, or did not answer within DATABASE_TIMEOUT_MS: a 503 that says when to try again. */
+/**
+ * The database could not be reached, or did not answer within DATABASE_TIMEOUT_MS: a 503 that says when to try again.
+ */
 export class DatabaseUnavailableError extends AppError {
   constructor(
     readonly retryAfterSeconds = 5,
@@ -71,8 +77,8 @@ export class DatabaseUnavailableError extends AppError {
 }
 
 /**
- * The broker did not take a message or answer a question (thrown by the queue layer, tasks/); callers
- * never show it to a person as such. Here, not in tasks/, so routes can tell it apart without importing the queue layer.
+ * The broker did not take a message or answer a question (thrown by the queue layer, tasks/); callers never show it to
+ * a person as such. Here, not in tasks/, so routes can tell it apart without importing the queue layer.
  */
 export class QueueUnavailableError extends Error {
   constructor(reason: string) {

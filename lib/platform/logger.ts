@@ -23,7 +23,8 @@ export function createLogger(level: string, name: string, format: "json" | "pret
  */
 function prettyTransport() {
   try {
-    createRequire(import.meta.url).resolve("pino-pretty"); // as pino resolves it: from this file (or the bundle in dist/)
+    // as pino resolves it: from this file (or the bundle in dist/)
+    createRequire(import.meta.url).resolve("pino-pretty");
   } catch {
     console.error(
       "gendog: configuration error: LOG_FORMAT is pretty, but pino-pretty is not installed (a dev dependency, left out of production installs); unset LOG_FORMAT or set it to json",

@@ -72,7 +72,8 @@ export function webMetrics(sources: WebMetricSources): Registry {
     registers: [registry],
     collect() {
       const workers = sources.workers();
-      for (const status of ["alive", "offline", "lost"]) this.set({ status }, workers.filter((w) => w.status === status).length);
+      for (const status of ["alive", "offline", "lost"])
+        this.set({ status }, workers.filter((w) => w.status === status).length);
     },
   });
   return registry;
@@ -105,7 +106,12 @@ const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60
 
 export function workerMetrics(): { registry: Registry; metrics: WorkMetrics } {
   const registry = registryFor("worker");
-  const attempts = new Counter({ name: "gendog_attempts_total", help: "Attempts finished, by outcome", labelNames: ["outcome"], registers: [registry] });
+  const attempts = new Counter({
+    name: "gendog_attempts_total",
+    help: "Attempts finished, by outcome",
+    labelNames: ["outcome"],
+    registers: [registry],
+  });
   const attemptSeconds = new Histogram({
     name: "gendog_attempt_duration_seconds",
     help: "How long attempts took, by outcome",

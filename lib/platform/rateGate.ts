@@ -19,7 +19,8 @@ export interface RateGate {
  * requests never wait.
  */
 export function createRateGate(perSecond: number, burst = Math.max(1, perSecond)): RateGate {
-  if (!(perSecond > 0) || !(burst >= 1)) throw new RangeError(`a rate gate needs perSecond > 0 and burst >= 1, got ${perSecond} and ${burst}`);
+  if (!(perSecond > 0) || !(burst >= 1))
+    throw new RangeError(`a rate gate needs perSecond > 0 and burst >= 1, got ${perSecond} and ${burst}`);
   type Waiter = { go: () => void; stop: (reason: unknown) => void };
   const first: Waiter[] = [];
   const later: Waiter[] = [];

@@ -25,7 +25,11 @@ export function requestLogging(logger: Logger) {
     customErrorMessage: (req, res) => `${req.method} ${pathOf(req)} ${res.statusCode} failed`,
     // The path only (a query may hold what a person typed), bounded; no headers (cookies, tokens).
     serializers: {
-      req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, path: pathOf(req) }),
+      req: (req: { id: string; method: string; url: string }) => ({
+        id: req.id,
+        method: req.method,
+        path: pathOf(req),
+      }),
       res: (res: { statusCode: number }) => ({ status: res.statusCode }),
     },
   });

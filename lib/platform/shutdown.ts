@@ -37,7 +37,8 @@ export async function runSteps(logger: Logger, steps: [string, () => Promise<unk
 
 /** For entry files: a bad setting is one line naming the variable, not a stack trace. */
 function exitOnStartupError(err: unknown): never {
-  const message = err instanceof Error ? `${err.name === "ConfigError" ? "configuration error: " : ""}${err.message}` : String(err);
+  const message =
+    err instanceof Error ? `${err.name === "ConfigError" ? "configuration error: " : ""}${err.message}` : String(err);
   console.error(`gendog: ${message}`);
   process.exit(1);
 }
@@ -56,7 +57,10 @@ function logFatalErrors(logger: Logger): void {
 }
 
 /** Runs an entry file: a bad setting or a failed start is one line, then exit 1. */
-export function runProcess(name: string, start: (config: Config, logger: Logger) => Promise<{ stop(): Promise<void> }>): void {
+export function runProcess(
+  name: string,
+  start: (config: Config, logger: Logger) => Promise<{ stop(): Promise<void> }>,
+): void {
   let config: Config;
   try {
     config = loadConfig();

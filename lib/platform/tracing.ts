@@ -26,11 +26,12 @@ export const tracingOn = () => provider !== undefined;
  */
 export async function startTracing(endpoint: string | undefined, serviceName: string): Promise<() => Promise<void>> {
   if (!endpoint) return async () => {};
-  const [{ OTLPTraceExporter }, { resourceFromAttributes }, { BatchSpanProcessor, NodeTracerProvider }] = await Promise.all([
-    import("@opentelemetry/exporter-trace-otlp-http"),
-    import("@opentelemetry/resources"),
-    import("@opentelemetry/sdk-trace-node"),
-  ]);
+  const [{ OTLPTraceExporter }, { resourceFromAttributes }, { BatchSpanProcessor, NodeTracerProvider }] =
+    await Promise.all([
+      import("@opentelemetry/exporter-trace-otlp-http"),
+      import("@opentelemetry/resources"),
+      import("@opentelemetry/sdk-trace-node"),
+    ]);
   if (!provider) {
     const exporter = new OTLPTraceExporter({ url: `${endpoint.replace(/\/$/, "")}/v1/traces` });
     const nodeProvider = new NodeTracerProvider({
@@ -63,7 +64,9 @@ export function currentTraceparent(): string | undefined {
 
 /** The context a job message's traceparent names (or the current one). */
 function contextFrom(traceparent: string | undefined): Context {
-  return traceparent && TRACEPARENT.test(traceparent) ? propagation.extract(context.active(), { traceparent }) : context.active();
+  return traceparent && TRACEPARENT.test(traceparent)
+    ? propagation.extract(context.active(), { traceparent })
+    : context.active();
 }
 
 /** The trace id in a traceparent, for a person to look the trace up. */
@@ -87,20 +90,29 @@ export function traceparentIn(body: string): string | undefined {
  */
 export async function inSpan<T>(
   name: string,
-  options: { kind?: SpanKind; traceparent?: () => string | undefined; attributes?: () => Record<string, string | number> },
+  options: {
+    kind?: SpanKind;
+    traceparent?: () => string | undefined;
+    attributes?: () => Record<string, string | number>;
+  },
   fn: (span?: Span) => Promise<T>,
 ): Promise<T> {
   if (!tracingOn()) return fn();
   const parent = options.traceparent ? contextFrom(options.traceparent()) : context.active();
-  return tracer().startActiveSpan(name, { kind: options.kind, attributes: options.attributes?.() }, parent, async (span) => {
-    try {
-      return await fn(span);
-    } catch (err) {
-      span.recordException(err as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
-      throw err;
-    } finally {
-      span.end();
-    }
-  });
+  return tracer().startActiveSpan(
+    name,
+    { kind: options.kind, attributes: options.attributes?.() },
+    parent,
+    async (span) => {
+      try {
+        return await fn(span);
+      } catch (err) {
+        span.recordException(err as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+        throw err;
+      } finally {
+        span.end();
+      }
+    },
+  );
 }

@@ -3,13 +3,23 @@
 // the job's retries on them.
 
 /** Socket errors of a connection that was refused, reset or timed out. */
-const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+]);
 /** Prisma's: cannot reach, timed out, connection closed, no pooled connection in time. */
 const PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
 /** @prisma/adapter-pg's names for the same. */
 const ADAPTER_KINDS = new Set(["DatabaseNotReachable", "ConnectionClosed", "SocketTimeout", "TooManyConnections"]);
 /** node-postgres says these in words only (no code). */
-const DRIVER_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection error and is not queryable|Connection closed/i;
+const DRIVER_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection error and is not queryable|Connection closed/i;
 
 /**
  * True for a lost, refused or silent connection, PostgreSQL shutting down or out of
@@ -20,7 +30,14 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   let current = err as { code?: unknown; kind?: unknown; message?: unknown; cause?: unknown } | null | undefined;
   for (let depth = 0; current && typeof current === "object" && depth < 5; depth++) {
     const { code, kind, message } = current;
-    if (typeof code === "string" && (NETWORK_CODES.has(code) || PRISMA_CODES.has(code) || code.startsWith("SQLITE_BUSY") || /^(08...|57P0[123]|53300)$/.test(code))) return true;
+    if (
+      typeof code === "string" &&
+      (NETWORK_CODES.has(code) ||
+        PRISMA_CODES.has(code) ||
+        code.startsWith("SQLITE_BUSY") ||
+        /^(08...|57P0[123]|53300)$/.test(code))
+    )
+      return true;
     if (typeof kind === "string" && ADAPTER_KINDS.has(kind)) return true;
     if (typeof message === "string" && DRIVER_MESSAGES.test(message)) return true;
     current = current.cause as typeof current;

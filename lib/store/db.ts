@@ -14,7 +14,10 @@ export type Db = PrismaClient;
 
 export async function openDatabase(url: string): Promise<Db> {
   if (isPostgresUrl(url)) {
-    const [{ PrismaClient: PostgresClient }, { postgresAdapter }] = await Promise.all([import("../../generated/postgres/client.ts"), import("./postgres/adapter.ts")]);
+    const [{ PrismaClient: PostgresClient }, { postgresAdapter }] = await Promise.all([
+      import("../../generated/postgres/client.ts"),
+      import("./postgres/adapter.ts"),
+    ]);
     const db = new PostgresClient({ adapter: postgresAdapter(url) }) as unknown as Db;
     onPostgres.add(db);
     return db;

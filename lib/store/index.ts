@@ -68,11 +68,25 @@ export interface TaskStore extends PageReads {
    * SUCCESS with the photos stored, and the photos as stored if withPhotos (for a live page;
    * nobody else reads them back); undefined (the run recorded as SKIPPED) if a later run took over.
    */
-  succeed(run: OpenRun, breed: string, subBreed: string | null, urls: string[], withPhotos: boolean): Promise<{ task: Task; photos?: PhotoView[] } | undefined>;
-  finishRun(run: OpenRun, outcome: "FAILURE" | "RETRY", error: string, retryDelayMs: number | null): Promise<Task | undefined>;
+  succeed(
+    run: OpenRun,
+    breed: string,
+    subBreed: string | null,
+    urls: string[],
+    withPhotos: boolean,
+  ): Promise<{ task: Task; photos?: PhotoView[] } | undefined>;
+  finishRun(
+    run: OpenRun,
+    outcome: "FAILURE" | "RETRY",
+    error: string,
+    retryDelayMs: number | null,
+  ): Promise<Task | undefined>;
   failPoison(taskId: string, error: string): Promise<Task | undefined>;
   revoke(taskId: string): Promise<Task | undefined>;
-  /** A STARTED task REVOKED with `reason` as its error, its open run closed REVOKED with it; undefined if it was not STARTED. */
+  /**
+   * A STARTED task REVOKED with `reason` as its error, its open run closed REVOKED with it; undefined if it was not
+   * STARTED.
+   */
   stop(taskId: string, reason: string): Promise<Task | undefined>;
   /**
    * FAILURE or REVOKED tasks back to PENDING with a new retry budget, each with a new job in
@@ -86,7 +100,10 @@ export interface TaskStore extends PageReads {
   markUnsent(ids: number[], error: string): Promise<void>;
   release(ids: number[]): Promise<void>;
   outboxBacklog(): Promise<number>;
-  /** Overdue RETRY and lost STARTED runs after graceMs; PENDING never claimed pendingAfterMs after it was queued: leased to this caller. */
+  /**
+   * Overdue RETRY and lost STARTED runs after graceMs; PENDING never claimed pendingAfterMs after it was queued: leased
+   * to this caller.
+   */
   recover(graceMs: number, limit: number, pendingAfterMs: number): Promise<Task[]>;
   workerSeen(worker: WorkerSign): Promise<void>;
   /**
@@ -100,7 +117,10 @@ export interface TaskStore extends PageReads {
 }
 
 export interface StoreOptions {
-  /** SQLite: how long a write may wait for others to commit with (lib/store/sqlite/connection.ts gatherWrites); 0, the next turn of the event loop. */
+  /**
+   * SQLite: how long a write may wait for others to commit with (lib/store/sqlite/connection.ts gatherWrites); 0, the
+   * next turn of the event loop.
+   */
   commitWindowMs?: number;
   /** PostgreSQL: the longest a connect or a query may take (DATABASE_TIMEOUT_MS); unbounded when unset. */
   timeoutMs?: number;

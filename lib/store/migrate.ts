@@ -14,10 +14,12 @@ import { openSql } from "./sqlite/connection.ts";
 
 const run = promisify(execFile);
 const prismaCli = path.join(projectRoot, "node_modules", "prisma", "build", "index.js");
-const migrationsDir = (url: string) => path.join(projectRoot, "prisma", ...(isPostgresUrl(url) ? ["postgres"] : []), "migrations");
+const migrationsDir = (url: string) =>
+  path.join(projectRoot, "prisma", ...(isPostgresUrl(url) ? ["postgres"] : []), "migrations");
 /** Not Prisma's own key (72707369): migrate deploy takes that one inside ours. */
 const ADVISORY_LOCK_KEY = 4_771_002_615;
-const APPLIED = "SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL";
+const APPLIED =
+  "SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL";
 
 /**
  * Applies pending migrations under the lock. The check runs under the lock too, so no
@@ -70,11 +72,15 @@ async function migratePostgres(databaseUrl: string): Promise<void> {
   try {
     await client.connect();
   } catch (err) {
-    throw new ConfigError("DATABASE_URL", `names a PostgreSQL that cannot be reached (${maskUrl(databaseUrl)}): ${(err as Error).message}`);
+    throw new ConfigError(
+      "DATABASE_URL",
+      `names a PostgreSQL that cannot be reached (${maskUrl(databaseUrl)}): ${(err as Error).message}`,
+    );
   }
   try {
     await client.query("SELECT pg_advisory_lock($1)", [ADVISORY_LOCK_KEY]);
-    const applied = async () => (await client.query<{ migration_name: string }>(APPLIED)).rows.map((r) => r.migration_name);
+    const applied = async () =>
+      (await client.query<{ migration_name: string }>(APPLIED)).rows.map((r) => r.migration_name);
     if (!(await isUpToDate(databaseUrl, applied))) await migrateDatabase(databaseUrl);
   } finally {
     await client.end().catch(() => {}); // ending the session releases the lock
@@ -90,8 +96,13 @@ function sqliteApplied(databaseUrl: string): string[] {
   }
 }
 
-async function isUpToDate(databaseUrl: string, applied: (url: string) => string[] | Promise<string[]>): Promise<boolean> {
-  const wanted = (await readdir(migrationsDir(databaseUrl), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+async function isUpToDate(
+  databaseUrl: string,
+  applied: (url: string) => string[] | Promise<string[]>,
+): Promise<boolean> {
+  const wanted = (await readdir(migrationsDir(databaseUrl), { withFileTypes: true }))
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name);
   try {
     const done = new Set(await applied(databaseUrl));
     return wanted.every((name) => done.has(name));

@@ -61,21 +61,36 @@ export async function recordAction(audit: AuditQueries, entry: AuditRecord): Pro
   });
 }
 
-/** The page'th page (from 1) of the trail, newest first, and how many entries there are (of `action` only, if given). */
-export async function listAudit(audit: AuditQueries, options: { page?: unknown; action?: unknown; limit?: number } = {}) {
+/**
+ * The page'th page (from 1) of the trail, newest first, and how many entries there are (of `action` only, if given).
+ */
+export async function listAudit(
+  audit: AuditQueries,
+  options: { page?: unknown; action?: unknown; limit?: number } = {},
+) {
   const page = pageFrom(options.page);
   const action = actionFrom(options.action);
   const limit = Math.min(100, Math.max(1, options.limit ?? AUDIT_PAGE_SIZE));
   const { rows, total } = await audit.page(action, (page - 1) * limit, limit);
   const entries: AuditEntryView[] = rows.map((row) => ({ ...row, at: row.at.toISOString() }));
   const first = total === 0 ? 0 : Math.min(total, (page - 1) * limit + 1);
-  return { entries, total, page, limit, first, last: first === 0 ? 0 : first + entries.length - 1, hasNext: page * limit < total, ...(action ? { action } : {}) };
+  return {
+    entries,
+    total,
+    page,
+    limit,
+    first,
+    last: first === 0 ? 0 : first + entries.length - 1,
+    hasNext: page * limit < total,
+    ...(action ? { action } : {}),
+  };
 }
 
 function pageFrom(value: unknown): number {
   if (value === undefined || value === "") return 1;
   const page = typeof value === "string" && /^\d{1,6}$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(page) || page < 1 || page > MAX_PAGE) throw new ValidationError({ page: `The page is a whole number from 1 to ${MAX_PAGE}.` });
+  if (!Number.isSafeInteger(page) || page < 1 || page > MAX_PAGE)
+    throw new ValidationError({ page: `The page is a whole number from 1 to ${MAX_PAGE}.` });
   return page;
 }
 

@@ -48,12 +48,18 @@ export function bulkActionFrom(value: unknown): BulkAction {
 export function idsFrom(value: unknown): string[] {
   const list = value === undefined ? [] : Array.isArray(value) ? value : [value];
   if (list.length > BULK_MAX) throw new ValidationError({ ids: `Select at most ${BULK_MAX} tasks at once.` });
-  if (!list.every((id) => typeof id === "string" && isUuid(id))) throw new ValidationError({ ids: "Each selected task is named by its id." });
+  if (!list.every((id) => typeof id === "string" && isUuid(id)))
+    throw new ValidationError({ ids: "Each selected task is named by its id." });
   return [...new Set(list as string[])];
 }
 
 /** Counts what `action` would act on (no `expected`), or acts while `expected` is still that count. */
-export async function bulkAct(deps: TaskDeps, action: BulkAction, target: BulkTarget, opts: { expected?: number; by: string }): Promise<BulkResult> {
+export async function bulkAct(
+  deps: TaskDeps,
+  action: BulkAction,
+  target: BulkTarget,
+  opts: { expected?: number; by: string },
+): Promise<BulkResult> {
   const scope = scopeOf(target);
   if (opts.expected === undefined) return { action, ...(await counted(deps, action, scope, target)), done: 0 };
   const expected = opts.expected;
@@ -61,8 +67,14 @@ export async function bulkAct(deps: TaskDeps, action: BulkAction, target: BulkTa
     const seen = await counted(deps, action, scope, target);
     if (seen.matched !== expected) throw new CountChangedError(seen.matched, expected);
     const done = await act(deps, action, scope, expected, opts.by);
-    const what = "ids" in target ? `${target.ids.length} selected tasks` : `every task matching ${JSON.stringify(target.search)}`;
-    await recordAction(deps.data.audit, { by: opts.by, action: action === "retry" ? "bulk-retry" : "bulk-cancel", target: what, count: done });
+    const what =
+      "ids" in target ? `${target.ids.length} selected tasks` : `every task matching ${JSON.stringify(target.search)}`;
+    await recordAction(deps.data.audit, {
+      by: opts.by,
+      action: action === "retry" ? "bulk-retry" : "bulk-cancel",
+      target: what,
+      count: done,
+    });
     // A task that moved between the count and its batch (a worker took it) is skipped, and said so.
     const skipped = { ...seen.skipped, ...(done < expected ? { "changed meanwhile": expected - done } : {}) };
     return { action, ...seen, skipped, done };
@@ -71,7 +83,8 @@ export async function bulkAct(deps: TaskDeps, action: BulkAction, target: BulkTa
 
 function scopeOf(target: BulkTarget): TaskMatch {
   if ("ids" in target) {
-    if (target.ids.length === 0) throw new ValidationError({ ids: "Tick the tasks to act on, or choose every task matching the search." });
+    if (target.ids.length === 0)
+      throw new ValidationError({ ids: "Tick the tasks to act on, or choose every task matching the search." });
     return { ids: target.ids };
   }
   return matchOf(target.search);
@@ -83,7 +96,10 @@ async function counted(deps: TaskDeps, action: BulkAction, scope: TaskMatch, tar
   const applies = (state: TaskState) => (states as readonly TaskState[]).includes(state);
   const selected = groups.reduce((sum, [, n]) => sum + n, 0);
   const matched = groups.filter(([state]) => applies(state)).reduce((sum, [, n]) => sum + n, 0);
-  if (matched > BULK_MAX) throw new ValidationError({ search: `This would act on ${matched} tasks; one action takes at most ${BULK_MAX}. Narrow the search.` });
+  if (matched > BULK_MAX)
+    throw new ValidationError({
+      search: `This would act on ${matched} tasks; one action takes at most ${BULK_MAX}. Narrow the search.`,
+    });
   const skipped: Record<string, number> = {};
   for (const [state, n] of groups) if (!applies(state)) skipped[state] = n;
   if ("ids" in target && target.ids.length > selected) skipped.missing = target.ids.length - selected;

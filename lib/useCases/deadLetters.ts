@@ -20,7 +20,11 @@ import type { Decide, QueuedMessage } from "../../tasks/broker/inspection.ts";
 
 /** Reads the dead-letter ("dead") or work ("work") queue; only the queue layer touches the broker. */
 export interface MessageReader {
-  readMessages(which: "dead" | "work", limit: number, decide?: Decide): Promise<{ total: number; messages: QueuedMessage[]; removed: number }>;
+  readMessages(
+    which: "dead" | "work",
+    limit: number,
+    decide?: Decide,
+  ): Promise<{ total: number; messages: QueuedMessage[]; removed: number }>;
 }
 
 export type DeadLetterDeps = TaskDeps & { queue: MessageReader };
@@ -55,14 +59,20 @@ async function lookUp(data: Pick<Queries, "tasks">, messages: QueuedMessage[]) {
  * Settled: the task was sent again after this letter's run (it waits, runs or succeeded, or
  * failed again with a letter of its own), so requeueing the letter would only repeat that.
  */
-export function isSettled(letter: Pick<QueuedMessage, "attempt">, task: Pick<Task, "state" | "attemptBase"> | undefined): boolean {
+export function isSettled(
+  letter: Pick<QueuedMessage, "attempt">,
+  task: Pick<Task, "state" | "attemptBase"> | undefined,
+): boolean {
   if (!task) return false; // gone, or names no task: a person decides
   if (task.state !== "FAILURE" && task.state !== "REVOKED") return true;
   return letter.attempt <= task.attemptBase;
 }
 
 /** The first `limit` dead letters and how many there are, each with its task (if it still exists). */
-export async function listDeadLetters(deps: { data: Queries; queue: MessageReader }, limit = 50): Promise<{ total: number; settled: number; letters: DeadLetterView[] }> {
+export async function listDeadLetters(
+  deps: { data: Queries; queue: MessageReader },
+  limit = 50,
+): Promise<{ total: number; settled: number; letters: DeadLetterView[] }> {
   const { total, messages } = await deps.queue.readMessages("dead", Math.min(limit, MAX_AT_ONCE));
   const { tasks, errors } = await lookUp(deps.data, messages);
   const letters = messages.map((m) => {
@@ -78,25 +88,41 @@ export async function listDeadLetters(deps: { data: Queries; queue: MessageReade
   return { total, settled: letters.filter((l) => l.settled).length, letters };
 }
 
-/** Removes the settled letters (up to MAX_AT_ONCE from the head): called after a retry sends tasks again, or by a person (`by`, recorded). */
-export async function discardSettledLetters(deps: { data: Queries; queue: MessageReader }, by?: string): Promise<{ removed: number }> {
+/**
+ * Removes the settled letters (up to MAX_AT_ONCE from the head): called after a retry sends tasks again, or by a person
+ * (`by`, recorded).
+ */
+export async function discardSettledLetters(
+  deps: { data: Queries; queue: MessageReader },
+  by?: string,
+): Promise<{ removed: number }> {
   const { removed } = await deps.queue.readMessages("dead", MAX_AT_ONCE, async (messages) => {
     const { tasks } = await lookUp(deps.data, messages);
-    return new Set(messages.filter((m) => isSettled(m, m.taskId ? tasks.get(m.taskId) : undefined)).map((m) => m.position));
+    return new Set(
+      messages.filter((m) => isSettled(m, m.taskId ? tasks.get(m.taskId) : undefined)).map((m) => m.position),
+    );
   });
-  if (by !== undefined) await recordAction(deps.data.audit, { by, action: "discard-settled", target: "dead letters", count: removed });
+  if (by !== undefined)
+    await recordAction(deps.data.audit, { by, action: "discard-settled", target: "dead letters", count: removed });
   return { removed };
 }
 
 /** Sends the task of the dead letter `key` again and removes the letter (and its copies). */
-export async function requeueDeadLetter(deps: DeadLetterDeps, key: string, by: string): Promise<{ task: TaskView; removed: number }> {
+export async function requeueDeadLetter(
+  deps: DeadLetterDeps,
+  key: string,
+  by: string,
+): Promise<{ task: TaskView; removed: number }> {
   let refusal: Error | undefined;
   let sent: TaskView | undefined;
   const { removed } = await deps.queue.readMessages("dead", MAX_AT_ONCE, async (messages) => {
     const matches = messages.filter((m) => m.key === key);
     const taskId = matches[0]?.taskId;
     if (!taskId) {
-      refusal = matches.length === 0 ? gone() : new ConflictError("This message names no task, so there is nothing to send again: discard it.");
+      refusal =
+        matches.length === 0
+          ? gone()
+          : new ConflictError("This message names no task, so there is nothing to send again: discard it.");
       return new Set();
     }
     const [rerun] = await deps.lifecycle.rerun([taskId], by);
@@ -109,13 +135,27 @@ export async function requeueDeadLetter(deps: DeadLetterDeps, key: string, by: s
     return new Set(matches.map((m) => m.position));
   });
   if (refusal) throw refusal;
-  await recordAction(deps.data.audit, { by, action: "requeue", target: key, count: removed, detail: `task ${sent!.id} sent again` });
+  await recordAction(deps.data.audit, {
+    by,
+    action: "requeue",
+    target: key,
+    count: removed,
+    detail: `task ${sent!.id} sent again`,
+  });
   return { task: sent!, removed };
 }
 
 /** Removes the dead letter `key` (and its copies). */
-export async function discardDeadLetter(deps: { queue: MessageReader; data: Queries }, key: string, by: string): Promise<{ removed: number }> {
-  const { removed } = await deps.queue.readMessages("dead", MAX_AT_ONCE, async (messages) => new Set(messages.filter((m) => m.key === key).map((m) => m.position)));
+export async function discardDeadLetter(
+  deps: { queue: MessageReader; data: Queries },
+  key: string,
+  by: string,
+): Promise<{ removed: number }> {
+  const { removed } = await deps.queue.readMessages(
+    "dead",
+    MAX_AT_ONCE,
+    async (messages) => new Set(messages.filter((m) => m.key === key).map((m) => m.position)),
+  );
   if (removed === 0) throw gone();
   await recordAction(deps.data.audit, { by, action: "discard", target: key, count: removed });
   return { removed };
@@ -126,12 +166,18 @@ export async function discardDeadLetter(deps: { queue: MessageReader; data: Quer
  * batch per transaction) and the letters removed, and so are settled ones (their task was
  * sent again already, or finished); letters whose task is gone or that name none stay.
  */
-export async function requeueAllDeadLetters(deps: DeadLetterDeps, expected: number, by: string): Promise<{ requeued: number; settled: number; kept: number }> {
+export async function requeueAllDeadLetters(
+  deps: DeadLetterDeps,
+  expected: number,
+  by: string,
+): Promise<{ requeued: number; settled: number; kept: number }> {
   let settled = 0;
   const { removed, messages } = await readAll(deps.queue, "dead", expected, async (read) => {
     // Settled is judged before the reruns, which make every task they send PENDING.
     const { tasks } = await lookUp(deps.data, read);
-    const stale = new Set(read.filter((m) => isSettled(m, m.taskId ? tasks.get(m.taskId) : undefined)).map((m) => m.position));
+    const stale = new Set(
+      read.filter((m) => isSettled(m, m.taskId ? tasks.get(m.taskId) : undefined)).map((m) => m.position),
+    );
     settled = stale.size;
     const ids = [...new Set(read.flatMap((m) => (m.taskId && !stale.has(m.position) ? [m.taskId] : [])))];
     const rerunIds = new Set<string>();
@@ -154,7 +200,11 @@ export async function requeueAllDeadLetters(deps: DeadLetterDeps, expected: numb
 }
 
 /** Removes every dead letter, if `expected` is still their count. */
-export async function discardAllDeadLetters(deps: { queue: MessageReader; data: Queries }, expected: number, by: string): Promise<{ removed: number }> {
+export async function discardAllDeadLetters(
+  deps: { queue: MessageReader; data: Queries },
+  expected: number,
+  by: string,
+): Promise<{ removed: number }> {
   const { removed } = await readAll(deps.queue, "dead", expected, async (read) => new Set(read.map((m) => m.position)));
   await recordAction(deps.data.audit, { by, action: "discard-all", target: "dead letters", count: removed });
   return { removed };
@@ -165,7 +215,11 @@ export async function discardAllDeadLetters(deps: { queue: MessageReader; data: 
  * cancels their tasks (PENDING or RETRY; a task a worker holds runs on). Pause the workers
  * first for a count that holds still.
  */
-export async function purgeWorkQueue(deps: DeadLetterDeps, expected: number, by: string): Promise<{ removed: number; cancelled: number }> {
+export async function purgeWorkQueue(
+  deps: DeadLetterDeps,
+  expected: number,
+  by: string,
+): Promise<{ removed: number; cancelled: number }> {
   let cancelled = 0;
   const { removed } = await readAll(deps.queue, "work", expected, async (read) => {
     const ids = [...new Set(read.flatMap((m) => (m.taskId ? [m.taskId] : [])))];
@@ -175,13 +229,22 @@ export async function purgeWorkQueue(deps: DeadLetterDeps, expected: number, by:
     }
     return new Set(read.map((m) => m.position));
   });
-  await recordAction(deps.data.audit, { by, action: "purge", target: "work queue", count: removed, detail: `${cancelled} tasks cancelled` });
+  await recordAction(deps.data.audit, {
+    by,
+    action: "purge",
+    target: "work queue",
+    count: removed,
+    detail: `${cancelled} tasks cancelled`,
+  });
   return { removed, cancelled };
 }
 
 /** Reads `expected` messages and lets `decide` act on them, only if the queue still holds that many. */
 async function readAll(queue: MessageReader, which: "dead" | "work", expected: number, decide: Decide) {
-  if (expected > MAX_AT_ONCE) throw new ValidationError({ expected: `At most ${MAX_AT_ONCE} at a time: act on the first ${MAX_AT_ONCE}, then on the rest.` });
+  if (expected > MAX_AT_ONCE)
+    throw new ValidationError({
+      expected: `At most ${MAX_AT_ONCE} at a time: act on the first ${MAX_AT_ONCE}, then on the rest.`,
+    });
   let changed: number | undefined;
   const result = await queue.readMessages(which, expected, async (read, total) => {
     if (total !== expected || read.length !== expected) {
@@ -201,5 +264,7 @@ function gone(): NotFoundError {
 async function whyNotRerun(data: Pick<Queries, "tasks">, taskId: string): Promise<Error> {
   const task = await data.tasks.task(taskId);
   if (!task) return new ConflictError("Its task no longer exists, so there is nothing to send again: discard it.");
-  return new ConflictError(`Its task is ${task.state} now (sent again already, or finished): there is nothing to requeue. Discard the letter.`);
+  return new ConflictError(
+    `Its task is ${task.state} now (sent again already, or finished): there is nothing to requeue. Discard the letter.`,
+  );
 }

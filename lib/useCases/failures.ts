@@ -66,7 +66,9 @@ async function groupsWithTexts(data: Pick<Queries, "tasks">): Promise<(FailureGr
 
 /** The largest groups of failures, for the monitor and the API. */
 export async function failureGroups(data: Pick<Queries, "tasks">, limit = 10): Promise<FailureGroup[]> {
-  return (await groupsWithTexts(data)).slice(0, limit).map(({ fingerprint, example, count }) => ({ fingerprint, example, count }));
+  return (await groupsWithTexts(data))
+    .slice(0, limit)
+    .map(({ fingerprint, example, count }) => ({ fingerprint, example, count }));
 }
 
 /**
@@ -74,13 +76,18 @@ export async function failureGroups(data: Pick<Queries, "tasks">, limit = 10): P
  * still the count, at most that many, BATCH per transaction with a turn of the event loop
  * between batches. The relay publishes them as they come.
  */
-export async function retryGroup(deps: TaskDeps, fingerprint: string, opts: { expected?: number; by: string }): Promise<{ matched: number; retried: number }> {
+export async function retryGroup(
+  deps: TaskDeps,
+  fingerprint: string,
+  opts: { expected?: number; by: string },
+): Promise<{ matched: number; retried: number }> {
   if (opts.expected === undefined) return { matched: await groupCount(deps.data, fingerprint), retried: 0 };
   const expected = opts.expected;
   return oneAtATime(() => retryCounted(deps, fingerprint, expected, opts.by));
 }
 
-const groupCount = async (data: Pick<Queries, "tasks">, fingerprint: string) => (await groupsWithTexts(data)).find((g) => g.fingerprint === fingerprint)?.count ?? 0;
+const groupCount = async (data: Pick<Queries, "tasks">, fingerprint: string) =>
+  (await groupsWithTexts(data)).find((g) => g.fingerprint === fingerprint)?.count ?? 0;
 
 let groupRetries: Promise<unknown> = Promise.resolve();
 /**
@@ -94,13 +101,21 @@ export function oneAtATime<T>(retry: () => Promise<T>): Promise<T> {
   return turn;
 }
 
-async function retryCounted(deps: TaskDeps, fingerprint: string, expected: number, by: string): Promise<{ matched: number; retried: number }> {
+async function retryCounted(
+  deps: TaskDeps,
+  fingerprint: string,
+  expected: number,
+  by: string,
+): Promise<{ matched: number; retried: number }> {
   const group = (await groupsWithTexts(deps.data)).find((g) => g.fingerprint === fingerprint);
   const matched = group?.count ?? 0;
   if (matched !== expected) throw new CountChangedError(matched, expected);
   let retried = 0;
   while (group && retried < matched) {
-    const ids = await deps.data.search.ids({ state: TaskState.FAILURE, errorIn: group.errors }, { take: Math.min(BATCH, matched - retried) });
+    const ids = await deps.data.search.ids(
+      { state: TaskState.FAILURE, errorIn: group.errors },
+      { take: Math.min(BATCH, matched - retried) },
+    );
     if (ids.length === 0) break;
     const rerun = await deps.lifecycle.rerun(ids, by);
     // Not awaited: the relay publishes them in its own batches and the tasks show it.

@@ -15,7 +15,11 @@ export interface PhotoFilter {
 /** The filter as the store matches it; a breed is named "hound" or "hound/afghan". */
 function matchOf(filter: PhotoFilter): PhotoMatch {
   const [breed, subBreed] = filter.breed ? filter.breed.trim().toLowerCase().split("/") : [];
-  return { ...(filter.taskId ? { taskId: filter.taskId } : {}), ...(breed ? { breed } : {}), ...(subBreed ? { subBreed } : {}) };
+  return {
+    ...(filter.taskId ? { taskId: filter.taskId } : {}),
+    ...(breed ? { breed } : {}),
+    ...(subBreed ? { subBreed } : {}),
+  };
 }
 
 /**
@@ -52,10 +56,15 @@ export function pageLinks(page: number, pages: number): number[] {
 }
 
 /** Cursor pages, for the JSON API: the cursor is the last photo id seen. */
-export async function listPhotos(photos: PhotoQueries, filter: PhotoFilter & { cursor?: string; limit?: number }): Promise<{ photos: PhotoView[]; nextCursor: string | null }> {
+export async function listPhotos(
+  photos: PhotoQueries,
+  filter: PhotoFilter & { cursor?: string; limit?: number },
+): Promise<{ photos: PhotoView[]; nextCursor: string | null }> {
   const take = filter.limit ?? PHOTOS_PER_PAGE;
-  if (!Number.isInteger(take) || take < 1 || take > 200) throw new ValidationError({ limit: "The page size must be a whole number from 1 to 200." });
-  if (filter.cursor !== undefined && !/^\d{1,15}$/.test(filter.cursor)) throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
+  if (!Number.isInteger(take) || take < 1 || take > 200)
+    throw new ValidationError({ limit: "The page size must be a whole number from 1 to 200." });
+  if (filter.cursor !== undefined && !/^\d{1,15}$/.test(filter.cursor))
+    throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
   const rows = await photos.before(matchOf(filter), filter.cursor ? Number(filter.cursor) : undefined, take + 1);
   const page = rows.slice(0, take);
   return { photos: page.map(toPhotoView), nextCursor: rows.length > take ? String(page[page.length - 1]!.id) : null };

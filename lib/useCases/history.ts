@@ -15,7 +15,10 @@ export const WINDOWS = {
   "1d": { ms: 24 * 60 * 60_000, bucketMs: 30 * 60_000, label: "1 day" },
 } as const;
 export type WindowName = keyof typeof WINDOWS;
-export const WINDOW_LABELS = Object.fromEntries(Object.entries(WINDOWS).map(([name, w]) => [name, w.label])) as Record<WindowName, string>;
+export const WINDOW_LABELS = Object.fromEntries(Object.entries(WINDOWS).map(([name, w]) => [name, w.label])) as Record<
+  WindowName,
+  string
+>;
 export const SERIES = ["submitted", "succeeded", "failed", "retried"] as const;
 export type Series = (typeof SERIES)[number];
 
@@ -59,13 +62,22 @@ export function windowFrom(value: unknown): WindowName {
   return typeof value === "string" && Object.hasOwn(WINDOWS, value) ? (value as WindowName) : "1h";
 }
 
-const emptyBucket = (): BucketData => ({ counts: { submitted: 0, succeeded: 0, failed: 0, retried: 0 }, wait: new Map(), runtime: new Map() });
+const emptyBucket = (): BucketData => ({
+  counts: { submitted: 0, succeeded: 0, failed: 0, retried: 0 },
+  wait: new Map(),
+  runtime: new Map(),
+});
 
 /**
  * The history of the window ending now. With `memory`, buckets that are final are kept in
  * it and not asked for again: only the buckets from the first one missing are counted.
  */
-export async function taskHistory(history: HistoryQueries, window: WindowName, now = Date.now(), memory?: HistoryMemory): Promise<History> {
+export async function taskHistory(
+  history: HistoryQueries,
+  window: WindowName,
+  now = Date.now(),
+  memory?: HistoryMemory,
+): Promise<History> {
   const { ms: span, bucketMs } = WINDOWS[window];
   // Buckets line up with the clock, so a chart does not shift on every refresh.
   const first = Math.floor((now - span) / bucketMs) + 1;
@@ -102,7 +114,15 @@ export async function taskHistory(history: HistoryQueries, window: WindowName, n
     for (const [step, n] of data.wait) wait.set(step, (wait.get(step) ?? 0) + n);
     for (const [step, n] of data.runtime) runtime.set(step, (runtime.get(step) ?? 0) + n);
   }
-  return { window, bucketMs, from: new Date(first * bucketMs).toISOString(), buckets, totals, queueWait: percentiles(wait), runtime: percentiles(runtime) };
+  return {
+    window,
+    bucketMs,
+    from: new Date(first * bucketMs).toISOString(),
+    buckets,
+    totals,
+    queueWait: percentiles(wait),
+    runtime: percentiles(runtime),
+  };
 }
 
 /** At most one history per window every 5 s, however many live pages refresh; final buckets are counted once. */

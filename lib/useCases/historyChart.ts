@@ -21,7 +21,10 @@ export interface Chart {
 
 export function chartOf(history: History): Chart {
   const perMinute = 60_000 / history.bucketMs;
-  const rows = history.buckets.map((b) => ({ at: b.at, ...Object.fromEntries(SERIES.map((s) => [s, round(b[s] * perMinute)])) }) as Chart["rows"][number]);
+  const rows = history.buckets.map(
+    (b) =>
+      ({ at: b.at, ...Object.fromEntries(SERIES.map((s) => [s, round(b[s] * perMinute)])) }) as Chart["rows"][number],
+  );
   const largest = Math.max(0, ...rows.flatMap((r) => SERIES.map((s) => r[s])));
   const yMax = niceCeiling(largest);
   const { width, height, left, right, top, bottom } = CHART;
@@ -29,7 +32,11 @@ export function chartOf(history: History): Chart {
   const plotH = height - top - bottom;
   const x = (i: number) => round(left + (rows.length <= 1 ? plotW : (i / (rows.length - 1)) * plotW));
   const y = (v: number) => round(top + plotH - (v / yMax) * plotH);
-  const lines = SERIES.map((series) => ({ series, total: history.totals[series], points: rows.map((r, i) => `${x(i)},${y(r[series])}`).join(" ") }));
+  const lines = SERIES.map((series) => ({
+    series,
+    total: history.totals[series],
+    points: rows.map((r, i) => `${x(i)},${y(r[series])}`).join(" "),
+  }));
   const span = WINDOWS[history.window].label;
   const xLabels = [
     { x: left, text: `−${span}` },

@@ -2,7 +2,14 @@
 // id prefix, error text and creation time, newest or oldest first, a page at a time in
 // either direction (keyset paging), with how many match in all.
 import { cachedFor } from "../platform/cachedFor.ts";
-import type { ListedRow, Place, SortColumn, StateCounts, TaskMatch, TaskSearchQueries } from "../store/queries/index.ts";
+import type {
+  ListedRow,
+  Place,
+  SortColumn,
+  StateCounts,
+  TaskMatch,
+  TaskSearchQueries,
+} from "../store/queries/index.ts";
 import { ValidationError } from "../platform/errors.ts";
 import { isUuid } from "../lifecycle/validation.ts";
 import { TASK_STATES, toTaskView, type TaskState, type TaskView } from "../lifecycle/shapes.ts";
@@ -30,12 +37,19 @@ export interface TaskFilter {
 /** newest and oldest order by creation time; asc and desc go with a `sort`. */
 export const TASK_ORDERS = ["newest", "oldest", "asc", "desc"] as const;
 /** The list's sortable columns, each a Task field: runtime is not stored, so it is not one. */
-export const TASK_SORTS = { created: "createdAt", state: "state", breed: "breed", limit: "limit", attempts: "attemptCount", photos: "photoCount" } as const satisfies Record<
-  string,
-  SortColumn
->;
+export const TASK_SORTS = {
+  created: "createdAt",
+  state: "state",
+  breed: "breed",
+  limit: "limit",
+  attempts: "attemptCount",
+  photos: "photoCount",
+} as const satisfies Record<string, SortColumn>;
 
-/** A task in a list, with how many of its photos the gallery still holds ("Clear photos" empties it; the task keeps its count). */
+/**
+ * A task in a list, with how many of its photos the gallery still holds ("Clear photos" empties it; the task keeps its
+ * count).
+ */
 export type ListedTask = TaskView & { photosInGallery: number };
 
 /**
@@ -47,12 +61,20 @@ export async function listTasks(
   search: TaskSearchQueries,
   filter: TaskFilter = {},
   total: "count" | "none" = "count",
-): Promise<{ tasks: ListedTask[]; nextCursor: string | null; prevCursor: string | null; total?: number; offset?: number }> {
+): Promise<{
+  tasks: ListedTask[];
+  nextCursor: string | null;
+  prevCursor: string | null;
+  total?: number;
+  offset?: number;
+}> {
   const take = filter.limit ?? 20;
-  if (!Number.isInteger(take) || take < 1 || take > 100) throw new ValidationError({ limit: "The page size must be a whole number from 1 to 100." });
+  if (!Number.isInteger(take) || take < 1 || take > 100)
+    throw new ValidationError({ limit: "The page size must be a whole number from 1 to 100." });
   const { column, order } = sortOf(filter);
   const anchorId = filter.cursor ?? filter.before;
-  if (anchorId !== undefined && !isUuid(anchorId)) throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
+  if (anchorId !== undefined && !isUuid(anchorId))
+    throw new ValidationError({ cursor: "The cursor is not one this API gave out." });
   const match = matchOf(filter);
   // Keyset paging from the anchor task's place in the order, wherever that task is now:
   // a task that changed state since the last page cannot make the next one skip a row.
@@ -62,7 +84,12 @@ export async function listTasks(
   const backwards = filter.cursor === undefined && filter.before !== undefined;
   const walk = backwards === (order === "desc") ? "asc" : "desc";
   const filtered = Object.keys(match).length > 0;
-  const counting = total === "none" ? undefined : filtered ? search.countByState(match).then(totalOf) : countTasksByState(search).then(totalOf);
+  const counting =
+    total === "none"
+      ? undefined
+      : filtered
+        ? search.countByState(match).then(totalOf)
+        : countTasksByState(search).then(totalOf);
   const [rows, matches] = await Promise.all([search.find(match, { column, walk, after: anchor }, take + 1), counting]);
   const more = rows.length > take;
   const page: ListedRow[] = rows.slice(0, take);
@@ -75,7 +102,10 @@ export async function listTasks(
   // Where this page starts among the matches ("26–50 of 93"): the first page starts at 0;
   // a later one counts the matches ahead of its first task, over the same index as the page.
   const first = page[0];
-  const offset = anchor && first ? totalOf(await search.countByState(match, { column, walk: order === "desc" ? "asc" : "desc", after: first })) : 0;
+  const offset =
+    anchor && first
+      ? totalOf(await search.countByState(match, { column, walk: order === "desc" ? "asc" : "desc", after: first }))
+      : 0;
   return { tasks, nextCursor, prevCursor, total: matches, offset };
 }
 
@@ -90,13 +120,17 @@ export async function countSearchByState(search: TaskSearchQueries, filter: Task
   return search.countByState(match);
 }
 
-/** How many tasks are in each state, for the monitor's totals and the metrics: counted at most once every 5 s per database (a GROUP BY over every task blocks the event loop for milliseconds on SQLite). */
+/**
+ * How many tasks are in each state, for the monitor's totals and the metrics: counted at most once every 5 s per
+ * database (a GROUP BY over every task blocks the event loop for milliseconds on SQLite).
+ */
 export const countTasksByState = cachedFor(5000, (search: TaskSearchQueries) => search.countByState({}));
 
 /** The column and direction asked: `order` is newest/oldest by creation time, or asc/desc with a `sort`. */
 export function sortOf(filter: Pick<TaskFilter, "sort" | "order">): { column: SortColumn; order: "asc" | "desc" } {
   const sort = filter.sort ?? "created";
-  if (!Object.hasOwn(TASK_SORTS, sort)) throw new ValidationError({ sort: `The sort must be one of ${Object.keys(TASK_SORTS).join(", ")}.` });
+  if (!Object.hasOwn(TASK_SORTS, sort))
+    throw new ValidationError({ sort: `The sort must be one of ${Object.keys(TASK_SORTS).join(", ")}.` });
   if (filter.order !== undefined && !TASK_ORDERS.includes(filter.order as (typeof TASK_ORDERS)[number]))
     throw new ValidationError({ order: `The order must be one of ${TASK_ORDERS.join(", ")}.` });
   const order = filter.order === "oldest" || filter.order === "asc" ? "asc" : "desc";
@@ -113,14 +147,19 @@ export function matchOf(filter: TaskFilter): TaskMatch {
   }
   const idPrefix = filter.id?.trim().toLowerCase();
   // Only what an id can hold: LIKE would read % and _ as wildcards and match every task.
-  if (idPrefix && !/^[0-9a-f-]{1,36}$/.test(idPrefix)) throw new ValidationError({ id: "An id prefix holds only hex digits and dashes, like 3f2a or 3f2a9c1e-." });
+  if (idPrefix && !/^[0-9a-f-]{1,36}$/.test(idPrefix))
+    throw new ValidationError({ id: "An id prefix holds only hex digits and dashes, like 3f2a or 3f2a9c1e-." });
   const error = filter.error?.trim();
   if (error && error.length > 100) throw new ValidationError({ error: "Search errors for at most 100 characters." });
   // The database reads % as "anything" (the store passes it on): it would match every task.
-  if (error && /[%\\]/.test(error)) throw new ValidationError({ error: "Search errors for words: % and \\ are not allowed." });
+  if (error && /[%\\]/.test(error))
+    throw new ValidationError({ error: "Search errors for words: % and \\ are not allowed." });
   const from = time(filter.from, "from");
   const to = time(filter.to, "to", { wholeDay: true });
-  if (from && to && to <= from) throw new ValidationError({ to: "“Until” comes before “from”: no task can match. Swap the dates, or leave one empty." });
+  if (from && to && to <= from)
+    throw new ValidationError({
+      to: "“Until” comes before “from”: no task can match. Swap the dates, or leave one empty.",
+    });
   const [main, sub] = breedOf(filter.breed);
   return {
     ...(filter.state ? { state: filter.state as TaskState } : {}),
@@ -153,6 +192,7 @@ function time(value: string | undefined, field: "from" | "to", { wholeDay = fals
     : /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)?$/.test(text)
       ? new Date(text)
       : undefined;
-  if (!at || Number.isNaN(at.getTime())) throw new ValidationError({ [field]: `"${field}" is a date or time like 2026-11-28 or 2026-11-28T14:30Z.` });
+  if (!at || Number.isNaN(at.getTime()))
+    throw new ValidationError({ [field]: `"${field}" is a date or time like 2026-11-28 or 2026-11-28T14:30Z.` });
   return at;
 }

@@ -20,7 +20,8 @@ export interface JobDispatcher {
 }
 
 /** The task as a caller is told of it: queued at the confirm, which the task row records a moment later. */
-export const asDispatched = (task: Task, queuedAt: Date | undefined): Task => (queuedAt && !task.queuedAt ? { ...task, queuedAt } : task);
+export const asDispatched = (task: Task, queuedAt: Date | undefined): Task =>
+  queuedAt && !task.queuedAt ? { ...task, queuedAt } : task;
 
 export interface TaskDeps {
   data: Queries;
@@ -71,7 +72,14 @@ export async function getTaskDetail(tasks: TaskQueries, id: string, workers?: Pi
       publishTries: message?.tries ?? null,
       lastPublishError: message?.lastError ?? null,
     },
-    heldBy: running ? { workerId: running.workerId, since: running.startedAt.toISOString(), status: holder?.status ?? "unknown", paused: holder?.paused ?? false } : null,
+    heldBy: running
+      ? {
+          workerId: running.workerId,
+          since: running.startedAt.toISOString(),
+          status: holder?.status ?? "unknown",
+          paused: holder?.paused ?? false,
+        }
+      : null,
     attempts: task.attempts.map((run) => ({
       number: run.number,
       workerId: run.workerId,
@@ -86,12 +94,20 @@ export async function getTaskDetail(tasks: TaskQueries, id: string, workers?: Pi
   };
 }
 
-/** A task that has not started (PENDING or waiting to retry) can be revoked; no worker runs it after. `by` goes in the audit trail. */
-export async function cancelTask(deps: Pick<TaskDeps, "lifecycle" | "data">, id: string, by = "someone"): Promise<TaskView> {
+/**
+ * A task that has not started (PENDING or waiting to retry) can be revoked; no worker runs it after. `by` goes in the
+ * audit trail.
+ */
+export async function cancelTask(
+  deps: Pick<TaskDeps, "lifecycle" | "data">,
+  id: string,
+  by = "someone",
+): Promise<TaskView> {
   if (!isUuid(id)) throw new NotFoundError("There is no task with that id.");
   const result = await deps.lifecycle.revoke(id);
   if (result.kind === "missing") throw new NotFoundError("There is no task with that id.");
-  if (result.kind === "refused") throw new ConflictError(`Task ${id} is ${result.task.state}; only PENDING or RETRY tasks can be cancelled.`);
+  if (result.kind === "refused")
+    throw new ConflictError(`Task ${id} is ${result.task.state}; only PENDING or RETRY tasks can be cancelled.`);
   await recordAction(deps.data.audit, { by, action: "cancel", target: id });
   return toTaskView(result.task);
 }
@@ -120,9 +136,14 @@ export async function stopTask(
   if (!isUuid(id)) throw new NotFoundError("There is no task with that id.");
   const result = await deps.lifecycle.stop(id, by);
   if (result.kind === "missing") throw new NotFoundError("There is no task with that id.");
-  if (result.kind === "refused") throw new ConflictError(`Not stopped: task ${id} is ${result.task.state}; ${NOT_RUNNING[result.task.state] ?? "it is not running"}.`);
+  if (result.kind === "refused")
+    throw new ConflictError(
+      `Not stopped: task ${id} is ${result.task.state}; ${NOT_RUNNING[result.task.state] ?? "it is not running"}.`,
+    );
   const workerTold = tellWorkers(id);
-  const detail = workerTold ? "its worker was told to abandon the dog.ceo call" : "no control key: its worker's result is dropped when it comes";
+  const detail = workerTold
+    ? "its worker was told to abandon the dog.ceo call"
+    : "no control key: its worker's result is dropped when it comes";
   await recordAction(deps.data.audit, { by, action: "stop", target: id, detail });
   return { task: toTaskView(result.task), workerTold };
 }

@@ -6,6 +6,7 @@ import type { Request, Response } from "express";
 
 export function setUpCompression() {
   return compression({
-    filter: (req: Request, res: Response) => !String(res.getHeader("Content-Type") ?? "").startsWith("text/event-stream") && compression.filter(req, res),
+    filter: (req: Request, res: Response) =>
+      !String(res.getHeader("Content-Type") ?? "").startsWith("text/event-stream") && compression.filter(req, res),
   });
 }

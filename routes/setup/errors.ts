@@ -4,7 +4,14 @@
 import type { ErrorRequestHandler, NextFunction, Request, Response } from "express";
 import type { AppDeps } from "../../lib/appDeps.ts";
 import { isDatabaseUnavailable } from "../../lib/store/databaseErrors.ts";
-import { AppError, CountChangedError, DatabaseUnavailableError, NotFoundError, RateLimitedError, UnauthorizedError } from "../../lib/platform/errors.ts";
+import {
+  AppError,
+  CountChangedError,
+  DatabaseUnavailableError,
+  NotFoundError,
+  RateLimitedError,
+  UnauthorizedError,
+} from "../../lib/platform/errors.ts";
 
 export function notFound(_req: Request, _res: Response, next: NextFunction) {
   next(new NotFoundError("There is no page here."));
@@ -13,13 +20,15 @@ export function notFound(_req: Request, _res: Response, next: NextFunction) {
 export function errorHandler(deps: AppDeps): ErrorRequestHandler {
   return (thrown, req, res, next) => {
     // A database that is away is a 503 with Retry-After on every page, not a 500.
-    const err = !(thrown instanceof AppError) && isDatabaseUnavailable(thrown) ? new DatabaseUnavailableError() : thrown;
+    const err =
+      !(thrown instanceof AppError) && isDatabaseUnavailable(thrown) ? new DatabaseUnavailableError() : thrown;
     const { status, code, message, field } = describeError(err);
     if (status >= 500) (req.log ?? deps.logger).error({ err: thrown }, "request failed");
     const requestId = String(req.id ?? "");
     if (res.headersSent) return next(thrown); // Express ends the response
     const wantsJson = req.originalUrl.startsWith("/api/") || req.accepts(["html", "json"]) === "json";
-    const retryAfterSeconds = err instanceof RateLimitedError || err instanceof DatabaseUnavailableError ? err.retryAfterSeconds : undefined;
+    const retryAfterSeconds =
+      err instanceof RateLimitedError || err instanceof DatabaseUnavailableError ? err.retryAfterSeconds : undefined;
     if (retryAfterSeconds !== undefined) res.set("Retry-After", String(retryAfterSeconds));
     // The browser asks the person for the admin password, then sends the same request again.
     if (err instanceof UnauthorizedError) res.set("WWW-Authenticate", 'Basic realm="GenDog admin", charset="UTF-8"');
@@ -35,7 +44,9 @@ export function errorHandler(deps: AppDeps): ErrorRequestHandler {
         },
       });
     } else {
-      res.status(status).render("error", { status, message, requestId, title: status === 404 ? "Not found" : "Something went wrong" });
+      res
+        .status(status)
+        .render("error", { status, message, requestId, title: status === 404 ? "Not found" : "Something went wrong" });
     }
   };
 }
@@ -55,6 +66,7 @@ function describeError(err: unknown): { status: number; code: string; message: s
   if (parser) return { status: parser[0], code: parser[1], message: parser[2] };
   const status = (err as { status?: unknown } | null)?.status;
   // Other 4xx from Express itself (a malformed URL, say): say little, show nothing internal.
-  if (typeof status === "number" && status >= 400 && status < 500) return { status, code: "bad_request", message: "The request could not be read." };
+  if (typeof status === "number" && status >= 400 && status < 500)
+    return { status, code: "bad_request", message: "The request could not be read." };
   return { status: 500, code: "internal", message: "Something went wrong on our side. Try again in a moment." };
 }

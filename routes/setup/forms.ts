@@ -22,7 +22,8 @@ export function setUpForms(config: AppDeps["config"]) {
   return [
     cookieParser(),
     // Acting on a selection sends a page's ticked ids (25 of 36 characters) with the search.
-    (req: Request, res: Response, next: NextFunction) => (req.path === "/tasks/bulk" ? selection(req, res, next) : next()),
+    (req: Request, res: Response, next: NextFunction) =>
+      req.path === "/tasks/bulk" ? selection(req, res, next) : next(),
     express.urlencoded({ extended: false, limit: "4kb", parameterLimit: 20 }),
     (req: Request, res: Response, next: NextFunction) => {
       if (!req.cookies?.[CLIENT_COOKIE]) {
@@ -34,7 +35,14 @@ export function setUpForms(config: AppDeps["config"]) {
     },
     (req: Request, res: Response, next: NextFunction) => {
       doubleCsrfProtection(req, res, (err?: unknown) => {
-        if (err) return next(new AppError(403, "csrf", "This form has expired or did not come from GenDog. Go back, reload the page and try again."));
+        if (err)
+          return next(
+            new AppError(
+              403,
+              "csrf",
+              "This form has expired or did not come from GenDog. Go back, reload the page and try again.",
+            ),
+          );
         res.locals.csrfToken = generateCsrfToken(req, res);
         next();
       });

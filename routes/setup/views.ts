@@ -20,7 +20,11 @@ export function setUpViews(app: express.Express, cache: boolean): void {
     }
   });
   // "n02088094_1003" from ".../hound-afghan/n02088094_1003.jpg": tells photos of one breed apart.
-  env.addFilter("photoName", (url: string) => decodeURIComponent(url.split(/[?#]/)[0]!.split("/").pop() ?? "").replace(/\.[a-z0-9]+$/i, "") || "?");
+  env.addFilter(
+    "photoName",
+    (url: string) =>
+      decodeURIComponent(url.split(/[?#]/)[0]!.split("/").pop() ?? "").replace(/\.[a-z0-9]+$/i, "") || "?",
+  );
   app.set("view engine", "njk");
 }
 

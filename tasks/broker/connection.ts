@@ -75,7 +75,12 @@ export class BrokerConnection {
       // Without it Nagle holds pipelined publishes and confirms back ~40 ms each.
       noDelay: true,
       timeout: CONNECT_TIMEOUT_MS,
-      recovery: { waitForConnect: false, maxRetries: Infinity, calculateDelay: (attempt) => nodes.delayBefore(attempt), setup: (model: ChannelModel) => this.setup(model) },
+      recovery: {
+        waitForConnect: false,
+        maxRetries: Infinity,
+        calculateDelay: (attempt) => nodes.delayBefore(attempt),
+        setup: (model: ChannelModel) => this.setup(model),
+      },
     });
     let failures = 0;
     let lastRefusal = "";
@@ -93,7 +98,10 @@ export class BrokerConnection {
       for (const part of this.parts) part.detach();
       const lost = this.address;
       nodes.moveOn();
-      log.warn({ broker: lost, next: nodes.several ? this.address : undefined, reason: err?.message }, "lost the connection to RabbitMQ; reconnecting");
+      log.warn(
+        { broker: lost, next: nodes.several ? this.address : undefined, reason: err?.message },
+        "lost the connection to RabbitMQ; reconnecting",
+      );
     });
     this.connection.on("connect-failed", (err: Error) => {
       failures += 1;
@@ -108,7 +116,10 @@ export class BrokerConnection {
       }
       // One clear line once every node was tried, then quiet retries: a missing broker is a set-up step, not a crash.
       if (failures < nodes.size) {
-        log.warn({ broker: tried, next: this.address, reason: err.message }, "a RabbitMQ node did not answer; trying the next");
+        log.warn(
+          { broker: tried, next: this.address, reason: err.message },
+          "a RabbitMQ node did not answer; trying the next",
+        );
         return;
       }
       if (failures !== nodes.size && failures % 20 !== 0) return;

@@ -13,7 +13,8 @@ export interface Delivery {
   redelivered: boolean;
 }
 
-export type Outcome = { action: "ack" } | { action: "retry"; delayMs: number; attempt: number } | { action: "dead-letter" };
+export type Outcome =
+  { action: "ack" } | { action: "retry"; delayMs: number; attempt: number } | { action: "dead-letter" };
 
 export type JobHandler = (delivery: Delivery) => Promise<Outcome>;
 
@@ -99,7 +100,13 @@ export class JobConsumer implements ConnectionPart {
         outcome = { action: "dead-letter" };
       }
       if (outcome.action === "retry") {
-        const retry = { queue: this.retryQueue(outcome.delayMs), content: msg.content, messageId: taskId, attempt: outcome.attempt, expirationMs: outcome.delayMs };
+        const retry = {
+          queue: this.retryQueue(outcome.delayMs),
+          content: msg.content,
+          messageId: taskId,
+          attempt: outcome.attempt,
+          expirationMs: outcome.delayMs,
+        };
         await this.publisher.confirmed(retry);
         channel.ack(msg);
       } else if (outcome.action === "dead-letter") {
@@ -154,6 +161,9 @@ export class JobConsumer implements ConnectionPart {
     this.channel = undefined;
     if (!channel) return;
     this.connection.release(channel);
-    await Promise.race([channel.close().catch(() => {}), new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())]);
+    await Promise.race([
+      channel.close().catch(() => {}),
+      new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref()),
+    ]);
   }
 }

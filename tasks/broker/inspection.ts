@@ -43,7 +43,12 @@ const UUID = /"taskId"\s*:\s*"([0-9a-f-]{36})"/;
  * remove, acks those, and returns the rest to the queue. `total` is the queue's length
  * before reading (messages other readers hold are not in it).
  */
-export async function readQueue(model: ChannelFactory, queue: string, limit: number, decide?: Decide): Promise<{ total: number; messages: QueuedMessage[]; removed: number }> {
+export async function readQueue(
+  model: ChannelFactory,
+  queue: string,
+  limit: number,
+  decide?: Decide,
+): Promise<{ total: number; messages: QueuedMessage[]; removed: number }> {
   const channel = await model.createChannel();
   channel.on("error", () => {});
   try {
@@ -85,7 +90,9 @@ function describe(raw: GetMessage, position: number): QueuedMessage {
     attempt: Number(headers["x-attempt"]) || 1,
     deathReason: typeof first?.reason === "string" ? first.reason : null,
     deathQueue: typeof first?.queue === "string" ? first.queue : null,
-    deadAt: isoTime(deadAt instanceof Date ? deadAt.getTime() : typeof deadAt?.value === "number" ? deadAt.value * 1000 : NaN),
+    deadAt: isoTime(
+      deadAt instanceof Date ? deadAt.getTime() : typeof deadAt?.value === "number" ? deadAt.value * 1000 : NaN,
+    ),
     deaths: typeof first?.count === "number" && Number.isSafeInteger(first.count) ? first.count : deaths.length,
     body: text.slice(0, BODY_SHOWN),
     size: content.length,

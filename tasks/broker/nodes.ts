@@ -42,7 +42,10 @@ export class NodeList {
     Object.assign(this.target, connectOptions(this.urls[this.index]));
   }
 
-  /** amqplib's reconnect delay for the attempt-th try since the last success: short while a node of the list is still untried in this pass. */
+  /**
+   * amqplib's reconnect delay for the attempt-th try since the last success: short while a node of the list is still
+   * untried in this pass.
+   */
   delayBefore(attempt: number): number {
     const pass = Math.floor((attempt - 1) / this.urls.length);
     const base = Math.min(MAX_DELAY_MS / 1.2, FIRST_DELAY_MS * 2 ** pass);
@@ -96,14 +99,18 @@ function connectOptions(raw: string): Options.Connect {
     hostname: url.hostname.replace(/^\[|\]$/g, ""),
     port: url.port ? Number(url.port) : url.protocol === "amqps:" ? 5671 : 5672,
     // Omitted in the URL, amqplib logs in as guest/guest, as it does for a URL string.
-    ...(url.username || url.password ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } : {}),
+    ...(url.username || url.password
+      ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) }
+      : {}),
     // amqplib unescapes the vhost itself; none means "/".
     vhost: url.pathname.slice(1) || undefined,
     // A short heartbeat notices a silently dead connection in seconds, not minutes.
     heartbeat: number("heartbeat") ?? 5,
   };
-  for (const name of ["frameMax", "channelMax", "maxFrameSize"] as const) if (query.has(name)) options[name] = number(name);
+  for (const name of ["frameMax", "channelMax", "maxFrameSize"] as const)
+    if (query.has(name)) options[name] = number(name);
   if (query.has("locale")) options.locale = query.get("locale")!;
-  for (const key of Object.keys(options) as (keyof Options.Connect)[]) if (options[key] === undefined) delete options[key];
+  for (const key of Object.keys(options) as (keyof Options.Connect)[])
+    if (options[key] === undefined) delete options[key];
   return options;
 }

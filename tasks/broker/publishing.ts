@@ -77,7 +77,9 @@ export class Publisher implements ConnectionPart {
         if (this.model === model) this.channel = fresh;
         else this.connection.release(fresh);
       })
-      .catch((err: unknown) => this.logger.warn({ err }, "could not open a fresh publish channel; the next reconnect will"))
+      .catch((err: unknown) =>
+        this.logger.warn({ err }, "could not open a fresh publish channel; the next reconnect will"),
+      )
       .finally(() => (this.renewing = undefined));
   }
 
@@ -106,19 +108,37 @@ export class Publisher implements ConnectionPart {
     if (!channel) throw new QueueUnavailableError(`not connected to ${this.connection.address}`);
     const { queue, content, messageId, attempt, expirationMs } = message;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new QueueUnavailableError(`no confirm within ${this.timeoutMs} ms`)), this.timeoutMs);
+      const timer = setTimeout(
+        () => reject(new QueueUnavailableError(`no confirm within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
       const settle = (err: unknown) => {
         clearTimeout(timer);
         if (err) {
           // Only a nack on an open channel: a channel the broker closed (a publish to a deleted
           // exchange) is rebuilt with the connection, as its watch says.
           if ((err as Error)?.message === "message nacked") this.renew(channel);
-          reject(new QueueUnavailableError(`the broker refused the message: ${String((err as Error)?.message ?? err)}`));
+          reject(
+            new QueueUnavailableError(`the broker refused the message: ${String((err as Error)?.message ?? err)}`),
+          );
         } else resolve();
       };
-      const expiration = expirationMs !== undefined ? { expiration: String(Math.max(0, Math.round(expirationMs))) } : {};
+      const expiration =
+        expirationMs !== undefined ? { expiration: String(Math.max(0, Math.round(expirationMs))) } : {};
       try {
-        channel.publish("", queue, content, { persistent: true, contentType: "application/json", messageId, headers: { "x-attempt": attempt }, ...expiration }, settle);
+        channel.publish(
+          "",
+          queue,
+          content,
+          {
+            persistent: true,
+            contentType: "application/json",
+            messageId,
+            headers: { "x-attempt": attempt },
+            ...expiration,
+          },
+          settle,
+        );
       } catch (err) {
         clearTimeout(timer);
         reject(new QueueUnavailableError((err as Error).message));
@@ -126,14 +146,23 @@ export class Publisher implements ConnectionPart {
     });
   }
 
-  /** Best effort: events are hints for live pages, which resync from the database. Task events are published mandatory (see taskEventsHeard). */
+  /**
+   * Best effort: events are hints for live pages, which resync from the database. Task events are published mandatory
+   * (see taskEventsHeard).
+   */
   event(routingKey: string, payload: unknown): void {
     const channel = this.channel;
     if (!channel) return;
     try {
       const content = Buffer.from(JSON.stringify(payload));
       const mandatory = routingKey.startsWith("task.");
-      channel.publish(eventsExchangeName(this.topology.queueName), routingKey, content, { contentType: "application/json", appId: this.appId, mandatory }, () => {});
+      channel.publish(
+        eventsExchangeName(this.topology.queueName),
+        routingKey,
+        content,
+        { contentType: "application/json", appId: this.appId, mandatory },
+        () => {},
+      );
     } catch (err) {
       this.logger.debug({ err }, "event not published");
     }

@@ -49,7 +49,11 @@ export class EventSubscriptions implements ConnectionPart {
   }
 
   /** Hears events whose routing key matches pattern, now and after every reconnect, until closed. */
-  async subscribe(pattern: string, listener: EventListener, maxBytes = MAX_EVENT_BYTES): Promise<{ close(): Promise<void> }> {
+  async subscribe(
+    pattern: string,
+    listener: EventListener,
+    maxBytes = MAX_EVENT_BYTES,
+  ): Promise<{ close(): Promise<void> }> {
     const subscription: Subscription = { pattern, listener, maxBytes, closed: false };
     this.subscriptions.push(subscription);
     const model = this.connection.ready;

@@ -40,26 +40,42 @@ export function retryBucket(delayMs: number): number {
   return 2 ** Math.ceil(Math.log2(Math.max(1, delayMs)));
 }
 
-export function retryQueueName(queueName: string, bucketMs: number, queueType: Topology["queueType"] = "classic"): string {
+export function retryQueueName(
+  queueName: string,
+  bucketMs: number,
+  queueType: Topology["queueType"] = "classic",
+): string {
   return `${queueName}.retry.${bucketMs}ms${queueType === "quorum" ? ".quorum" : ""}`;
 }
 
 /** Every retry queue a policy can use: from half the base delay (the smallest jittered wait) to the cap. */
-export function retryQueueNames(queueName: string, baseMs: number, maxMs: number, queueType: Topology["queueType"] = "classic"): string[] {
+export function retryQueueNames(
+  queueName: string,
+  baseMs: number,
+  maxMs: number,
+  queueType: Topology["queueType"] = "classic",
+): string[] {
   const names: string[] = [];
-  for (let bucket = retryBucket(baseMs / 2); bucket <= retryBucket(maxMs); bucket *= 2) names.push(retryQueueName(queueName, bucket, queueType));
+  for (let bucket = retryBucket(baseMs / 2); bucket <= retryBucket(maxMs); bucket *= 2)
+    names.push(retryQueueName(queueName, bucket, queueType));
   return names;
 }
 
 /** Every queue declareTopology makes, of either type, to delete them (tests, benches). */
 export function topologyQueueNames(queueName: string, retry: { baseMs: number; maxMs: number }): string[] {
   const bulk = bulkQueueName(queueName);
-  const waits = (lane: string) => [...retryQueueNames(lane, retry.baseMs, retry.maxMs), ...retryQueueNames(lane, retry.baseMs, retry.maxMs, "quorum")];
+  const waits = (lane: string) => [
+    ...retryQueueNames(lane, retry.baseMs, retry.maxMs),
+    ...retryQueueNames(lane, retry.baseMs, retry.maxMs, "quorum"),
+  ];
   return [queueName, deadLetterQueueName(queueName), bulk, ...waits(queueName), ...waits(bulk)];
 }
 
 /** Declares everything above (idempotent: run after every connect). */
-export async function declareTopology(channel: ConfirmChannel, { queueName, queueType, retry }: Topology): Promise<void> {
+export async function declareTopology(
+  channel: ConfirmChannel,
+  { queueName, queueType, retry }: Topology,
+): Promise<void> {
   const type = queueType === "quorum" ? { "x-queue-type": "quorum" } : {};
   const deadLetters = deadLetterQueueName(queueName);
   await channel.assertQueue(deadLetters, { durable: true, arguments: type });
@@ -70,7 +86,12 @@ export async function declareTopology(channel: ConfirmChannel, { queueName, queu
 }
 
 /** A work queue that dead-letters to deadLetters, and the retry queues that lead back into it. */
-async function declareWorkQueue(channel: ConfirmChannel, queueName: string, deadLetters: string, { queueType, retry }: Omit<Topology, "queueName">): Promise<void> {
+async function declareWorkQueue(
+  channel: ConfirmChannel,
+  queueName: string,
+  deadLetters: string,
+  { queueType, retry }: Omit<Topology, "queueName">,
+): Promise<void> {
   const type = queueType === "quorum" ? { "x-queue-type": "quorum" } : {};
   await channel.assertQueue(queueName, {
     durable: true,
@@ -82,9 +103,16 @@ async function declareWorkQueue(channel: ConfirmChannel, queueName: string, dead
       ...(queueType === "quorum" ? { "x-delivery-limit": DELIVERY_LIMIT } : {}),
     },
   });
-  // Quorum queues dead-letter at most once unless told otherwise: an expired wait must reach Q even while Q elects a new leader.
-  const replicatedWait = queueType === "quorum" ? { ...type, "x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish" } : {};
+  // Quorum queues dead-letter at most once unless told otherwise: an expired wait must reach Q even while Q elects a
+  // new leader.
+  const replicatedWait =
+    queueType === "quorum"
+      ? { ...type, "x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish" }
+      : {};
   for (const name of retryQueueNames(queueName, retry.baseMs, retry.maxMs, queueType)) {
-    await channel.assertQueue(name, { durable: true, arguments: { ...replicatedWait, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queueName } });
+    await channel.assertQueue(name, {
+      durable: true,
+      arguments: { ...replicatedWait, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queueName },
+    });
   }
 }

@@ -10,8 +10,15 @@ import { waitFor } from "./stack.ts";
 
 export type ChildWeb = ChildApp & { url: string };
 
-/** spawnWeb with this config on a free port, once its /readyz answers 200 (its database and broker reached); stopped if it never does. */
-export async function spawnReadyWeb(config: Config, env: Record<string, string> = {}, timeoutMs = 30_000): Promise<ChildWeb> {
+/**
+ * spawnWeb with this config on a free port, once its /readyz answers 200 (its database and broker reached); stopped if
+ * it never does.
+ */
+export async function spawnReadyWeb(
+  config: Config,
+  env: Record<string, string> = {},
+  timeoutMs = 30_000,
+): Promise<ChildWeb> {
   const web = spawnWeb(configEnv(config, { PORT: String(await freePort()), ...env }));
   try {
     await waitFor(
@@ -38,7 +45,9 @@ export async function assertUp(web: ChildWeb): Promise<void> {
   );
   if (healthy) return;
   const ended = await Promise.race([web.exited, new Promise((resolve) => setTimeout(resolve, 2000))]);
-  assert.fail(`the web does not answer (${ended ? `exited: ${JSON.stringify(ended)}` : "still running"}):\n${web.output().slice(-1500)}`);
+  assert.fail(
+    `the web does not answer (${ended ? `exited: ${JSON.stringify(ended)}` : "still running"}):\n${web.output().slice(-1500)}`,
+  );
 }
 
 export function httpGet(url: string): Promise<{ status: number; body: string }> {
@@ -56,11 +65,17 @@ export function httpGet(url: string): Promise<{ status: number; body: string }> 
 /** POSTs JSON and resolves with the answer's body if it is 202 (accepted). */
 export function httpPostJson(url: string, payload: unknown): Promise<{ id: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: "POST", agent: false, headers: { "Content-Type": "application/json" } }, (res) => {
-      let text = "";
-      res.setEncoding("utf8").on("data", (chunk: string) => (text += chunk));
-      res.on("end", () => (res.statusCode === 202 ? resolve(JSON.parse(text)) : reject(new Error(`${res.statusCode}: ${text}`))));
-    });
+    const req = http.request(
+      url,
+      { method: "POST", agent: false, headers: { "Content-Type": "application/json" } },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8").on("data", (chunk: string) => (text += chunk));
+        res.on("end", () =>
+          res.statusCode === 202 ? resolve(JSON.parse(text)) : reject(new Error(`${res.statusCode}: ${text}`)),
+        );
+      },
+    );
     req.on("error", reject);
     req.end(JSON.stringify(payload));
   });

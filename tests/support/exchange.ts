@@ -21,14 +21,18 @@ export async function forgeEvents(queueName: string): Promise<EventForger> {
   });
   closed.catch(() => {}); // told through confirmed()
   return {
-    publish: (routingKey, body) => void channel.publish(`${queueName}.events`, routingKey, Buffer.from(body), { contentType: "application/json" }),
+    publish: (routingKey, body) =>
+      void channel.publish(`${queueName}.events`, routingKey, Buffer.from(body), { contentType: "application/json" }),
     confirmed: () => Promise.race([channel.waitForConfirms(), closed]),
     close: () => connection.close().catch(() => {}),
   };
 }
 
 /** Publishes these events, waits for the broker to take them, and disconnects. */
-export async function forgeEventsOnce(queueName: string, messages: [routingKey: string, body: Buffer | string][]): Promise<void> {
+export async function forgeEventsOnce(
+  queueName: string,
+  messages: [routingKey: string, body: Buffer | string][],
+): Promise<void> {
   const forger = await forgeEvents(queueName);
   try {
     for (const [routingKey, body] of messages) forger.publish(routingKey, body);

@@ -58,7 +58,10 @@ export function fakeMonitor(broker: { isConnected(): boolean }): AppDeps["monito
   return Object.assign(overview, { forget() {} });
 }
 
-/** Takes every job the web hands it and marks it queued, as the outbox relay does when the broker confirms at once; `jobs` lists them. */
+/**
+ * Takes every job the web hands it and marks it queued, as the outbox relay does when the broker confirms at once;
+ * `jobs` lists them.
+ */
 export function recordingDispatcher(lifecycle: Lifecycle): JobDispatcher & { jobs: OutboxJob[] } {
   const jobs: OutboxJob[] = [];
   return {
@@ -99,7 +102,13 @@ export interface FakeAppOptions {
 /** createApp on a fresh database and fakes; stop() closes the database and drops it. */
 export async function startFakeApp(options: FakeAppOptions = {}) {
   const database = await freshDatabase();
-  const config = loadConfig({ NODE_ENV: "test", DATABASE_URL: database.url, RATE_LIMIT_PER_MINUTE: "0", LOG_LEVEL: "silent", ...options.env });
+  const config = loadConfig({
+    NODE_ENV: "test",
+    DATABASE_URL: database.url,
+    RATE_LIMIT_PER_MINUTE: "0",
+    LOG_LEVEL: "silent",
+    ...options.env,
+  });
   const db = await openDatabase(config.databaseUrl);
   const store = await openStore(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs });
   const data = queriesOver(db, store);

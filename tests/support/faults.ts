@@ -67,7 +67,8 @@ export async function startTcpProxy(targetPort: number, targetHost = "127.0.0.1"
         resolve((server.address() as net.AddressInfo).port);
       });
     });
-  const stopListening = () => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
+  const stopListening = () =>
+    new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
 
   const port = await listen(0);
   return {
@@ -169,7 +170,9 @@ function spawnEntry(entry: string, env: Record<string, string>): ChildApp {
   let all = "";
   let err = "";
   // TEST_CHILD_OUTPUT=1 echoes the children's logs, for debugging a failing run.
-  const echo = process.env.TEST_CHILD_OUTPUT ? (chunk: string) => process.stderr.write(chunk.replace(/^(?=.)/gm, `[${entry} ${child.pid}] `)) : () => {};
+  const echo = process.env.TEST_CHILD_OUTPUT
+    ? (chunk: string) => process.stderr.write(chunk.replace(/^(?=.)/gm, `[${entry} ${child.pid}] `))
+    : () => {};
   child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
     all += chunk;
     echo(chunk);
@@ -199,8 +202,10 @@ function spawnEntry(entry: string, env: Record<string, string>): ChildApp {
     async waitForOutput(pattern, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
       while (!pattern.test(all)) {
-        if (exitInfo) throw new Error(`${entry} exited (${JSON.stringify(exitInfo)}) before printing ${pattern}:\n${all}`);
-        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${entry} to print ${pattern}:\n${all}`);
+        if (exitInfo)
+          throw new Error(`${entry} exited (${JSON.stringify(exitInfo)}) before printing ${pattern}:\n${all}`);
+        if (Date.now() > deadline)
+          throw new Error(`timed out after ${timeoutMs} ms waiting for ${entry} to print ${pattern}:\n${all}`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       return all;
@@ -233,7 +238,11 @@ export function spawnWeb(env: Record<string, string>): ChildApp & { url: string 
  * Which faults the stand-in served for its first `requests` image-list requests after
  * setFaultRate(rates, seed) (with nothing queued by failNext): it rolls once per request.
  */
-export function injectedFaults<K extends string>(rates: Partial<Record<K, number>>, seed: number, requests: number): Record<K, number> {
+export function injectedFaults<K extends string>(
+  rates: Partial<Record<K, number>>,
+  seed: number,
+  requests: number,
+): Record<K, number> {
   const roll = prng(seed);
   const counts = Object.fromEntries(Object.keys(rates).map((kind) => [kind, 0])) as Record<K, number>;
   for (let i = 0; i < requests; i++) {

@@ -56,7 +56,8 @@ export async function makeHosts(names: string[]): Promise<Hosts> {
         env: { ...process.env, NODE_TEST_CONTEXT: undefined, ...env },
         stdio: ["ignore", "pipe", "pipe"],
       });
-      for (const stream of [child.stdout!, child.stderr!]) stream.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+      for (const stream of [child.stdout!, child.stderr!])
+        stream.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
       children.push(child);
       return Object.assign(child, { output: () => output });
     },
@@ -74,7 +75,9 @@ export async function makeHosts(names: string[]): Promise<Hosts> {
         client.on("close", () => upstream.destroy());
         upstream.on("close", () => client.destroy());
       });
-      await new Promise<void>((resolve, reject) => server.once("error", reject).listen(port, hosts.gateway, () => resolve()));
+      await new Promise<void>((resolve, reject) =>
+        server.once("error", reject).listen(port, hosts.gateway, () => resolve()),
+      );
       servers.push(server);
     },
     async cleanup() {

@@ -18,7 +18,8 @@ const CTL = `${BIN}/rabbitmqctl`;
 
 /** Why a cluster cannot be started here, or undefined when it can. */
 export function clusterUnavailable(): string | undefined {
-  if (!existsSync(SERVER) || !existsSync(CTL)) return `rabbitmq-server is not installed (no ${SERVER}); a test cluster needs its own nodes`;
+  if (!existsSync(SERVER) || !existsSync(CTL))
+    return `rabbitmq-server is not installed (no ${SERVER}); a test cluster needs its own nodes`;
   return undefined;
 }
 
@@ -54,7 +55,10 @@ export interface RabbitCluster {
   kill(node: RabbitNode): Promise<void>;
   /** Starts a killed node again on its own data: it rejoins the cluster. */
   restart(node: RabbitNode): Promise<void>;
-  /** Ends every node (SIGKILL, by pid file, then whatever of this cluster is left, by its names) and removes every file this cluster made. */
+  /**
+   * Ends every node (SIGKILL, by pid file, then whatever of this cluster is left, by its names) and removes every file
+   * this cluster made.
+   */
   stop(): Promise<void>;
 }
 
@@ -207,7 +211,10 @@ export async function startCluster(size = 3, timeoutMs = 120_000): Promise<Rabbi
     return cluster;
   } catch (err) {
     const logs = await Promise.all(
-      nodes.map(async (n) => `${n.name}: ${(await readFile(path.join(n.env.RABBITMQ_LOG_BASE!, `${n.name}.log`), "utf8").catch(() => "(no log)")).slice(-2000)}`),
+      nodes.map(
+        async (n) =>
+          `${n.name}: ${(await readFile(path.join(n.env.RABBITMQ_LOG_BASE!, `${n.name}.log`), "utf8").catch(() => "(no log)")).slice(-2000)}`,
+      ),
     );
     await cluster.stop();
     throw new Error(`the test cluster did not start: ${(err as Error).message}\n${logs.join("\n")}`, { cause: err });

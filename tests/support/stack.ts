@@ -30,7 +30,10 @@ export interface StackOptions {
   fake?: FakeDogApi;
 }
 
-export async function testConfig(fake: FakeDogApi, env: Record<string, string> = {}): Promise<{ config: Config; database: TestDatabase }> {
+export async function testConfig(
+  fake: FakeDogApi,
+  env: Record<string, string> = {},
+): Promise<{ config: Config; database: TestDatabase }> {
   const database = await freshDatabase();
   const config = loadConfig({
     NODE_ENV: "test",
@@ -67,7 +70,10 @@ export async function startStack(options: StackOptions = {}) {
   // The web listens before it has reached RabbitMQ (it connects in the background): a test's
   // first monitor action could meet "queue not reachable". Wait for /readyz a while; a stack
   // whose broker is away on purpose goes on after that.
-  if (web) await waitFor("the web to be ready", async () => (await request(url).get("/readyz")).status === 200, 10_000).catch(() => {});
+  if (web)
+    await waitFor("the web to be ready", async () => (await request(url).get("/readyz")).status === 200, 10_000).catch(
+      () => {},
+    );
 
   return {
     config,
@@ -79,10 +85,15 @@ export async function startStack(options: StackOptions = {}) {
     workers,
     http: () => request(url),
     agent: () => request.agent(url),
-    /** The use cases the web calls, on this stack's database; jobs reach the broker through whichever relay takes them from the table. */
+    /**
+     * The use cases the web calls, on this stack's database; jobs reach the broker through whichever relay takes them
+     * from the table.
+     */
     taskDeps(): TaskDeps {
       const lifecycle = createLifecycle(store, { emit() {} });
-      const dispatcher = { dispatch: async (job: OutboxJob) => (await lifecycle.releaseOutbox([job.id]), { queued: true }) };
+      const dispatcher = {
+        dispatch: async (job: OutboxJob) => (await lifecycle.releaseOutbox([job.id]), { queued: true }),
+      };
       return { data, lifecycle, events: { emit() {} }, dispatcher, publishWaitMs: 0 };
     },
     async stop() {
@@ -113,7 +124,11 @@ export async function queueDepth(queue: string): Promise<number> {
 }
 
 /** Puts raw bytes on the work queue, as a foreign or buggy producer might. */
-export async function publishRaw(queue: string, content: Buffer | string, headers: Record<string, unknown> = {}): Promise<void> {
+export async function publishRaw(
+  queue: string,
+  content: Buffer | string,
+  headers: Record<string, unknown> = {},
+): Promise<void> {
   const connection = await amqplib.connect(AMQP_URL);
   try {
     const channel = await connection.createConfirmChannel();
@@ -172,7 +187,11 @@ export async function deleteQueues(queue: string, retry: { baseMs: number; maxMs
 }
 
 /** Polls until check() returns a truthy value, failing with `what` after timeoutMs. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 10_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

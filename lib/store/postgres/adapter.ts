@@ -31,7 +31,9 @@ export function postgresAdapter(connectionString: string): PrismaPg {
     };
     if (!patched) {
       // performIO lives on the queryable base class shared by the adapter and its transactions.
-      const queryable = Object.getPrototypeOf(Object.getPrototypeOf(adapter)) as { performIO: (query: unknown) => Promise<{ fields: { dataTypeID: number }[] }> };
+      const queryable = Object.getPrototypeOf(Object.getPrototypeOf(adapter)) as {
+        performIO: (query: unknown) => Promise<{ fields: { dataTypeID: number }[] }>;
+      };
       const performIO = queryable.performIO;
       queryable.performIO = async function (this: unknown, query: unknown) {
         const result = await performIO.call(this, query);

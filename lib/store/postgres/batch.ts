@@ -20,7 +20,10 @@ interface Call<I, O> {
  * waits for the next. If a group fails with an error of PostgreSQL's about its data (not
  * a broken connection), each of its calls is tried alone, so one bad call fails alone.
  */
-export function batched<I, O>(run: (inputs: I[]) => Promise<O[]>, options: { key?: (input: I) => string; inFlight?: number } = {}): (input: I) => Promise<O> {
+export function batched<I, O>(
+  run: (inputs: I[]) => Promise<O[]>,
+  options: { key?: (input: I) => string; inFlight?: number } = {},
+): (input: I) => Promise<O> {
   const { key, inFlight = 2 } = options;
   let queued: Call<I, O>[] = [];
   let running = 0;
@@ -71,7 +74,10 @@ export function batched<I, O>(run: (inputs: I[]) => Promise<O[]>, options: { key
     });
 }
 
-/** An error PostgreSQL raised about a statement (a SQLSTATE), not one of the connection (class 08) or the server going down (57P). */
+/**
+ * An error PostgreSQL raised about a statement (a SQLSTATE), not one of the connection (class 08) or the server going
+ * down (57P).
+ */
 function isDataError(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith("08") && !code.startsWith("57P");

@@ -96,22 +96,44 @@ type Succeeded = { task: Task; photos?: PhotoView[] } | undefined;
 
 export function groupedWrites(query: Query, transaction: Transaction) {
   const accept = batched(async (calls: { input: NewTask; body: string; leaseMs: number }[]) => {
-    const rows = await query(ACCEPT, [json(calls.map(({ input, body, leaseMs }, ord) => ({ ...input, body, leaseMs, ord })))]);
+    const rows = await query(ACCEPT, [
+      json(calls.map(({ input, body, leaseMs }, ord) => ({ ...input, body, leaseMs, ord }))),
+    ]);
     const byTask = new Map(rows.map((row) => [row.id as string, row]));
     return calls.map(({ input }) => {
       const { jobId, jobTaskId, jobBody, jobAttempt, ...task } = byTask.get(input.id)!;
-      return { task: task as unknown as Task, job: { id: jobId, taskId: jobTaskId, body: jobBody, attempt: jobAttempt } as OutboxJob };
+      return {
+        task: task as unknown as Task,
+        job: { id: jobId, taskId: jobTaskId, body: jobBody, attempt: jobAttempt } as OutboxJob,
+      };
     });
   });
 
   const claim = batched(
     (calls: ClaimCall[]) =>
       transaction(async (q): Promise<Claim[]> => {
-        const claimed = new Map((await q(CLAIM, [json(calls)])).map((row) => [row.id as string, row as unknown as Task]));
+        const claimed = new Map(
+          (await q(CLAIM, [json(calls)])).map((row) => [row.id as string, row as unknown as Task]),
+        );
         const missed = calls.filter((c) => !claimed.has(c.taskId)).map((c) => c.taskId);
-        const states = new Map(missed.length === 0 ? [] : (await q(STATES, [missed])).map((row) => [row.id as string, row.state as TaskState]));
-        const runs = calls.filter((c) => claimed.has(c.taskId)).map((c, ord) => ({ taskId: c.taskId, number: claimed.get(c.taskId)!.attemptCount, workerId: c.workerId, ord }));
-        const attempts = new Map(runs.length === 0 ? [] : (await q(OPEN_RUNS, [json(runs)])).map((row) => [row.taskId as string, row.id as number]));
+        const states = new Map(
+          missed.length === 0
+            ? []
+            : (await q(STATES, [missed])).map((row) => [row.id as string, row.state as TaskState]),
+        );
+        const runs = calls
+          .filter((c) => claimed.has(c.taskId))
+          .map((c, ord) => ({
+            taskId: c.taskId,
+            number: claimed.get(c.taskId)!.attemptCount,
+            workerId: c.workerId,
+            ord,
+          }));
+        const attempts = new Map(
+          runs.length === 0
+            ? []
+            : (await q(OPEN_RUNS, [json(runs)])).map((row) => [row.taskId as string, row.id as number]),
+        );
         return calls.map(({ taskId }): Claim => {
           const task = claimed.get(taskId);
           if (task) return { kind: "run", task, taskId, attemptId: attempts.get(taskId)!, number: task.attemptCount };
@@ -125,13 +147,22 @@ export function groupedWrites(query: Query, transaction: Transaction) {
   const succeed = batched(
     (calls: SucceedCall[]) =>
       transaction(async (q): Promise<Succeeded[]> => {
-        const rows = calls.map(({ run, breed, subBreed, urls }) => ({ taskId: run.taskId, number: run.number, attemptId: run.attemptId, breed, subBreed, urls }));
+        const rows = calls.map(({ run, breed, subBreed, urls }) => ({
+          taskId: run.taskId,
+          number: run.number,
+          attemptId: run.attemptId,
+          breed,
+          subBreed,
+          urls,
+        }));
         const won = new Map((await q(SUCCEED, [json(rows)])).map((row) => [row.id as string, row as unknown as Task]));
         const linked = rows.filter((row) => won.has(row.taskId));
         if (linked.length > 0) await q(LINK, [json(linked.map(({ taskId, urls }) => ({ taskId, urls })))]);
         const heard = calls.filter((c) => c.withPhotos && won.has(c.run.taskId)).map((c) => c.run.taskId);
         const photos = new Map<string, PhotoView[]>(heard.map((id) => [id, []]));
-        if (heard.length > 0) for (const p of await q(PHOTOS_OF, [heard])) photos.get(p.taskId as string)!.push(toPhotoView(p as unknown as Parameters<typeof toPhotoView>[0]));
+        if (heard.length > 0)
+          for (const p of await q(PHOTOS_OF, [heard]))
+            photos.get(p.taskId as string)!.push(toPhotoView(p as unknown as Parameters<typeof toPhotoView>[0]));
         return calls.map(({ run, withPhotos }) => {
           const task = won.get(run.taskId);
           if (!task) return undefined;
@@ -144,7 +175,10 @@ export function groupedWrites(query: Query, transaction: Transaction) {
   const markSent = batched(async (calls: { jobs: { id: number; taskId: string }[]; withTasks: boolean }[]) => {
     const jobs = calls.flatMap((c) => c.jobs);
     const read = calls.some((c) => c.withTasks);
-    const rows = (await query(read ? MARK_SENT_READ : MARK_SENT, [jobs.map((j) => j.id), jobs.map((j) => j.taskId)])) as unknown as Task[];
+    const rows = (await query(read ? MARK_SENT_READ : MARK_SENT, [
+      jobs.map((j) => j.id),
+      jobs.map((j) => j.taskId),
+    ])) as unknown as Task[];
     const byTask = new Map(rows.map((row) => [row.id, row]));
     return calls.map(({ jobs, withTasks }) => (withTasks ? jobs.flatMap((j) => byTask.get(j.taskId) ?? []) : []));
   });

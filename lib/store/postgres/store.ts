@@ -1,11 +1,9 @@
-// The job pipeline's writes on PostgreSQL, through node-postgres: the same transactions as
-// the SQLite store, in PostgreSQL's dialect. The busy ones (accept, claim, succeed,
-// markSent) go in groups, several calls per statement (lib/store/postgres/groups.ts). Row locks replace SQLite's single writer:
-// relays and sweeps take rows with FOR UPDATE SKIP LOCKED, so several processes on
-// several machines never take the same one, and guarded UPDATEs re-check their WHERE
-// after waiting for a lock, so two runs racing for one task cannot both win. Every time
-// written or compared is the database's clock (NOW), never a process's: leases and
-// heartbeats stay right when the hosts' clocks disagree.
+// The job pipeline's writes on PostgreSQL, through node-postgres: the same transactions as the SQLite store, in
+// PostgreSQL's dialect. The busy ones (accept, claim, succeed, markSent) go in groups, several calls per statement
+// (lib/store/postgres/groups.ts). Row locks replace SQLite's single writer: relays and sweeps take rows with FOR UPDATE
+// SKIP LOCKED, so several processes on several machines never take the same one, and guarded UPDATEs re-check their
+// WHERE after waiting for a lock, so two runs racing for one task cannot both win. Every time written or compared is
+// the database's clock (NOW), never a process's: leases and heartbeats stay right when the hosts' clocks disagree.
 import pg from "pg";
 import type { Photo, Task } from "../../../generated/prisma/client.ts";
 import { TaskState } from "../../../generated/prisma/enums.ts";
@@ -20,7 +18,9 @@ const { PENDING, STARTED, SUCCESS, FAILURE, RETRY, REVOKED } = TaskState;
 const TIMESTAMP_OID = 1114;
 const types = {
   getTypeParser: ((oid: number, format?: string) =>
-    oid === TIMESTAMP_OID ? (text: string) => new Date(`${text.replace(" ", "T")}Z`) : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
+    oid === TIMESTAMP_OID
+      ? (text: string) => new Date(`${text.replace(" ", "T")}Z`)
+      : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
 };
 
 const iso = (date: Date) => date.toISOString();
@@ -31,13 +31,21 @@ const iso = (date: Date) => date.toISOString();
  * holding a submit or a job until TCP gives up.
  */
 export function openPostgresStore(connectionString: string, timeoutMs?: number): TaskStore {
-  const pool = new pg.Pool({ connectionString, max: 10, types, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+  const pool = new pg.Pool({
+    connectionString,
+    max: 10,
+    types,
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
+  });
   pool.on("error", () => {}); // an idle client's error: the next query gets a fresh one
   return postgresStore(pool);
 }
 
 export function postgresStore(pool: pg.Pool): TaskStore {
-  const query: Query = async (statement, values = []) => (await pool.query(typeof statement === "string" ? { text: statement, values } : { ...statement, values })).rows as Row[];
+  const query: Query = async (statement, values = []) =>
+    (await pool.query(typeof statement === "string" ? { text: statement, values } : { ...statement, values }))
+      .rows as Row[];
   /**
    * One transaction on one connection; rolled back if fn throws. A checked-out client has
    * no error listener of the pool's: a connection reset between two of its queries would
@@ -54,7 +62,9 @@ export function postgresStore(pool: pg.Pool): TaskStore {
     try {
       await client.query("BEGIN");
       const result = await fn(
-        async (statement, values = []) => (await client.query(typeof statement === "string" ? { text: statement, values } : { ...statement, values })).rows as Row[],
+        async (statement, values = []) =>
+          (await client.query(typeof statement === "string" ? { text: statement, values } : { ...statement, values }))
+            .rows as Row[],
       );
       await client.query("COMMIT");
       return result;
@@ -69,8 +79,19 @@ export function postgresStore(pool: pg.Pool): TaskStore {
   }
   const task = (row: Row | undefined) => row as unknown as Task | undefined;
   const { accept, claim, succeed, markSent } = groupedWrites(query, transaction);
-  const closeAttempt = (q: typeof query, attemptId: number, outcome: string, error: string | null = null, retryDelayMs: number | null = null) =>
-    q(`UPDATE "Attempt" SET outcome = $2, "finishedAt" = ${NOW}, error = $3, "retryDelayMs" = $4 WHERE id = $1`, [attemptId, outcome, error, retryDelayMs]);
+  const closeAttempt = (
+    q: typeof query,
+    attemptId: number,
+    outcome: string,
+    error: string | null = null,
+    retryDelayMs: number | null = null,
+  ) =>
+    q(`UPDATE "Attempt" SET outcome = $2, "finishedAt" = ${NOW}, error = $3, "retryDelayMs" = $4 WHERE id = $1`, [
+      attemptId,
+      outcome,
+      error,
+      retryDelayMs,
+    ]);
   // A run whose task was stopped says so, not that a later run took over.
   const skipAttempt = (q: typeof query, attemptId: number) =>
     q(
@@ -81,7 +102,8 @@ export function postgresStore(pool: pg.Pool): TaskStore {
   return {
     accept: (input: NewTask, body: string, leaseMs: number) => accept({ input, body, leaseMs }),
     claim,
-    succeed: (run: OpenRun, breed: string, subBreed: string | null, urls: string[], withPhotos: boolean) => succeed({ run, breed, subBreed, urls, withPhotos }),
+    succeed: (run: OpenRun, breed: string, subBreed: string | null, urls: string[], withPhotos: boolean) =>
+      succeed({ run, breed, subBreed, urls, withPhotos }),
 
     finishRun: (run, outcome, error, retryDelayMs) =>
       transaction(async (q) => {
@@ -129,7 +151,11 @@ export function postgresStore(pool: pg.Pool): TaskStore {
           `UPDATE "Task" SET state = '${REVOKED}', "finishedAt" = ${NOW}, "retryAt" = NULL, error = $2, "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("stop")} RETURNING *`,
           [taskId, error],
         );
-        if (row) await q(`UPDATE "Attempt" SET outcome = '${REVOKED}', "finishedAt" = ${NOW}, error = $2 WHERE "taskId" = $1 AND outcome IS NULL`, [taskId, error]);
+        if (row)
+          await q(
+            `UPDATE "Attempt" SET outcome = '${REVOKED}', "finishedAt" = ${NOW}, error = $2 WHERE "taskId" = $1 AND outcome IS NULL`,
+            [taskId, error],
+          );
         return task(row);
       }),
 
@@ -168,9 +194,17 @@ export function postgresStore(pool: pg.Pool): TaskStore {
     markSent: (jobs, withTasks) => markSent({ jobs, withTasks }),
 
     markUnsent: async (ids, error) =>
-      void (await query(`UPDATE "OutboxMessage" SET tries = tries + 1, "lastError" = $2, "leaseUntil" = NULL WHERE id = ANY($1::int[])`, [ids, error])),
-    release: async (ids) => void (await query(`UPDATE "OutboxMessage" SET "leaseUntil" = NULL WHERE id = ANY($1::int[]) AND "sentAt" IS NULL`, [ids])),
-    outboxBacklog: async () => Number((await query(`SELECT count(*) AS n FROM "OutboxMessage" WHERE "sentAt" IS NULL`))[0]!.n),
+      void (await query(
+        `UPDATE "OutboxMessage" SET tries = tries + 1, "lastError" = $2, "leaseUntil" = NULL WHERE id = ANY($1::int[])`,
+        [ids, error],
+      )),
+    release: async (ids) =>
+      void (await query(
+        `UPDATE "OutboxMessage" SET "leaseUntil" = NULL WHERE id = ANY($1::int[]) AND "sentAt" IS NULL`,
+        [ids],
+      )),
+    outboxBacklog: async () =>
+      Number((await query(`SELECT count(*) AS n FROM "OutboxMessage" WHERE "sentAt" IS NULL`))[0]!.n),
 
     recover: (graceMs, limit, pendingAfterMs) =>
       transaction(async (q) => {
@@ -192,7 +226,10 @@ export function postgresStore(pool: pg.Pool): TaskStore {
              LIMIT $2 FOR UPDATE OF t, a SKIP LOCKED) RETURNING "taskId"`,
           [graceMs, limit],
         );
-        const lostTasks = lost.length === 0 ? [] : await q(`SELECT * FROM "Task" WHERE id = ANY($1::text[])`, [lost.map((r) => r.taskId)]);
+        const lostTasks =
+          lost.length === 0
+            ? []
+            : await q(`SELECT * FROM "Task" WHERE id = ANY($1::text[])`, [lost.map((r) => r.taskId)]);
         // PENDING long after the broker took its job, never claimed: see ../sqlite/statements.ts.
         const pending = await q(
           `UPDATE "Task" SET "retryAt" = ${nowPlus(1)}, "updatedAt" = ${NOW} WHERE id IN (
@@ -210,10 +247,10 @@ export function postgresStore(pool: pg.Pool): TaskStore {
       )),
     prune: async (olderThanMs, batch) => {
       const before = `${NOW} - $1 * interval '1 millisecond'`;
-      const outbox = await pool.query(`DELETE FROM "OutboxMessage" WHERE id IN (SELECT id FROM "OutboxMessage" WHERE "sentAt" < ${before} ORDER BY "sentAt" LIMIT $2)`, [
-        olderThanMs,
-        batch,
-      ]);
+      const outbox = await pool.query(
+        `DELETE FROM "OutboxMessage" WHERE id IN (SELECT id FROM "OutboxMessage" WHERE "sentAt" < ${before} ORDER BY "sentAt" LIMIT $2)`,
+        [olderThanMs, batch],
+      );
       const attempts = await pool.query(
         `DELETE FROM "Attempt" WHERE id IN (SELECT a.id FROM "Attempt" a JOIN "Task" t ON t.id = a."taskId"
            WHERE t.state IN ('${SUCCESS}', '${FAILURE}', '${REVOKED}') AND t."finishedAt" < ${before} LIMIT $2)`,
@@ -221,7 +258,8 @@ export function postgresStore(pool: pg.Pool): TaskStore {
       );
       return { outbox: outbox.rowCount ?? 0, attempts: attempts.rowCount ?? 0 };
     },
-    forgetWorkersSilentFor: async (ms) => void (await query(`DELETE FROM "Worker" WHERE "lastSeenAt" < ${NOW} - $1 * interval '1 millisecond'`, [ms])),
+    forgetWorkersSilentFor: async (ms) =>
+      void (await query(`DELETE FROM "Worker" WHERE "lastSeenAt" < ${NOW} - $1 * interval '1 millisecond'`, [ms])),
     close: () => pool.end(),
 
     newestTasks: async (take) =>
@@ -230,11 +268,12 @@ export function postgresStore(pool: pg.Pool): TaskStore {
          FROM "Task" t ORDER BY t."createdAt" DESC, t.id DESC LIMIT $1`,
         [take],
       )) as unknown as (Task & { photosInGallery: number })[],
-    photoTotal: async () => Number((await query(`SELECT COALESCE(sum(value), 0) AS n FROM "Counter" WHERE name LIKE 'photos%'`))[0]!.n),
+    photoTotal: async () =>
+      Number((await query(`SELECT COALESCE(sum(value), 0) AS n FROM "Counter" WHERE name LIKE 'photos%'`))[0]!.n),
     photos: async (from, skip, take) =>
-      (await query(`SELECT id, url, breed, "subBreed", "createdAt" FROM "Photo" ORDER BY id ${from === "newest" ? "DESC" : "ASC"} LIMIT $1 OFFSET $2`, [
-        take,
-        skip,
-      ])) as unknown as Photo[],
+      (await query(
+        `SELECT id, url, breed, "subBreed", "createdAt" FROM "Photo" ORDER BY id ${from === "newest" ? "DESC" : "ASC"} LIMIT $1 OFFSET $2`,
+        [take, skip],
+      )) as unknown as Photo[],
   };
 }

@@ -17,7 +17,10 @@ export function auditQueries(db: Db): AuditQueries {
     },
     async page(action, skip, take) {
       const where = action ? { action } : {};
-      const [rows, total] = await Promise.all([db.auditEntry.findMany({ where, orderBy: { id: "desc" }, skip, take }), db.auditEntry.count({ where })]);
+      const [rows, total] = await Promise.all([
+        db.auditEntry.findMany({ where, orderBy: { id: "desc" }, skip, take }),
+        db.auditEntry.count({ where }),
+      ]);
       return { rows, total };
     },
   };

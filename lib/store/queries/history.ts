@@ -4,7 +4,10 @@
 // histograms are. SQL in both dialects, side by side.
 import { isOnPostgres, type Db } from "../db.ts";
 
-/** A count of one series in one time bucket (epoch ms / bucket size), and for the durations ("wait", "runtime") one step. */
+/**
+ * A count of one series in one time bucket (epoch ms / bucket size), and for the durations ("wait", "runtime") one
+ * step.
+ */
 /** Durations are grouped by round(log2(ms) * STEPS): STEPS steps per doubling. */
 export const STEPS = 4;
 
@@ -24,7 +27,8 @@ export interface HistoryQueries {
 const SQLITE = (() => {
   // dialect: julianday() is in days; 2440587.5 is 1970-01-01. PostgreSQL extracts the epoch.
   const bucket = (column: string) => `CAST((julianday(${column}) - 2440587.5) * 86400000 / ? AS INTEGER)`;
-  const step = (to: string, from: string) => `CAST(round(log2(max(1, (julianday(${to}) - julianday(${from})) * 86400000)) * ${STEPS}) AS INTEGER)`;
+  const step = (to: string, from: string) =>
+    `CAST(round(log2(max(1, (julianday(${to}) - julianday(${from})) * 86400000)) * ${STEPS}) AS INTEGER)`;
   return {
     text: `
       SELECT 'submitted' AS series, ${bucket("createdAt")} AS bucket, 0 AS step, count(*) AS n FROM Task WHERE createdAt >= ? GROUP BY 2
@@ -40,7 +44,8 @@ const SQLITE = (() => {
 const POSTGRES = (() => {
   // A timestamp without a zone holding UTC: its epoch is UTC's.
   const bucket = (column: string) => `floor(extract(epoch from "${column}") * 1000 / $2)::bigint`;
-  const step = (to: string, from: string) => `round(log(2, greatest(1, extract(epoch from ("${to}" - "${from}")) * 1000)::numeric) * ${STEPS})::int`;
+  const step = (to: string, from: string) =>
+    `round(log(2, greatest(1, extract(epoch from ("${to}" - "${from}")) * 1000)::numeric) * ${STEPS})::int`;
   return {
     text: `
       SELECT 'submitted' AS series, ${bucket("createdAt")} AS bucket, 0 AS step, count(*)::int AS n FROM "Task" WHERE "createdAt" >= $1::timestamp GROUP BY 2
@@ -60,8 +65,16 @@ export function historyQueries(db: Db): HistoryQueries {
   const sql = isOnPostgres(db) ? POSTGRES : SQLITE;
   return {
     async counts(from, bucketMs) {
-      const rows = await db.$queryRawUnsafe<Row[]>(sql.text, ...sql.params(from.toISOString().replace("Z", "+00:00"), bucketMs));
-      return rows.map((row) => ({ series: row.series, bucket: Number(row.bucket), step: Number(row.step), n: Number(row.n) }));
+      const rows = await db.$queryRawUnsafe<Row[]>(
+        sql.text,
+        ...sql.params(from.toISOString().replace("Z", "+00:00"), bucketMs),
+      );
+      return rows.map((row) => ({
+        series: row.series,
+        bucket: Number(row.bucket),
+        step: Number(row.step),
+        n: Number(row.n),
+      }));
     },
   };
 }

@@ -27,9 +27,15 @@ export function photoQueries(db: Db, reads: PageReads): PhotoQueries {
   return {
     count: (match) => (whole(match) ? reads.photoTotal() : db.photo.count({ where: whereOf(match) })),
     page: (match, from, skip, take) =>
-      whole(match) ? reads.photos(from, skip, take) : db.photo.findMany({ where: whereOf(match), orderBy: { id: from === "newest" ? "desc" : "asc" }, skip, take }),
+      whole(match)
+        ? reads.photos(from, skip, take)
+        : db.photo.findMany({ where: whereOf(match), orderBy: { id: from === "newest" ? "desc" : "asc" }, skip, take }),
     before: (match, beforeId, take) =>
-      db.photo.findMany({ where: { ...whereOf(match), ...(beforeId !== undefined ? { id: { lt: beforeId } } : {}) }, orderBy: { id: "desc" }, take }),
+      db.photo.findMany({
+        where: { ...whereOf(match), ...(beforeId !== undefined ? { id: { lt: beforeId } } : {}) },
+        orderBy: { id: "desc" },
+        take,
+      }),
     clear: async () => (await db.photo.deleteMany({})).count,
   };
 }

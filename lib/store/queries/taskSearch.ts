@@ -50,7 +50,9 @@ export function taskSearchQueries(db: Db, reads: PageReads): TaskSearchQueries {
   const stateOrder = isOnPostgres(db) ? Object.values(TaskState) : Object.values(TaskState).sort();
   const walked = (match: TaskMatch, order?: Walk): Prisma.TaskWhereInput => {
     const where = whereOf(match);
-    return order?.after ? { AND: [where, beyond(stateOrder, order.column, order.after, order.walk === "desc" ? "lt" : "gt")] } : where;
+    return order?.after
+      ? { AND: [where, beyond(stateOrder, order.column, order.after, order.walk === "desc" ? "lt" : "gt")] }
+      : where;
   };
   return {
     async place(id, column) {
@@ -59,13 +61,22 @@ export function taskSearchQueries(db: Db, reads: PageReads): TaskSearchQueries {
     },
     async find(match, order, take) {
       // The plain first page, which every home page, live stream and monitor view shows.
-      if (isEmpty(match) && !order.after && order.walk === "desc" && order.column === "createdAt") return reads.newestTasks(take);
+      if (isEmpty(match) && !order.after && order.walk === "desc" && order.column === "createdAt")
+        return reads.newestTasks(take);
       const { column, walk } = order;
-      const orderBy = [...(column === "createdAt" ? [] : [{ [column]: walk }]), { createdAt: walk }, { id: walk }] as Prisma.TaskOrderByWithRelationInput[];
+      const orderBy = [
+        ...(column === "createdAt" ? [] : [{ [column]: walk }]),
+        { createdAt: walk },
+        { id: walk },
+      ] as Prisma.TaskOrderByWithRelationInput[];
       const rows = await db.task.findMany({ where: walked(match, order), orderBy, take });
       // Counted for these tasks only, through the link table's index: Prisma's _count would
       // aggregate every link in the gallery for each list.
-      const links = await db.taskPhoto.groupBy({ by: ["taskId"], where: { taskId: { in: rows.map((t) => t.id) } }, _count: { _all: true } });
+      const links = await db.taskPhoto.groupBy({
+        by: ["taskId"],
+        where: { taskId: { in: rows.map((t) => t.id) } },
+        _count: { _all: true },
+      });
       const shown = new Map(links.map((l) => [l.taskId, l._count._all]));
       return rows.map((task) => ({ ...task, photosInGallery: shown.get(task.id) ?? 0 }));
     },
@@ -77,7 +88,13 @@ export function taskSearchQueries(db: Db, reads: PageReads): TaskSearchQueries {
     },
     async ids(match, { states, after, take }) {
       const rows = await db.task.findMany({
-        where: { AND: [whereOf(match), ...(states ? [{ state: { in: states } }] : []), ...(after ? [{ id: { gt: after } }] : [])] },
+        where: {
+          AND: [
+            whereOf(match),
+            ...(states ? [{ state: { in: states } }] : []),
+            ...(after ? [{ id: { gt: after } }] : []),
+          ],
+        },
         select: { id: true },
         orderBy: { id: "asc" },
         take,
@@ -97,7 +114,9 @@ function whereOf(match: TaskMatch): Prisma.TaskWhereInput {
     ...(match.subBreed ? { subBreed: match.subBreed } : {}),
     ...(ids || idPrefix ? { id: { ...(ids ? { in: ids } : {}), ...(idPrefix ? { startsWith: idPrefix } : {}) } } : {}),
     // contains is LIKE underneath: a _ in the words also matches any one character.
-    ...(errorContains || errorIn ? { error: { ...(errorIn ? { in: errorIn } : {}), ...(errorContains ? { contains: errorContains } : {}) } } : {}),
+    ...(errorContains || errorIn
+      ? { error: { ...(errorIn ? { in: errorIn } : {}), ...(errorContains ? { contains: errorContains } : {}) } }
+      : {}),
     ...(from || to ? { createdAt: { ...(from ? { gte: from } : {}), ...(to ? { lt: to } : {}) } } : {}),
   };
 }
@@ -108,10 +127,16 @@ function whereOf(match: TaskMatch): Prisma.TaskWhereInput {
  * sorts them (PostgreSQL by the enum's declaration, SQLite by its text).
  */
 function beyond(stateOrder: TaskState[], column: SortColumn, place: Place, way: "lt" | "gt"): Prisma.TaskWhereInput {
-  const tail: Prisma.TaskWhereInput[] = [{ createdAt: { [way]: place.createdAt } }, { createdAt: place.createdAt, id: { [way]: place.id } }];
+  const tail: Prisma.TaskWhereInput[] = [
+    { createdAt: { [way]: place.createdAt } },
+    { createdAt: place.createdAt, id: { [way]: place.id } },
+  ];
   if (column === "createdAt") return { OR: tail };
   const value = place[column];
   const at = stateOrder.indexOf(value as TaskState);
-  const ahead: Prisma.TaskWhereInput = column === "state" ? { state: { in: way === "gt" ? stateOrder.slice(at + 1) : stateOrder.slice(0, at) } } : { [column]: { [way]: value } };
+  const ahead: Prisma.TaskWhereInput =
+    column === "state"
+      ? { state: { in: way === "gt" ? stateOrder.slice(at + 1) : stateOrder.slice(0, at) } }
+      : { [column]: { [way]: value } };
   return { OR: [ahead, { [column]: value, OR: tail }] };
 }

@@ -100,7 +100,9 @@ function groupOf(sql: Sql) {
       queued = [];
       try {
         const results = commitAll.immediate(writes);
-        results.forEach((result, i) => (result.ok ? writes[i]!.resolve(result.value as never) : writes[i]!.reject(result.err)));
+        results.forEach((result, i) =>
+          result.ok ? writes[i]!.resolve(result.value as never) : writes[i]!.reject(result.err),
+        );
       } catch (err) {
         // Busy at BEGIN: nothing ran. Wait, then try again with whatever joined meanwhile.
         if (isBusy(err) && Date.now() <= deadline) {

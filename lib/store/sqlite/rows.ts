@@ -6,7 +6,9 @@ import type { TaskState } from "../../../generated/prisma/enums.ts";
 type TimeField = "createdAt" | "queuedAt" | "startedAt" | "finishedAt" | "retryAt" | "retriedAt" | "updatedAt";
 
 /** A task as better-sqlite3 reads it: Prisma's Task, with its times as text and its state as a plain string. */
-export type TaskRow = Omit<Task, TimeField | "state"> & { state: string } & { [K in TimeField]: null extends Task[K] ? string | null : string };
+export type TaskRow = Omit<Task, TimeField | "state"> & { state: string } & {
+  [K in TimeField]: null extends Task[K] ? string | null : string;
+};
 
 /** Prisma writes "2026-11-22T15:45:51.123+00:00"; a DEFAULT CURRENT_TIMESTAMP is "2026-11-22 15:45:51" in UTC. */
 export function timeFromRow(value: string): Date {

@@ -30,7 +30,8 @@ export function prepareStatements(sql: Sql) {
 /** A task's state changes, each guarded by its transition's from-states. */
 function taskStatements(sql: Sql) {
   return {
-    insert: sql.prepare(`INSERT INTO Task (id, breed, subBreed, "limit", state, photoCount, attemptCount, createdAt, updatedAt)
+    insert:
+      sql.prepare(`INSERT INTO Task (id, breed, subBreed, "limit", state, photoCount, attemptCount, createdAt, updatedAt)
       VALUES (?, ?, ?, ?, '${PENDING}', 0, 0, ?, ?) RETURNING *`),
     get: sql.prepare("SELECT * FROM Task WHERE id = ?"),
     // The row decides, since anyone who can publish can copy a job with any x-attempt. A job
@@ -48,16 +49,19 @@ function taskStatements(sql: Sql) {
         ELSE (@redelivered = 1 AND attemptCount <= @attempt) OR (attemptCount < @attempt AND EXISTS (
           SELECT 1 FROM Attempt a WHERE a.taskId = Task.id AND a.number = Task.attemptCount AND a.outcome = 'LOST'))
       END RETURNING *`),
-    succeed: sql.prepare(`UPDATE Task SET state = '${SUCCESS}', photoCount = @photoCount, finishedAt = @now, error = NULL, updatedAt = @now
+    succeed:
+      sql.prepare(`UPDATE Task SET state = '${SUCCESS}', photoCount = @photoCount, finishedAt = @now, error = NULL, updatedAt = @now
       WHERE id = @taskId AND ${guard("succeed")} AND attemptCount = @number RETURNING *`),
     fail: sql.prepare(`UPDATE Task SET state = '${FAILURE}', error = @error, finishedAt = @now, updatedAt = @now
       WHERE id = @taskId AND ${guard("fail")} AND attemptCount = @number RETURNING *`),
     retry: sql.prepare(`UPDATE Task SET state = '${RETRY}', error = @error, retryAt = @retryAt, updatedAt = @now
       WHERE id = @taskId AND ${guard("retry")} AND attemptCount = @number RETURNING *`),
-    failPoison: sql.prepare(`UPDATE Task SET state = '${FAILURE}', error = @error, finishedAt = @now, retryAt = NULL, updatedAt = @now
+    failPoison:
+      sql.prepare(`UPDATE Task SET state = '${FAILURE}', error = @error, finishedAt = @now, retryAt = NULL, updatedAt = @now
       WHERE id = @taskId AND ${guard("failPoison")} RETURNING *`),
     // A new retry budget from here; the old attempts stay. The times restart with the new run.
-    rerun: sql.prepare(`UPDATE Task SET state = '${PENDING}', attemptBase = attemptCount, error = NULL, queuedAt = NULL, startedAt = NULL, finishedAt = NULL,
+    rerun:
+      sql.prepare(`UPDATE Task SET state = '${PENDING}', attemptBase = attemptCount, error = NULL, queuedAt = NULL, startedAt = NULL, finishedAt = NULL,
         retryAt = NULL, retriedAt = @now, retriedBy = @by, updatedAt = @now
       WHERE id IN (SELECT value FROM json_each(@ids)) AND ${guard("rerun")} RETURNING *`),
     revoke:
@@ -74,11 +78,15 @@ function attemptStatements(sql: Sql) {
     loseOpen: sql.prepare(`UPDATE Attempt SET outcome = 'LOST', finishedAt = @now,
         error = 'the worker stopped before finishing; the job was delivered again' WHERE taskId = @taskId AND outcome IS NULL`),
     open: sql.prepare("INSERT INTO Attempt (taskId, number, workerId, startedAt) VALUES (?, ?, ?, ?) RETURNING id"),
-    close: sql.prepare("UPDATE Attempt SET outcome = @outcome, finishedAt = @now, error = @error, retryDelayMs = @retryDelayMs WHERE id = @attemptId"),
+    close: sql.prepare(
+      "UPDATE Attempt SET outcome = @outcome, finishedAt = @now, error = @error, retryDelayMs = @retryDelayMs WHERE id = @attemptId",
+    ),
     // A run whose task was stopped says so, not that a later run took over.
     skip: sql.prepare(`UPDATE Attempt SET outcome = 'SKIPPED', finishedAt = @now, error = 'a later run of this task took over'
       WHERE id = @attemptId AND (outcome IS NULL OR outcome <> '${REVOKED}')`),
-    stopOpen: sql.prepare(`UPDATE Attempt SET outcome = '${REVOKED}', finishedAt = @now, error = @error WHERE taskId = @taskId AND outcome IS NULL`),
+    stopOpen: sql.prepare(
+      `UPDATE Attempt SET outcome = '${REVOKED}', finishedAt = @now, error = @error WHERE taskId = @taskId AND outcome IS NULL`,
+    ),
   };
 }
 
@@ -92,7 +100,8 @@ function photoStatements(sql: Sql) {
       SELECT value, @breed, @subBreed, @now FROM json_each(@urls) WHERE true ON CONFLICT(url) DO NOTHING`),
     link: sql.prepare(`INSERT INTO TaskPhoto (taskId, photoId, position)
       SELECT @taskId, p.id, j.key FROM json_each(@urls) j JOIN Photo p ON p.url = j.value WHERE true ON CONFLICT DO NOTHING`),
-    ofTask: sql.prepare(`SELECT p.id, p.url, p.breed, p.subBreed, p.createdAt FROM TaskPhoto tp JOIN Photo p ON p.id = tp.photoId
+    ofTask:
+      sql.prepare(`SELECT p.id, p.url, p.breed, p.subBreed, p.createdAt FROM TaskPhoto tp JOIN Photo p ON p.id = tp.photoId
       WHERE tp.taskId = ? ORDER BY tp.position`),
   };
 }
@@ -101,18 +110,26 @@ function photoStatements(sql: Sql) {
 function outboxStatements(sql: Sql) {
   return {
     // Leased from the start by the process that wrote it, which publishes it straight away.
-    insert: sql.prepare("INSERT INTO OutboxMessage (taskId, body, createdAt, tries, leaseUntil, attempt) VALUES (?, ?, ?, 0, ?, ?) RETURNING id, taskId, body, attempt"),
+    insert: sql.prepare(
+      "INSERT INTO OutboxMessage (taskId, body, createdAt, tries, leaseUntil, attempt) VALUES (?, ?, ?, 0, ?, ?) RETURNING id, taskId, body, attempt",
+    ),
     // Taken before publishing, so two relays never publish one row (a crash can still repeat it).
     // dialect: PostgreSQL needs FOR UPDATE SKIP LOCKED in the subquery; SQLite has one writer.
     lease: sql.prepare(`UPDATE OutboxMessage SET leaseUntil = @until WHERE id IN (
         SELECT id FROM OutboxMessage WHERE sentAt IS NULL AND (leaseUntil IS NULL OR leaseUntil < @now) AND createdAt <= @bornBefore
         ORDER BY id LIMIT @limit) RETURNING id, taskId, body, attempt`),
-    sent: sql.prepare("UPDATE OutboxMessage SET sentAt = @now, tries = tries + 1, leaseUntil = NULL WHERE id IN (SELECT value FROM json_each(@ids))"),
+    sent: sql.prepare(
+      "UPDATE OutboxMessage SET sentAt = @now, tries = tries + 1, leaseUntil = NULL WHERE id IN (SELECT value FROM json_each(@ids))",
+    ),
     queued: sql.prepare(queued),
     // The same, reading the rows back for a page that listens.
     queuedTasks: sql.prepare(`${queued} RETURNING *`),
-    unsent: sql.prepare("UPDATE OutboxMessage SET tries = tries + 1, lastError = @error, leaseUntil = NULL WHERE id IN (SELECT value FROM json_each(@ids))"),
-    release: sql.prepare("UPDATE OutboxMessage SET leaseUntil = NULL WHERE id IN (SELECT value FROM json_each(@ids)) AND sentAt IS NULL"),
+    unsent: sql.prepare(
+      "UPDATE OutboxMessage SET tries = tries + 1, lastError = @error, leaseUntil = NULL WHERE id IN (SELECT value FROM json_each(@ids))",
+    ),
+    release: sql.prepare(
+      "UPDATE OutboxMessage SET leaseUntil = NULL WHERE id IN (SELECT value FROM json_each(@ids)) AND sentAt IS NULL",
+    ),
     pending: sql.prepare("SELECT count(*) AS n FROM OutboxMessage WHERE sentAt IS NULL"),
   };
 }
@@ -144,7 +161,8 @@ function recoveryStatements(sql: Sql) {
           (a.outcome IS NULL AND a.startedAt < @cutoff AND (w.lastSeenAt IS NULL OR w.lastSeenAt < @cutoff))
           OR (a.outcome = 'LOST' AND a.finishedAt < @cutoff))
         LIMIT @limit) RETURNING taskId`),
-    workerSeen: sql.prepare(`INSERT INTO Worker (id, host, pid, startedAt, lastSeenAt) VALUES (@id, @host, @pid, @startedAt, @now)
+    workerSeen:
+      sql.prepare(`INSERT INTO Worker (id, host, pid, startedAt, lastSeenAt) VALUES (@id, @host, @pid, @startedAt, @now)
       ON CONFLICT(id) DO UPDATE SET lastSeenAt = excluded.lastSeenAt`),
     forgetWorkers: sql.prepare("DELETE FROM Worker WHERE lastSeenAt < ?"),
   };
@@ -153,7 +171,9 @@ function recoveryStatements(sql: Sql) {
 /** Deleting sent outbox rows and the runs of finished tasks, a batch at a time. */
 function retentionStatements(sql: Sql) {
   return {
-    outbox: sql.prepare("DELETE FROM OutboxMessage WHERE id IN (SELECT id FROM OutboxMessage WHERE sentAt < @before ORDER BY sentAt LIMIT @batch)"),
+    outbox: sql.prepare(
+      "DELETE FROM OutboxMessage WHERE id IN (SELECT id FROM OutboxMessage WHERE sentAt < @before ORDER BY sentAt LIMIT @batch)",
+    ),
     attempts: sql.prepare(`DELETE FROM Attempt WHERE id IN (
         SELECT a.id FROM Attempt a JOIN Task t ON t.id = a.taskId
         WHERE t.state IN (${inList(FINISHED_STATES)}) AND t.finishedAt < @before LIMIT @batch)`),
@@ -167,7 +187,9 @@ function pageStatements(sql: Sql) {
     newestTasks: sql.prepare(`SELECT t.*, (SELECT count(*) FROM TaskPhoto tp WHERE tp.taskId = t.id) AS photosInGallery
       FROM Task t ORDER BY t.createdAt DESC, t.id DESC LIMIT ?`),
     photoTotal: sql.prepare("SELECT COALESCE(sum(value), 0) AS n FROM Counter WHERE name LIKE 'photos%'"),
-    newestPhotos: sql.prepare("SELECT id, url, breed, subBreed, createdAt FROM Photo ORDER BY id DESC LIMIT ? OFFSET ?"),
+    newestPhotos: sql.prepare(
+      "SELECT id, url, breed, subBreed, createdAt FROM Photo ORDER BY id DESC LIMIT ? OFFSET ?",
+    ),
     oldestPhotos: sql.prepare("SELECT id, url, breed, subBreed, createdAt FROM Photo ORDER BY id ASC LIMIT ? OFFSET ?"),
   };
 }

@@ -17,8 +17,13 @@ export function openSqliteStore(url: string, commitWindowMs = 0): TaskStore {
 export function sqliteStore(sql: Sql): TaskStore {
   const { task, attempt, photo, outbox, recover, retention, pages } = prepareStatements(sql);
   const now = () => sqlTime(new Date());
-  const closeAttempt = (attemptId: number, outcome: string, at: string, error: string | null = null, retryDelayMs: number | null = null) =>
-    attempt.close.run({ attemptId, outcome, now: at, error, retryDelayMs });
+  const closeAttempt = (
+    attemptId: number,
+    outcome: string,
+    at: string,
+    error: string | null = null,
+    retryDelayMs: number | null = null,
+  ) => attempt.close.run({ attemptId, outcome, now: at, error, retryDelayMs });
   const current = (taskId: string): Task | undefined => {
     const row = task.get.get(taskId) as TaskRow | undefined;
     return row && taskFromRow(row);
@@ -41,49 +46,74 @@ export function sqliteStore(sql: Sql): TaskStore {
     const at = now();
     const rows = (task.rerun.all({ ids: JSON.stringify(taskIds), by, now: at }) as TaskRow[]).map(taskFromRow);
     const leaseUntil = sqlTime(new Date(Date.now() + leaseMs));
-    return rows.map((row) => ({ task: row, job: outbox.insert.get(row.id, jobBody(row, trace), at, leaseUntil, row.attemptCount + 1) as OutboxJob }));
+    return rows.map((row) => ({
+      task: row,
+      job: outbox.insert.get(row.id, jobBody(row, trace), at, leaseUntil, row.attemptCount + 1) as OutboxJob,
+    }));
   });
 
-  const claim = writer(sql, (job: { taskId: string; attempt: number; redelivered: boolean; workerId: string }): Claim => {
-    const at = now();
-    const row = task.claim.get({ taskId: job.taskId, attempt: job.attempt, redelivered: job.redelivered ? 1 : 0, now: at }) as TaskRow | undefined;
-    if (!row) {
-      const found = current(job.taskId);
-      return found ? { kind: "skip", state: found.state } : { kind: "missing" };
-    }
-    // A run still open here belonged to a worker that died mid-job.
-    attempt.loseOpen.run({ taskId: job.taskId, now: at });
-    const { id } = attempt.open.get(job.taskId, row.attemptCount, job.workerId, at) as { id: number };
-    return { kind: "run", task: taskFromRow(row), taskId: job.taskId, attemptId: id, number: row.attemptCount };
-  });
+  const claim = writer(
+    sql,
+    (job: { taskId: string; attempt: number; redelivered: boolean; workerId: string }): Claim => {
+      const at = now();
+      const row = task.claim.get({
+        taskId: job.taskId,
+        attempt: job.attempt,
+        redelivered: job.redelivered ? 1 : 0,
+        now: at,
+      }) as TaskRow | undefined;
+      if (!row) {
+        const found = current(job.taskId);
+        return found ? { kind: "skip", state: found.state } : { kind: "missing" };
+      }
+      // A run still open here belonged to a worker that died mid-job.
+      attempt.loseOpen.run({ taskId: job.taskId, now: at });
+      const { id } = attempt.open.get(job.taskId, row.attemptCount, job.workerId, at) as { id: number };
+      return { kind: "run", task: taskFromRow(row), taskId: job.taskId, attemptId: id, number: row.attemptCount };
+    },
+  );
 
-  const succeed = writer(sql, (run: OpenRun, breed: string, subBreed: string | null, urls: string[], withPhotos: boolean) => {
-    const at = now();
-    const row = task.succeed.get({ taskId: run.taskId, number: run.number, photoCount: urls.length, now: at }) as TaskRow | undefined;
-    if (!row) {
-      attempt.skip.run({ attemptId: run.attemptId, now: at });
-      return undefined;
-    }
-    photo.unlinkAll.run(run.taskId);
-    const list = JSON.stringify(urls);
-    photo.store.run({ urls: list, breed, subBreed, now: at });
-    photo.link.run({ urls: list, taskId: run.taskId });
-    closeAttempt(run.attemptId, "SUCCESS", at);
-    if (!withPhotos) return { task: taskFromRow(row) };
-    return { task: taskFromRow(row), photos: (photo.ofTask.all(run.taskId) as PhotoRow[]).map((p) => toPhotoView(photoFromRow(p))) };
-  });
+  const succeed = writer(
+    sql,
+    (run: OpenRun, breed: string, subBreed: string | null, urls: string[], withPhotos: boolean) => {
+      const at = now();
+      const row = task.succeed.get({ taskId: run.taskId, number: run.number, photoCount: urls.length, now: at }) as
+        TaskRow | undefined;
+      if (!row) {
+        attempt.skip.run({ attemptId: run.attemptId, now: at });
+        return undefined;
+      }
+      photo.unlinkAll.run(run.taskId);
+      const list = JSON.stringify(urls);
+      photo.store.run({ urls: list, breed, subBreed, now: at });
+      photo.link.run({ urls: list, taskId: run.taskId });
+      closeAttempt(run.attemptId, "SUCCESS", at);
+      if (!withPhotos) return { task: taskFromRow(row) };
+      return {
+        task: taskFromRow(row),
+        photos: (photo.ofTask.all(run.taskId) as PhotoRow[]).map((p) => toPhotoView(photoFromRow(p))),
+      };
+    },
+  );
 
-  const finishRun = writer(sql, (run: OpenRun, outcome: "FAILURE" | "RETRY", error: string, retryDelayMs: number | null) => {
-    const at = now();
-    const params = { taskId: run.taskId, number: run.number, error, now: at };
-    const row = (outcome === "RETRY" ? task.retry.get({ ...params, retryAt: sqlTime(new Date(Date.now() + (retryDelayMs ?? 0))) }) : task.fail.get(params)) as TaskRow | undefined;
-    if (!row) {
-      attempt.skip.run({ attemptId: run.attemptId, now: at });
-      return undefined;
-    }
-    closeAttempt(run.attemptId, outcome, at, error, retryDelayMs);
-    return taskFromRow(row);
-  });
+  const finishRun = writer(
+    sql,
+    (run: OpenRun, outcome: "FAILURE" | "RETRY", error: string, retryDelayMs: number | null) => {
+      const at = now();
+      const params = { taskId: run.taskId, number: run.number, error, now: at };
+      const row = (
+        outcome === "RETRY"
+          ? task.retry.get({ ...params, retryAt: sqlTime(new Date(Date.now() + (retryDelayMs ?? 0))) })
+          : task.fail.get(params)
+      ) as TaskRow | undefined;
+      if (!row) {
+        attempt.skip.run({ attemptId: run.attemptId, now: at });
+        return undefined;
+      }
+      closeAttempt(run.attemptId, outcome, at, error, retryDelayMs);
+      return taskFromRow(row);
+    },
+  );
 
   const failPoison = change(task.failPoison);
   const revoke = change(task.revoke);
@@ -96,7 +126,12 @@ export function sqliteStore(sql: Sql): TaskStore {
 
   const leaseOutbox = writer(sql, (limit: number, leaseMs: number, minAgeMs: number) => {
     const at = Date.now();
-    const rows = outbox.lease.all({ now: sqlTime(new Date(at)), until: sqlTime(new Date(at + leaseMs)), bornBefore: sqlTime(new Date(at - minAgeMs)), limit });
+    const rows = outbox.lease.all({
+      now: sqlTime(new Date(at)),
+      until: sqlTime(new Date(at + leaseMs)),
+      bornBefore: sqlTime(new Date(at - minAgeMs)),
+      limit,
+    });
     return (rows as OutboxJob[]).sort((a, b) => a.id - b.id);
   });
 
@@ -111,7 +146,10 @@ export function sqliteStore(sql: Sql): TaskStore {
     return (outbox.queuedTasks.all(params) as TaskRow[]).map(taskFromRow);
   });
 
-  const markUnsent = writer(sql, (ids: number[], error: string) => void outbox.unsent.run({ ids: JSON.stringify(ids), error }));
+  const markUnsent = writer(
+    sql,
+    (ids: number[], error: string) => void outbox.unsent.run({ ids: JSON.stringify(ids), error }),
+  );
   const release = writer(sql, (ids: number[]) => void outbox.release.run({ ids: JSON.stringify(ids) }));
 
   const recoverRuns = writer(sql, (graceMs: number, limit: number, pendingAfterMs: number) => {
@@ -128,7 +166,11 @@ export function sqliteStore(sql: Sql): TaskStore {
     return [...overdue, ...lost, ...pending.map(taskFromRow)];
   });
 
-  const workerSeen = writer(sql, (worker: WorkerSign) => void recover.workerSeen.run({ ...worker, startedAt: sqlTime(worker.startedAt), now: now() }));
+  const workerSeen = writer(
+    sql,
+    (worker: WorkerSign) =>
+      void recover.workerSeen.run({ ...worker, startedAt: sqlTime(worker.startedAt), now: now() }),
+  );
   const prune = writer(sql, (olderThanMs: number, batch: number) => {
     const params = { before: sqlTime(new Date(Date.now() - olderThanMs)), batch };
     return { outbox: retention.outbox.run(params).changes, attempts: retention.attempts.run(params).changes };
@@ -157,8 +199,12 @@ export function sqliteStore(sql: Sql): TaskStore {
     close: async () => void sql.close(),
 
     newestTasks: async (take) =>
-      (pages.newestTasks.all(take) as (TaskRow & { photosInGallery: number })[]).map((row) => ({ ...taskFromRow(row), photosInGallery: row.photosInGallery })),
+      (pages.newestTasks.all(take) as (TaskRow & { photosInGallery: number })[]).map((row) => ({
+        ...taskFromRow(row),
+        photosInGallery: row.photosInGallery,
+      })),
     photoTotal: async () => (pages.photoTotal.get() as { n: number }).n,
-    photos: async (from, skip, take) => ((from === "newest" ? pages.newestPhotos : pages.oldestPhotos).all(take, skip) as PhotoRow[]).map(photoFromRow),
+    photos: async (from, skip, take) =>
+      ((from === "newest" ? pages.newestPhotos : pages.oldestPhotos).all(take, skip) as PhotoRow[]).map(photoFromRow),
   };
 }
