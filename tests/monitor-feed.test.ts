@@ -28,7 +28,7 @@ test("when the broker never answers the queue's numbers, then a worker that paus
   );
 });
 
-test("when a worker pauses before the web's first look since a page opened, then that look tells the page", async (t) => {
+test("when a worker pauses while no page watches and a page drawn before it opens, then the next look tells the page", async (t) => {
   const hub = new EventHub();
   const workers = new WorkerRegistry();
   workers.heartbeat(beat(false));
@@ -40,4 +40,16 @@ test("when a worker pauses before the web's first look since a page opened, then
   t.after(hub.subscribe((event) => heard.push(event)));
   await waitFor("a monitor event saying the worker paused", async () => heard.length > 0, 5_000);
   assert.deepEqual(heard[0].event, { type: "monitor", workers: "paused" });
+});
+
+test("when nothing changes, then a page that starts watching hears nothing, however long it watches", async (t) => {
+  const hub = new EventHub();
+  const workers = new WorkerRegistry();
+  workers.heartbeat(beat(false));
+  const feed = startMonitorFeed({ hub, workers, monitor: async () => ({ ready: 0 }) as never, intervalMs: 20 });
+  t.after(() => feed.stop());
+  const heard: NumberedEvent[] = [];
+  t.after(hub.subscribe((event) => heard.push(event)));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.deepEqual(heard, []);
 });

@@ -1,7 +1,7 @@
 // The monitor's queue and workers panels have no events of their own: their numbers live in
 // the broker and in worker heartbeats. Rather than every open /tasks page fetching itself
-// every few seconds, the web looks every few seconds while anyone watches, and tells the
-// pages (a "monitor" event) only when something they show has changed.
+// every few seconds, the web looks every few seconds, and tells the pages (a "monitor" event)
+// only when something they show has changed.
 import type { EventHub } from "../live/eventHub.ts";
 import type { QueueOverview } from "./overview.ts";
 import { workerAvailability } from "./workerAvailability.ts";
@@ -19,35 +19,51 @@ export interface MonitorFeedDeps {
 const TIMED_OUT = Symbol("timed out");
 
 export function startMonitorFeed({ hub, monitor, workers, intervalMs = 3000, waitMs = 2000 }: MonitorFeedDeps) {
-  let shown: string | undefined;
+  // What the panels showed at the last look: the workers' part is followed at every look,
+  // watched or not (it is in memory), so a page drawn between two looks is told of a worker
+  // that paused just after it read them; the queue's part only while a page watches, since it
+  // costs a broker round trip. A part's first reading is a starting point, not news.
+  let shownWorkers: string | undefined;
+  let shownQueue: string | undefined;
+  let overview: QueueOverview | null = null;
   let looking = false;
-  let lastOverview: QueueOverview | null = null;
+
+  /** The queue's numbers; a broker read that hangs must not hold the looks up, so after waitMs the last ones. */
+  const readQueue = async () => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(resolve, waitMs, TIMED_OUT)));
+    const answer = await Promise.race([monitor().catch(() => null), timeout]).finally(() => clearTimeout(timer));
+    if (answer !== TIMED_OUT) overview = answer;
+    return JSON.stringify(overview);
+  };
+
   const look = async () => {
-    if (looking || !hub.watched) return;
+    if (looking) return;
     looking = true;
     try {
-      // The workers' numbers are in memory; the queue's come from the broker, which may not
-      // answer. A broker read that hangs must not keep a paused worker off the pages: the
-      // look goes on with the last queue numbers, and the next one asks again.
-      let timer: NodeJS.Timeout | undefined;
-      const answer = await Promise.race([
-        monitor().catch(() => null),
-        new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(resolve, waitMs, TIMED_OUT))),
-      ]).finally(() => clearTimeout(timer));
-      const overview = answer === TIMED_OUT ? lastOverview : answer;
-      lastOverview = overview;
-      // What the panels show, without the heartbeat times the page counts itself.
+      const watched = hub.watched;
+      const queue = watched ? await readQueue() : shownQueue;
+      // What the workers panel shows, without the heartbeat times the page counts itself.
       const list = workers.list();
       const availability = workerAvailability(list);
-      const digest = JSON.stringify([
-        overview,
-        availability,
-        list.map((w) => [w.id, w.status, w.ready, w.paused, w.concurrency, w.inFlight, w.done, w.failed, w.skipped]),
+      const shown = list.map((w) => [
+        w.id,
+        w.status,
+        w.ready,
+        w.paused,
+        w.concurrency,
+        w.inFlight,
+        w.done,
+        w.failed,
+        w.skipped,
       ]);
-      // The first look tells the pages too: a page drawn before it (a worker paused just after
-      // the page read the registry) has no earlier look to compare with and would wait for ever.
-      if (digest !== shown) hub.publish({ type: "monitor", workers: availability });
-      shown = digest;
+      const workersNow = JSON.stringify([availability, shown]);
+      const changed =
+        (shownWorkers !== undefined && workersNow !== shownWorkers) ||
+        (shownQueue !== undefined && queue !== shownQueue);
+      if (watched && changed) hub.publish({ type: "monitor", workers: availability });
+      shownWorkers = workersNow;
+      shownQueue = queue;
     } finally {
       looking = false;
     }
