@@ -1,5 +1,6 @@
 // The job pipeline's writes on PostgreSQL, through node-postgres: the same transactions as the SQLite store, in
-// PostgreSQL's dialect. The busy ones (accept, claim, succeed, markSent) go in groups, several calls per statement
+// PostgreSQL's dialect. finishRun, stop, rerun and recover are the shared flows of ../flows.ts on this dialect's steps
+// (./steps.ts). The busy ones (accept, claim, succeed, markSent) go in groups, several calls per statement
 // (lib/store/postgres/groups.ts). Row locks replace SQLite's single writer: relays and sweeps take rows with FOR UPDATE
 // SKIP LOCKED, so several processes on several machines never take the same one, and guarded UPDATEs re-check their
 // WHERE after waiting for a lock, so two runs racing for one task cannot both win. Every time written or compared is
@@ -7,12 +8,15 @@
 import pg from "pg";
 import type { Photo, Task } from "../../../generated/prisma/client.ts";
 import { TaskState } from "../../../generated/prisma/enums.ts";
-import { jobBody } from "../../lifecycle/shapes.ts";
+import { FINISHED_STATES } from "../../lifecycle/transitions.ts";
+import * as flows from "../flows.ts";
+import { runAwaiting } from "../flows.ts";
 import type { NewTask, OpenRun, OutboxJob, TaskStore, WorkerSign } from "../index.ts";
 import { groupedWrites } from "./groups.ts";
+import { postgresSteps } from "./steps.ts";
 import { guard, NOW, nowPlus, type Query, type Row } from "./query.ts";
 
-const { PENDING, STARTED, SUCCESS, FAILURE, RETRY, REVOKED } = TaskState;
+const { FAILURE, REVOKED } = TaskState;
 
 // Prisma's DateTime is timestamp(3) without a zone, holding UTC: read it as UTC.
 const TIMESTAMP_OID = 1114;
@@ -79,26 +83,6 @@ export function postgresStore(pool: pg.Pool): TaskStore {
   }
   const task = (row: Row | undefined) => row as unknown as Task | undefined;
   const { accept, claim, succeed, markSent } = groupedWrites(query, transaction);
-  const closeAttempt = (
-    q: typeof query,
-    attemptId: number,
-    outcome: string,
-    error: string | null = null,
-    retryDelayMs: number | null = null,
-  ) =>
-    q(`UPDATE "Attempt" SET outcome = $2, "finishedAt" = ${NOW}, error = $3, "retryDelayMs" = $4 WHERE id = $1`, [
-      attemptId,
-      outcome,
-      error,
-      retryDelayMs,
-    ]);
-  // A run whose task was stopped says so, not that a later run took over.
-  const skipAttempt = (q: typeof query, attemptId: number) =>
-    q(
-      `UPDATE "Attempt" SET outcome = 'SKIPPED', "finishedAt" = ${NOW}, error = 'a later run of this task took over' WHERE id = $1 AND (outcome IS NULL OR outcome <> '${REVOKED}')`,
-      [attemptId],
-    );
-
   return {
     accept: (input: NewTask, body: string, leaseMs: number) => accept({ input, body, leaseMs }),
     claim,
@@ -106,24 +90,7 @@ export function postgresStore(pool: pg.Pool): TaskStore {
       succeed({ run, breed, subBreed, urls, withPhotos }),
 
     finishRun: (run, outcome, error, retryDelayMs) =>
-      transaction(async (q) => {
-        const [row] =
-          outcome === "RETRY"
-            ? await q(
-                `UPDATE "Task" SET state = '${RETRY}', error = $3, "retryAt" = ${nowPlus(4)}, "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("retry")} AND "attemptCount" = $2 RETURNING *`,
-                [run.taskId, run.number, error, retryDelayMs ?? 0],
-              )
-            : await q(
-                `UPDATE "Task" SET state = '${FAILURE}', error = $3, "finishedAt" = ${NOW}, "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("fail")} AND "attemptCount" = $2 RETURNING *`,
-                [run.taskId, run.number, error],
-              );
-        if (!row) {
-          await skipAttempt(q, run.attemptId);
-          return undefined;
-        }
-        await closeAttempt(q, run.attemptId, outcome, error, retryDelayMs);
-        return task(row);
-      }),
+      transaction((q) => runAwaiting(flows.finishRun(postgresSteps(q), run, outcome, error, retryDelayMs))),
 
     failPoison: async (taskId, error) =>
       task(
@@ -145,39 +112,9 @@ export function postgresStore(pool: pg.Pool): TaskStore {
         )[0],
       ),
 
-    stop: (taskId, error) =>
-      transaction(async (q) => {
-        const [row] = await q(
-          `UPDATE "Task" SET state = '${REVOKED}', "finishedAt" = ${NOW}, "retryAt" = NULL, error = $2, "updatedAt" = ${NOW} WHERE id = $1 AND ${guard("stop")} RETURNING *`,
-          [taskId, error],
-        );
-        if (row)
-          await q(
-            `UPDATE "Attempt" SET outcome = '${REVOKED}', "finishedAt" = ${NOW}, error = $2 WHERE "taskId" = $1 AND outcome IS NULL`,
-            [taskId, error],
-          );
-        return task(row);
-      }),
-
-    // A new retry budget from here; the old attempts stay. The times restart with the new run.
+    stop: (taskId, error) => transaction((q) => runAwaiting(flows.stop(postgresSteps(q), taskId, error))),
     rerun: (taskIds, by, leaseMs, trace) =>
-      transaction(async (q) => {
-        const rows = (await q(
-          `UPDATE "Task" SET state = '${PENDING}', "attemptBase" = "attemptCount", error = NULL, "queuedAt" = NULL, "startedAt" = NULL, "finishedAt" = NULL,
-             "retryAt" = NULL, "retriedAt" = ${NOW}, "retriedBy" = $2, "updatedAt" = ${NOW}
-           WHERE id = ANY($1) AND ${guard("rerun")} RETURNING *`,
-          [taskIds, by],
-        )) as unknown as Task[];
-        if (rows.length === 0) return [];
-        // dialect: one INSERT for all, from arrays, where SQLite runs a prepared one per row.
-        const jobs = (await q(
-          `INSERT INTO "OutboxMessage" ("taskId", body, "createdAt", tries, "leaseUntil", attempt)
-           SELECT t, b, ${NOW}, 0, ${nowPlus(3)}, a FROM unnest($1::text[], $2::text[], $4::int[]) AS j(t, b, a) RETURNING id, "taskId", body, attempt`,
-          [rows.map((r) => r.id), rows.map((r) => jobBody(r, trace)), leaseMs, rows.map((r) => r.attemptCount + 1)],
-        )) as unknown as OutboxJob[];
-        const byTask = new Map(jobs.map((job) => [job.taskId, job]));
-        return rows.map((row) => ({ task: row, job: byTask.get(row.id)! }));
-      }),
+      transaction((q) => runAwaiting(flows.rerun(postgresSteps(q), taskIds, by, leaseMs, trace))),
 
     task: async (taskId) => task((await query(`SELECT * FROM "Task" WHERE id = $1`, [taskId]))[0]),
 
@@ -207,38 +144,7 @@ export function postgresStore(pool: pg.Pool): TaskStore {
       Number((await query(`SELECT count(*) AS n FROM "OutboxMessage" WHERE "sentAt" IS NULL`))[0]!.n),
 
     recover: (graceMs, limit, pendingAfterMs) =>
-      transaction(async (q) => {
-        const cutoff = `(${NOW} - $1 * interval '1 millisecond')`;
-        // A retry may arrive up to its own delay ("retryAt" - "updatedAt") late; the lease is
-        // "updatedAt", and "retryAt" stays due so the claim takes the job sent again: see ../sqlite/statements.ts.
-        const overdue = await q(
-          `UPDATE "Task" SET "retryAt" = ${NOW}, "updatedAt" = ${NOW} WHERE id IN (
-             SELECT id FROM "Task" WHERE state = '${RETRY}' AND "retryAt" + ("retryAt" - "updatedAt") < ${cutoff}
-             ORDER BY "retryAt" LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING *`,
-          [graceMs, limit],
-        );
-        // Locks the task too, so the attempt number read below is the one the sweep saw.
-        const lost = await q(
-          `UPDATE "Attempt" SET outcome = 'LOST', "finishedAt" = ${NOW}, error = COALESCE(error, 'the worker stopped sending heartbeats; the job was sent again') WHERE id IN (
-             SELECT a.id FROM "Task" t JOIN "Attempt" a ON a."taskId" = t.id AND a.number = t."attemptCount" LEFT JOIN "Worker" w ON w.id = a."workerId"
-             WHERE t.state = '${STARTED}' AND ((a.outcome IS NULL AND a."startedAt" < ${cutoff} AND (w."lastSeenAt" IS NULL OR w."lastSeenAt" < ${cutoff}))
-               OR (a.outcome = 'LOST' AND a."finishedAt" < ${cutoff}))
-             LIMIT $2 FOR UPDATE OF t, a SKIP LOCKED) RETURNING "taskId"`,
-          [graceMs, limit],
-        );
-        const lostTasks =
-          lost.length === 0
-            ? []
-            : await q(`SELECT * FROM "Task" WHERE id = ANY($1::text[])`, [lost.map((r) => r.taskId)]);
-        // PENDING long after the broker took its job, never claimed: see ../sqlite/statements.ts.
-        const pending = await q(
-          `UPDATE "Task" SET "retryAt" = ${nowPlus(1)}, "updatedAt" = ${NOW} WHERE id IN (
-             SELECT id FROM "Task" WHERE state = '${PENDING}' AND "queuedAt" < ${NOW} - $1 * interval '1 millisecond' AND ("retryAt" IS NULL OR "retryAt" < ${NOW})
-             ORDER BY "queuedAt" LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING *`,
-          [pendingAfterMs, limit],
-        );
-        return [...overdue, ...lostTasks, ...pending] as unknown as Task[];
-      }),
+      transaction((q) => runAwaiting(flows.recover(postgresSteps(q), graceMs, limit, pendingAfterMs))),
 
     workerSeen: async (worker: WorkerSign) =>
       void (await query(
@@ -253,7 +159,7 @@ export function postgresStore(pool: pg.Pool): TaskStore {
       );
       const attempts = await pool.query(
         `DELETE FROM "Attempt" WHERE id IN (SELECT a.id FROM "Attempt" a JOIN "Task" t ON t.id = a."taskId"
-           WHERE t.state IN ('${SUCCESS}', '${FAILURE}', '${REVOKED}') AND t."finishedAt" < ${before} LIMIT $2)`,
+           WHERE t.state IN (${FINISHED_STATES.map((state) => `'${state}'`).join(", ")}) AND t."finishedAt" < ${before} LIMIT $2)`,
         [olderThanMs, batch],
       );
       return { outbox: outbox.rowCount ?? 0, attempts: attempts.rowCount ?? 0 };

@@ -1,12 +1,17 @@
 // The job pipeline's writes on SQLite, through better-sqlite3: each a synchronous
 // transaction with no await inside, committed with the others asked for in the same turn
 // of the event loop (lib/store/sqlite/connection.ts's writer), so the write lock is held for microseconds.
+// finishRun, stop, rerun and recover are the shared flows of ../flows.ts on this dialect's
+// steps (./steps.ts); the rest say here what they do.
 import type { Task } from "../../../generated/prisma/client.ts";
 import { photoFromRow, taskFromRow, type PhotoRow, type TaskRow } from "./rows.ts";
 import { gatherWrites, openSql, sqlTime, writer, type Sql } from "./connection.ts";
-import { jobBody, toPhotoView } from "../../lifecycle/shapes.ts";
+import { toPhotoView } from "../../lifecycle/shapes.ts";
 import type { Claim, NewTask, OpenRun, OutboxJob, TaskStore, WorkerSign } from "../index.ts";
 import { prepareStatements } from "./statements.ts";
+import { sqliteSteps } from "./steps.ts";
+import * as flows from "../flows.ts";
+import { runNow } from "../flows.ts";
 
 export function openSqliteStore(url: string, commitWindowMs = 0): TaskStore {
   const sql = openSql(url);
@@ -15,15 +20,9 @@ export function openSqliteStore(url: string, commitWindowMs = 0): TaskStore {
 }
 
 export function sqliteStore(sql: Sql): TaskStore {
-  const { task, attempt, photo, outbox, recover, retention, pages } = prepareStatements(sql);
+  const statements = prepareStatements(sql);
+  const { task, attempt, photo, outbox, recover, retention, pages } = statements;
   const now = () => sqlTime(new Date());
-  const closeAttempt = (
-    attemptId: number,
-    outcome: string,
-    at: string,
-    error: string | null = null,
-    retryDelayMs: number | null = null,
-  ) => attempt.close.run({ attemptId, outcome, now: at, error, retryDelayMs });
   const current = (taskId: string): Task | undefined => {
     const row = task.get.get(taskId) as TaskRow | undefined;
     return row && taskFromRow(row);
@@ -42,15 +41,10 @@ export function sqliteStore(sql: Sql): TaskStore {
     return { task: taskFromRow(row), job };
   });
 
-  const rerun = writer(sql, (taskIds: string[], by: string, leaseMs: number, trace?: string) => {
-    const at = now();
-    const rows = (task.rerun.all({ ids: JSON.stringify(taskIds), by, now: at }) as TaskRow[]).map(taskFromRow);
-    const leaseUntil = sqlTime(new Date(Date.now() + leaseMs));
-    return rows.map((row) => ({
-      task: row,
-      job: outbox.insert.get(row.id, jobBody(row, trace), at, leaseUntil, row.attemptCount + 1) as OutboxJob,
-    }));
-  });
+  const steps = () => sqliteSteps(statements, new Date());
+  const rerun = writer(sql, (taskIds: string[], by: string, leaseMs: number, trace?: string) =>
+    runNow(flows.rerun(steps(), taskIds, by, leaseMs, trace)),
+  );
 
   const claim = writer(
     sql,
@@ -87,7 +81,7 @@ export function sqliteStore(sql: Sql): TaskStore {
       const list = JSON.stringify(urls);
       photo.store.run({ urls: list, breed, subBreed, now: at });
       photo.link.run({ urls: list, taskId: run.taskId });
-      closeAttempt(run.attemptId, "SUCCESS", at);
+      attempt.close.run({ attemptId: run.attemptId, outcome: "SUCCESS", now: at, error: null, retryDelayMs: null });
       if (!withPhotos) return { task: taskFromRow(row) };
       return {
         task: taskFromRow(row),
@@ -98,31 +92,13 @@ export function sqliteStore(sql: Sql): TaskStore {
 
   const finishRun = writer(
     sql,
-    (run: OpenRun, outcome: "FAILURE" | "RETRY", error: string, retryDelayMs: number | null) => {
-      const at = now();
-      const params = { taskId: run.taskId, number: run.number, error, now: at };
-      const row = (
-        outcome === "RETRY"
-          ? task.retry.get({ ...params, retryAt: sqlTime(new Date(Date.now() + (retryDelayMs ?? 0))) })
-          : task.fail.get(params)
-      ) as TaskRow | undefined;
-      if (!row) {
-        attempt.skip.run({ attemptId: run.attemptId, now: at });
-        return undefined;
-      }
-      closeAttempt(run.attemptId, outcome, at, error, retryDelayMs);
-      return taskFromRow(row);
-    },
+    (run: OpenRun, outcome: "FAILURE" | "RETRY", error: string, retryDelayMs: number | null) =>
+      runNow(flows.finishRun(steps(), run, outcome, error, retryDelayMs)),
   );
 
   const failPoison = change(task.failPoison);
   const revoke = change(task.revoke);
-  const stop = writer(sql, (taskId: string, error: string) => {
-    const at = now();
-    const row = task.stop.get({ taskId, error, now: at }) as TaskRow | undefined;
-    if (row) attempt.stopOpen.run({ taskId, error, now: at });
-    return row && taskFromRow(row);
-  });
+  const stop = writer(sql, (taskId: string, error: string) => runNow(flows.stop(steps(), taskId, error)));
 
   const leaseOutbox = writer(sql, (limit: number, leaseMs: number, minAgeMs: number) => {
     const at = Date.now();
@@ -152,19 +128,9 @@ export function sqliteStore(sql: Sql): TaskStore {
   );
   const release = writer(sql, (ids: number[]) => void outbox.release.run({ ids: JSON.stringify(ids) }));
 
-  const recoverRuns = writer(sql, (graceMs: number, limit: number, pendingAfterMs: number) => {
-    const at = Date.now();
-    const times = { now: sqlTime(new Date(at)), cutoff: sqlTime(new Date(at - graceMs)), limit };
-    const overdue = (recover.overdueRetries.all(times) as TaskRow[]).map(taskFromRow);
-    const lost = (recover.lostRuns.all(times) as { taskId: string }[]).map(({ taskId }) => current(taskId)!);
-    const pending = recover.stalePending.all({
-      now: times.now,
-      lease: sqlTime(new Date(at + pendingAfterMs)),
-      pendingCutoff: sqlTime(new Date(at - pendingAfterMs)),
-      limit,
-    }) as TaskRow[];
-    return [...overdue, ...lost, ...pending.map(taskFromRow)];
-  });
+  const recoverRuns = writer(sql, (graceMs: number, limit: number, pendingAfterMs: number) =>
+    runNow(flows.recover(steps(), graceMs, limit, pendingAfterMs)),
+  );
 
   const workerSeen = writer(
     sql,
