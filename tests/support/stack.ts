@@ -74,6 +74,15 @@ export async function startStack(options: StackOptions = {}) {
     await waitFor("the web to be ready", async () => (await request(url).get("/readyz")).status === 200, 10_000).catch(
       () => {},
     );
+  // Workers too connect in the background: a job a test publishes itself before the queue is
+  // declared is dropped by the broker, unroutable. Wait until every worker consumes.
+  if (workers.length > 0)
+    await waitFor(
+      "the workers to consume",
+      async () =>
+        (await queueCounts(config.queueName).catch(() => ({ consumerCount: 0 }))).consumerCount >= workers.length,
+      10_000,
+    ).catch(() => {});
 
   return {
     config,
@@ -112,12 +121,16 @@ export type Stack = Awaited<ReturnType<typeof startStack>>;
 
 /** Messages waiting in a queue, asked of the broker directly. */
 export async function queueDepth(queue: string): Promise<number> {
+  return (await queueCounts(queue)).messageCount;
+}
+
+/** The queue's messages and consumers, as the broker counts them; fails (404) while the queue does not exist. */
+async function queueCounts(queue: string): Promise<{ messageCount: number; consumerCount: number }> {
   const connection = await amqplib.connect(AMQP_URL);
   try {
     const channel = await connection.createChannel();
     channel.on("error", () => {});
-    const { messageCount } = await channel.checkQueue(queue);
-    return messageCount;
+    return await channel.checkQueue(queue);
   } finally {
     await connection.close().catch(() => {});
   }
