@@ -21,6 +21,7 @@ import { parseTaskInput } from "../lib/lifecycle/validation.ts";
 import { TASK_STATES, type TaskView } from "../lib/lifecycle/shapes.ts";
 import { draftParams, formOf, homeContext, waitsForWorker } from "./home.ts";
 import { workerAvailability } from "../lib/monitor/workerAvailability.ts";
+import { panelsDigest } from "../lib/monitor/feed.ts";
 import { queryText, taskFilterFrom } from "./query.ts";
 
 /** The list's sortable columns as the form names them. */
@@ -45,8 +46,11 @@ export function pageRoutes(deps: AppDeps, createLimit: RequestHandler, admin: Re
   router.post("/tasks", formLimit(createLimit), submitForm(deps));
   router.post("/photos/clear", ...admin, clearGallery(deps));
   router.get("/tasks", monitorPage(deps));
-  router.get("/workers", (req, res) => {
-    res.render("workers", { title: "Workers", workers: deps.workers.list(), notice: monitorNotice(req.query) });
+  router.get("/workers", async (req, res) => {
+    const overview = await deps.monitor();
+    const workers = deps.workers.list();
+    const panels = panelsDigest(overview, workers);
+    res.render("workers", { title: "Workers", workers, panels, notice: monitorNotice(req.query) });
   });
   router.get("/tasks/:id", taskPage(deps));
   router.post("/tasks/:id/cancel", ...admin, cancelForm(deps));
@@ -135,6 +139,8 @@ function monitorPage(deps: AppDeps): RequestHandler {
       deps.history(windowFrom(req.query.window)),
     ]);
     const { tasks, nextCursor, prevCursor, total, offset, counts, errors } = found;
+    const overview = await deps.monitor();
+    const workers = deps.workers.list();
     const keep = { ...filter, window: queryText(req.query.window) };
     // A refused search is still the search page: the filter as typed, what is wrong beside its field.
     if (errors) res.status(400);
@@ -150,8 +156,9 @@ function monitorPage(deps: AppDeps): RequestHandler {
       allTasks: totalOf(counts),
       filter,
       states: TASK_STATES,
-      overview: await deps.monitor(),
-      workers: deps.workers.list(),
+      overview,
+      workers,
+      panels: panelsDigest(overview, workers),
       failures,
       history,
       chart: chartOf(history),

@@ -190,7 +190,12 @@
     inFlight = true;
     try {
       const res = await fetch(url, { headers: { Accept: "text/html" }, cache: "no-store" });
-      if (res.ok) swap(new DOMParser().parseFromString(await res.text(), "text/html"));
+      if (res.ok) {
+        const fresh = new DOMParser().parseFromString(await res.text(), "text/html");
+        swap(fresh);
+        // What the panels show now, for the next monitor event.
+        if (fresh.body.dataset.panels) document.body.dataset.panels = fresh.body.dataset.panels;
+      }
     } catch {
       // Offline for a moment: the next event tries again.
     } finally {
@@ -443,24 +448,29 @@
     for (const type of EVENTS[page]) {
       source.addEventListener(type, (event) => {
         if (event.lastEventId) lastEventId = event.lastEventId;
-        if (event.type === "monitor" && !workersChanged(event)) return;
+        if (event.type === "monitor" && !monitorNews(event)) return;
         announce(event);
         schedule();
       });
     }
   }
 
-  // The home and task pages show the monitor's news only as "no worker is running": they
-  // redraw when that changes, not on every change of the queue's numbers.
-  function workersChanged(event) {
-    const shown = document.getElementById("worker-notice")?.dataset.workers;
-    if (shown === undefined) return true;
+  // A page drawn with the monitor's panels says which (data-panels): an event about the
+  // panels it shows already is not news. The home and task pages show the monitor's news only
+  // as "no worker is running": they redraw when that changes, not on every change of the
+  // queue's numbers.
+  function monitorNews(event) {
+    let news;
     try {
-      const { workers } = JSON.parse(event.data);
-      return typeof workers === "string" && workers !== shown;
+      news = JSON.parse(event.data);
     } catch {
       return false;
     }
+    const drawn = document.body.dataset.panels;
+    if (drawn !== undefined) return news.panels !== drawn;
+    const shown = document.getElementById("worker-notice")?.dataset.workers;
+    if (shown === undefined) return true;
+    return typeof news.workers === "string" && news.workers !== shown;
   }
 
   function reconnectWhenAllowed() {

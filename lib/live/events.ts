@@ -12,9 +12,9 @@ export type AppEvent =
   | { type: "resync" }
   /**
    * The monitor's queue or workers numbers changed (lib/monitor/feed.ts); only ever local. `workers` lets the other
-   * pages redraw only when it changed.
+   * pages redraw only when it changed; `panels` is the digest of the panels, which a page drawn with it already shows.
    */
-  | { type: "monitor"; workers?: WorkerAvailability };
+  | { type: "monitor"; workers?: WorkerAvailability; panels?: string };
 
 /**
  * Task events nobody hears are returned by the broker (they are published mandatory): for
