@@ -1,6 +1,6 @@
 // `npm run bench` (also alone: `npm run bench:soak`): does GenDog hold a mixed load and give
 // back what it took? Against `npm start`'s processes (one web, one worker, compiled when
-// dist/ exists): 200 concurrent clients mixing page views, API reads and submits for
+// dist/ exists): SOAK_CLIENTS (200) concurrent clients mixing page views, API reads and submits for
 // SOAK_SECONDS (60), beside 200 open event streams. Reports requests served, 5xx (target
 // 0), p99 per route, and RSS and open descriptors of web and worker after a warm-up and
 // after the load has drained (target: back within 10%). Exits 1 when a target is missed.
@@ -16,7 +16,7 @@ import { procStats, ROOT, sleep, startChild, waitUntil, type Child } from "./pro
 import { cleanUp, startApp, startDogApi } from "./stack.ts";
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
-const CLIENTS = 200;
+const CLIENTS = Number(process.env.SOAK_CLIENTS ?? 200);
 const STREAMS = Number(process.env.SOAK_STREAMS ?? 200);
 const log = (text: string) => console.error(`[soak ${new Date().toISOString().slice(11, 19)}] ${text}`);
 
