@@ -1,7 +1,7 @@
 // `npm run bench` (also alone: `npm run bench:soak`): does GenDog hold a mixed load and give
 // back what it took? Against `npm start`'s processes (one web, one worker, compiled when
 // dist/ exists): SOAK_CLIENTS (200) concurrent clients mixing page views, API reads and submits for
-// SOAK_SECONDS (60), beside 200 open event streams. Reports requests served, 5xx (target
+// SOAK_SECONDS (60), beside SOAK_STREAMS (200) open event streams. Reports requests served, 5xx (target
 // 0), p99 per route, and RSS and open descriptors of web and worker after a warm-up and
 // after the load has drained (target: back within 10%). Exits 1 when a target is missed.
 import { readdirSync } from "node:fs";
