@@ -3,12 +3,6 @@
 // statement or one short transaction, with the group's rows as a JSON parameter. The
 // guards and their meaning are those of one call: a multi-row UPDATE checks each row's
 // own condition, and a call whose row fails it is told so alone.
-//
-// Each statement gets the rows' keys a second time, as an array (`t.id = ANY($2)` beside
-// `t.id = j."taskId"`): the planner knows nothing of json_to_recordset's rows (it guesses
-// 100), and on tables of a few thousand rows it chose to read the whole table once per group
-// and hash-join it (a Task scan for every few jobs, growing with the table). With the array
-// it finds each row by its index.
 import type { Task } from "../../../generated/prisma/client.ts";
 import { TaskState } from "../../../generated/prisma/enums.ts";
 import { toPhotoView, type PhotoView } from "../../lifecycle/shapes.ts";
@@ -32,37 +26,29 @@ const ACCEPT = named(
    SELECT t.*, o.* FROM t JOIN o ON o."jobTaskId" = t.id`,
 );
 
-// The row decides, not the message: see ../sqlite/statements.ts. One statement, so one round
-// trip and its own transaction: the claims, the runs they open (a run still open here belonged
-// to a worker that died mid-job: LOST), and for each call not claimed, its task's state.
-// The UPDATE of the old runs does not see the new ones: a statement sees the rows as they were
-// when it began.
+// The row decides, not the message: see ../sqlite/statements.ts.
 const CLAIM = named(
   "claim",
-  `WITH j AS (SELECT * FROM json_to_recordset($1::json) AS j("taskId" text, attempt int, redelivered boolean, "workerId" text, ord int)),
-   claimed AS (
-     UPDATE "Task" t SET state = '${STARTED}', "attemptCount" = t."attemptCount" + 1, "retryAt" = NULL,
-       "startedAt" = COALESCE(t."startedAt", ${NOW}), "updatedAt" = ${NOW},
-       "queuedAt" = CASE WHEN t."queuedAt" > ${NOW} THEN ${NOW} ELSE t."queuedAt" END
-     FROM j
-     WHERE t.id = ANY($2::text[]) AND t.id = j."taskId" AND ${guard("claim")} AND CASE t.state
-       WHEN '${PENDING}' THEN t."attemptCount" < j.attempt
-       WHEN '${RETRY}' THEN t."attemptCount" < j.attempt AND (t."retryAt" IS NULL OR t."retryAt" <= ${NOW})
-       ELSE (j.redelivered AND t."attemptCount" <= j.attempt) OR (t."attemptCount" < j.attempt AND EXISTS (
-         SELECT 1 FROM "Attempt" a WHERE a."taskId" = t.id AND a.number = t."attemptCount" AND a.outcome = 'LOST'))
-     END
-     RETURNING t.*),
-   lost AS (
-     UPDATE "Attempt" a SET outcome = 'LOST', "finishedAt" = ${NOW},
-       error = 'the worker stopped before finishing; the job was delivered again'
-     FROM claimed c WHERE a."taskId" = ANY($2::text[]) AND a."taskId" = c.id AND a.outcome IS NULL),
-   opened AS (
-     INSERT INTO "Attempt" ("taskId", number, "workerId", "startedAt")
-     SELECT c.id, c."attemptCount", j."workerId", ${NOW} FROM claimed c JOIN j ON j."taskId" = c.id ORDER BY j.ord
-     RETURNING id AS "attemptId", "taskId" AS "runTaskId")
-   SELECT c.*, j."taskId" AS "askedFor", o."attemptId", before.state AS "stateNow"
-   FROM j LEFT JOIN claimed c ON c.id = j."taskId" LEFT JOIN opened o ON o."runTaskId" = j."taskId"
-     LEFT JOIN "Task" before ON before.id = ANY($2::text[]) AND before.id = j."taskId"`,
+  `UPDATE "Task" t SET state = '${STARTED}', "attemptCount" = t."attemptCount" + 1, "retryAt" = NULL, "startedAt" = COALESCE(t."startedAt", ${NOW}), "updatedAt" = ${NOW},
+     "queuedAt" = CASE WHEN t."queuedAt" > ${NOW} THEN ${NOW} ELSE t."queuedAt" END
+   FROM json_to_recordset($1::json) AS j("taskId" text, attempt int, redelivered boolean)
+   WHERE t.id = j."taskId" AND ${guard("claim")} AND CASE t.state
+     WHEN '${PENDING}' THEN t."attemptCount" < j.attempt
+     WHEN '${RETRY}' THEN t."attemptCount" < j.attempt AND (t."retryAt" IS NULL OR t."retryAt" <= ${NOW})
+     ELSE (j.redelivered AND t."attemptCount" <= j.attempt) OR (t."attemptCount" < j.attempt AND EXISTS (
+       SELECT 1 FROM "Attempt" a WHERE a."taskId" = t.id AND a.number = t."attemptCount" AND a.outcome = 'LOST'))
+   END
+   RETURNING t.*`,
+);
+const STATES = named("states", `SELECT id, state FROM "Task" WHERE id = ANY($1::text[])`);
+// A run still open here belonged to a worker that died mid-job. The new runs are not seen by
+// the UPDATE (one statement sees the rows as they were when it began).
+const OPEN_RUNS = named(
+  "open_runs",
+  `WITH j AS (SELECT * FROM json_to_recordset($1::json) AS j("taskId" text, number int, "workerId" text, ord int)),
+   lost AS (UPDATE "Attempt" a SET outcome = 'LOST', "finishedAt" = ${NOW}, error = 'the worker stopped before finishing; the job was delivered again'
+            FROM j WHERE a."taskId" = j."taskId" AND a.outcome IS NULL)
+   INSERT INTO "Attempt" ("taskId", number, "workerId", "startedAt") SELECT "taskId", number, "workerId", ${NOW} FROM j ORDER BY ord RETURNING id, "taskId"`,
 );
 
 // SUCCESS for the runs that are still their task's latest, their old links gone, every
@@ -72,12 +58,12 @@ const SUCCEED = named(
   "succeed",
   `WITH j AS (SELECT * FROM json_to_recordset($1::json) AS j("taskId" text, number int, "attemptId" int, breed text, "subBreed" text, urls text[])),
    won AS (UPDATE "Task" t SET state = '${SUCCESS}', "photoCount" = cardinality(j.urls), "finishedAt" = ${NOW}, error = NULL, "updatedAt" = ${NOW}
-           FROM j WHERE t.id = ANY($2::text[]) AND t.id = j."taskId" AND ${guard("succeed")} AND t."attemptCount" = j.number RETURNING t.*),
-   unlinked AS (DELETE FROM "TaskPhoto" tp USING won WHERE tp."taskId" = ANY($2::text[]) AND tp."taskId" = won.id),
+           FROM j WHERE t.id = j."taskId" AND ${guard("succeed")} AND t."attemptCount" = j.number RETURNING t.*),
+   unlinked AS (DELETE FROM "TaskPhoto" tp USING won WHERE tp."taskId" = won.id),
    closed AS (UPDATE "Attempt" a SET outcome = CASE WHEN won.id IS NULL THEN 'SKIPPED' ELSE 'SUCCESS' END, "finishedAt" = ${NOW},
                 error = CASE WHEN won.id IS NULL THEN 'a later run of this task took over' END, "retryDelayMs" = NULL
               -- a run whose task was stopped meanwhile stays REVOKED, saying who stopped it
-              FROM j LEFT JOIN won ON won.id = j."taskId" WHERE a.id = ANY($3::int[]) AND a.id = j."attemptId" AND (won.id IS NOT NULL OR a.outcome IS DISTINCT FROM '${REVOKED}')),
+              FROM j LEFT JOIN won ON won.id = j."taskId" WHERE a.id = j."attemptId" AND (won.id IS NOT NULL OR a.outcome IS DISTINCT FROM '${REVOKED}')),
    stored AS (INSERT INTO "Photo" (url, breed, "subBreed", "createdAt")
               SELECT DISTINCT ON (u) u, j.breed, j."subBreed", ${NOW} FROM j JOIN won ON won.id = j."taskId" CROSS JOIN LATERAL unnest(j.urls) AS u
               ORDER BY u ON CONFLICT (url) DO NOTHING)
@@ -88,8 +74,7 @@ const LINK = named(
   "link",
   `INSERT INTO "TaskPhoto" ("taskId", "photoId", position)
    SELECT j."taskId", p.id, u.ord - 1 FROM json_to_recordset($1::json) AS j("taskId" text, urls text[])
-   CROSS JOIN LATERAL unnest(j.urls) WITH ORDINALITY AS u(url, ord)
-   JOIN "Photo" p ON p.url = ANY($2::text[]) AND p.url = u.url ON CONFLICT DO NOTHING`,
+   CROSS JOIN LATERAL unnest(j.urls) WITH ORDINALITY AS u(url, ord) JOIN "Photo" p ON p.url = u.url ON CONFLICT DO NOTHING`,
 );
 const PHOTOS_OF = named(
   "photos_of",
@@ -125,18 +110,37 @@ export function groupedWrites(query: Query, transaction: Transaction) {
   });
 
   const claim = batched(
-    async (calls: ClaimCall[]): Promise<Claim[]> => {
-      const rows = await query(CLAIM, [json(calls.map((call, ord) => ({ ...call, ord }))), calls.map((c) => c.taskId)]);
-      const byTask = new Map(rows.map((row) => [row.askedFor as string, row]));
-      return calls.map(({ taskId }): Claim => {
-        const { askedFor: _, attemptId, stateNow, ...task } = byTask.get(taskId)!;
-        if (attemptId != null) {
-          const run = task as unknown as Task;
-          return { kind: "run", task: run, taskId, attemptId: attemptId as number, number: run.attemptCount };
-        }
-        return stateNow ? { kind: "skip", state: stateNow as TaskState } : { kind: "missing" };
-      });
-    },
+    (calls: ClaimCall[]) =>
+      transaction(async (q): Promise<Claim[]> => {
+        const claimed = new Map(
+          (await q(CLAIM, [json(calls)])).map((row) => [row.id as string, row as unknown as Task]),
+        );
+        const missed = calls.filter((c) => !claimed.has(c.taskId)).map((c) => c.taskId);
+        const states = new Map(
+          missed.length === 0
+            ? []
+            : (await q(STATES, [missed])).map((row) => [row.id as string, row.state as TaskState]),
+        );
+        const runs = calls
+          .filter((c) => claimed.has(c.taskId))
+          .map((c, ord) => ({
+            taskId: c.taskId,
+            number: claimed.get(c.taskId)!.attemptCount,
+            workerId: c.workerId,
+            ord,
+          }));
+        const attempts = new Map(
+          runs.length === 0
+            ? []
+            : (await q(OPEN_RUNS, [json(runs)])).map((row) => [row.taskId as string, row.id as number]),
+        );
+        return calls.map(({ taskId }): Claim => {
+          const task = claimed.get(taskId);
+          if (task) return { kind: "run", task, taskId, attemptId: attempts.get(taskId)!, number: task.attemptCount };
+          const state = states.get(taskId);
+          return state ? { kind: "skip", state } : { kind: "missing" };
+        });
+      }),
     { key: (call) => call.taskId },
   );
 
@@ -151,14 +155,9 @@ export function groupedWrites(query: Query, transaction: Transaction) {
           subBreed,
           urls,
         }));
-        const keys = [json(rows), rows.map((r) => r.taskId), rows.map((r) => r.attemptId)];
-        const won = new Map((await q(SUCCEED, keys)).map((row) => [row.id as string, row as unknown as Task]));
+        const won = new Map((await q(SUCCEED, [json(rows)])).map((row) => [row.id as string, row as unknown as Task]));
         const linked = rows.filter((row) => won.has(row.taskId));
-        if (linked.length > 0)
-          await q(LINK, [
-            json(linked.map(({ taskId, urls }) => ({ taskId, urls }))),
-            linked.flatMap((row) => row.urls),
-          ]);
+        if (linked.length > 0) await q(LINK, [json(linked.map(({ taskId, urls }) => ({ taskId, urls })))]);
         const heard = calls.filter((c) => c.withPhotos && won.has(c.run.taskId)).map((c) => c.run.taskId);
         const photos = new Map<string, PhotoView[]>(heard.map((id) => [id, []]));
         if (heard.length > 0)
