@@ -5,10 +5,11 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import pg from "pg";
 import { openDatabase, type Db } from "../lib/store/db.ts";
 import { migrateIfNeeded } from "../lib/store/migrate.ts";
 import { openStore, type OpenRun, type TaskStore } from "../lib/store/index.ts";
-import { freshDatabase, type TestDatabase } from "./support/database.ts";
+import { freshDatabase, onPostgres, type TestDatabase } from "./support/database.ts";
 
 let database: TestDatabase;
 let db: Db;
@@ -119,3 +120,41 @@ test("successes stored together each link their own photos in order, sharing pho
   assert.equal(stale.outcome, "SKIPPED");
   assert.equal((await db.task.findUniqueOrThrow({ where: { id: runs[2]!.taskId } })).state, "STARTED");
 });
+
+test(
+  "a confirm that comes while a claim holds the task's row is not held up by it, and the claim stamps the task queued",
+  { skip: !onPostgres && "row locks held by another connection are PostgreSQL's" },
+  async () => {
+    const { task, job } = await accept(newTask());
+    // Another connection holds the row, as a worker's claim does between its statements.
+    const holder = new pg.Client({ connectionString: database.url });
+    await holder.connect();
+    try {
+      await holder.query("BEGIN");
+      await holder.query(`SELECT 1 FROM "Task" WHERE id = $1 FOR UPDATE`, [task.id]);
+      const marked = await Promise.race([
+        store.markSent([{ id: job.id, taskId: task.id }], false).then(() => "marked"),
+        new Promise((resolve) => setTimeout(resolve, 3000, "held up")),
+      ]);
+      assert.equal(marked, "marked");
+      const message = await db.outboxMessage.findUniqueOrThrow({ where: { id: job.id } });
+      assert.ok(message.sentAt, "the job is marked sent");
+      assert.equal(message.leaseUntil, null);
+      assert.equal(
+        (await db.task.findUniqueOrThrow({ where: { id: task.id } })).queuedAt,
+        null,
+        "the held row is left",
+      );
+    } finally {
+      await holder.query("ROLLBACK");
+      await holder.end();
+    }
+    const run = await claim(task.id);
+    assert.equal(run.kind, "run");
+    const claimed = await db.task.findUniqueOrThrow({ where: { id: task.id } });
+    assert.ok(
+      claimed.queuedAt && claimed.startedAt && claimed.queuedAt <= claimed.startedAt,
+      "queued, not after started",
+    );
+  },
+);

@@ -30,7 +30,7 @@ const ACCEPT = named(
 const CLAIM = named(
   "claim",
   `UPDATE "Task" t SET state = '${STARTED}', "attemptCount" = t."attemptCount" + 1, "retryAt" = NULL, "startedAt" = COALESCE(t."startedAt", ${NOW}), "updatedAt" = ${NOW},
-     "queuedAt" = CASE WHEN t."queuedAt" > ${NOW} THEN ${NOW} ELSE t."queuedAt" END
+     "queuedAt" = LEAST(COALESCE(t."queuedAt", ${NOW}), ${NOW})
    FROM json_to_recordset($1::json) AS j("taskId" text, attempt int, redelivered boolean)
    WHERE t.id = j."taskId" AND ${guard("claim")} AND CASE t.state
      WHEN '${PENDING}' THEN t."attemptCount" < j.attempt
@@ -83,9 +83,12 @@ const PHOTOS_OF = named(
 );
 
 // The broker confirmed these jobs: sent, and their tasks queued. It may deliver a job
-// before its confirm is back: queued is never after started.
+// before its confirm is back: queued is never after started. A task whose row a claim holds
+// is skipped, not waited for: the claim stamps queuedAt itself (waiting here queued the web's
+// confirms behind the worker's commits, and the relay's next publishes behind them).
 const sent = `WITH sent AS (UPDATE "OutboxMessage" SET "sentAt" = ${NOW}, tries = tries + 1, "leaseUntil" = NULL WHERE id = ANY($1::int[]))
-   UPDATE "Task" SET "queuedAt" = LEAST(${NOW}, COALESCE("startedAt", ${NOW})), "updatedAt" = ${NOW} WHERE id = ANY($2::text[]) AND "queuedAt" IS NULL`;
+   UPDATE "Task" SET "queuedAt" = LEAST(${NOW}, COALESCE("startedAt", ${NOW})), "updatedAt" = ${NOW} WHERE id IN (
+     SELECT id FROM "Task" WHERE id = ANY($2::text[]) AND "queuedAt" IS NULL FOR UPDATE SKIP LOCKED)`;
 const MARK_SENT = named("mark_sent", sent);
 const MARK_SENT_READ = named("mark_sent_read", `${sent} RETURNING *`);
 
