@@ -35,6 +35,8 @@ type Waiter = (result: Dispatched) => void;
 
 export class OutboxRelay implements JobDispatcher {
   private readonly batches = new Set<Promise<void>>();
+  /** Confirmed batches being marked sent: outside the batches' limit, so a slow write never holds new publishes back. */
+  private readonly marking = new Set<Promise<void>>();
   /** Jobs written by this process, already leased to it: published without reading them back. */
   private handedOver: OutboxJob[] = [];
   private again = false;
@@ -98,6 +100,7 @@ export class OutboxRelay implements JobDispatcher {
     this.stopped = true;
     clearInterval(this.timer);
     while (this.batches.size > 0) await Promise.all(this.batches);
+    await Promise.all(this.marking);
     await this.deps.lifecycle.releaseOutbox(this.handedOver.splice(0).map((j) => j.id));
   }
 
@@ -134,7 +137,7 @@ export class OutboxRelay implements JobDispatcher {
     // (a crash in between only means the job is published again, which a claim absorbs).
     const queuedAt = new Date();
     for (const message of sent) this.resolve(message.taskId, { queued: true, queuedAt });
-    await lifecycle.markQueued(sent);
+    this.markQueued(sent);
     if (unsent.length > 0) {
       const reason = ((results.find((r) => r.status === "rejected") as PromiseRejectedResult).reason as Error).message;
       await lifecycle.markUnsent(
@@ -145,6 +148,19 @@ export class OutboxRelay implements JobDispatcher {
       return false; // the poll or the next connect tries again, not a tight loop
     }
     return batch.length === BATCH || this.handedOver.length > 0;
+  }
+
+  /**
+   * Writes that the broker has these jobs, while the next batches publish. Until it is written a row
+   * stays leased to this relay; if the write fails, the lease runs out and a relay sends the job again
+   * (which the worker's claim absorbs), as after a crash between the confirm and the write.
+   */
+  private markQueued(sent: OutboxJob[]): void {
+    const marked: Promise<void> = this.deps.lifecycle
+      .markQueued(sent)
+      .catch((err) => this.deps.logger.error({ err }, "could not mark published jobs as sent; they go again later"))
+      .finally(() => this.marking.delete(marked));
+    this.marking.add(marked);
   }
 
   private waitFor(taskId: string, waitMs: number): Promise<Dispatched> {
