@@ -100,6 +100,8 @@ function backendCpu(name: string) {
   const base = new Map<number, number>();
   const last = new Map<number, number>();
   let timer: NodeJS.Timeout | undefined;
+  let polling: Promise<void> = Promise.resolve();
+  let stopped = false;
   const poll = async (first: boolean) => {
     const { rows } = await client.query(
       `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name IS DISTINCT FROM $2`,
@@ -120,11 +122,20 @@ function backendCpu(name: string) {
     async start() {
       await client.connect();
       await poll(true);
-      const tick = () => void poll(false).finally(() => (timer = setTimeout(tick, 200)));
+      // A poll still running when stop() is called is awaited there, and schedules no other.
+      const tick = () => {
+        polling = poll(false)
+          .catch(() => {}) // a sample missed; the next one reads the same counters
+          .finally(() => {
+            if (!stopped) timer = setTimeout(tick, 200);
+          });
+      };
       timer = setTimeout(tick, 200);
     },
     async stop(): Promise<number> {
+      stopped = true;
       clearTimeout(timer);
+      await polling;
       await poll(false).catch(() => {});
       await client.end();
       let total = 0;
