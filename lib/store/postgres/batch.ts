@@ -5,6 +5,12 @@
 
 /** A group this large goes at once: one statement stays short, and its parameters small. */
 const FULL_GROUP = 100;
+/**
+ * One group of each kind at the database at a time: a group costs PostgreSQL about as much for
+ * its statement as for its rows (at ~5 rows a group, twice the CPU per job of ~20), and a second
+ * group in flight halved the groups under load.
+ */
+const GROUPS_IN_FLIGHT = 1;
 
 interface Call<I, O> {
   input: I;
@@ -14,20 +20,17 @@ interface Call<I, O> {
 
 /**
  * Wraps run (all inputs in, one output per input back, in order) as a function of one
- * input. Calls made while `inFlight` groups are at the database wait and go together
- * with the next; the first goes on the next turn of the event loop. One group at a time by
- * default: a group costs the database about as much for its statement as for its rows (at
- * ~5 rows a group, twice the CPU per job of ~20), so under load, larger groups are what keep
- * PostgreSQL's share of the CPU small; a second group in flight halved them. Two calls with the
+ * input. Calls made while a group is at the database wait and go together with the
+ * next; the first goes on the next turn of the event loop. Two calls with the
  * same key never share a group (a multi-row UPDATE changes a row once), so the later
  * waits for the next. If a group fails with an error of PostgreSQL's about its data (not
  * a broken connection), each of its calls is tried alone, so one bad call fails alone.
  */
 export function batched<I, O>(
   run: (inputs: I[]) => Promise<O[]>,
-  options: { key?: (input: I) => string; inFlight?: number } = {},
+  options: { key?: (input: I) => string } = {},
 ): (input: I) => Promise<O> {
-  const { key, inFlight = 1 } = options;
+  const { key } = options;
   let queued: Call<I, O>[] = [];
   let running = 0;
   let scheduled = false;
@@ -58,7 +61,7 @@ export function batched<I, O>(
   };
   const pump = () => {
     scheduled = false;
-    while (running < inFlight && queued.length > 0) {
+    while (running < GROUPS_IN_FLIGHT && queued.length > 0) {
       const group = take();
       running++;
       void settle(group).finally(() => {
@@ -70,7 +73,7 @@ export function batched<I, O>(
   return (input: I) =>
     new Promise<O>((resolve, reject) => {
       queued.push({ input, resolve, reject });
-      if (!scheduled && running < inFlight) {
+      if (!scheduled && running < GROUPS_IN_FLIGHT) {
         scheduled = true;
         setImmediate(pump);
       }

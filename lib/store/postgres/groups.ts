@@ -26,11 +26,12 @@ const ACCEPT = named(
    SELECT t.*, o.* FROM t JOIN o ON o."jobTaskId" = t.id`,
 );
 
-// The row decides, not the message: see ../sqlite/statements.ts.
+// The row decides, not the message: see ../sqlite/statements.ts. LEAST skips a NULL: a task whose
+// confirm is not written yet is stamped queued now (see mark-sent below).
 const CLAIM = named(
   "claim",
   `UPDATE "Task" t SET state = '${STARTED}', "attemptCount" = t."attemptCount" + 1, "retryAt" = NULL, "startedAt" = COALESCE(t."startedAt", ${NOW}), "updatedAt" = ${NOW},
-     "queuedAt" = LEAST(COALESCE(t."queuedAt", ${NOW}), ${NOW})
+     "queuedAt" = LEAST(t."queuedAt", ${NOW})
    FROM json_to_recordset($1::json) AS j("taskId" text, attempt int, redelivered boolean)
    WHERE t.id = j."taskId" AND ${guard("claim")} AND CASE t.state
      WHEN '${PENDING}' THEN t."attemptCount" < j.attempt
