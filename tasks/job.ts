@@ -19,6 +19,8 @@ import { runTask, type ClaimedRun, type RunDeps } from "./run.ts";
 export interface JobDeps extends RunDeps {
   logger: Logger;
   workerId: string;
+  /** How long a job waits in hand for the database before it goes back through the broker (default PATIENCE_MS). */
+  patienceMs?: number;
 }
 
 /**
@@ -52,7 +54,12 @@ const COUNTED: Partial<Record<AttemptOutcome, keyof JobCounters>> = {
 };
 
 export function createJobHandler(deps: JobDeps, counters: JobCounters = { done: 0, failed: 0, skipped: 0 }) {
-  const handler: Handler = { deps, counters, patience: createPatience(deps.lifecycle), running: new Map() };
+  const handler: Handler = {
+    deps,
+    counters,
+    patience: createPatience(deps.lifecycle, deps.patienceMs),
+    running: new Map(),
+  };
   /** Abandons this worker's run of the task (stopped by hand; the task is REVOKED already); true if it held one. */
   const stop = (taskId: string): boolean => {
     const run = handler.running.get(taskId);

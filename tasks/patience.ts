@@ -20,7 +20,7 @@ const PATIENCE_MS = 60_000;
 
 type RunEnd = { run: OpenRun; outcome: "RETRY" | "FAILURE"; error: string; dueAt: number };
 
-export function createPatience(lifecycle: Lifecycle) {
+export function createPatience(lifecycle: Lifecycle, patienceMs = PATIENCE_MS) {
   const owed: RunEnd[] = [];
   let writing: Promise<void> | undefined;
 
@@ -44,7 +44,7 @@ export function createPatience(lifecycle: Lifecycle) {
 
   return {
     /** The lifecycle steps a job takes, each waiting in hand for the database. */
-    steps: (log: Logger) => patientSteps(lifecycle, log),
+    steps: (log: Logger) => patientSteps(lifecycle, log, patienceMs),
     /** Ends a run (one try, no waiting); if the database will not take it, owes it. */
     async endRun(run: OpenRun, outcome: RunEnd["outcome"], error: string, delayMs: number): Promise<void> {
       await write(run, outcome, error, delayMs).catch(() =>
@@ -63,7 +63,7 @@ export type Patience = ReturnType<typeof createPatience>;
 async function untilDatabaseAnswers<T>(
   step: (again: boolean) => Promise<T>,
   log: Logger,
-  patienceMs = PATIENCE_MS,
+  patienceMs: number,
 ): Promise<T> {
   const deadline = Date.now() + patienceMs;
   for (let tries = 0; ; tries++) {
@@ -88,28 +88,25 @@ async function untilDatabaseAnswers<T>(
  * state at this run's number can only be this run's doing, and ending it again would
  * find the guard closed and record the run as SKIPPED over its real outcome.
  */
-function patientSteps(lifecycle: Lifecycle, log: Logger): Lifecycle {
+function patientSteps(lifecycle: Lifecycle, log: Logger, patienceMs: number): Lifecycle {
+  const patiently = <T>(step: (again: boolean) => Promise<T>) => untilDatabaseAnswers(step, log, patienceMs);
   const ended = async (run: OpenRun, state: TaskState) => {
     const row = await lifecycle.task(run.taskId);
     return row?.state === state && row.attemptCount === run.number ? row : undefined;
   };
   return {
     ...lifecycle,
-    claim: (job) => untilDatabaseAnswers((again) => lifecycle.claim(again ? { ...job, redelivered: true } : job), log),
+    claim: (job) => patiently((again) => lifecycle.claim(again ? { ...job, redelivered: true } : job)),
     succeed: (run, urls) =>
-      untilDatabaseAnswers(async (again) => {
+      patiently(async (again) => {
         const row = again ? await ended(run, TaskState.SUCCESS) : undefined;
         return row ? { task: row } : lifecycle.succeed(run, urls);
-      }, log),
+      }),
     retry: (run, error, delayMs) =>
-      untilDatabaseAnswers(
+      patiently(
         async (again) => (again && (await ended(run, TaskState.RETRY))) || lifecycle.retry(run, error, delayMs),
-        log,
       ),
     fail: (run, error) =>
-      untilDatabaseAnswers(
-        async (again) => (again && (await ended(run, TaskState.FAILURE))) || lifecycle.fail(run, error),
-        log,
-      ),
+      patiently(async (again) => (again && (await ended(run, TaskState.FAILURE))) || lifecycle.fail(run, error)),
   };
 }

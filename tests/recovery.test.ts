@@ -257,6 +257,7 @@ describe("when runs of a task meet an unexpected error (not dog.ceo's)", () => {
       workerId: "w",
       retry,
       imageOrigins,
+      patienceMs: 300, // the job gives up waiting in hand at once, not after a minute
     });
     const content = Buffer.from(JSON.stringify({ taskId: id, breed: "pug", limit: 1 }));
     const first = await handle({ content, attempt: 1, redelivered: false });
