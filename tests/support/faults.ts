@@ -91,6 +91,7 @@ export async function startTcpProxy(targetPort: number, targetHost = "127.0.0.1"
       }
     },
     resume() {
+      if (!stalled) return; // piping a pair twice would send every byte twice
       stalled = false;
       for (const pair of pairs) forward(pair);
     },
