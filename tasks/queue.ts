@@ -6,6 +6,7 @@
 import type { Logger } from "../lib/platform/logger.ts";
 import type { QueueStats } from "../lib/monitor/overview.ts";
 import { BrokerConnection } from "./broker/connection.ts";
+import { settleWithin } from "./broker/closing.ts";
 import { JobConsumer, type JobHandler } from "./broker/consuming.ts";
 import { QueueReaders, type Decide, type QueuedMessage } from "./broker/inspection.ts";
 import { Publisher, QueueUnavailableError } from "./broker/publishing.ts";
@@ -234,7 +235,7 @@ export class Broker {
         dead: dead.messageCount,
       };
     } finally {
-      await channel.close().catch(() => {});
+      await settleWithin(() => channel.close());
     }
   }
 

@@ -13,6 +13,7 @@
 // refused.
 import amqplib, { type Channel, type ChannelModel, type RecoveringChannelModel } from "amqplib";
 import type { Logger } from "../../lib/platform/logger.ts";
+import { settleWithin } from "./closing.ts";
 import { NodeList, SetupRefusal } from "./nodes.ts";
 
 /** A live connection or the recovering one: both open channels on the current socket. */
@@ -174,6 +175,6 @@ export class BrokerConnection {
     this.live = undefined;
     this.liveChannels.clear();
     await first?.();
-    await connection?.close().catch(() => {});
+    if (connection) await settleWithin(() => connection.close());
   }
 }

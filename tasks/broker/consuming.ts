@@ -4,6 +4,7 @@
 import type { Channel, ConsumeMessage } from "amqplib";
 import type { Logger } from "../../lib/platform/logger.ts";
 import type { BrokerConnection, ChannelFactory, ConnectionPart } from "./connection.ts";
+import { settleWithin } from "./closing.ts";
 import type { Publisher } from "./publishing.ts";
 
 export interface Delivery {
@@ -17,9 +18,6 @@ export type Outcome =
   { action: "ack" } | { action: "retry"; delayMs: number; attempt: number } | { action: "dead-letter" };
 
 export type JobHandler = (delivery: Delivery) => Promise<Outcome>;
-
-/** How long close() waits for the broker to answer the consume channel's close. */
-const CLOSE_WAIT_MS = 2000;
 
 export class JobConsumer implements ConnectionPart {
   private channel?: Channel;
@@ -64,7 +62,7 @@ export class JobConsumer implements ConnectionPart {
     this.paused = true;
     const { channel, tag } = this;
     this.tag = undefined;
-    if (channel && tag) await channel.cancel(tag).catch(() => {}); // a closed channel consumes nothing anyway
+    if (channel && tag) await settleWithin(() => channel.cancel(tag)); // a closed channel consumes nothing anyway
   }
 
   async resume(): Promise<void> {
@@ -134,13 +132,9 @@ export class JobConsumer implements ConnectionPart {
     this.stopped = true;
     const channel = this.channel;
     if (channel) this.connection.release(channel);
-    if (channel && this.tag) {
-      try {
-        await channel.cancel(this.tag);
-      } catch {
-        // the connection is gone; nothing more will be delivered anyway
-      }
-    }
+    const tag = this.tag;
+    // If the connection is gone, nothing more will be delivered anyway.
+    if (channel && tag) await settleWithin(() => channel.cancel(tag));
     if (this.inFlight === 0) return true;
     return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs);
@@ -161,9 +155,6 @@ export class JobConsumer implements ConnectionPart {
     this.channel = undefined;
     if (!channel) return;
     this.connection.release(channel);
-    await Promise.race([
-      channel.close().catch(() => {}),
-      new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref()),
-    ]);
+    await settleWithin(() => channel.close());
   }
 }

@@ -5,6 +5,7 @@
 // they were). So a peek loses nothing, and a crash half way removes nothing undecided.
 import { createHash } from "node:crypto";
 import type { GetMessage } from "amqplib";
+import { settleWithin } from "./closing.ts";
 import type { ChannelFactory } from "./connection.ts";
 
 /** What a queued message says about itself: enough to show it and to find its task. */
@@ -65,7 +66,7 @@ export async function readQueue(
     return { total, messages: messages.filter((m) => !remove.has(m.position)), removed: remove.size };
   } finally {
     // Acks go out before the close, on the same channel; everything not acked goes back.
-    await channel.close().catch(() => {});
+    await settleWithin(() => channel.close());
   }
 }
 

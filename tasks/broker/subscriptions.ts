@@ -5,6 +5,7 @@
 import type { Channel } from "amqplib";
 import { dropLog } from "../../lib/platform/dropLog.ts";
 import type { Logger } from "../../lib/platform/logger.ts";
+import { settleWithin } from "./closing.ts";
 import type { BrokerConnection, ChannelFactory, ConnectionPart } from "./connection.ts";
 
 export type EventListener = (routingKey: string, payload: unknown) => void;
@@ -68,7 +69,7 @@ export class EventSubscriptions implements ConnectionPart {
     subscription.channel = undefined;
     if (channel) {
       this.connection.release(channel);
-      await channel.close().catch(() => {}); // its exclusive queue goes with it
+      await settleWithin(() => channel.close()); // its exclusive queue goes with it
     }
   }
 
@@ -103,7 +104,7 @@ export class EventSubscriptions implements ConnectionPart {
     if (subscription.closed) {
       // Closed while it was being set up.
       this.connection.release(channel);
-      await channel.close().catch(() => {});
+      await settleWithin(() => channel.close());
     }
   }
 }
