@@ -4,26 +4,16 @@
 // numbers) waits forever. A consumer's cancel waits for its answer until the heartbeat gives
 // up on the link. Every close and cancel in the queue layer goes through here.
 
-/** How long a close waits for the broker's answer: it comes in milliseconds when the link is up. */
-const CLOSE_WAIT_MS = 2000;
+/** How long a close or a cancel waits for the broker's answer: it comes in milliseconds when the link is up. */
+const ANSWER_WAIT_MS = 2000;
 
-/** Asks (a close, a cancel) and resolves on the broker's answer, on an error, or after waitMs, whichever comes first. */
-export async function settleWithin(ask: () => Promise<unknown>, waitMs = CLOSE_WAIT_MS): Promise<void> {
+/** Asks (a close, a cancel) and resolves on the broker's answer, on an error, or after ANSWER_WAIT_MS. */
+export async function settleWithin(ask: () => Promise<unknown>): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  const waited = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, waitMs);
-    timer.unref();
-  });
+  const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, ANSWER_WAIT_MS).unref()));
   // A close of what is closed already throws at once rather than rejecting.
   const answered = Promise.resolve()
     .then(ask)
-    .then(
-      () => {},
-      () => {},
-    );
-  try {
-    await Promise.race([answered, waited]);
-  } finally {
-    clearTimeout(timer);
-  }
+    .catch(() => {});
+  await Promise.race([answered, waited]).finally(() => clearTimeout(timer));
 }
